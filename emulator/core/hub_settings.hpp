@@ -1,0 +1,39 @@
+#pragma once
+/// Hub-level settings (spec §1.2, §2.3). Defaults come from limits.hpp; the configuration
+/// loader validates ranges and reports `key: problem (value)`.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "emulator/core/access_policy.hpp"
+#include "emulator/core/limits.hpp"
+#include "emulator/core/time.hpp"
+
+namespace emu::core {
+
+struct hub_settings {
+  /// The hub's name: the first label of the host name on Azure; the feedback `user-id`.
+  std::string hub_name = "emulator";
+  /// The HostName clients put in connection strings. Tokens are accepted whose `sr` starts with
+  /// this name, with or without a `:port` (sdk-wire §8 "Host with a port").
+  std::string host_name = "localhost";
+  std::vector<access_policy> policies;
+
+  duration c2d_default_ttl = limits::c2d_default_ttl;
+  int c2d_max_delivery_count = limits::c2d_max_delivery_count;
+  duration c2d_lock_timeout = limits::c2d_lock_timeout;
+  /// The 2018 rule: a lock timeout also counts as a delivery (spec §1.1). Off = the 2026 rule.
+  bool lock_timeout_counts_as_delivery = false;
+  int c2d_max_queue_depth = limits::c2d_max_queue_depth;
+  std::size_t c2d_max_message_size = limits::c2d_max_message_size;
+
+  std::size_t feedback_batch_max_records = limits::feedback_batch_max_records;
+  duration feedback_batch_interval = limits::feedback_batch_interval;
+  duration feedback_ttl = limits::feedback_ttl;
+  duration feedback_lock_duration = limits::feedback_lock_duration;
+  int feedback_max_delivery_count = limits::feedback_max_delivery_count;
+
+  std::size_t telemetry_capacity = limits::telemetry_capacity;
+};
+
+}  // namespace emu::core

@@ -1,0 +1,104 @@
+#pragma once
+/// The interface the core needs from durable storage (implemented in storage/).
+///
+/// The hub keeps its whole state in memory and records every mutation as a `state_change`.
+/// The owner (the hub executor) takes the changes after applying a group of requests and
+/// commits them to the store in ONE transaction before any of those requests is answered on
+/// the wire (ARCHITECTURE "Nothing is acknowledged before its transaction commits"). At start
+/// the hub is rebuilt from `load()`. Storage therefore never interprets hub rules: it applies
+/// upserts and removals.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "emulator/core/c2d_message.hpp"
+#include "emulator/core/device.hpp"
+#include "emulator/core/feedback.hpp"
+#include "emulator/core/telemetry.hpp"
+#include "emulator/core/time.hpp"
+
+namespace emu::core {
+
+/// A device's MQTT session kept across connections when it connected with clean session 0
+/// (spec §1.6, sdk-wire §1.3). Client id = device id.
+struct c2d_subscription {
+  std::string device_id;
+  int qos = 1;  // granted QoS: 0 or 1
+  friend bool operator==(const c2d_subscription&, const c2d_subscription&) = default;
+};
+
+/// Counters that must survive restarts so ids are never reused.
+struct hub_counters {
+  std::uint64_t next_message_seq = 1;
+  std::uint64_t next_lock_id = 1;
+  std::uint64_t next_feedback_id = 1;
+  std::uint64_t next_batch_id = 1;
+  std::uint64_t next_telemetry_id = 1;
+  std::uint64_t next_generation = 1;
+  time_point last_batch_time{};  // when the last feedback batch was cut
+  friend bool operator==(const hub_counters&, const hub_counters&) = default;
+};
+
+namespace change {
+struct put_device { device value; };
+/// Removes the device, its queued messages, its unbatched feedback records and its session.
+struct remove_device { std::string device_id; };
+/// Inserts or replaces a whole message (including its body).
+struct put_message { c2d_message value; };
+/// Updates only the state columns of an existing message (no body rewrite).
+struct put_message_state {
+  std::uint64_t seq;
+  c2d_state state;
+  int delivery_count;
+  std::uint64_t lock_id;
+  time_point lock_expiry;
+};
+struct remove_message { std::uint64_t seq; };
+/// Inserts or replaces a feedback record (batch_id 0 = not yet batched).
+struct put_feedback_record { feedback_record value; };
+/// Inserts or replaces a batch's own row; its records are written with put_feedback_record.
+struct put_feedback_batch { feedback_batch value; };
+/// Removes the batch and every record in it.
+struct remove_feedback_batch { std::uint64_t batch_id; };
+struct put_subscription { c2d_subscription value; };
+struct remove_subscription { std::string device_id; };
+struct put_telemetry { telemetry_message value; };
+/// Removes every telemetry message with id <= up_to_id (the bounded store drops oldest first).
+struct remove_telemetry_up_to { std::uint64_t up_to_id; };
+struct put_counters { hub_counters value; };
+/// Removes everything (test control "reset").
+struct clear_all {};
+}  // namespace change
+
+using state_change =
+    std::variant<change::put_device, change::remove_device, change::put_message,
+                 change::put_message_state, change::remove_message, change::put_feedback_record,
+                 change::put_feedback_batch, change::remove_feedback_batch,
+                 change::put_subscription, change::remove_subscription, change::put_telemetry,
+                 change::remove_telemetry_up_to, change::put_counters, change::clear_all>;
+
+/// Everything the store holds, as loaded at start.
+struct hub_snapshot {
+  std::vector<device> devices;
+  std::vector<c2d_message> messages;              // ordered by seq
+  std::vector<feedback_record> pending_feedback;  // batch_id == 0, ordered by id
+  std::vector<feedback_batch> batches;            // ordered by id, records filled in
+  std::vector<c2d_subscription> subscriptions;
+  std::vector<telemetry_message> telemetry;       // ordered by id
+  hub_counters counters;
+  bool empty() const { return devices.empty() && counters == hub_counters{}; }
+};
+
+/// Thread safety: none; owned and called by the hub executor's thread only.
+class state_store {
+ public:
+  virtual ~state_store() = default;
+  virtual hub_snapshot load() = 0;
+  /// Applies all changes in one transaction. Throws std::runtime_error if the transaction could
+  /// not be committed; then nothing of it was applied.
+  virtual void commit(std::span<const state_change> changes) = 0;
+};
+
+}  // namespace emu::core
