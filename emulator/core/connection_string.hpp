@@ -23,9 +23,12 @@ struct connection_string {
 
 /// Splits on `;`, then each pair at the FIRST `=` (keys are base64 and end in `=`). Keys are
 /// matched case-sensitively as the SDKs write them; unknown keys are ignored (e.g.
-/// `x509`, `UseProvisioning`). Errors (`argument_invalid`) name the problem: missing HostName,
-/// neither DeviceId nor SharedAccessKeyName, no key or signature, a duplicate key, an empty
-/// segment value, a key that is not base64.
+/// `x509`, `UseProvisioning`). Whitespace around names and values is trimmed; empty segments
+/// (a trailing `;`) are skipped. Errors (`argument_invalid`) name the problem: missing HostName,
+/// neither DeviceId nor SharedAccessKeyName, ModuleId without DeviceId, no key or signature, a
+/// duplicate key, an empty value, a segment without `=`, a key that is not base64, a
+/// SharedAccessSignature that parse_sas_token refuses. (The Node SDK is laxer: last duplicate
+/// wins and malformed segments are dropped.)
 result<connection_string> parse_connection_string(std::string_view text);
 
 /// Renders the fields that are set, in the order HostName, [GatewayHostName], DeviceId,

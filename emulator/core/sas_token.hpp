@@ -20,15 +20,21 @@ struct sas_token {
 };
 
 /// Parses a token. Errors are `argument_invalid` with a reason that never contains the
-/// signature. Duplicate fields, a missing sr/sig/se, a non-integer se are refused.
+/// signature. Duplicate fields, a missing or empty sr/sig/se, a non-integer (or negative) se and
+/// a malformed %-escape are refused; unknown fields and empty `&&` segments are ignored.
 result<sas_token> parse_sas_token(std::string_view text);
 
 /// HMAC-SHA256 over `resource_uri_raw + "\n" + se` with the base64-decoded key, compared in
 /// constant time to the token's signature (spec §5.1: sign the `sr` exactly as it appears).
+/// False for a key that is not base64. Does not check expiry or scope.
 bool signature_matches(const sas_token& token, std::string_view base64_key);
 
 /// Makes a token the way the SDKs do: sr = url_encode(resource_uri), sig = url_encode(base64
-/// HMAC), field order sr, sig, se, skn (skn omitted when key_name is empty).
+/// HMAC), field order sr, sig, skn, se as Node's toString writes it (skn omitted when key_name
+/// is empty). Byte-identical to the Node SDK's device tokens except for ids containing `*`
+/// (Node writes `%2a`); Node's service client puts the bare HostName in `sr` unencoded, so
+/// `localhost:15671` differs (`%3A` here). Both verify, since sr is signed as written. An
+/// undecodable key signs with an empty key (the token then verifies against no real key).
 std::string make_sas_token(std::string_view resource_uri, std::string_view base64_key,
                            std::string_view key_name, std::int64_t expiry);
 
