@@ -22,6 +22,7 @@ struct device {
   /// Opaque weak ETag value (without quotes); changes on every update.
   std::string etag;
   time_point status_updated_time{};
+  friend bool operator==(const device&, const device&) = default;
 };
 
 /// Device id rules of spec §7: 1..128 ASCII characters from alphanumerics and

@@ -9,15 +9,15 @@
 namespace emu::core {
 
 enum class hub_error {
-  argument_invalid,                    // 400004
-  unauthorized,                        // 401003 IotHubUnauthorized
-  device_maximum_queue_depth_exceeded, // 403004
-  device_not_found,                    // 404001
-  device_already_exists,               // 409001
-  precondition_failed,                 // 412001
-  device_message_lock_lost,            // 412002
-  message_too_large,                   // 413001
-  server_error,                        // 500001
+  argument_invalid,                     // 400004
+  unauthorized,                         // 401002 IotHubUnauthorizedAccess
+  device_maximum_queue_depth_exceeded,  // 403004
+  device_not_found,                     // 404001
+  device_already_exists,                // 409001
+  precondition_failed,                  // 412001
+  device_message_lock_lost,             // 412002
+  message_too_large,                    // 413001
+  server_error,                         // 500001
 };
 
 /// The error's name as IoT Hub spells it ("DeviceNotFound"), used in `ErrorCode:` texts.
@@ -52,6 +52,8 @@ class result {
 
 struct ok_t {};
 using status = result<ok_t>;
-inline status success() { return ok_t{}; }
+inline status success() {
+  return ok_t{};
+}
 
 }  // namespace emu::core

@@ -10,7 +10,13 @@
 
 namespace emu::core {
 
-enum class feedback_status : std::uint8_t { success, expired, delivery_count_exceeded, rejected, purged };
+enum class feedback_status : std::uint8_t {
+  success,
+  expired,
+  delivery_count_exceeded,
+  rejected,
+  purged
+};
 /// "Success", "Expired", "DeliveryCountExceeded", "Rejected", "Purged".
 std::string_view to_string(feedback_status s);
 

@@ -86,9 +86,9 @@ class hub {
   /// `{host}/devices/{id}`, or a hub-policy token with DeviceConnect. Disabled devices fail.
   result<auth_grant> authenticate_device(std::string_view token, std::string_view device_id,
                                          time_point now) const;
-  /// A token for service/registry endpoints: a hub-policy token (skn) whose `sr` is the host
-  /// (or a prefix of `audience_path`, e.g. "/messages/devicebound") and whose policy has
-  /// `needed`. Device-key tokens are refused.
+  /// A token for service/registry endpoints: a hub-policy token (skn) whose `sr` names this
+  /// hub's host (any path below it) and whose policy has `needed`. Device-key tokens are
+  /// refused.
   result<auth_grant> authenticate_service(std::string_view token, permission needed,
                                           time_point now) const;
 
@@ -105,7 +105,8 @@ class hub {
                 settlement how, time_point now);
   /// Returns an Invisible message to Enqueued without counting a delivery (the device went
   /// away: spec §1.6, emulator choice). Unknown or stale locks are ignored.
-  void release(std::string_view device_id, std::uint64_t seq, std::uint64_t lock_id, time_point now);
+  void release(std::string_view device_id, std::uint64_t seq, std::uint64_t lock_id,
+               time_point now);
   /// Removes every queued message of the device; returns how many (spec §1.7).
   result<int> purge(std::string_view device_id, time_point now);
   std::vector<c2d_message> queue_of(std::string_view device_id) const;
@@ -148,7 +149,6 @@ class hub {
   void add_feedback(const c2d_message& m, feedback_status s, time_point now);
   void cut_batches(time_point now);
   void unlock_message(c2d_message& m, bool count_delivery, time_point now);
-  void put_counters();
   void record(state_change c) { changes_.push_back(std::move(c)); }
   void emit(hub_event e) { events_.push_back(std::move(e)); }
   c2d_message* find_message(std::uint64_t seq);
@@ -169,6 +169,7 @@ class hub {
   std::map<std::uint64_t, telemetry_message> telemetry_;
   std::vector<state_change> changes_;
   std::vector<hub_event> events_;
+  bool counters_dirty_ = false;
 };
 
 }  // namespace emu::core

@@ -34,6 +34,10 @@ struct hub_settings {
   int feedback_max_delivery_count = limits::feedback_max_delivery_count;
 
   std::size_t telemetry_capacity = limits::telemetry_capacity;
+
+  /// How long after its `se` a SAS token is still accepted, and when an authenticated
+  /// connection is closed (se + skew). Azure's validators allow 5 minutes (spec §5.1).
+  duration token_clock_skew = limits::sas_clock_skew;
 };
 
 }  // namespace emu::core

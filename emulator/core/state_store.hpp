@@ -36,17 +36,24 @@ struct hub_counters {
   std::uint64_t next_feedback_id = 1;
   std::uint64_t next_batch_id = 1;
   std::uint64_t next_telemetry_id = 1;
+  /// Hub-wide version counter: device generation ids and etags are drawn from it.
   std::uint64_t next_generation = 1;
   time_point last_batch_time{};  // when the last feedback batch was cut
   friend bool operator==(const hub_counters&, const hub_counters&) = default;
 };
 
 namespace change {
-struct put_device { device value; };
+struct put_device {
+  device value;
+};
 /// Removes the device, its queued messages, its unbatched feedback records and its session.
-struct remove_device { std::string device_id; };
+struct remove_device {
+  std::string device_id;
+};
 /// Inserts or replaces a whole message (including its body).
-struct put_message { c2d_message value; };
+struct put_message {
+  c2d_message value;
+};
 /// Updates only the state columns of an existing message (no body rewrite).
 struct put_message_state {
   std::uint64_t seq;
@@ -55,19 +62,37 @@ struct put_message_state {
   std::uint64_t lock_id;
   time_point lock_expiry;
 };
-struct remove_message { std::uint64_t seq; };
+struct remove_message {
+  std::uint64_t seq;
+};
 /// Inserts or replaces a feedback record (batch_id 0 = not yet batched).
-struct put_feedback_record { feedback_record value; };
+struct put_feedback_record {
+  feedback_record value;
+};
 /// Inserts or replaces a batch's own row; its records are written with put_feedback_record.
-struct put_feedback_batch { feedback_batch value; };
+struct put_feedback_batch {
+  feedback_batch value;
+};
 /// Removes the batch and every record in it.
-struct remove_feedback_batch { std::uint64_t batch_id; };
-struct put_subscription { c2d_subscription value; };
-struct remove_subscription { std::string device_id; };
-struct put_telemetry { telemetry_message value; };
+struct remove_feedback_batch {
+  std::uint64_t batch_id;
+};
+struct put_subscription {
+  c2d_subscription value;
+};
+struct remove_subscription {
+  std::string device_id;
+};
+struct put_telemetry {
+  telemetry_message value;
+};
 /// Removes every telemetry message with id <= up_to_id (the bounded store drops oldest first).
-struct remove_telemetry_up_to { std::uint64_t up_to_id; };
-struct put_counters { hub_counters value; };
+struct remove_telemetry_up_to {
+  std::uint64_t up_to_id;
+};
+struct put_counters {
+  hub_counters value;
+};
 /// Removes everything (test control "reset").
 struct clear_all {};
 }  // namespace change
@@ -86,7 +111,7 @@ struct hub_snapshot {
   std::vector<feedback_record> pending_feedback;  // batch_id == 0, ordered by id
   std::vector<feedback_batch> batches;            // ordered by id, records filled in
   std::vector<c2d_subscription> subscriptions;
-  std::vector<telemetry_message> telemetry;       // ordered by id
+  std::vector<telemetry_message> telemetry;  // ordered by id
   hub_counters counters;
   bool empty() const { return devices.empty() && counters == hub_counters{}; }
 };

@@ -1,0 +1,43 @@
+#include "emulator/core/device.hpp"
+
+#include "emulator/core/limits.hpp"
+
+namespace emu::core {
+
+std::string_view to_string(device_status s) {
+  return s == device_status::enabled ? "enabled" : "disabled";
+}
+
+bool is_valid_device_id(std::string_view id) {
+  if (id.empty() || id.size() > limits::device_id_max_length) return false;
+  for (const char c : id) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (alnum) continue;
+    switch (c) {
+      case '-':
+      case '.':
+      case '+':
+      case '%':
+      case '_':
+      case '#':
+      case '*':
+      case '?':
+      case '!':
+      case '(':
+      case ')':
+      case ',':
+      case '=':
+      case '@':
+      case '$':
+      case '\'':
+      case ':':
+      case ';':
+        continue;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace emu::core

@@ -1,0 +1,53 @@
+#include "emulator/core/errors.hpp"
+
+namespace emu::core {
+
+std::string_view error_name(hub_error e) {
+  switch (e) {
+    case hub_error::argument_invalid:
+      return "ArgumentInvalid";
+    case hub_error::unauthorized:
+      return "IotHubUnauthorizedAccess";
+    case hub_error::device_maximum_queue_depth_exceeded:
+      return "DeviceMaximumQueueDepthExceeded";
+    case hub_error::device_not_found:
+      return "DeviceNotFound";
+    case hub_error::device_already_exists:
+      return "DeviceAlreadyExists";
+    case hub_error::precondition_failed:
+      return "PreconditionFailed";
+    case hub_error::device_message_lock_lost:
+      return "DeviceMessageLockLost";
+    case hub_error::message_too_large:
+      return "MessageTooLarge";
+    case hub_error::server_error:
+      return "ServerError";
+  }
+  return "ServerError";
+}
+
+int error_number(hub_error e) {
+  switch (e) {
+    case hub_error::argument_invalid:
+      return 400004;
+    case hub_error::unauthorized:
+      return 401002;
+    case hub_error::device_maximum_queue_depth_exceeded:
+      return 403004;
+    case hub_error::device_not_found:
+      return 404001;
+    case hub_error::device_already_exists:
+      return 409001;
+    case hub_error::precondition_failed:
+      return 412001;
+    case hub_error::device_message_lock_lost:
+      return 412002;
+    case hub_error::message_too_large:
+      return 413001;
+    case hub_error::server_error:
+      return 500001;
+  }
+  return 500001;
+}
+
+}  // namespace emu::core

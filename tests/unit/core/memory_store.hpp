@@ -1,0 +1,101 @@
+#pragma once
+// A reference state_store that applies changes to an in-memory snapshot, exactly as the
+// comments in state_store.hpp describe. Used to check that the hub's change journal is
+// complete (restore(load()) reproduces the state) and as a stand-in store in executor tests.
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+
+#include "emulator/core/state_store.hpp"
+
+namespace emu::core::testing {
+
+class memory_store final : public state_store {
+ public:
+  bool fail_next_commit = false;
+  int commits = 0;
+
+  hub_snapshot load() override {
+    hub_snapshot s;
+    for (const auto& [id, d] : devices_) s.devices.push_back(d);
+    for (const auto& [seq, m] : messages_) s.messages.push_back(m);
+    for (const auto& [id, r] : records_) {
+      if (r.batch_id == 0) s.pending_feedback.push_back(r);
+    }
+    for (auto [id, b] : batches_) {
+      b.records.clear();
+      for (const auto& [rid, r] : records_)
+        if (r.batch_id == id) b.records.push_back(r);
+      s.batches.push_back(b);
+    }
+    for (const auto& [id, q] : subscriptions_) s.subscriptions.push_back({id, q});
+    for (const auto& [id, t] : telemetry_) s.telemetry.push_back(t);
+    s.counters = counters_;
+    return s;
+  }
+
+  void commit(std::span<const state_change> changes) override {
+    if (fail_next_commit) {
+      fail_next_commit = false;
+      throw std::runtime_error("injected commit failure");
+    }
+    ++commits;
+    for (const auto& c : changes) std::visit([this](const auto& x) { apply(x); }, c);
+  }
+
+ private:
+  void apply(const change::put_device& c) { devices_[c.value.id] = c.value; }
+  void apply(const change::remove_device& c) {
+    devices_.erase(c.device_id);
+    std::erase_if(messages_, [&](const auto& kv) { return kv.second.device_id == c.device_id; });
+    std::erase_if(records_, [&](const auto& kv) {
+      return kv.second.batch_id == 0 && kv.second.device_id == c.device_id;
+    });
+    subscriptions_.erase(c.device_id);
+  }
+  void apply(const change::put_message& c) { messages_[c.value.seq] = c.value; }
+  void apply(const change::put_message_state& c) {
+    auto& m = messages_.at(c.seq);
+    m.state = c.state;
+    m.delivery_count = c.delivery_count;
+    m.lock_id = c.lock_id;
+    m.lock_expiry = c.lock_expiry;
+  }
+  void apply(const change::remove_message& c) { messages_.erase(c.seq); }
+  void apply(const change::put_feedback_record& c) { records_[c.value.id] = c.value; }
+  void apply(const change::put_feedback_batch& c) {
+    auto b = c.value;
+    b.records.clear();
+    batches_[b.id] = b;
+  }
+  void apply(const change::remove_feedback_batch& c) {
+    batches_.erase(c.batch_id);
+    std::erase_if(records_, [&](const auto& kv) { return kv.second.batch_id == c.batch_id; });
+  }
+  void apply(const change::put_subscription& c) { subscriptions_[c.value.device_id] = c.value.qos; }
+  void apply(const change::remove_subscription& c) { subscriptions_.erase(c.device_id); }
+  void apply(const change::put_telemetry& c) { telemetry_[c.value.id] = c.value; }
+  void apply(const change::remove_telemetry_up_to& c) {
+    std::erase_if(telemetry_, [&](const auto& kv) { return kv.first <= c.up_to_id; });
+  }
+  void apply(const change::put_counters& c) { counters_ = c.value; }
+  void apply(const change::clear_all&) {
+    devices_.clear();
+    messages_.clear();
+    records_.clear();
+    batches_.clear();
+    subscriptions_.clear();
+    telemetry_.clear();
+    counters_ = {};
+  }
+
+  std::map<std::string, device> devices_;
+  std::map<std::uint64_t, c2d_message> messages_;
+  std::map<std::uint64_t, feedback_record> records_;
+  std::map<std::uint64_t, feedback_batch> batches_;
+  std::map<std::string, int> subscriptions_;
+  std::map<std::uint64_t, telemetry_message> telemetry_;
+  hub_counters counters_;
+};
+
+}  // namespace emu::core::testing
