@@ -36,7 +36,9 @@ TEST_CASE("base64: RFC 4648 test vectors encode and decode") {
       {"fooba", "Zm9vYmE="},
       {"foobar", "Zm9vYmFy"},
   };
-  for (const auto& [plain, encoded] : vectors) {
+  for (const auto& vector : vectors) {
+    const std::string plain = vector.first;  // not a structured binding: CAPTURE needs a lambda
+    const std::string encoded = vector.second;
     CAPTURE(plain);
     CHECK(base64_encode(plain) == encoded);
     const auto decoded = base64_decode(encoded);
