@@ -1,0 +1,122 @@
+#include "storage/schema.hpp"
+
+#include <array>
+
+namespace emu::storage {
+
+namespace {
+
+// Conventions:
+// - Times are INTEGER Unix milliseconds (`*_ms`), as emu::core::to_unix_ms.
+// - Unsigned 64-bit ids are stored as the signed INTEGER with the same bits (they stay below
+//   2^63 in practice, so ordering and range deletes work on them).
+// - Enums are TEXT with a CHECK, so the file is readable with the sqlite3 shell.
+// - Property lists are a BLOB of (varint length, name, varint length, value) pairs: binary-safe
+//   for the percent-decoded MQTT property bytes, which need not be UTF-8.
+// - Foreign keys are DEFERRABLE INITIALLY DEFERRED: they are checked at COMMIT, so the order of
+//   the changes inside one group commit does not matter, but a commit that would leave a message
+//   or session without its device, or a record in a missing batch, fails and is rolled back.
+//   Cascades are not foreign-key actions: sqlite_store deletes dependents explicitly, exactly as
+//   state_store.hpp describes.
+constexpr const char* v1_initial = R"sql(
+CREATE TABLE devices (
+  id                TEXT    NOT NULL PRIMARY KEY,
+  status            TEXT    NOT NULL CHECK (status IN ('enabled', 'disabled')),
+  status_reason     TEXT    NOT NULL,
+  primary_key       TEXT    NOT NULL,
+  secondary_key     TEXT    NOT NULL,
+  generation_id     TEXT    NOT NULL,
+  etag              TEXT    NOT NULL,
+  status_updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE c2d_messages (
+  seq                  INTEGER PRIMARY KEY,
+  device_id            TEXT    NOT NULL
+                       REFERENCES devices (id) DEFERRABLE INITIALLY DEFERRED,
+  device_generation_id TEXT    NOT NULL,
+  message_id           TEXT    NOT NULL,
+  correlation_id       TEXT    NOT NULL,
+  user_id              TEXT    NOT NULL,
+  amqp_to              TEXT    NOT NULL,
+  content_type         TEXT    NOT NULL,
+  content_encoding     TEXT    NOT NULL,
+  properties           BLOB    NOT NULL,
+  ack                  TEXT    NOT NULL CHECK (ack IN ('none', 'positive', 'negative', 'full')),
+  body                 BLOB    NOT NULL,
+  absolute_expiry_ms   INTEGER,  -- NULL: the sender set no absolute-expiry-time
+  enqueued_ms          INTEGER NOT NULL,
+  expiry_ms            INTEGER NOT NULL,
+  state                TEXT    NOT NULL CHECK (state IN ('enqueued', 'invisible')),
+  delivery_count       INTEGER NOT NULL CHECK (delivery_count >= 0),
+  lock_id              INTEGER NOT NULL,
+  lock_expiry_ms       INTEGER NOT NULL
+);
+CREATE INDEX c2d_messages_by_device ON c2d_messages (device_id);
+
+CREATE TABLE feedback_batches (
+  id             INTEGER PRIMARY KEY,
+  created_ms     INTEGER NOT NULL,
+  expiry_ms      INTEGER NOT NULL,
+  delivery_count INTEGER NOT NULL CHECK (delivery_count >= 0),
+  lock_id        INTEGER NOT NULL,
+  lock_expiry_ms INTEGER NOT NULL
+);
+
+CREATE TABLE feedback_records (
+  id                   INTEGER PRIMARY KEY,
+  original_message_id  TEXT    NOT NULL,
+  device_id            TEXT    NOT NULL,  -- no foreign key: batched records outlive the device
+  device_generation_id TEXT    NOT NULL,
+  status               TEXT    NOT NULL CHECK (status IN ('success', 'expired',
+                                 'delivery_count_exceeded', 'rejected', 'purged')),
+  enqueued_ms          INTEGER NOT NULL,
+  batch_id             INTEGER  -- NULL: not yet batched (batch_id 0 in the core)
+                       REFERENCES feedback_batches (id) DEFERRABLE INITIALLY DEFERRED
+);
+CREATE INDEX feedback_records_by_batch ON feedback_records (batch_id, id);
+CREATE INDEX feedback_records_unbatched_by_device ON feedback_records (device_id)
+  WHERE batch_id IS NULL;
+
+CREATE TABLE subscriptions (
+  device_id TEXT    NOT NULL PRIMARY KEY
+            REFERENCES devices (id) DEFERRABLE INITIALLY DEFERRED,
+  qos       INTEGER NOT NULL CHECK (qos IN (0, 1))
+) WITHOUT ROWID;
+
+CREATE TABLE telemetry (
+  id          INTEGER PRIMARY KEY,
+  device_id   TEXT    NOT NULL,  -- no foreign key: telemetry outlives the device
+  enqueued_ms INTEGER NOT NULL,
+  properties  BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+
+CREATE TABLE counters (
+  id                INTEGER PRIMARY KEY CHECK (id = 1),  -- a single row
+  next_message_seq  INTEGER NOT NULL,
+  next_lock_id      INTEGER NOT NULL,
+  next_feedback_id  INTEGER NOT NULL,
+  next_batch_id     INTEGER NOT NULL,
+  next_telemetry_id INTEGER NOT NULL,
+  next_generation   INTEGER NOT NULL,
+  last_batch_ms     INTEGER NOT NULL
+);
+)sql";
+
+constexpr std::array<migration, 1> ladder{{
+    {1, v1_initial},
+    // {2, "ALTER TABLE …;"},  // the next schema change goes here
+}};
+
+}  // namespace
+
+std::span<const migration> schema_ladder() {
+  return ladder;
+}
+
+int current_schema_version() {
+  return ladder.back().version;
+}
+
+}  // namespace emu::storage
