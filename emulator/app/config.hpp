@@ -1,0 +1,62 @@
+#pragma once
+/// The emulator's configuration: defaults in code, then a JSON file, then command-line flags.
+/// One plain struct tree, validated in one place that reports `key: problem (value)`.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "emulator/core/hub.hpp"
+#include "emulator/core/hub_settings.hpp"
+
+namespace emu::app {
+
+struct listen_settings {
+  std::string bind = "127.0.0.1";  // loopback unless told otherwise (security by default)
+  int mqtt_port = 8883;
+  int amqp_port = 5671;
+  /// A plain-TCP MQTT listener, off unless set (for TLS-terminating proxies and debugging).
+  std::optional<int> mqtt_plain_port;
+};
+
+struct emulator_config {
+  core::hub_settings hub;
+  /// Devices that must exist at start (created if missing, keys/status updated if different).
+  std::vector<core::device_spec> devices;
+  listen_settings listen;
+  std::filesystem::path data_dir = "iothub-data";
+  bool data_dir_given = false;
+  bool in_memory = false;
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
+  std::filesystem::path ready_file;
+  std::string log_level = "info";
+  /// MQTT: how many C2D messages may be in flight (unacknowledged) per connection (spec §3.5).
+  int mqtt_inflight_window = 1;
+  /// MQTT/AMQP: the largest packet or frame accepted, in bytes.
+  std::size_t max_packet_size = 512 * 1024;
+};
+
+/// The development defaults: hub `localhost`, the five standard policies with well-known keys
+/// and one device, all dev-only (dev_credentials.hpp).
+emulator_config default_config();
+
+/// A configuration problem, rendered as `key: problem (value)`.
+struct config_error {
+  std::string key;
+  std::string problem;
+  std::string value;
+  std::string to_string() const;
+};
+
+/// Applies a JSON config file over `config`. Unknown keys are errors (they are usually typos).
+std::vector<config_error> apply_config_file(const std::filesystem::path& file,
+                                            emulator_config& config);
+/// The same from JSON text (`origin` names the source in messages).
+std::vector<config_error> apply_config_json(const std::string& text, emulator_config& config);
+
+/// Checks ranges and consistency of the final configuration (spec §1.2 ranges).
+std::vector<config_error> validate(const emulator_config& config);
+
+}  // namespace emu::app

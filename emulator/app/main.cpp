@@ -1,0 +1,217 @@
+// iothub-emulator: the composition root. The only place that knows every module: it loads the
+// configuration, opens the store, prepares TLS, starts the hub executor and the fronts, prints
+// the readiness information and stops everything cleanly on SIGINT/SIGTERM.
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "emulator/app/cli.hpp"
+#include "emulator/app/ready_info.hpp"
+#include "emulator/core/connection_string.hpp"
+#include "emulator/core/sas_token.hpp"
+#include "emulator/runtime/dev_certificates.hpp"
+#include "emulator/runtime/hub_executor.hpp"
+#include "emulator/runtime/log.hpp"
+#include "emulator/runtime/tls_context.hpp"
+#include "storage/sqlite_store.hpp"
+
+namespace {
+
+using namespace emu;
+
+enum exit_code { ok = 0, bad_config = 2, bad_database = 3, bad_tls = 4, cannot_listen = 5 };
+
+int fail(exit_code code, const std::string& message) {
+  std::fprintf(stderr, "iothub-emulator: %s\n", message.c_str());
+  return code;
+}
+
+runtime::log_level level_of(const std::string& s) {
+  if (s == "error") return runtime::log_level::error;
+  if (s == "warn") return runtime::log_level::warn;
+  if (s == "debug") return runtime::log_level::debug;
+  return runtime::log_level::info;
+}
+
+int print_sas_token(const app::cli_result& cli) {
+  const auto cs = core::parse_connection_string(cli.connection_string);
+  if (!cs) return fail(bad_config, "--connection-string: " + cs.err().message);
+  if (cs->shared_access_key.empty())
+    return fail(bad_config, "--connection-string: has no SharedAccessKey to sign with");
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const auto expiry =
+      std::chrono::duration_cast<std::chrono::seconds>(now).count() + cli.ttl_seconds;
+  std::string resource = cs->host_name;
+  if (cs->is_device()) resource += "/devices/" + cs->device_id;
+  std::cout << core::make_sas_token(resource, cs->shared_access_key,
+                                    cs->is_device() ? "" : cs->shared_access_key_name, expiry)
+            << "\n";
+  return ok;
+}
+
+/// Creates the configured devices that are missing; aligns keys and status of existing ones.
+void seed_devices(core::hub& hub, const std::vector<core::device_spec>& devices,
+                  core::time_point now) {
+  for (const auto& spec : devices) {
+    const core::device* existing = hub.find_device(spec.id);
+    if (existing == nullptr) {
+      (void)hub.create_device(spec, now);
+      continue;
+    }
+    const bool differs =
+        existing->status != spec.status ||
+        (!spec.primary_key.empty() && spec.primary_key != existing->primary_key) ||
+        (!spec.secondary_key.empty() && spec.secondary_key != existing->secondary_key);
+    if (differs) (void)hub.update_device(spec, "*", now);
+  }
+}
+
+std::filesystem::path default_cert_dir(const app::emulator_config& c) {
+  if (!c.in_memory || c.data_dir_given) return c.data_dir / "certs";
+  // A throw-away hub keeps its CA in the user's cache so it stays trusted across runs.
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return std::filesystem::path(xdg) / "iothub-emulator" / "certs";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::filesystem::path(home) / ".cache" / "iothub-emulator" / "certs";
+  return std::filesystem::temp_directory_path() / "iothub-emulator-certs";
+}
+
+int serve(const app::emulator_config& config) {
+  runtime::log_threshold() = static_cast<int>(level_of(config.log_level));
+
+  // Storage: a refused database (corrupt, newer, another program's, locked) is exit 3.
+  std::unique_ptr<storage::sqlite_store> store;
+  std::filesystem::path db_path;
+  try {
+    if (config.in_memory) {
+      store = std::make_unique<storage::sqlite_store>(std::string(storage::in_memory_path));
+    } else {
+      std::filesystem::create_directories(config.data_dir);
+      db_path = std::filesystem::absolute(config.data_dir / "iothub.db");
+      store = std::make_unique<storage::sqlite_store>(db_path.string());
+    }
+  } catch (const std::exception& e) {
+    return fail(bad_database, std::string("database: ") + e.what());
+  }
+  storage::sqlite_store* store_view = store.get();
+
+  // TLS: the configured certificate, or a development CA + server certificate of our own.
+  std::optional<runtime::tls_server_context> tls;
+  std::filesystem::path ca_path;
+  try {
+    if (!config.tls_cert.empty()) {
+      tls.emplace(runtime::tls_server_options{config.tls_cert, config.tls_key});
+    } else {
+      const auto certs =
+          runtime::ensure_dev_certificates(default_cert_dir(config), {config.hub.host_name});
+      for (const auto& note : certs.notes) runtime::log(runtime::log_level::info, "tls", note);
+      ca_path = std::filesystem::absolute(certs.ca_cert);
+      tls.emplace(certs);
+    }
+  } catch (const std::exception& e) {
+    return fail(bad_tls, std::string("tls: ") + e.what());
+  }
+
+  runtime::hub_executor executor(config.hub, std::move(store));
+  asio::io_context io;
+  // ---- fronts: constructed here, listeners registered before the executor starts ----------
+
+  try {
+    executor.start(
+        [&](core::hub& hub, core::time_point now) { seed_devices(hub, config.devices, now); });
+  } catch (const std::exception& e) {
+    return fail(bad_database, std::string("database: ") + e.what());
+  }
+
+  app::ready_info info;
+  info.host_name = config.hub.host_name;
+  info.hub_name = config.hub.hub_name;
+  info.ca_certificate = ca_path;
+  info.database = db_path;
+  // ---- fronts: listen here and fill info.ports ----------------------------------------------
+
+  // Connection strings for people and test harnesses, with the keys the hub really has.
+  {
+    std::promise<std::vector<core::device>> devices_promise;
+    auto devices_future = devices_promise.get_future();
+    executor.submit(
+        [](core::hub& hub, core::time_point) { return hub.list_devices(); },
+        [&](bool, std::vector<core::device> d) { devices_promise.set_value(std::move(d)); });
+    for (const auto& p : config.hub.policies) {
+      if (p.name != "iothubowner" && p.name != "service") continue;
+      info.policy_connection_strings[p.name] = "HostName=" + config.hub.host_name +
+                                               ";SharedAccessKeyName=" + p.name +
+                                               ";SharedAccessKey=" + p.primary_key;
+    }
+    for (const auto& d : devices_future.get()) {
+      const bool configured = std::any_of(config.devices.begin(), config.devices.end(),
+                                          [&](const core::device_spec& s) { return s.id == d.id; });
+      if (!configured) continue;
+      info.device_connection_strings[d.id] = "HostName=" + config.hub.host_name +
+                                             ";DeviceId=" + d.id +
+                                             ";SharedAccessKey=" + d.primary_key;
+    }
+  }
+
+  const auto json = app::ready_json(info);
+  std::cout << app::banner(info) << "iothub-emulator ready " << json << std::endl;
+  if (!config.ready_file.empty()) {
+    try {
+      app::write_ready_file(config.ready_file, json);
+    } catch (const std::exception& e) {
+      executor.stop();
+      return fail(bad_config, std::string("--ready-file: ") + e.what());
+    }
+  }
+
+  // Graceful shutdown: stop accepting, let the executor finish and commit, checkpoint the WAL.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const std::error_code&, int sig) {
+    runtime::log(runtime::log_level::info, "app",
+                 std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+    // ---- fronts: stop here ----------------------------------------------------------------
+    io.stop();
+  });
+  io.run();
+  executor.stop();
+  try {
+    store_view->checkpoint();
+  } catch (const std::exception& e) {
+    runtime::log(runtime::log_level::warn, "storage",
+                 std::string("checkpoint failed: ") + e.what());
+  }
+  runtime::log(runtime::log_level::info, "app", "stopped");
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  auto cli = app::parse_command_line(args);
+  if (cli.cmd == app::command::help) {
+    std::cout << app::help_text();
+    return ok;
+  }
+  if (cli.cmd == app::command::version) {
+    std::cout << "iothub-emulator " << EMU_VERSION << "\n";
+    return ok;
+  }
+  if (!cli.errors.empty()) {
+    for (const auto& e : cli.errors)
+      std::fprintf(stderr, "iothub-emulator: %s\n", e.to_string().c_str());
+    return bad_config;
+  }
+  if (cli.cmd == app::command::sas_token) return print_sas_token(cli);
+  return serve(cli.config);
+}
