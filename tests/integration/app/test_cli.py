@@ -1,0 +1,197 @@
+"""The iothub-emulator executable's contract with users: ready file, exit codes and messages,
+restart on the same data, graceful stop. Runs the real binary."""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import subprocess
+import tempfile
+import unittest
+import urllib.parse
+
+from emulator import Emulator
+
+BINARY = os.environ["EMU_BINARY"]
+
+
+def run(args, timeout=30):
+    return subprocess.run([BINARY] + args, capture_output=True, text=True, timeout=timeout)
+
+
+class ReadyAndRestart(unittest.TestCase):
+    def test_default_hub_is_ready_with_connection_strings(self):
+        with Emulator(BINARY) as emu:
+            r = emu.ready
+            self.assertEqual(r["hostName"], "localhost")
+            self.assertEqual(r["hubName"], "localhost")
+            self.assertTrue(os.path.isfile(r["caCertificate"]))
+            cs = r["connectionStrings"]
+            self.assertRegex(cs["iothubowner"],
+                             r"^HostName=localhost;SharedAccessKeyName=iothubowner;SharedAccessKey=.+=$")
+            self.assertIn("SharedAccessKeyName=service;", cs["service"])
+            self.assertRegex(cs["devices"]["myDevice"],
+                             r"^HostName=localhost;DeviceId=myDevice;SharedAccessKey=.+=$")
+            self.assertEqual(emu.terminate(), 0)
+            log = emu.log()
+            self.assertIn("iothub-emulator ready {", log)
+            self.assertIn("DEVELOPMENT ONLY", log)
+            self.assertIn("stopped", log)
+
+    def test_restart_on_the_same_data_keeps_keys_and_ca(self):
+        with tempfile.TemporaryDirectory() as data:
+            config = {"devices": [{"deviceId": "generated"}]}  # keys generated on first start
+            with Emulator(BINARY, data_dir=data, config=config) as first:
+                cs1 = first.ready["connectionStrings"]["devices"]["generated"]
+                ca1 = open(first.ready["caCertificate"]).read()
+                self.assertEqual(first.terminate(), 0)
+            with Emulator(BINARY, data_dir=data, config=config) as second:
+                self.assertEqual(second.ready["connectionStrings"]["devices"]["generated"], cs1)
+                self.assertEqual(open(second.ready["caCertificate"]).read(), ca1)
+
+    def test_restart_after_sigkill(self):
+        with tempfile.TemporaryDirectory() as data:
+            config = {"devices": [{"deviceId": "k"}]}
+            with Emulator(BINARY, data_dir=data, config=config) as first:
+                cs1 = first.ready["connectionStrings"]["devices"]["k"]
+                first.kill()
+            with Emulator(BINARY, data_dir=data, config=config) as second:
+                self.assertEqual(second.ready["connectionStrings"]["devices"]["k"], cs1)
+
+    def test_in_memory_writes_no_database(self):
+        with tempfile.TemporaryDirectory() as data:
+            with Emulator(BINARY, data_dir=data, in_memory=True) as emu:
+                self.assertIsNone(emu.ready["database"])
+                self.assertFalse(os.path.exists(os.path.join(data, "iothub.db")))
+
+    def test_configured_devices_and_host_name(self):
+        key = base64.b64encode(b"k" * 32).decode()
+        config = {"hostName": "myhub.localhost",
+                  "devices": [{"deviceId": "dev-a", "primaryKey": key}]}
+        with Emulator(BINARY, config=config) as emu:
+            self.assertEqual(emu.ready["hubName"], "myhub")
+            self.assertEqual(emu.ready["connectionStrings"]["devices"],
+                             {"dev-a": "HostName=myhub.localhost;DeviceId=dev-a;SharedAccessKey=" + key})
+
+
+class Refusals(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def serve(self, *args):
+        return run(["--mqtt-port", "0", "--amqp-port", "0", "--data-dir", self.dir] + list(args))
+
+    def config(self, text):
+        path = os.path.join(self.dir, "c.json")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_unknown_option_and_bad_port(self):
+        r = run(["--bogus", "--mqtt-port", "70000"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--bogus: unknown option", r.stderr)
+        self.assertIn("--mqtt-port: must be a port number 0..65535 (70000)", r.stderr)
+
+    def test_bad_config_reports_key_problem_value(self):
+        r = self.serve("--config", self.config(
+            '{"c2d": {"maxDeliveryCount": 0, "defaultTtlSeconds": 5}, "nope": 1,'
+            ' "devices": [{"deviceId": "bad id"}], "policies": [{"name": "p", "primaryKey": "xx",'
+            ' "secondaryKey": "xx", "permissions": ["Teleport"]}]}'))
+        self.assertEqual(r.returncode, 2)
+        for line in ["c2d.maxDeliveryCount: must be between 1 and 100 (0)",
+                     "c2d.defaultTtlSeconds: must be between 60",
+                     "nope: unknown setting (1)",
+                     "devices[0].deviceId: is not a valid device id",
+                     "policies[0].permissions: unknown permission",
+                     "policies[0].primaryKey: must be base64 of 16 to 64 bytes"]:
+            self.assertIn(line, r.stderr)
+        self.assertNotIn("xx", r.stderr.replace("xxx", ""))  # keys are never echoed
+
+    def test_unreadable_and_invalid_config(self):
+        self.assertIn("cannot read the file", self.serve("--config", "/nonexistent.json").stderr)
+        r = self.serve("--config", self.config("{not json"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("config: is not valid JSON", r.stderr)
+
+    def test_garbage_database_is_refused_and_left_alone(self):
+        db = os.path.join(self.dir, "iothub.db")
+        garbage = os.urandom(4096)
+        with open(db, "wb") as f:
+            f.write(garbage)
+        r = self.serve()
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("is not an SQLite database", r.stderr)
+        with open(db, "rb") as f:
+            self.assertEqual(f.read(), garbage)
+
+    def test_newer_database_is_refused(self):
+        db = os.path.join(self.dir, "iothub.db")
+        con = sqlite3.connect(db)
+        con.execute("PRAGMA application_id = %d" % 0x494F5448)
+        con.execute("PRAGMA user_version = 99")
+        con.execute("CREATE TABLE future (x)")
+        con.commit()
+        con.close()
+        r = self.serve()
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("database schema version 99 is newer than this iothub-emulator supports", r.stderr)
+
+    def test_another_programs_database_is_refused(self):
+        db = os.path.join(self.dir, "iothub.db")
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE customers (name TEXT)")
+        con.commit()
+        con.close()
+        r = self.serve()
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("database:", r.stderr)
+
+    def test_second_emulator_on_the_same_data_is_refused(self):
+        with Emulator(BINARY, data_dir=self.dir):
+            r = self.serve()
+            self.assertEqual(r.returncode, 3)
+            self.assertIn("another iothub-emulator", r.stderr)
+
+    def test_mismatched_tls_options(self):
+        r = self.serve("--tls-cert", "/nonexistent.pem")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("tls: certificate and key must be given together", r.stderr)
+        r = self.serve("--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key")
+        self.assertEqual(r.returncode, 4)
+        self.assertIn("/nonexistent.pem", r.stderr)
+
+
+class Help(unittest.TestCase):
+    def test_help_documents_every_option(self):
+        r = run(["--help"])
+        self.assertEqual(r.returncode, 0)
+        for option in ["--config", "--data-dir", "--in-memory", "--host-name", "--hub-name",
+                       "--bind", "--mqtt-port", "--amqp-port", "--mqtt-plain-port", "--tls-cert",
+                       "--tls-key", "--ready-file", "--log-level", "sas-token"]:
+            self.assertIn(option, r.stdout)
+
+    def test_sas_token_for_a_device_connection_string(self):
+        key = base64.b64encode(b"d" * 32).decode()
+        r = run(["sas-token", "--connection-string",
+                 "HostName=localhost;DeviceId=dev1;SharedAccessKey=" + key, "--ttl", "600"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        token = r.stdout.strip()
+        self.assertTrue(token.startswith("SharedAccessSignature sr=localhost%2Fdevices%2Fdev1&sig="))
+        fields = dict(p.split("=", 1) for p in token[len("SharedAccessSignature "):].split("&"))
+        expected = base64.b64encode(hmac.new(base64.b64decode(key),
+                                             (fields["sr"] + "\n" + fields["se"]).encode(),
+                                             hashlib.sha256).digest()).decode()
+        self.assertEqual(urllib.parse.unquote(fields["sig"]), expected)
+        self.assertNotIn("skn", fields)
+        r = run(["sas-token", "--connection-string", "HostName=x"])
+        self.assertEqual(r.returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
