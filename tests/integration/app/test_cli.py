@@ -75,6 +75,14 @@ class ReadyAndRestart(unittest.TestCase):
                              {"dev-a": "HostName=myhub.localhost;DeviceId=dev-a;SharedAccessKey=" + key})
 
 
+    def test_example_config_is_valid_and_matches_the_defaults(self):
+        example = os.path.join(os.path.dirname(__file__), "..", "..", "..", "config", "example.json")
+        with Emulator(BINARY, args=["--config", example]) as with_file:
+            from_file = with_file.ready["connectionStrings"]
+        with Emulator(BINARY) as defaults:
+            self.assertEqual(from_file, defaults.ready["connectionStrings"])
+
+
 class Refusals(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
