@@ -1,0 +1,50 @@
+#pragma once
+/// Settings of the AMQP service endpoint. Defaults are safe for a development emulator: they
+/// bound memory per connection and the number of connections, and match what the SDKs need.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "emulator/runtime/log.hpp"
+
+namespace emu::amqp {
+
+/// The endpoint logs through runtime/log.hpp, component "amqp" (never keys or whole tokens:
+/// only a token's sr/skn/se).
+using log_level = runtime::log_level;
+
+struct amqp_settings {
+  /// The hub name: the feedback `user-id` (spec §2.2) and the `{hubName}` of a SASL PLAIN
+  /// user name `{policy}@sas.root.{hubName}` (sdk-wire §7).
+  std::string hub_name = "emulator";
+  /// The HostName clients use; its first label is also accepted as `{hubName}` in a SASL PLAIN
+  /// user name, because the legacy C client derives the hub name from it (sdk-wire §7).
+  std::string host_name = "localhost";
+
+  /// Connections beyond this are closed right after accept.
+  std::size_t max_connections = 1000;
+  /// Our max-frame-size (AMQP open). Larger frames from a peer end the connection with
+  /// amqp:connection:framing-error before they are buffered.
+  std::uint32_t max_frame_size = 64 * 1024;
+  /// Our channel-max: sessions per connection (the SDKs use one or two).
+  std::uint16_t max_sessions = 16;
+  /// Links per connection; further attaches are refused with amqp:resource-limit-exceeded.
+  std::size_t max_links = 64;
+  /// Bytes of one delivery kept while it arrives. A C2D send larger than this is refused with
+  /// amqp:link:message-size-exceeded without being buffered (the hub's own limit, 64 KB, is
+  /// checked by the hub; this only protects memory).
+  std::size_t max_delivery_bytes = 1024 * 1024;
+  /// Idle time-out we announce in our open; a peer silent for longer is disconnected
+  /// (Proton enforces it; the SDKs send heartbeats when the peer announces one).
+  std::chrono::milliseconds idle_timeout{240'000};
+  /// The TLS handshake and the AMQP open must be done within this time after accept.
+  std::chrono::milliseconds handshake_timeout{30'000};
+  /// Credit window granted to a C2D sender link, replenished as messages are settled
+  /// (issue 4 item 3: "credit keeps a sender flowing").
+  std::uint32_t c2d_credit_window = 500;
+  /// CBS replies queued while the client's `$cbs` receiver has no credit.
+  std::size_t max_queued_cbs_replies = 32;
+};
+
+}  // namespace emu::amqp

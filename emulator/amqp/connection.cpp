@@ -1,0 +1,581 @@
+#include "emulator/amqp/connection.hpp"
+
+#include <proton/connection.h>
+#include <proton/event.h>
+#include <proton/session.h>
+#include <proton/terminus.h>
+#include <proton/transport.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "emulator/amqp/address.hpp"
+#include "emulator/amqp/c2d_receiver.hpp"
+#include "emulator/amqp/cbs_node.hpp"
+#include "emulator/amqp/encoding_check.hpp"
+#include "emulator/amqp/feedback_sender.hpp"
+#include "emulator/core/access_policy.hpp"
+#include "emulator/core/sas_token.hpp"
+
+namespace emu::amqp {
+
+namespace {
+
+constexpr std::size_t protocol_header_size = 8;
+constexpr std::size_t frame_header_size = 8;
+
+std::uint32_t read_be32(std::span<const char> b) {
+  std::uint32_t v = 0;
+  for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(b[i]);
+  return v;
+}
+
+std::string condition_text(pn_condition_t* c) {
+  if (c == nullptr || !pn_condition_is_set(c)) return "";
+  const char* name = pn_condition_get_name(c);
+  const char* description = pn_condition_get_description(c);
+  std::string text = name != nullptr ? name : "";
+  if (description != nullptr && *description != '\0') {
+    text += ": ";
+    text += description;
+  }
+  return text;
+}
+
+std::string terminus_address(pn_terminus_t* t) {
+  const char* a = pn_terminus_get_address(t);
+  return a != nullptr ? a : "";
+}
+
+}  // namespace
+
+// ---- helpers shared with the link handlers ---------------------------------------------
+
+void set_condition(pn_condition_t* c, const amqp_error& e) {
+  pn_condition_set_name(c, e.condition.c_str());
+  pn_condition_set_description(c, e.description.c_str());
+  if (e.error_code != 0) {
+    pn_data_t* info = pn_condition_info(c);
+    pn_data_clear(info);
+    pn_data_put_map(info);
+    pn_data_enter(info);
+    pn_data_put_symbol(
+        info, pn_bytes(std::strlen("com.microsoft:error-code"), "com.microsoft:error-code"));
+    pn_data_put_int(info, e.error_code);
+    pn_data_exit(info);
+  }
+}
+
+void accept_delivery(pn_delivery_t* d) {
+  pn_delivery_update(d, PN_ACCEPTED);
+  pn_delivery_settle(d);
+}
+
+void reject_delivery(pn_delivery_t* d, const amqp_error& e) {
+  set_condition(pn_disposition_condition(pn_delivery_local(d)), e);
+  pn_delivery_update(d, PN_REJECTED);
+  pn_delivery_settle(d);
+}
+
+std::string token_summary(std::string_view token) {
+  auto parsed = core::parse_sas_token(token);
+  if (!parsed) return "unparsable token";
+  std::string text = "sr=" + parsed->resource_uri;
+  if (!parsed->key_name.empty()) text += " skn=" + parsed->key_name;
+  text += " se=" + std::to_string(parsed->expiry);
+  return text;
+}
+
+// ---- lifetime ----------------------------------------------------------------------------
+
+amqp_connection::amqp_connection(runtime::hub_executor& executor, const amqp_settings& settings,
+                                 post_fn post, std::string peer)
+    : executor_(executor),
+      settings_(settings),
+      post_(std::move(post)),
+      peer_(std::move(peer)),
+      sasl_([this](plain_response r) { on_sasl_plain(std::move(r)); }) {}
+
+amqp_connection::~amqp_connection() {
+  drop_all_links();
+}
+
+bool amqp_connection::start(steady_time now) {
+  if (!driver_.init()) return false;
+  pn_transport_t* t = driver_.transport();
+  // Server mode makes the transport auto-detect its layers from the client's first header:
+  // `AMQP 3 1 0 0` → our SASL (installed below), `AMQP 0 1 0 0` → plain AMQP, as Node's rhea
+  // and C# send it (ARCHITECTURE "Clients without SASL"). Authentication is not required at
+  // the transport (pn_transport_require_auth stays false), so the bare header is accepted and
+  // authorisation happens per link, through CBS.
+  pn_transport_set_server(t);
+  sasl_.install(t);
+  pn_transport_set_max_frame(t, settings_.max_frame_size);
+  pn_transport_set_channel_max(
+      t, static_cast<std::uint16_t>(std::max<int>(settings_.max_sessions, 1) - 1));
+  pn_transport_set_idle_timeout(t, static_cast<pn_millis_t>(settings_.idle_timeout.count()));
+  pn_connection_set_container(driver_.connection(), "iothub-emulator");
+  open_deadline_ = now + settings_.handshake_timeout;
+  pump();
+  return true;
+}
+
+void amqp_connection::log(log_level level, std::string_view text) const {
+  if (!runtime::log_enabled(level)) return;
+  std::string line = peer_;
+  line += ": ";
+  line += text;
+  runtime::log(level, "amqp", line);
+}
+
+// ---- input -----------------------------------------------------------------------------------
+
+bool amqp_connection::push_to_driver(std::span<const char> bytes, std::size_t& pushed) {
+  pn_connection_driver_t* d = driver_.get();
+  pushed = 0;
+  while (pushed < bytes.size()) {
+    const pn_rwbytes_t buf = pn_connection_driver_read_buffer(d);
+    if (buf.size == 0) return false;
+    const std::size_t n = std::min(buf.size, bytes.size() - pushed);
+    std::memcpy(buf.start, bytes.data() + pushed, n);
+    pn_connection_driver_read_done(d, n);
+    pushed += n;
+  }
+  return true;
+}
+
+std::size_t amqp_connection::feed(std::span<const char> bytes) {
+  pn_connection_driver_t* d = driver_.get();
+  if (d == nullptr || failed_ || pn_connection_driver_read_closed(d)) return bytes.size();
+  std::size_t consumed = 0;
+  while (consumed < bytes.size()) {
+    // While the hub checks a SASL PLAIN password, the next bytes (perhaps an AMQP header the
+    // client pipelined) must wait: Proton would read them as SASL frames.
+    if (sasl_.waiting()) break;
+    if (pn_connection_driver_read_closed(d)) return bytes.size();
+    const auto rest = bytes.subspan(consumed);
+    if (unit_left_ == 0) {
+      if (rest.size() < frame_header_size) break;
+      if (std::memcmp(rest.data(), "AMQP", 4) == 0) {
+        unit_left_ = protocol_header_size;
+      } else {
+        const std::uint32_t size = read_be32(rest);
+        if (size < frame_header_size || size > settings_.max_frame_size) {
+          protocol_error("amqp:connection:framing-error",
+                         "frame size " + std::to_string(size) + " outside 8.." +
+                             std::to_string(settings_.max_frame_size));
+          return bytes.size();
+        }
+        if (rest.size() < size) break;  // wait for the whole frame
+        const std::size_t offset =
+            static_cast<std::size_t>(static_cast<unsigned char>(rest[4])) * 4;
+        if (offset < frame_header_size || offset > size) {
+          protocol_error("amqp:connection:framing-error", "bad frame data offset");
+          return bytes.size();
+        }
+        const auto body = rest.subspan(offset, size - offset);
+        if (!body.empty() && !first_value_size(body)) {
+          protocol_error("amqp:decode-error", "malformed frame body");
+          return bytes.size();
+        }
+        unit_left_ = size;
+      }
+    }
+    const std::size_t n = std::min(unit_left_, rest.size());
+    std::size_t pushed = 0;
+    const bool all = push_to_driver(rest.first(n), pushed);
+    consumed += pushed;
+    unit_left_ -= pushed;
+    pump();
+    if (!all) break;  // Proton's input buffer is full: more after it has processed this
+  }
+  return consumed;
+}
+
+void amqp_connection::protocol_error(std::string_view cond, std::string_view description) {
+  failed_ = true;
+  log(log_level::info, "protocol error: " + std::string(cond) + ": " + std::string(description));
+  pn_connection_driver_t* d = driver_.get();
+  if (d == nullptr) return;
+  const std::string name(cond);
+  const std::string text(description);
+  pn_connection_driver_errorf(d, name.c_str(), "%s", text.c_str());
+  pn_connection_driver_read_close(d);
+  pump();
+}
+
+void amqp_connection::read_closed() {
+  if (pn_connection_driver_t* d = driver_.get()) {
+    pn_connection_driver_read_close(d);
+    pump();
+  }
+}
+
+void amqp_connection::write_failed() {
+  if (pn_connection_driver_t* d = driver_.get()) {
+    pn_connection_driver_close(d);
+    pump();
+  }
+}
+
+// ---- output and time -----------------------------------------------------------------------
+
+void amqp_connection::take_output(std::string& out) {
+  pn_connection_driver_t* d = driver_.get();
+  if (d == nullptr) return;
+  while (true) {
+    pump();
+    const pn_bytes_t b = pn_connection_driver_write_buffer(d);
+    if (b.size == 0) {
+      if (!pn_connection_driver_has_event(d)) break;
+      continue;
+    }
+    out.append(b.start, b.size);
+    pn_connection_driver_write_done(d, b.size);
+  }
+}
+
+bool amqp_connection::write_closed() {
+  pn_connection_driver_t* d = driver_.get();
+  return d == nullptr || pn_connection_driver_write_closed(d);
+}
+
+bool amqp_connection::finished() {
+  pn_connection_driver_t* d = driver_.get();
+  return d == nullptr || pn_connection_driver_finished(d);
+}
+
+std::optional<steady_time> amqp_connection::tick(steady_time now) {
+  pn_connection_driver_t* d = driver_.get();
+  if (d == nullptr || pn_connection_driver_finished(d)) return std::nullopt;
+  std::optional<steady_time> next;
+  const auto sooner = [&next](steady_time t) { next = next ? std::min(*next, t) : t; };
+
+  if (!remote_opened_ && !failed_) {
+    if (now >= open_deadline_) {
+      protocol_error("amqp:connection:forced", "no AMQP open within the handshake time-out");
+      return std::nullopt;
+    }
+    sooner(open_deadline_);
+  }
+
+  // Proton's idle time-out and heartbeats run on our clock (milliseconds of steady_clock).
+  const auto now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::int64_t deadline = pn_transport_tick(driver_.transport(), now_ms);
+  if (deadline != 0) sooner(steady_time(std::chrono::milliseconds(deadline)));
+
+  // A token's expiry is in hub time (the executor's clock, which tests may move forward).
+  if (grant_) {
+    const core::time_point hub_now = executor_.now();
+    if (hub_now >= grant_->expiry) {
+      grant_.reset();
+      close(unauthorized("The SAS token of this connection expired and was not renewed."));
+    } else {
+      sooner(now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(grant_->expiry -
+                                                                                   hub_now));
+    }
+  }
+  pump();
+  return next;
+}
+
+// ---- server side ----------------------------------------------------------------------------
+
+void amqp_connection::close(const amqp_error& e) {
+  pn_connection_t* c = driver_.connection();
+  if (c == nullptr) return;
+  log(log_level::info, "closing: " + e.condition + ": " + e.description);
+  if ((pn_connection_state(c) & PN_LOCAL_CLOSED) == 0) {
+    set_condition(pn_connection_condition(c), e);
+    if ((pn_connection_state(c) & PN_LOCAL_UNINIT) != 0) pn_connection_open(c);
+    pn_connection_close(c);
+  }
+  drop_all_links();
+  pump();
+}
+
+void amqp_connection::feedback_available() {
+  for (auto& [serial, h] : links_) {
+    if (auto* f = dynamic_cast<feedback_sender*>(h.get())) f->feedback_available();
+  }
+}
+
+// ---- authorisation and CBS ------------------------------------------------------------------
+
+bool amqp_connection::authorized() const {
+  return grant_ && core::has(grant_->permissions, core::permission::service_connect) &&
+         executor_.now() < grant_->expiry;
+}
+
+void amqp_connection::set_grant(core::auth_grant grant) {
+  log(log_level::info, "authorised as policy '" + grant.policy + "'");
+  grant_ = std::move(grant);
+}
+
+void amqp_connection::cbs_finished() {
+  if (cbs_in_flight_ > 0) --cbs_in_flight_;
+  if (cbs_in_flight_ > 0 || deferred_attaches_.empty()) return;
+  auto waiting = std::move(deferred_attaches_);
+  deferred_attaches_.clear();
+  for (pn_link_t* link : waiting) decide_attach(link);
+}
+
+void amqp_connection::send_cbs_reply(std::string_view reply_to, std::vector<char> bytes) {
+  cbs_reply_link* chosen = nullptr;
+  for (auto& [serial, h] : links_) {
+    auto* r = dynamic_cast<cbs_reply_link*>(h.get());
+    if (r == nullptr) continue;
+    if (chosen == nullptr) chosen = r;
+    if (!reply_to.empty() && r->remote_target() == reply_to) {
+      chosen = r;
+      break;
+    }
+  }
+  if (chosen == nullptr) {
+    log(log_level::warn, "CBS: no receiver link with source $cbs for the reply");
+    return;
+  }
+  chosen->send(std::move(bytes));
+}
+
+void amqp_connection::on_sasl_plain(plain_response r) {
+  const auto user = parse_service_user(r.authcid);
+  if (!user || !names_this_hub(user->hub, settings_.hub_name, settings_.host_name)) {
+    log(log_level::info, "SASL PLAIN refused: user name '" + r.authcid +
+                             "' is not {policy}@sas.root.{hubName} of this hub");
+    sasl_.complete(false, {});
+    return;
+  }
+  log(log_level::info, "SASL PLAIN as '" + r.authcid + "' (" + token_summary(r.password) + ")");
+  submit(
+      [token = std::move(r.password)](core::hub& h, core::time_point now) {
+        return h.authenticate_service(token, core::permission::service_connect, now);
+      },
+      [authcid = r.authcid](amqp_connection* c, bool /*committed*/,
+                            core::result<core::auth_grant> res) {
+        if (c == nullptr) return;
+        if (res.ok()) {
+          c->set_grant(res.value());
+          c->sasl_.complete(true, authcid);
+        } else {
+          c->log(log_level::info, "SASL PLAIN refused: " + res.err().message);
+          c->sasl_.complete(false, {});
+        }
+      });
+}
+
+// ---- events --------------------------------------------------------------------------------
+
+void amqp_connection::pump() {
+  pn_connection_driver_t* d = driver_.get();
+  if (d == nullptr || in_pump_) return;
+  in_pump_ = true;
+  while (pn_event_t* e = pn_connection_driver_next_event(d)) handle(e);
+  in_pump_ = false;
+}
+
+void amqp_connection::handle(pn_event_t* e) {
+  switch (pn_event_type(e)) {
+    case PN_CONNECTION_REMOTE_OPEN: {
+      remote_opened_ = true;
+      pn_connection_t* c = pn_event_connection(e);
+      if ((pn_connection_state(c) & PN_LOCAL_UNINIT) != 0) pn_connection_open(c);
+      const char* container = pn_connection_remote_container(c);
+      log(log_level::debug, std::string("open from container '") +
+                                (container != nullptr ? container : "") + "' (SASL " +
+                                (sasl_.mechanism().empty() ? "none" : sasl_.mechanism()) + ")");
+      break;
+    }
+    case PN_CONNECTION_REMOTE_CLOSE: {
+      pn_connection_t* c = pn_event_connection(e);
+      if (auto text = condition_text(pn_connection_remote_condition(c)); !text.empty())
+        log(log_level::info, "peer closed with " + text);
+      drop_all_links();
+      if ((pn_connection_state(c) & PN_LOCAL_CLOSED) == 0) pn_connection_close(c);
+      break;
+    }
+    case PN_SESSION_REMOTE_OPEN: {
+      pn_session_t* s = pn_event_session(e);
+      if ((pn_session_state(s) & PN_LOCAL_UNINIT) != 0) pn_session_open(s);
+      break;
+    }
+    case PN_SESSION_REMOTE_CLOSE: {
+      pn_session_t* s = pn_event_session(e);
+      drop_session_links(s);
+      if ((pn_session_state(s) & PN_LOCAL_CLOSED) == 0) pn_session_close(s);
+      pn_session_free(s);
+      break;
+    }
+    case PN_LINK_REMOTE_OPEN: {
+      pn_link_t* link = pn_event_link(e);
+      if ((pn_link_state(link) & PN_LOCAL_UNINIT) != 0) decide_attach(link);
+      break;
+    }
+    case PN_LINK_REMOTE_DETACH:
+    case PN_LINK_REMOTE_CLOSE: {
+      pn_link_t* link = pn_event_link(e);
+      drop_link(link);
+      if ((pn_link_state(link) & PN_LOCAL_CLOSED) == 0) {
+        if (pn_event_type(e) == PN_LINK_REMOTE_DETACH) {
+          pn_link_detach(link);
+        } else {
+          pn_link_close(link);
+        }
+      }
+      pn_link_free(link);
+      break;
+    }
+    case PN_LINK_FLOW:
+      if (link_handler* h = handler_of(pn_event_link(e))) h->on_flow();
+      break;
+    case PN_DELIVERY: {
+      pn_delivery_t* d = pn_event_delivery(e);
+      if (link_handler* h = handler_of(pn_delivery_link(d))) h->on_delivery(d);
+      break;
+    }
+    case PN_TRANSPORT_ERROR:
+      log(log_level::info,
+          "transport error: " + condition_text(pn_transport_condition(pn_event_transport(e))));
+      drop_all_links();
+      break;
+    case PN_TRANSPORT_CLOSED:
+      drop_all_links();
+      break;
+    default:
+      break;
+  }
+}
+
+// ---- links ----------------------------------------------------------------------------------
+
+void amqp_connection::decide_attach(pn_link_t* link) {
+  const bool we_send = pn_link_is_sender(link);
+  const std::string address =
+      terminus_address(we_send ? pn_link_remote_source(link) : pn_link_remote_target(link));
+  if (links_.size() >= settings_.max_links) {
+    refuse_link(link, amqp_error{std::string(condition::resource_limit_exceeded),
+                                 "Too many links on this connection.", 0});
+    return;
+  }
+  const node_kind kind = classify_address(address);
+  switch (kind) {
+    case node_kind::cbs:
+      if (we_send) {
+        accept_link(link, std::make_unique<cbs_reply_link>(*this, link, next_serial_++,
+                                                           settings_.max_queued_cbs_replies));
+      } else {
+        accept_link(link, std::make_unique<cbs_request_link>(*this, link, next_serial_++));
+      }
+      return;
+    case node_kind::c2d:
+      if (we_send) {
+        refuse_link(link,
+                    amqp_error{std::string(condition::not_allowed),
+                               "'" + address + "' only accepts messages: attach a sender.", 0});
+        return;
+      }
+      break;
+    case node_kind::feedback:
+      if (!we_send) {
+        refuse_link(link,
+                    amqp_error{std::string(condition::not_allowed),
+                               "'" + address + "' only delivers feedback: attach a receiver.", 0});
+        return;
+      }
+      break;
+    case node_kind::unknown:
+      refuse_link(link,
+                  amqp_error{std::string(condition::not_found),
+                             "No node '" + address +
+                                 "' on the service endpoint (known: $cbs, /messages/devicebound, "
+                                 "/messages/serviceBound/feedback).",
+                             0});
+      return;
+  }
+  if (!authorized()) {
+    // A put-token may still be on its way through the hub: decide when it is answered.
+    if (cbs_in_flight_ > 0) {
+      deferred_attaches_.push_back(link);
+      return;
+    }
+    refuse_link(link, unauthorized("Put a SAS token with ServiceConnect on $cbs (or use SASL "
+                                   "PLAIN) before attaching '" +
+                                   address + "'."));
+    return;
+  }
+  if (kind == node_kind::c2d) {
+    accept_link(link, std::make_unique<c2d_receiver>(*this, link, next_serial_++));
+  } else {
+    accept_link(link, std::make_unique<feedback_sender>(*this, link, next_serial_++));
+  }
+}
+
+void amqp_connection::accept_link(pn_link_t* link, std::unique_ptr<link_handler> handler) {
+  pn_terminus_copy(pn_link_source(link), pn_link_remote_source(link));
+  pn_terminus_copy(pn_link_target(link), pn_link_remote_target(link));
+  pn_link_open(link);
+  link_handler* h = handler.get();
+  links_.emplace(h->serial(), std::move(handler));
+  log(log_level::debug, std::string("attached ") +
+                            (pn_link_is_sender(link) ? "sender " : "receiver ") +
+                            pn_link_name(link));
+  h->on_open();
+}
+
+void amqp_connection::refuse_link(pn_link_t* link, const amqp_error& e) {
+  // AMQP 1.0 §2.6.3: a refused attach carries a null terminus for our side, then a detach
+  // with the error.
+  if (pn_link_is_sender(link)) {
+    pn_terminus_set_type(pn_link_source(link), PN_UNSPECIFIED);
+    pn_terminus_copy(pn_link_target(link), pn_link_remote_target(link));
+  } else {
+    pn_terminus_copy(pn_link_source(link), pn_link_remote_source(link));
+    pn_terminus_set_type(pn_link_target(link), PN_UNSPECIFIED);
+  }
+  pn_link_open(link);
+  set_condition(pn_link_condition(link), e);
+  pn_link_close(link);
+  log(log_level::info, "refused link '" + std::string(pn_link_name(link)) + "': " + e.condition +
+                           ": " + e.description);
+}
+
+link_handler* amqp_connection::handler_of(pn_link_t* link) {
+  for (auto& [serial, h] : links_) {
+    if (h->link() == link) return h.get();
+  }
+  return nullptr;
+}
+
+void amqp_connection::drop_link(pn_link_t* link) {
+  std::erase(deferred_attaches_, link);
+  for (auto it = links_.begin(); it != links_.end(); ++it) {
+    if (it->second->link() == link) {
+      it->second->on_closed();
+      links_.erase(it);
+      return;
+    }
+  }
+}
+
+void amqp_connection::drop_session_links(pn_session_t* session) {
+  std::erase_if(deferred_attaches_,
+                [session](pn_link_t* l) { return pn_link_session(l) == session; });
+  for (auto it = links_.begin(); it != links_.end();) {
+    if (pn_link_session(it->second->link()) == session) {
+      it->second->on_closed();
+      it = links_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void amqp_connection::drop_all_links() {
+  deferred_attaches_.clear();
+  auto links = std::move(links_);
+  links_.clear();
+  for (auto& [serial, h] : links) h->on_closed();
+}
+
+}  // namespace emu::amqp

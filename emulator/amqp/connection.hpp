@@ -1,0 +1,162 @@
+#pragma once
+/// One AMQP connection of the service endpoint, without I/O: bytes in, bytes out, timers.
+///
+/// It drives a Proton C `pn_connection_driver_t` and handles its C events (the transport has to
+/// be reachable for our server-side SASL, which Proton's C++ container does not allow: see
+/// amqp_server.hpp). Link logic lives in the link handlers (cbs_node, c2d_receiver,
+/// feedback_sender); hub work goes to the hub executor and its results come back through
+/// `post`, on this connection's strand.
+///
+/// Input is offered frame by frame: every frame's performative is checked with
+/// encoding_check.hpp before Proton sees it (bounded depth, no truncation), oversized frames
+/// end the connection, and while a SASL PLAIN password is being verified by the hub the
+/// following bytes are held back, so a client that pipelines its AMQP header after the
+/// sasl-init is not misparsed.
+///
+/// Thread safety: none. Every call, including the functions given to `post`, must run on the
+/// owning I/O object's strand. The hub executor must outlive the connection.
+#include <proton/connection_driver.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "emulator/amqp/amqp_settings.hpp"
+#include "emulator/amqp/errors.hpp"
+#include "emulator/amqp/link_handler.hpp"
+#include "emulator/amqp/proton_handles.hpp"
+#include "emulator/amqp/sasl_authenticator.hpp"
+#include "emulator/core/hub.hpp"
+#include "emulator/runtime/hub_executor.hpp"
+
+namespace emu::amqp {
+
+using steady_time = std::chrono::steady_clock::time_point;
+
+/// A SAS token for logs: only its `sr`, `skn` and `se` (never the signature), or
+/// "unparsable token".
+std::string token_summary(std::string_view token);
+
+class amqp_connection {
+ public:
+  /// Runs a function later on this connection's strand, with the connection, or with nullptr
+  /// if the connection is gone by then. Must be callable from any thread (the executor's).
+  using post_fn = std::function<void(std::function<void(amqp_connection*)>)>;
+
+  amqp_connection(runtime::hub_executor& executor, const amqp_settings& settings, post_fn post,
+                  std::string peer);
+  /// Gives back what the links hold (unsettled feedback batches are released to the hub).
+  ~amqp_connection();
+  amqp_connection(const amqp_connection&) = delete;
+  amqp_connection& operator=(const amqp_connection&) = delete;
+
+  /// Sets up the Proton driver and transport. False if Proton cannot allocate.
+  bool start(steady_time now);
+
+  // ---- I/O side ------------------------------------------------------------------------
+  /// Offers bytes from the peer; returns how many were taken. The caller keeps the rest and
+  /// offers it again after more bytes arrive or after any posted completion ran.
+  std::size_t feed(std::span<const char> bytes);
+  /// The peer closed its side, or reading failed.
+  void read_closed();
+  /// Writing failed: nothing more can be sent.
+  void write_failed();
+  /// Appends the bytes to send to `out`.
+  void take_output(std::string& out);
+  /// Nothing more will be written (after our close frame, or on a transport error).
+  bool write_closed();
+  /// Both directions are done and every event was handled.
+  bool finished();
+  /// Runs the time-driven work due at `now`: Proton's idle time-out and heartbeats, the token
+  /// expiry, the open deadline. Returns when to call again.
+  std::optional<steady_time> tick(steady_time now);
+  /// Handles every pending Proton event.
+  void pump();
+
+  // ---- server side -----------------------------------------------------------------------
+  /// Closes the connection with `e` (server stop, hub reset).
+  void close(const amqp_error& e);
+  /// A feedback batch may be available: every feedback link tries to take one.
+  void feedback_available();
+
+  // ---- for link handlers ----------------------------------------------------------------
+  runtime::hub_executor& executor() { return executor_; }
+  const amqp_settings& settings() const { return settings_; }
+  const post_fn& poster() const { return post_; }
+  void log(log_level level, std::string_view text) const;
+
+  /// Runs `fn(hub, now)` on the executor; `done(conn, committed, result)` then runs on this
+  /// connection's strand (conn is nullptr if the connection is gone).
+  template <class Fn, class Done>
+  void submit(Fn fn, Done done) {
+    executor_.submit(
+        std::move(fn), [post = post_, done = std::move(done)](bool committed, auto r) mutable {
+          post([done = std::move(done), committed, r = std::move(r)](amqp_connection* c) mutable {
+            done(c, committed, std::move(r));
+          });
+        });
+  }
+
+  /// The handler with this serial, if it is still open and of type T.
+  template <class T>
+  T* find(std::uint64_t serial) {
+    const auto it = links_.find(serial);
+    return it == links_.end() ? nullptr : dynamic_cast<T*>(it->second.get());
+  }
+
+  /// True while a token (CBS or SASL PLAIN) with ServiceConnect is valid.
+  bool authorized() const;
+  /// A put-token succeeded: the connection is authorised until `grant.expiry`.
+  void set_grant(core::auth_grant grant);
+  /// A put-token is being verified; attaches that need a token wait for it (cbs_finished).
+  void cbs_started() { ++cbs_in_flight_; }
+  void cbs_finished();
+  /// Sends a CBS reply on the `$cbs` receiver link whose target equals `reply_to`, else on
+  /// any link with source `$cbs` (spec §4.2 "Emulator routing rule").
+  void send_cbs_reply(std::string_view reply_to, std::vector<char> bytes);
+
+ private:
+  void handle(pn_event_t* e);
+  void on_link_remote_open(pn_link_t* link);
+  void decide_attach(pn_link_t* link);
+  void refuse_link(pn_link_t* link, const amqp_error& e);
+  void accept_link(pn_link_t* link, std::unique_ptr<link_handler> handler);
+  link_handler* handler_of(pn_link_t* link);
+  void drop_link(pn_link_t* link);
+  void drop_session_links(pn_session_t* session);
+  void drop_all_links();
+  void protocol_error(std::string_view condition, std::string_view description);
+  bool push_to_driver(std::span<const char> bytes, std::size_t& pushed);
+  void on_sasl_plain(plain_response response);
+
+  runtime::hub_executor& executor_;
+  const amqp_settings& settings_;
+  post_fn post_;
+  std::string peer_;
+
+  // Declared before the driver: Proton keeps pointers into it until the transport is freed.
+  sasl_authenticator sasl_;
+  driver_handle driver_;
+
+  std::map<std::uint64_t, std::unique_ptr<link_handler>> links_;
+  std::vector<pn_link_t*> deferred_attaches_;
+  std::uint64_t next_serial_ = 1;
+  std::optional<core::auth_grant> grant_;
+  int cbs_in_flight_ = 0;
+
+  steady_time open_deadline_{};
+  bool remote_opened_ = false;
+  bool failed_ = false;  // a protocol error was raised by us: ignore further input
+  bool in_pump_ = false;
+  std::size_t unit_left_ = 0;  // bytes of the current header/frame not yet given to Proton
+};
+
+}  // namespace emu::amqp

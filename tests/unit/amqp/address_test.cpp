@@ -1,0 +1,51 @@
+// Link addresses and C2D `to` paths (spec §4.1, §4.3; sdk-wire §7, §8 "Addresses").
+#include <doctest/doctest.h>
+
+#include "emulator/amqp/address.hpp"
+
+using namespace emu::amqp;
+
+TEST_CASE("normalize_address strips scheme, authority, query and trailing slash") {
+  CHECK(normalize_address("/messages/devicebound") == "/messages/devicebound");
+  CHECK(normalize_address("/messages/deviceBound") == "/messages/devicebound");
+  CHECK(normalize_address("amqps://hub.localhost/messages/deviceBound") == "/messages/devicebound");
+  CHECK(normalize_address("AMQPS://hub.localhost:5671/Messages/ServiceBound/Feedback/") ==
+        "/messages/servicebound/feedback");
+  CHECK(normalize_address("amqp://h:1/$cbs") == "/$cbs");
+  CHECK(normalize_address("/messages/devicebound?api-version=2021-04-12") ==
+        "/messages/devicebound");
+  CHECK(normalize_address("amqps://hostonly") == "");
+  CHECK(normalize_address("") == "");
+}
+
+TEST_CASE("classify_address recognises the three nodes in every SDK spelling") {
+  CHECK(classify_address("$cbs") == node_kind::cbs);
+  CHECK(classify_address("$CBS") == node_kind::cbs);
+  CHECK(classify_address("cbs") == node_kind::unknown);
+  // Node (sdk-wire §2.4), legacy C (§7), C# (spec §4.1)
+  CHECK(classify_address("/messages/devicebound") == node_kind::c2d);
+  CHECK(classify_address("amqps://emuhub.localhost/messages/deviceBound") == node_kind::c2d);
+  CHECK(classify_address("amqps://emuhub.localhost:5671/messages/deviceBound") == node_kind::c2d);
+  CHECK(classify_address("/messages/serviceBound/feedback") == node_kind::feedback);
+  CHECK(classify_address("amqps://emuhub.localhost/messages/servicebound/feedback") ==
+        node_kind::feedback);
+  CHECK(classify_address("/messages/events") == node_kind::unknown);
+  CHECK(classify_address("/messages/devicebound/x") == node_kind::unknown);
+  CHECK(classify_address("") == node_kind::unknown);
+}
+
+TEST_CASE("c2d_target_device: the device id of `to`, percent-decoded, + kept") {
+  CHECK(c2d_target_device("/devices/dev1/messages/devicebound") == "dev1");
+  CHECK(c2d_target_device("/devices/dev1/messages/deviceBound") == "dev1");  // C SDK, C#
+  CHECK(c2d_target_device("amqps://h:5671/devices/Dev1/messages/devicebound") == "Dev1");
+  CHECK(c2d_target_device("/devices/dev%201/messages/devicebound") == "dev 1");  // Node encodes
+  CHECK(c2d_target_device("/devices/a+b/messages/devicebound") == "a+b");
+  CHECK(c2d_target_device("/devices/a%2Bb/messages/devicebound") == "a+b");
+  CHECK(c2d_target_device("/devices/a%2Fb/messages/devicebound") == "a/b");
+  CHECK_FALSE(c2d_target_device("/devices//messages/devicebound"));
+  CHECK_FALSE(c2d_target_device("/devices/a/b/messages/devicebound"));
+  CHECK_FALSE(c2d_target_device("/devices/a%zz/messages/devicebound"));
+  CHECK_FALSE(c2d_target_device("/devices/a/messages/events"));
+  CHECK_FALSE(c2d_target_device("devices/a/messages/devicebound"));
+  CHECK_FALSE(c2d_target_device(""));
+}
