@@ -174,6 +174,11 @@ void cbs_request_link::handle_request(std::string_view bytes) {
 
 // ---- reply link ------------------------------------------------------------------------
 
+void cbs_reply_link::on_delivery(pn_delivery_t* d) {
+  // spec §4.2: clients accept (settle) each CBS response; that ends the delivery.
+  if (pn_delivery_settled(d) || pn_delivery_remote_state(d) != 0) pn_delivery_settle(d);
+}
+
 std::string cbs_reply_link::remote_target() const {
   const char* address = pn_terminus_get_address(pn_link_remote_target(link_));
   return address != nullptr ? address : "";
@@ -191,12 +196,10 @@ void cbs_reply_link::send(std::vector<char> bytes) {
 void cbs_reply_link::send_queued() {
   while (!queue_.empty() && pn_link_credit(link_) > 0) {
     const std::string tag = std::to_string(next_tag_++);
-    pn_delivery_t* d = pn_delivery(link_, pn_dtag(tag.data(), tag.size()));
+    pn_delivery(link_, pn_dtag(tag.data(), tag.size()));
     const auto& bytes = queue_.front();
     pn_link_send(link_, bytes.data(), bytes.size());
-    pn_link_advance(link_);
-    // Sent pre-settled: a reply needs no outcome (clients accept it; spec §4.2).
-    pn_delivery_settle(d);
+    pn_link_advance(link_);  // settled in on_delivery, when the client has settled it
     queue_.pop_front();
   }
 }

@@ -65,7 +65,10 @@ class cbs_request_link final : public link_handler {
   std::string buffer_;
 };
 
-/// Our sender for the client's `$cbs` receiver: carries replies, pre-settled, as credit allows.
+/// Our sender for the client's `$cbs` receiver: carries replies as credit allows. Replies are
+/// sent unsettled and settled when the client accepts them (Node and C# auto-accept; a
+/// pre-settled reply would confuse clients that accept explicitly, e.g. Proton's
+/// BlockingReceiver).
 class cbs_reply_link final : public link_handler {
  public:
   cbs_reply_link(amqp_connection& conn, pn_link_t* link, std::uint64_t serial,
@@ -73,6 +76,7 @@ class cbs_reply_link final : public link_handler {
       : link_handler(conn, link, serial), max_queued_(max_queued) {}
   void on_open() override { send_queued(); }
   void on_flow() override { send_queued(); }
+  void on_delivery(pn_delivery_t* d) override;
   /// Queues a reply (dropped with a log line if the queue is full).
   void send(std::vector<char> bytes);
   /// The remote target address (C# sets it to the request's reply-to).
