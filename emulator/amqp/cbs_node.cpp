@@ -129,7 +129,7 @@ void cbs_request_link::on_delivery(pn_delivery_t* d) {
 void cbs_request_link::reply(const proton::message_id& id, const std::string& reply_to, int code,
                              const std::string& description) {
   auto bytes = encode_message(make_cbs_reply(id, reply_to, code, description));
-  if (bytes) conn_.send_cbs_reply(reply_to, std::move(*bytes));
+  if (bytes) conn_.send_cbs_reply(reply_to, std::move(*bytes), serial());
 }
 
 void cbs_request_link::handle_request(std::string_view bytes) {
@@ -155,18 +155,18 @@ void cbs_request_link::handle_request(std::string_view bytes) {
         return h.authenticate_service(token, core::permission::service_connect, now);
       },
       // Authentication changes no state, so the round's commit result does not matter here.
-      [id = req.id, reply_to = req.reply_to](amqp_connection* c, bool /*committed*/,
-                                             core::result<core::auth_grant> r) {
+      [id = req.id, reply_to = req.reply_to, serial = serial()](
+          amqp_connection* c, bool /*committed*/, core::result<core::auth_grant> r) {
         if (c == nullptr) return;
         if (r.ok()) {
           c->set_grant(r.value());
           auto reply = encode_message(make_cbs_reply(id, reply_to, 200, "OK"));
-          if (reply) c->send_cbs_reply(reply_to, std::move(*reply));
+          if (reply) c->send_cbs_reply(reply_to, std::move(*reply), serial);
         } else {
           const amqp_error e = to_amqp_error(r.err());
           c->log(log_level::info, "CBS: put-token refused: " + e.description);
           auto reply = encode_message(make_cbs_reply(id, reply_to, 401, e.description));
-          if (reply) c->send_cbs_reply(reply_to, std::move(*reply));
+          if (reply) c->send_cbs_reply(reply_to, std::move(*reply), serial);
         }
         c->cbs_finished();
       });

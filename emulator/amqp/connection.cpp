@@ -233,6 +233,13 @@ void amqp_connection::take_output(std::string& out) {
     out.append(b.start, b.size);
     pn_connection_driver_write_done(d, b.size);
   }
+  // After our own protocol error Proton has written everything it will (its header, open and
+  // close with the error, if it got that far). Before a protocol header was recognised it
+  // writes nothing and would keep the connection open: end the write side ourselves.
+  if (failed_ && !pn_connection_driver_write_closed(d)) {
+    pn_connection_driver_write_close(d);
+    pump();
+  }
 }
 
 bool amqp_connection::write_closed() {
@@ -321,17 +328,25 @@ void amqp_connection::cbs_finished() {
   for (pn_link_t* link : waiting) decide_attach(link);
 }
 
-void amqp_connection::send_cbs_reply(std::string_view reply_to, std::vector<char> bytes) {
-  cbs_reply_link* chosen = nullptr;
+void amqp_connection::send_cbs_reply(std::string_view reply_to, std::vector<char> bytes,
+                                     std::uint64_t request_serial) {
+  pn_session_t* session = nullptr;
+  if (const auto it = links_.find(request_serial); it != links_.end())
+    session = pn_link_session(it->second->link());
+  cbs_reply_link* by_target = nullptr;
+  cbs_reply_link* in_session = nullptr;
+  cbs_reply_link* newest = nullptr;
+  // links_ is ordered by serial, i.e. by attach order: the last match is the newest.
   for (auto& [serial, h] : links_) {
     auto* r = dynamic_cast<cbs_reply_link*>(h.get());
     if (r == nullptr) continue;
-    if (chosen == nullptr) chosen = r;
-    if (!reply_to.empty() && r->remote_target() == reply_to) {
-      chosen = r;
-      break;
-    }
+    newest = r;
+    if (session != nullptr && pn_link_session(r->link()) == session) in_session = r;
+    if (by_target == nullptr && !reply_to.empty() && r->remote_target() == reply_to) by_target = r;
   }
+  cbs_reply_link* chosen = by_target != nullptr    ? by_target
+                           : in_session != nullptr ? in_session
+                                                   : newest;
   if (chosen == nullptr) {
     log(log_level::warn, "CBS: no receiver link with source $cbs for the reply");
     return;

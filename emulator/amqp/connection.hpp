@@ -120,8 +120,11 @@ class amqp_connection {
   void cbs_started() { ++cbs_in_flight_; }
   void cbs_finished();
   /// Sends a CBS reply on the `$cbs` receiver link whose target equals `reply_to`, else on
-  /// any link with source `$cbs` (spec §4.2 "Emulator routing rule").
-  void send_cbs_reply(std::string_view reply_to, std::vector<char> bytes);
+  /// a link with source `$cbs` (spec §4.2 "Emulator routing rule"): the newest one in the
+  /// session of the request link `request_serial` if it is still open, else the newest one.
+  /// (A client that attaches a new `$cbs` pair per request reads the newest receiver.)
+  void send_cbs_reply(std::string_view reply_to, std::vector<char> bytes,
+                      std::uint64_t request_serial);
 
  private:
   void handle(pn_event_t* e);

@@ -15,6 +15,8 @@
 //   complete|reject|abandon <device>  → "ok <verb> <device> <messageId>" or "none <device>"
 //   message <device>                  → the oldest queued message as JSON, or "none <device>"
 //   count <device>                    → "count <device> <n>"
+//   create <device>                   → "ok create <device>" (an enabled device)
+//   feedback                          → "feedback pending=<records> batches=<n> locked=<n>"
 //   advance <ms>                      → "ok advance" (moves the executor clock, rechecks tokens)
 //   connections                       → "connections <n>"
 //   quit (or end of input)            → stops and exits 0
@@ -238,6 +240,23 @@ int main(int argc, char** argv) {
                std::to_string(on_executor<int>(executor, [arg](core::hub& h, core::time_point) {
                  return h.queued_count(arg);
                }));
+    } else if (cmd == "create") {
+      answer = on_executor<std::string>(executor, [arg](core::hub& h, core::time_point now) {
+        core::device_spec d;
+        d.id = arg;
+        d.primary_key = device_key;
+        d.secondary_key = device_key;
+        auto r = h.create_device(d, now);
+        return r.ok() ? "ok create " + arg : "error " + r.err().message;
+      });
+    } else if (cmd == "feedback") {
+      answer = on_executor<std::string>(executor, [](core::hub& h, core::time_point) {
+        const auto batches = h.feedback_batches();
+        std::size_t locked = 0;
+        for (const auto& b : batches) locked += b.lock_id != 0 ? 1 : 0;
+        return "feedback pending=" + std::to_string(h.pending_feedback().size()) +
+               " batches=" + std::to_string(batches.size()) + " locked=" + std::to_string(locked);
+      });
     } else if (cmd == "advance") {
       executor.advance_clock(core::duration{std::stol(arg)});
       // A round trip through the executor so the clock move has been applied.
