@@ -1,0 +1,57 @@
+#pragma once
+/// The HTTPS front of the emulated IoT Hub (issue 6; default port 443): the registry REST subset
+/// the official SDKs use (registry_api.hpp), `GET /health`, and, when enabled, test control for
+/// loopback peers (test_control_api.hpp, docs/test-control.md).
+///
+/// HTTP/1.1 and TLS are cpp-httplib's (Debian libcpp-httplib-dev) on OpenSSL, configured like
+/// the other fronts: TLS 1.2 minimum, 1.3 allowed, the same TLS 1.2 cipher list
+/// (runtime::tls12_cipher_list). Every request is parsed and routed on an HTTP worker thread,
+/// then the operation runs on the hub executor (the only owner of the hub) and the worker waits
+/// for the answer, which comes after the round's commit: nothing is acknowledged before it is
+/// durable (docs/architecture.md). A wait longer than `hub_timeout` answers 503.
+///
+/// Thread safety: construct, set hooks and listen() from one thread; stop() from any thread.
+/// Lifetime: the executor must outlive the server; stop the server before the executor
+/// (requests in flight then still get their answers).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "emulator/https/https_settings.hpp"
+#include "emulator/runtime/hub_executor.hpp"
+
+namespace emu::https {
+
+class https_server {
+ public:
+  /// Loads the certificate and key. Throws std::runtime_error naming the file and the reason
+  /// when they are missing, unreadable, not PEM or do not match.
+  https_server(runtime::hub_executor& executor, https_settings settings);
+  /// Calls stop().
+  ~https_server();
+  https_server(const https_server&) = delete;
+  https_server& operator=(const https_server&) = delete;
+
+  /// Runs after clock travel (`POST /admin/clock/advance`), once the hub has applied the new
+  /// time and before the request is answered: e.g. amqp_server::recheck_deadlines, so token
+  /// expiry on open connections follows the clock too. Set before listen(). Runs on an HTTP
+  /// worker thread.
+  void on_clock_advanced(std::function<void()> hook);
+
+  /// Binds `address:port` (0 = an ephemeral port), starts serving and returns the bound port.
+  /// Call once. Throws std::system_error when the address cannot be bound (port in use, no
+  /// permission for a port below 1024). The port is bound exclusively (SO_REUSEADDR only, no
+  /// SO_REUSEPORT), so a second emulator on the same port fails instead of sharing it.
+  std::uint16_t listen(const std::string& address, std::uint16_t port);
+
+  /// Stops accepting, finishes the requests in flight and joins the worker threads (idle
+  /// keep-alive connections are closed within `keep_alive_timeout`). Idempotent.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace emu::https

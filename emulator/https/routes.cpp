@@ -1,0 +1,99 @@
+#include "emulator/https/routes.hpp"
+
+#include <optional>
+#include <vector>
+
+#include "emulator/core/crypto.hpp"
+
+namespace emu::https {
+
+namespace {
+
+/// Splits "/a/b/" into {"a", "b", ""} and percent-decodes each segment; nullopt on a malformed
+/// escape. Decoding per segment keeps an encoded `/` (%2F) inside its segment.
+std::optional<std::vector<std::string>> segments_of(std::string_view path) {
+  std::vector<std::string> out;
+  if (path.empty() || path.front() != '/') return out;
+  path.remove_prefix(1);
+  for (;;) {
+    const auto slash = path.find('/');
+    auto decoded = core::url_decode(path.substr(0, slash));
+    if (!decoded) return std::nullopt;
+    out.push_back(std::move(*decoded));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+route make(route_kind k, std::string id = {}) {
+  return route{k, std::move(id)};
+}
+
+/// Picks the route for `method` among the (method, kind) pairs a path allows.
+route pick(std::string_view method,
+           std::initializer_list<std::pair<std::string_view, route_kind>> allowed,
+           const std::string& id = {}) {
+  for (const auto& [m, k] : allowed)
+    if (m == method) return make(k, id);
+  return make(route_kind::method_not_allowed);
+}
+
+}  // namespace
+
+route match_route(std::string_view method, std::string_view target) {
+  const auto path = target.substr(0, target.find('?'));
+  const auto parsed = segments_of(path);
+  if (!parsed) return make(route_kind::bad_request);
+  const auto& s = *parsed;
+  const auto n = s.size();
+
+  if (n == 1 && s[0] == "health") return pick(method, {{"GET", route_kind::health}});
+
+  if (n >= 1 && s[0] == "devices") {
+    if (n == 1 || (n == 2 && s[1].empty()))
+      return pick(method, {{"GET", route_kind::list_devices}});
+    if (s[1].empty()) return make(route_kind::not_found);
+    if (n == 2)
+      return pick(method,
+                  {{"GET", route_kind::get_device},
+                   {"PUT", route_kind::put_device},
+                   {"DELETE", route_kind::delete_device}},
+                  s[1]);
+    if (n == 3 && s[2] == "commands")
+      return pick(method, {{"DELETE", route_kind::purge_queue}}, s[1]);
+    return make(route_kind::not_found);
+  }
+
+  if (n >= 2 && s[0] == "admin") {
+    if (n == 4 && s[1] == "devices" && !s[2].empty() && s[3] == "messages")
+      return pick(
+          method,
+          {{"GET", route_kind::admin_get_messages}, {"POST", route_kind::admin_post_message}},
+          s[2]);
+    if (n == 2 && s[1] == "feedback") return pick(method, {{"GET", route_kind::admin_feedback}});
+    if (n == 2 && s[1] == "telemetry") return pick(method, {{"GET", route_kind::admin_telemetry}});
+    if (n == 2 && s[1] == "clock") return pick(method, {{"GET", route_kind::admin_clock}});
+    if (n == 3 && s[1] == "clock" && s[2] == "advance")
+      return pick(method, {{"POST", route_kind::admin_clock_advance}});
+    if (n == 2 && s[1] == "reset") return pick(method, {{"POST", route_kind::admin_reset}});
+  }
+  return make(route_kind::not_found);
+}
+
+bool is_admin(route_kind k) {
+  switch (k) {
+    case route_kind::admin_get_messages:
+    case route_kind::admin_post_message:
+    case route_kind::admin_feedback:
+    case route_kind::admin_telemetry:
+    case route_kind::admin_clock:
+    case route_kind::admin_clock_advance:
+    case route_kind::admin_reset:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace emu::https

@@ -1,0 +1,52 @@
+#pragma once
+/// Which operation a request names: a pure function of the method and the raw request target,
+/// so it is unit-tested without sockets.
+///
+/// Paths (sdk-wire §3, spec §7, §1.7; the query, e.g. `?api-version=2021-04-12`, is accepted
+/// and ignored):
+///   GET    /health
+///   GET    /devices   and   GET /devices/          (list; the Node SDK sends the trailing /)
+///   GET|PUT|DELETE /devices/{id}
+///   DELETE /devices/{id}/commands                  (purge the C2D queue)
+///   GET|POST /admin/devices/{id}/messages          (test control, docs/test-control.md)
+///   GET    /admin/feedback, /admin/telemetry, /admin/clock
+///   POST   /admin/clock/advance, /admin/reset
+/// The device id segment is percent-decoded here, exactly once (the Node SDK sends
+/// `encodeURIComponent(id)`; `%` and `+` are legal id characters, so `+` stays `+`).
+#include <string>
+#include <string_view>
+
+namespace emu::https {
+
+enum class route_kind {
+  health,
+  list_devices,
+  get_device,
+  put_device,
+  delete_device,
+  purge_queue,
+  admin_get_messages,
+  admin_post_message,
+  admin_feedback,
+  admin_telemetry,
+  admin_clock,
+  admin_clock_advance,
+  admin_reset,
+  not_found,           ///< no such path (404)
+  method_not_allowed,  ///< the path exists, the method does not (405)
+  bad_request,         ///< a malformed percent escape (400)
+};
+
+struct route {
+  route_kind kind = route_kind::not_found;
+  /// The decoded device id for the routes that name one.
+  std::string device_id;
+};
+
+/// Routes `method` + `target` (path and optional query, percent-encoded as received).
+route match_route(std::string_view method, std::string_view target);
+
+/// True for the test-control routes under /admin/.
+bool is_admin(route_kind k);
+
+}  // namespace emu::https

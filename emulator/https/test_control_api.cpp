@@ -1,0 +1,216 @@
+#include "emulator/https/test_control_api.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "emulator/core/crypto.hpp"
+#include "emulator/https/error_response.hpp"
+#include "emulator/https/iso8601.hpp"
+#include "emulator/https/text_checks.hpp"
+
+namespace emu::https {
+
+namespace {
+
+using json = nlohmann::json;
+
+json properties_json(const std::vector<core::property>& properties) {
+  json out = json::object();
+  for (const auto& p : properties) out[p.name] = p.value;
+  return out;
+}
+
+json text_or_null(const std::string& bytes) {
+  return is_valid_utf8(bytes) ? json(bytes) : json(nullptr);
+}
+
+core::error invalid(std::string message) {
+  return core::error{core::hub_error::argument_invalid, std::move(message)};
+}
+
+/// A member that must be a string when present: false on a wrong type.
+bool read_string(const json& doc, const char* name, std::string& out) {
+  const auto it = doc.find(name);
+  if (it == doc.end() || it->is_null()) return true;
+  if (!it->is_string()) return false;
+  out = it->get<std::string>();
+  return true;
+}
+
+}  // namespace
+
+json message_json(const core::c2d_message& m) {
+  const bool locked = m.state == core::c2d_state::invisible;
+  return json{
+      {"seq", m.seq},
+      {"deviceId", m.device_id},
+      {"messageId", m.content.message_id},
+      {"correlationId", m.content.correlation_id},
+      {"userId", m.content.user_id},
+      {"contentType", m.content.content_type},
+      {"contentEncoding", m.content.content_encoding},
+      {"state", m.state == core::c2d_state::enqueued ? "Enqueued" : "Invisible"},
+      {"deliveryCount", m.delivery_count},
+      {"enqueuedTimeUtc", core::to_iso8601(m.enqueued_time)},
+      {"expiryTimeUtc", core::to_iso8601(m.expiry_time)},
+      {"lockExpiryUtc", locked ? json(core::to_iso8601(m.lock_expiry)) : json(nullptr)},
+      {"ack", std::string(core::to_string(m.content.ack))},
+      {"properties", properties_json(m.content.properties)},
+      {"body", text_or_null(m.content.body)},
+      {"bodyBase64", core::base64_encode(m.content.body)},
+  };
+}
+
+json feedback_record_json(const core::feedback_record& r) {
+  const std::string status(core::to_string(r.status));
+  return json{
+      {"id", r.id},
+      {"originalMessageId", r.original_message_id},
+      {"deviceId", r.device_id},
+      {"deviceGenerationId", r.device_generation_id},
+      {"statusCode", status},
+      {"description", status},
+      {"enqueuedTimeUtc", core::to_iso8601(r.enqueued_time)},
+      {"batchId", r.batch_id},
+  };
+}
+
+json feedback_batch_json(const core::feedback_batch& b) {
+  json records = json::array();
+  for (const auto& r : b.records) records.push_back(feedback_record_json(r));
+  const bool locked = b.lock_id != 0;
+  return json{
+      {"id", b.id},
+      {"createdTimeUtc", core::to_iso8601(b.created)},
+      {"expiryTimeUtc", core::to_iso8601(b.expiry)},
+      {"deliveryCount", b.delivery_count},
+      {"locked", locked},
+      {"lockExpiryUtc", locked ? json(core::to_iso8601(b.lock_expiry)) : json(nullptr)},
+      {"records", std::move(records)},
+  };
+}
+
+json telemetry_json(const core::telemetry_message& t) {
+  return json{
+      {"id", t.id},
+      {"deviceId", t.device_id},
+      {"enqueuedTimeUtc", core::to_iso8601(t.enqueued_time)},
+      {"properties", properties_json(t.properties)},
+      {"body", text_or_null(t.body)},
+      {"bodyBase64", core::base64_encode(t.body)},
+  };
+}
+
+json clock_json(core::time_point now, core::duration offset) {
+  return json{{"nowUtc", core::to_iso8601(now)},
+              {"nowUnixMs", core::to_unix_ms(now)},
+              {"offsetMs", offset.count()}};
+}
+
+core::result<core::c2d_content> parse_admin_message(std::string_view body,
+                                                    std::string_view device_id,
+                                                    core::time_point now) {
+  const json doc = body.empty() ? json::object() : json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return invalid("The request body must be a JSON object describing the message.");
+
+  core::c2d_content c;
+  c.to = "/devices/" + std::string(device_id) + "/messages/devicebound";
+  if (!read_string(doc, "messageId", c.message_id) ||
+      !read_string(doc, "correlationId", c.correlation_id) ||
+      !read_string(doc, "userId", c.user_id) || !read_string(doc, "contentType", c.content_type) ||
+      !read_string(doc, "contentEncoding", c.content_encoding))
+    return invalid(
+        "messageId, correlationId, userId, contentType and contentEncoding must be "
+        "strings.");
+
+  std::string ack;
+  if (!read_string(doc, "ack", ack)) return invalid("ack must be a string.");
+  if (!ack.empty()) {
+    const auto mode = core::parse_ack_mode(ack);
+    if (!mode) return invalid("ack must be one of none, positive, negative, full.");
+    c.ack = *mode;
+  }
+
+  if (const auto p = doc.find("properties"); p != doc.end() && !p->is_null()) {
+    if (!p->is_object()) return invalid("properties must be an object of strings.");
+    for (const auto& [name, value] : p->items()) {
+      if (!value.is_string()) return invalid("properties must be an object of strings.");
+      // `iothub-ack` is the ack, not an application property (c2d_message.hpp).
+      if (name == "iothub-ack") return invalid("Use the ack member instead of iothub-ack.");
+      c.properties.push_back({name, value.get<std::string>()});
+    }
+  }
+
+  const bool has_text = doc.contains("body") && !doc["body"].is_null();
+  const bool has_base64 = doc.contains("bodyBase64") && !doc["bodyBase64"].is_null();
+  if (has_text && has_base64) return invalid("Give body or bodyBase64, not both.");
+  if (has_text) {
+    if (!read_string(doc, "body", c.body)) return invalid("body must be a string.");
+  } else if (has_base64) {
+    std::string text;
+    if (!read_string(doc, "bodyBase64", text)) return invalid("bodyBase64 must be a string.");
+    auto bytes = core::base64_decode(text);
+    if (!bytes) return invalid("bodyBase64 is not valid base64.");
+    c.body = std::move(*bytes);
+  }
+
+  const bool has_expiry = doc.contains("expiryTimeUtc") && !doc["expiryTimeUtc"].is_null();
+  const bool has_ttl = doc.contains("ttlSeconds") && !doc["ttlSeconds"].is_null();
+  if (has_expiry && has_ttl) return invalid("Give expiryTimeUtc or ttlSeconds, not both.");
+  if (has_expiry) {
+    std::string text;
+    if (!read_string(doc, "expiryTimeUtc", text)) return invalid("expiryTimeUtc must be a string.");
+    const auto t = parse_iso8601(text);
+    if (!t) return invalid("expiryTimeUtc must be ISO 8601 UTC, e.g. 2026-01-01T12:00:00Z.");
+    c.absolute_expiry = *t;
+  } else if (has_ttl) {
+    const auto& ttl = doc["ttlSeconds"];
+    if (!ttl.is_number() || !std::isfinite(ttl.get<double>()) || ttl.get<double>() > 1e9 ||
+        ttl.get<double>() < -1e9)
+      return invalid("ttlSeconds must be a number of seconds.");
+    c.absolute_expiry =
+        now + core::duration{static_cast<std::int64_t>(std::llround(ttl.get<double>() * 1000))};
+  }
+  return c;
+}
+
+http_response handle_test_control(core::hub& hub, core::time_point now, const route& r,
+                                  const http_request& request) {
+  switch (r.kind) {
+    case route_kind::admin_get_messages: {
+      if (hub.find_device(r.device_id) == nullptr)
+        return error_response(core::error{core::hub_error::device_not_found,
+                                          "Device " + r.device_id + " not found."});
+      json list = json::array();
+      for (const auto& m : hub.queue_of(r.device_id)) list.push_back(message_json(m));
+      return json_response(list);
+    }
+    case route_kind::admin_post_message: {
+      auto content = parse_admin_message(request.body, r.device_id, now);
+      if (!content) return error_response(content.err());
+      const auto seq = hub.enqueue(r.device_id, std::move(*content), now);
+      if (!seq) return error_response(seq.err());
+      return json_response(json{{"seq", *seq}}, 201);
+    }
+    case route_kind::admin_feedback: {
+      json pending = json::array();
+      for (const auto& rec : hub.pending_feedback()) pending.push_back(feedback_record_json(rec));
+      json batches = json::array();
+      for (const auto& b : hub.feedback_batches()) batches.push_back(feedback_batch_json(b));
+      return json_response(json{{"pending", pending}, {"batches", batches}});
+    }
+    case route_kind::admin_telemetry: {
+      json list = json::array();
+      for (const auto& t : hub.telemetry()) list.push_back(telemetry_json(t));
+      return json_response(list);
+    }
+    case route_kind::admin_reset:
+      hub.reset(now);
+      return json_response(json::object());
+    default:
+      return error_response(404, "NotFound", "No such test-control operation.");
+  }
+}
+
+}  // namespace emu::https

@@ -1,0 +1,15 @@
+#pragma once
+/// Small checks on untrusted text: is a byte string valid UTF-8 (to show a C2D body as text in
+/// test control), is a peer address loopback (test control is served to loopback peers only).
+#include <string_view>
+
+namespace emu::https {
+
+/// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
+bool is_valid_utf8(std::string_view bytes);
+
+/// True for 127.0.0.0/8, ::1 and IPv4-mapped ::ffff:127.x.y.z, as printed by getnameinfo
+/// (cpp-httplib's `remote_addr`). Anything unparsable is not loopback.
+bool is_loopback_address(std::string_view address);
+
+}  // namespace emu::https

@@ -1,0 +1,60 @@
+// Routing of the HTTPS front: method + raw target -> operation, percent-decoding once.
+#include <doctest/doctest.h>
+
+#include "emulator/https/routes.hpp"
+
+using namespace emu::https;
+
+TEST_CASE("registry routes the Node SDK uses (sdk-wire §3)") {
+  CHECK(match_route("GET", "/devices/?api-version=2021-04-12").kind == route_kind::list_devices);
+  CHECK(match_route("GET", "/devices").kind == route_kind::list_devices);
+  const auto get = match_route("GET", "/devices/dev1?api-version=2021-04-12");
+  CHECK(get.kind == route_kind::get_device);
+  CHECK(get.device_id == "dev1");
+  CHECK(match_route("PUT", "/devices/dev1").kind == route_kind::put_device);
+  CHECK(match_route("DELETE", "/devices/dev1").kind == route_kind::delete_device);
+  const auto purge = match_route("DELETE", "/devices/dev1/commands?api-version=2021-04-12");
+  CHECK(purge.kind == route_kind::purge_queue);
+  CHECK(purge.device_id == "dev1");
+  CHECK(match_route("GET", "/health").kind == route_kind::health);
+}
+
+TEST_CASE("the device id is percent-decoded exactly once; + stays +") {
+  // encodeURIComponent("a%b+c d") = "a%25b%2Bc%20d"
+  CHECK(match_route("GET", "/devices/a%25b%2Bc%20d").device_id == "a%b+c d");
+  CHECK(match_route("GET", "/devices/a+b").device_id == "a+b");
+  CHECK(match_route("GET", "/devices/a%2525").device_id == "a%25");
+  // An encoded slash stays inside its segment (and the hub then refuses the id).
+  CHECK(match_route("GET", "/devices/a%2Fb").device_id == "a/b");
+  CHECK(match_route("GET", "/devices/a%2Fb").kind == route_kind::get_device);
+}
+
+TEST_CASE("malformed, unknown and wrong-method requests") {
+  CHECK(match_route("GET", "/devices/a%zz").kind == route_kind::bad_request);
+  CHECK(match_route("GET", "/devices/a%2").kind == route_kind::bad_request);
+  CHECK(match_route("GET", "/nothing").kind == route_kind::not_found);
+  CHECK(match_route("GET", "/").kind == route_kind::not_found);
+  CHECK(match_route("GET", "").kind == route_kind::not_found);
+  CHECK(match_route("GET", "/devices/a/b/c").kind == route_kind::not_found);
+  CHECK(match_route("GET", "/devices//commands").kind == route_kind::not_found);
+  CHECK(match_route("POST", "/devices/dev1").kind == route_kind::method_not_allowed);
+  CHECK(match_route("GET", "/devices/dev1/commands").kind == route_kind::method_not_allowed);
+  CHECK(match_route("DELETE", "/health").kind == route_kind::method_not_allowed);
+}
+
+TEST_CASE("test-control routes") {
+  const auto q = match_route("GET", "/admin/devices/my%20dev/messages");
+  CHECK(q.kind == route_kind::admin_get_messages);
+  CHECK(q.device_id == "my dev");
+  CHECK(is_admin(q.kind));
+  CHECK(match_route("POST", "/admin/devices/d/messages").kind == route_kind::admin_post_message);
+  CHECK(match_route("GET", "/admin/feedback").kind == route_kind::admin_feedback);
+  CHECK(match_route("GET", "/admin/telemetry").kind == route_kind::admin_telemetry);
+  CHECK(match_route("GET", "/admin/clock").kind == route_kind::admin_clock);
+  CHECK(match_route("POST", "/admin/clock/advance").kind == route_kind::admin_clock_advance);
+  CHECK(match_route("POST", "/admin/reset").kind == route_kind::admin_reset);
+  CHECK(match_route("GET", "/admin/reset").kind == route_kind::method_not_allowed);
+  CHECK(match_route("GET", "/admin/other").kind == route_kind::not_found);
+  CHECK_FALSE(is_admin(route_kind::get_device));
+  CHECK_FALSE(is_admin(route_kind::health));
+}
