@@ -1,5 +1,6 @@
 #include "emulator/amqp/amqp_server.hpp"
 
+#include <asio/dispatch.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/v6_only.hpp>
 #include <asio/post.hpp>
@@ -117,9 +118,11 @@ class socket_session final : public session_base,
     }
     if constexpr (uses_tls) {
       handshaking_ = true;
+      handshake_deadline_ = std::chrono::steady_clock::now() + server_->settings_.handshake_timeout;
       stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](
                                                                   const asio::error_code& ec) {
         self->handshaking_ = false;
+        if (!self->conn_) return;  // timed out and closed meanwhile
         if (ec) {
           self->conn_->log(log_level::info, "TLS handshake failed: " + ec.message());
           self->close_socket();
@@ -127,10 +130,16 @@ class socket_session final : public session_base,
         }
         self->after_activity();
       });
-      arm_timer();
+      set_deadline(handshake_deadline_);
     } else {
       after_activity();
     }
+  }
+
+  /// Starts on the session's strand, so nothing posted to it (a close from stop(), a hub
+  /// event) can run concurrently with start() when several threads run the io_context.
+  void post_start() {
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->start(); });
   }
 
   void post_close(amqp_error e) override {
@@ -163,6 +172,7 @@ class socket_session final : public session_base,
   /// buffer full, a SASL password being verified); reading stops beyond this.
   std::size_t input_limit() const { return server_->settings_.max_frame_size + read_chunk; }
   static constexpr std::size_t read_chunk = 16 * 1024;
+  static constexpr std::chrono::seconds linger{2};
 
   void offer_input() {
     if (!conn_ || inbox_.empty()) return;
@@ -172,22 +182,32 @@ class socket_session final : public session_base,
 
   void after_activity() {
     if (!conn_ || closing_) return;
+    const auto now = std::chrono::steady_clock::now();
     if (handshaking_) {
-      // Only the timer matters before TLS is up (the handshake time-out).
-      const auto next = conn_->tick(std::chrono::steady_clock::now());
-      if (conn_->write_closed()) {
+      // Before TLS is up only the handshake time-out matters.
+      if (now >= handshake_deadline_) {
+        conn_->log(log_level::info, "TLS handshake not finished in time");
         close_socket();
         return;
       }
-      set_deadline(next);
+      set_deadline(handshake_deadline_);
       return;
     }
-    const auto next = conn_->tick(std::chrono::steady_clock::now());
+    auto next = conn_->tick(now);
     conn_->take_output(outbox_);
     start_write();
-    if (conn_->finished() || (conn_->write_closed() && !writing_ && outbox_.empty())) {
-      begin_shutdown();
-      return;
+    if (conn_->write_closed()) {
+      if (!writing_ && outbox_.empty()) {
+        begin_shutdown();
+        return;
+      }
+      // The last bytes (our close frame) are still being written: not forever.
+      if (!linger_until_) linger_until_ = now + linger;
+      if (now >= *linger_until_) {
+        close_socket();
+        return;
+      }
+      next = *linger_until_;
     }
     start_read();
     set_deadline(next);
@@ -234,15 +254,15 @@ class socket_session final : public session_base,
   void on_write(const asio::error_code& ec) {
     writing_ = false;
     sending_.clear();
+    if (closing_) {
+      finish_shutdown();
+      return;
+    }
     if (!conn_) return;
     if (ec) {
       conn_->write_failed();
       outbox_.clear();
       begin_shutdown();
-      return;
-    }
-    if (closing_) {
-      finish_shutdown();
       return;
     }
     after_activity();
@@ -256,12 +276,7 @@ class socket_session final : public session_base,
   }
 
   void arm_timer() {
-    if (deadline_) {
-      timer_.expires_at(*deadline_);
-    } else {
-      timer_.expires_after(server_->settings_.handshake_timeout);
-      deadline_ = std::chrono::steady_clock::now() + server_->settings_.handshake_timeout;
-    }
+    timer_.expires_at(*deadline_);
     timer_.async_wait([weak = this->weak_from_this()](const asio::error_code& ec) {
       if (ec) return;
       auto self = weak.lock();
@@ -323,6 +338,8 @@ class socket_session final : public session_base,
   std::string outbox_;
   std::string sending_;
   std::optional<steady_time> deadline_;
+  steady_time handshake_deadline_{};
+  std::optional<steady_time> linger_until_;  // when to give up writing our last bytes
   bool handshaking_ = false;
   bool reading_ = false;
   bool writing_ = false;
@@ -397,7 +414,7 @@ void server_state::on_accepted(tcp::socket socket) {
       std::lock_guard lock(mutex_);
       sessions_[id] = session;
     }
-    s->start();
+    s->post_start();
   } else {
     auto s = std::make_shared<socket_session<tcp::socket>>(shared_from_this(), std::move(socket),
                                                            peer, id);
@@ -406,7 +423,7 @@ void server_state::on_accepted(tcp::socket socket) {
       std::lock_guard lock(mutex_);
       sessions_[id] = session;
     }
-    s->start();
+    s->post_start();
   }
   log(log_level::debug, peer + ": accepted");
 }

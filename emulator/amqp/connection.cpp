@@ -292,8 +292,8 @@ std::optional<steady_time> amqp_connection::tick(steady_time now) {
 void amqp_connection::close(const amqp_error& e) {
   pn_connection_t* c = driver_.connection();
   if (c == nullptr) return;
-  log(log_level::info, "closing: " + e.condition + ": " + e.description);
   if ((pn_connection_state(c) & PN_LOCAL_CLOSED) == 0) {
+    log(log_level::info, "closing: " + e.condition + ": " + e.description);
     set_condition(pn_connection_condition(c), e);
     if ((pn_connection_state(c) & PN_LOCAL_UNINIT) != 0) pn_connection_open(c);
     pn_connection_close(c);

@@ -6,7 +6,7 @@
 //
 //   amqp_harness --cert-dir DIR [--make-certs-only] [--hub-name N] [--host-name H]
 //                [--token-skew-ms N] [--feedback-interval-ms N] [--idle-timeout-ms N]
-//                [--max-connections N]
+//                [--max-connections N] [--handshake-timeout-ms N]
 //
 // Prints one JSON line when listening:
 //   {"amqpPort":…, "plainPort":…, "caCertificate":…, "hubName":…, "hostName":…,
@@ -59,6 +59,7 @@ struct options {
   long feedback_interval_ms = 200;
   long idle_timeout_ms = 240'000;
   long max_connections = 1000;
+  long handshake_timeout_ms = 30'000;
 };
 
 options parse(int argc, char** argv) {
@@ -72,23 +73,24 @@ options parse(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--cert-dir")
+    const std::map<std::string, long*> numbers = {
+        {"--token-skew-ms", &o.token_skew_ms},
+        {"--feedback-interval-ms", &o.feedback_interval_ms},
+        {"--idle-timeout-ms", &o.idle_timeout_ms},
+        {"--max-connections", &o.max_connections},
+        {"--handshake-timeout-ms", &o.handshake_timeout_ms},
+    };
+    if (const auto it = numbers.find(a); it != numbers.end()) {
+      *it->second = std::stol(next());
+    } else if (a == "--cert-dir") {
       o.cert_dir = next();
-    else if (a == "--make-certs-only")
+    } else if (a == "--make-certs-only") {
       o.make_certs_only = true;
-    else if (a == "--hub-name")
+    } else if (a == "--hub-name") {
       o.hub_name = next();
-    else if (a == "--host-name")
+    } else if (a == "--host-name") {
       o.host_name = next();
-    else if (a == "--token-skew-ms")
-      o.token_skew_ms = std::stol(next());
-    else if (a == "--feedback-interval-ms")
-      o.feedback_interval_ms = std::stol(next());
-    else if (a == "--idle-timeout-ms")
-      o.idle_timeout_ms = std::stol(next());
-    else if (a == "--max-connections")
-      o.max_connections = std::stol(next());
-    else {
+    } else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       std::exit(2);
     }
@@ -184,6 +186,7 @@ int main(int argc, char** argv) {
   as.host_name = opt.host_name;
   as.idle_timeout = std::chrono::milliseconds(opt.idle_timeout_ms);
   as.max_connections = static_cast<std::size_t>(opt.max_connections);
+  as.handshake_timeout = std::chrono::milliseconds(opt.handshake_timeout_ms);
   // Both servers before executor.start(): they register the hub-event listener.
   amqp::amqp_server server(io, &tls.asio_context(), executor, as);
   amqp::amqp_server plain(io, nullptr, executor, as);

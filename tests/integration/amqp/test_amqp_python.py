@@ -2,6 +2,8 @@
 does not cover. SASL PLAIN with the legacy C client's user name, ANONYMOUS and MSSBCBS, CBS reply
 types, refused attaches, malformed messages and frames, expiry, feedback settlement, idle
 time-out. Every test uses the real amqp_server over real TLS on 127.0.0.1 (harness.py)."""
+import socket
+import ssl
 import time
 import unittest
 import uuid
@@ -564,6 +566,64 @@ class IdleTimeoutTest(Base):
             self.assertEqual(error_condition(close), "amqp:resource-limit-exceeded")
         finally:
             sock.close()
+
+
+class HandshakeTimeoutTest(Base):
+    harness_args = ["--handshake-timeout-ms", "1000"]
+
+    def read_until_closed(self, sock):
+        """Reads until the server closes; fails if it has not after 15 s."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            sock.settimeout(deadline - time.monotonic())
+            try:
+                if not sock.recv(4096):
+                    return
+            except (ssl.SSLError, ConnectionResetError):
+                return
+        self.fail("the server did not close the connection")
+
+    def test_tcp_without_a_tls_handshake_is_cut_off(self):
+        sock = socket.create_connection(("127.0.0.1", self.h.port), timeout=20)
+        try:
+            self.read_until_closed(sock)
+        finally:
+            sock.close()
+
+    def test_tls_without_an_amqp_header_is_cut_off(self):
+        sock = self.h.tls_socket()
+        try:
+            self.read_until_closed(sock)
+        finally:
+            sock.close()
+
+    def test_header_without_open_is_cut_off(self):
+        sock = self.h.tls_socket()
+        try:
+            r = FrameReader(sock)
+            sock.sendall(AMQP_HEADER)
+            self.assertEqual(r.header(), AMQP_HEADER)
+            self.read_until_closed(sock)
+        finally:
+            sock.close()
+
+
+class ConnectionLimitTest(Base):
+    harness_args = ["--max-connections", "2"]
+
+    def test_connections_beyond_the_limit_are_refused(self):
+        first = self.connect()
+        second = self.connect()
+        with self.assertRaises(ConnectionException):
+            self.connect()
+        first.close()
+        self.connections.remove(first)
+        deadline = time.monotonic() + 20
+        while self.h.command("connections") != "connections 1":
+            self.assertLess(time.monotonic(), deadline, "the closed connection was not released")
+            second.wait(lambda: True, timeout=1)  # one I/O round, bounded
+        self.assertEqual(self.put_token(self.connect(), self.h.token())
+                         .properties["status-code"], 200)
 
 
 class TokenExpiryTest(Base):
