@@ -4,7 +4,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { startEmulator } = require('./emulator');
+const { startEmulator, StartError } = require('./emulator');
 
 const API = '?api-version=2021-04-12';
 const OWNER_KEY = 'OdtOwlXnHd2Pw8RmbhiPaCN+ZahPZ44vvv4QQtf1LII='; // README: iothubowner (development only)
@@ -168,5 +168,16 @@ test('two emulators side by side do not share ports or state', async () => {
   } finally {
     assert.equal(await a.stop(), 0);
     assert.equal(await b.stop(), 0);
+  }
+});
+
+test('a port in use is refused (exit 5), not shared', async () => {
+  const a = await startEmulator();
+  try {
+    await assert.rejects(startEmulator({ httpsPort: a.httpsPort }),
+      (e) => e instanceof StartError && e.exitCode === 5);
+    assert.equal((await a.request('GET', '/health')).status, 200);
+  } finally {
+    assert.equal(await a.stop(), 0);
   }
 });
