@@ -208,6 +208,8 @@ https_server::https_server(runtime::hub_executor& executor, https_settings setti
   });
   server.set_payload_max_length(s.max_body_bytes);
   server.set_keep_alive_timeout(static_cast<time_t>(s.keep_alive_timeout.count()));
+  // The SDKs keep connections alive (the Node Registry's agent does): spare TLS handshakes.
+  server.set_keep_alive_max_count(100);
   server.set_read_timeout(s.io_timeout);
   server.set_write_timeout(s.io_timeout);
   // The task queue is created inside listen_after_bind() once the server is running: the
