@@ -6,7 +6,7 @@
 //
 //   amqp_harness --cert-dir DIR [--make-certs-only] [--hub-name N] [--host-name H]
 //                [--token-skew-ms N] [--feedback-interval-ms N] [--idle-timeout-ms N]
-//                [--max-connections N] [--handshake-timeout-ms N]
+//                [--max-connections N] [--handshake-timeout-ms N] [--io-threads N]
 //
 // Prints one JSON line when listening:
 //   {"amqpPort":…, "plainPort":…, "caCertificate":…, "hubName":…, "hostName":…,
@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
@@ -32,6 +33,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "emulator/amqp/amqp_server.hpp"
 #include "emulator/core/hub.hpp"
@@ -60,6 +62,8 @@ struct options {
   long idle_timeout_ms = 240'000;
   long max_connections = 1000;
   long handshake_timeout_ms = 30'000;
+  // More than one thread runs the io_context, so the per-connection strands are exercised.
+  long io_threads = 2;
 };
 
 options parse(int argc, char** argv) {
@@ -79,6 +83,7 @@ options parse(int argc, char** argv) {
         {"--idle-timeout-ms", &o.idle_timeout_ms},
         {"--max-connections", &o.max_connections},
         {"--handshake-timeout-ms", &o.handshake_timeout_ms},
+        {"--io-threads", &o.io_threads},
     };
     if (const auto it = numbers.find(a); it != numbers.end()) {
       *it->second = std::stol(next());
@@ -210,7 +215,9 @@ int main(int argc, char** argv) {
   const auto port = server.listen("127.0.0.1", 0);
   const auto plain_port = plain.listen("127.0.0.1", 0);
   auto guard = asio::make_work_guard(io);
-  std::thread io_thread([&io] { io.run(); });
+  std::vector<std::thread> io_threads;
+  for (long i = 0; i < std::max(opt.io_threads, 1L); ++i)
+    io_threads.emplace_back([&io] { io.run(); });
 
   nlohmann::json ready;
   ready["amqpPort"] = port;
@@ -281,7 +288,7 @@ int main(int argc, char** argv) {
   server.stop();
   plain.stop();
   guard.reset();
-  io_thread.join();  // returns when every connection has finished
+  for (auto& t : io_threads) t.join();  // they return when every connection has finished
   executor.stop();
   return 0;
 }

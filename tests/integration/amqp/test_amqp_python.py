@@ -302,6 +302,8 @@ class C2dTest(Base):
             (c2d_message("nope"), "amqp:not-found"),
             (c2d_message("off1"), "amqp:not-found"),
             (c2d_message("dev2", body=b"x" * (64 * 1024 + 1)), "amqp:link:message-size-exceeded"),
+            # Beyond what the endpoint buffers at all (1 MB): refused while it streams in.
+            (c2d_message("dev2", body=b"y" * (3 * 1024 * 1024)), "amqp:link:message-size-exceeded"),
             (c2d_message("dev2", id="bad id with spaces"), "amqp:invalid-field"),
         ]
         for message, condition in cases:
