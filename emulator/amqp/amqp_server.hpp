@@ -22,10 +22,12 @@
 /// several threads: each connection runs on its own strand.
 ///
 /// Lifetime: construct BEFORE hub_executor::start(), because the constructor registers the
-/// hub-event listener (feedback_available, hub_reset). The executor, the io_context and the
-/// TLS context must outlive the server and every connection it started; after stop(), keep
-/// running the io_context until it runs out of work so connections can finish (they release
-/// their locked feedback batches to the hub).
+/// hub-event listener (feedback_available, hub_reset). Declare the executor and the TLS
+/// context before the io_context, and the server after it: the server must be destroyed
+/// before the io_context, and the executor and TLS context must outlive every connection (a
+/// connection destroyed with the io_context still gives its locked feedback batches back to
+/// the executor). After stop(), keep running the io_context until it runs out of work so that
+/// connections can finish their close handshake (at most about 2 s each).
 #include <asio/io_context.hpp>
 #include <asio/ssl/context.hpp>
 
