@@ -164,6 +164,7 @@ void connection::process_input() {
     }
     in_begin_ += r.consumed;
     in_needed_ = 0;
+    log_packet(r.value);
     apply(session_.on_packet(std::move(r.value), now()));
   }
   if (in_begin_ == in_end_) {
@@ -172,6 +173,21 @@ void connection::process_input() {
     std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
     in_end_ -= in_begin_;
     in_begin_ = 0;
+  }
+}
+
+void connection::log_packet(const packet& p) const {
+  // Subscriptions are what device SDKs get wrong most (sdk-wire §1.3: no SUBSCRIBE after a
+  // token renewal), so they are visible at debug level.
+  if (const auto* s = std::get_if<subscribe>(&p)) {
+    std::string text = "mqtt: #" + std::to_string(id_) + " device '" + device_id_ + "' SUBSCRIBE";
+    for (const auto& f : s->subscriptions)
+      text += " " + f.filter + " (QoS " + std::to_string(static_cast<int>(f.qos)) + ")";
+    context_->log(log_level::debug, text);
+  } else if (const auto* u = std::get_if<unsubscribe>(&p)) {
+    std::string text = "mqtt: #" + std::to_string(id_) + " device '" + device_id_ + "' UNSUBSCRIBE";
+    for (const auto& f : u->filters) text += " " + f;
+    context_->log(log_level::debug, text);
   }
 }
 

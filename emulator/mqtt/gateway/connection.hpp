@@ -66,6 +66,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void close_after_flush(close_reason why, std::string detail);
   void set_timer(core::time_point at);
   void release_buffers_if_idle();
+  void log_packet(const packet& p) const;
   core::time_point now() const;
   void log_close(close_reason why, const std::string& detail);
 
