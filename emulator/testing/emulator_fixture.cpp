@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <sstream>
 #include <stdexcept>
@@ -87,6 +88,13 @@ struct emulator_fixture::impl {
   std::unique_ptr<runtime::hub_executor> executor;
   std::unique_ptr<https::https_server> https;
   fixture_ports ports;
+  /// Run after every clock travel (from advance_clock() or POST /admin/clock/advance), once
+  /// the hub has applied the new time: fronts that keep deadlines of their own register here
+  /// (e.g. the AMQP endpoint's recheck_deadlines for token expiry).
+  std::vector<std::function<void()>> clock_hooks;
+  void clock_advanced() {
+    for (const auto& hook : clock_hooks) hook();
+  }
 };
 
 emulator_fixture::emulator_fixture(fixture_options options)
@@ -131,6 +139,7 @@ void emulator_fixture::start() {
   // Tests stop fixtures often: do not keep idle keep-alive connections long.
   hs.keep_alive_timeout = std::chrono::seconds(1);
   m.https = std::make_unique<https::https_server>(*m.executor, hs);
+  m.https->on_clock_advanced([&m] { m.clock_advanced(); });
   // Fronts are constructed before the executor starts (they register hub-event listeners).
 
   const auto devices = m.config.devices;
@@ -253,6 +262,7 @@ void emulator_fixture::advance_clock(std::chrono::milliseconds by) {
   impl_->executor->advance_clock(by);
   // A round at the new time applies what became due before this returns.
   impl_->call([](core::hub&, core::time_point) { return 0; });
+  impl_->clock_advanced();
 }
 
 std::vector<c2d_message_view> emulator_fixture::queue(const std::string& device_id) {
