@@ -25,6 +25,7 @@
 
 const { Client } = require('azure-iot-device');
 const { Mqtt: Protocol } = require('azure-iot-device-mqtt');
+const { ConnectionString } = require('azure-iot-common');
 const { EXIT, setting, usageError, wholeNumber, classify, describe } = require('./common.js');
 
 const USAGE = 'IOTHUB_DEVICE_CONNECTION_STRING=... [IOTHUB_MESSAGE_COUNT=N] [IOTHUB_TIMEOUT_SECONDS=S] ' +
@@ -38,6 +39,9 @@ const timeoutSeconds = wholeNumber('IOTHUB_TIMEOUT_SECONDS', 0, 1, 86400, usage)
 
 let client;
 try {
+  // The SDK checks only some parts up front; a string without HostName fails later, inside the
+  // transport. Check the parts a device needs first.
+  ConnectionString.parse(connectionString, ['HostName', 'DeviceId']);
   client = Client.fromConnectionString(connectionString, Protocol);
 } catch (err) {
   // The message names the missing part; the connection string itself (with its key) is not printed.

@@ -148,7 +148,8 @@ class c2d_sender : public proton::messaging_handler {
     const std::string host = ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host;
     const std::string url = "amqps://" + host + ":" + std::to_string(ep.port);
     std::cout << "Connecting to " << url << std::endl;
-    c.schedule(proton::duration(settings_.timeout * 1000), [this] { on_timeout(); });
+    deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(settings_.timeout);
+    tick(c);
     connection_ = c.connect(url, opts);
   }
 
@@ -359,6 +360,18 @@ class c2d_sender : public proton::messaging_handler {
 
   // ---- endings --------------------------------------------------------------------------------
 
+  /// The --timeout clock. Proton 0.37 cannot cancel a scheduled task, and a pending one keeps
+  /// container::run() going even after stop(), so this is a short tick that stops re-arming
+  /// once there is a result.
+  void tick(proton::container& c) {
+    if (result_) return;
+    if (std::chrono::steady_clock::now() >= deadline_) {
+      on_timeout();
+      return;
+    }
+    c.schedule(proton::duration(250), [this, &c] { tick(c); });
+  }
+
   void on_timeout() {
     if (result_) return;
     std::string stage;
@@ -409,6 +422,7 @@ class c2d_sender : public proton::messaging_handler {
 
   settings settings_;
   std::string run_tag_;
+  std::chrono::steady_clock::time_point deadline_;
   std::mt19937 random_{std::random_device{}()};
   proton::connection connection_;
   proton::sender cbs_sender_;

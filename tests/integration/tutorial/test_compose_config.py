@@ -1,0 +1,91 @@
+"""compose.yaml and the Dockerfile: `docker-compose config` accepts the file (with and without
+the tutorial profile), and the pieces the README promises are there. No Docker engine is needed
+(and none is used): `config` only reads and validates."""
+import os
+import re
+import shutil
+import subprocess
+import unittest
+
+from tutorial_support import SOURCE_DIR
+
+COMPOSE_FILE = os.path.join(SOURCE_DIR, "compose.yaml")
+DOCKERFILE = os.path.join(SOURCE_DIR, "Dockerfile")
+
+
+def compose(*args):
+    return subprocess.run(["docker-compose", "-f", COMPOSE_FILE, *args], cwd=SOURCE_DIR,
+                          capture_output=True, text=True, timeout=60)
+
+
+@unittest.skipIf(shutil.which("docker-compose") is None,
+                 "docker-compose is not installed (scripts/install-deps.sh test installs it)")
+class ComposeConfig(unittest.TestCase):
+    def test_config_is_valid(self):
+        for profile in ([], ["--profile", "tutorial"]):
+            with self.subTest(profile=profile):
+                r = compose(*profile, "config", "-q")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertNotIn("ERROR", r.stderr)
+                self.assertNotIn("WARNING", r.stderr)
+
+    def test_services(self):
+        # docker-compose 1.29 lists profiled services too; the profiles are checked below.
+        r = compose("--profile", "tutorial", "config", "--services")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(r.stdout.split()), ["iothub-emulator", "send-c2d",
+                                                    "simulated-device"])
+
+    def test_structure(self):
+        try:
+            import yaml
+        except ImportError:
+            self.skipTest("python3-yaml is not installed")
+        r = compose("--profile", "tutorial", "config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        config = yaml.safe_load(r.stdout)
+        emulator = config["services"]["iothub-emulator"]
+        self.assertNotIn("profiles", emulator)  # `docker-compose up` starts the emulator alone
+        published = {str(p).split(":")[-1].split("/")[0] for p in emulator["ports"]}
+        self.assertEqual(published, {"8883", "5671"})
+        self.assertIn("iothub-data", config["volumes"])
+        self.assertTrue(any(str(v).startswith("iothub-data:/data") for v in emulator["volumes"]))
+        test = emulator["healthcheck"]["test"]
+        self.assertIn("/run/iothub-emulator/ready.json", " ".join(test))
+        for name in ("simulated-device", "send-c2d"):
+            service = config["services"][name]
+            self.assertEqual(service["profiles"], ["tutorial"])
+            self.assertEqual(service["depends_on"]["iothub-emulator"]["condition"],
+                             "service_healthy")
+            self.assertIn("/data/certs/ca.crt", service["command"])
+            self.assertTrue(any(str(v).startswith("iothub-data:/data") and str(v).endswith(":ro")
+                                for v in service["volumes"]), service["volumes"])
+            env = " ".join(str(v) for v in service["environment"].values())
+            self.assertIn("HostName=iothub-emulator;", env)
+
+    def test_dockerfile_matches_compose(self):
+        with open(DOCKERFILE) as f:
+            text = f.read()
+        self.assertRegex(text, r"(?m)^FROM debian:12 AS build$")
+        self.assertRegex(text, r"(?m)^FROM debian:12-slim$")
+        self.assertRegex(text, r"(?m)^USER iothub$")
+        self.assertRegex(text, r"(?m)^VOLUME /data$")
+        self.assertRegex(text, r"(?m)^EXPOSE 8883 5671$")
+        self.assertRegex(text, r"(?m)^HEALTHCHECK ")
+        # The CMD's ready file is the one both health checks look at.
+        cmd = re.search(r"(?ms)^CMD \[(.*?)\]$", text).group(1)
+        for flag in ('"--bind", "0.0.0.0"', '"--data-dir", "/data"',
+                     '"--host-name", "iothub-emulator"',
+                     '"--ready-file", "/run/iothub-emulator/ready.json"'):
+            self.assertIn(flag, cmd.replace("\\\n", " ").replace("  ", " "))
+        self.assertIn("test -s /run/iothub-emulator/ready.json", text)
+
+    def test_dockerignore_keeps_build_trees_out(self):
+        with open(os.path.join(SOURCE_DIR, ".dockerignore")) as f:
+            entries = {line.strip() for line in f if line.strip() and not line.startswith("#")}
+        for entry in ("build/", "build-*/", "**/node_modules", "iothub-data/"):
+            self.assertIn(entry, entries)
+
+
+if __name__ == "__main__":
+    unittest.main()
