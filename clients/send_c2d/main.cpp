@@ -100,8 +100,11 @@ struct settings {
 /// `pn_object()` is protected in Proton's wrapper, and a member pointer formed through a derived
 /// class is the standard way to reach it.
 struct delivery_access : proton::tracker {
+  using getter = pn_delivery_t* (proton::internal::object<pn_delivery_t>::*)() const;
   static pn_delivery_t* of(const proton::tracker& t) {
-    return (t.*(&delivery_access::pn_object))();
+    constexpr getter get = &delivery_access::pn_object;
+    const proton::internal::object<pn_delivery_t>& base = t;
+    return (base.*get)();
   }
 };
 
