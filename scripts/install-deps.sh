@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config openssl libssl-dev libsqlite3-dev
   nlohmann-json3-dev libasio-dev libqpid-proton-cpp12-dev libqpid-proton11-dev
-  libmosquitto-dev)
+  libmosquitto-dev libcpp-httplib-dev)
 if [[ $mode == test ]]; then
   packages+=(doctest-dev clang libclang-rt-14-dev mosquitto-clients python3
     python3-qpid-proton docker-compose)

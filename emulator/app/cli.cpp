@@ -38,7 +38,10 @@ Options (flags override the --config file, which overrides the defaults):
   --bind ADDR          listen address (default: 127.0.0.1; use 0.0.0.0 in containers)
   --mqtt-port N        MQTT over TLS (default 8883; 0 = pick a free port)
   --amqp-port N        AMQP over TLS (default 5671; 0 = pick a free port)
+  --https-port N       HTTPS: registry REST, /health, test control (default 443; 0 = free port)
   --mqtt-plain-port N  also serve MQTT without TLS on N (off by default)
+  --test-control       serve the /admin/ test-control routes to loopback clients
+                       (inspect queues and feedback, clock travel, reset; docs/test-control.md)
   --tls-cert FILE      server certificate chain, PEM (default: generated under the data dir)
   --tls-key FILE       server private key, PEM
   --ready-file FILE    write a JSON file (atomically) once every listener is bound
@@ -67,22 +70,12 @@ cli_result parse_command_line(const std::vector<std::string>& args) {
   // Flags are collected first so the config file applies before them regardless of order.
   std::vector<std::pair<std::string, std::string>> flags;
   static const std::map<std::string, bool> takes_value{
-      {"--config", true},
-      {"--data-dir", true},
-      {"--in-memory", false},
-      {"--host-name", true},
-      {"--hub-name", true},
-      {"--bind", true},
-      {"--mqtt-port", true},
-      {"--amqp-port", true},
-      {"--mqtt-plain-port", true},
-      {"--tls-cert", true},
-      {"--tls-key", true},
-      {"--ready-file", true},
-      {"--log-level", true},
-      {"--help", false},
-      {"--version", false},
-      {"--connection-string", true},
+      {"--config", true},        {"--data-dir", true},        {"--in-memory", false},
+      {"--host-name", true},     {"--hub-name", true},        {"--bind", true},
+      {"--mqtt-port", true},     {"--amqp-port", true},       {"--https-port", true},
+      {"--test-control", false}, {"--mqtt-plain-port", true}, {"--tls-cert", true},
+      {"--tls-key", true},       {"--ready-file", true},      {"--log-level", true},
+      {"--help", false},         {"--version", false},        {"--connection-string", true},
       {"--ttl", true},
   };
   for (; i < args.size(); ++i) {
@@ -144,6 +137,10 @@ cli_result parse_command_line(const std::vector<std::string>& args) {
       port(c.listen.mqtt_port);
     } else if (name == "--amqp-port") {
       port(c.listen.amqp_port);
+    } else if (name == "--https-port") {
+      port(c.listen.https_port);
+    } else if (name == "--test-control") {
+      c.test_control = true;
     } else if (name == "--mqtt-plain-port") {
       int p = 0;
       port(p);

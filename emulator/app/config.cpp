@@ -225,6 +225,7 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
              c.ready_file = v.get<std::string>();
            }},
           {"logLevel", r.text("logLevel", c.log_level)},
+          {"testControl", r.flag("testControl", c.test_control)},
           {"tokenClockSkewSeconds", r.secs("tokenClockSkewSeconds", c.hub.token_clock_skew)},
           {"telemetryCapacity", r.number("telemetryCapacity", c.hub.telemetry_capacity)},
           {"listen",
@@ -234,6 +235,7 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
                            {"bind", l.text("bind", c.listen.bind)},
                            {"mqttPort", l.number("mqttPort", c.listen.mqtt_port)},
                            {"amqpPort", l.number("amqpPort", c.listen.amqp_port)},
+                           {"httpsPort", l.number("httpsPort", c.listen.https_port)},
                            {"mqttPlainPort",
                             [&](const json& p) {
                               if (!p.is_number_integer())
@@ -339,6 +341,7 @@ std::vector<config_error> validate(const emulator_config& c) {
   range_i("telemetryCapacity", static_cast<long long>(h.telemetry_capacity), 1, 10000000);
   port("listen.mqttPort", c.listen.mqtt_port);
   port("listen.amqpPort", c.listen.amqp_port);
+  port("listen.httpsPort", c.listen.https_port);
   if (c.listen.mqtt_plain_port) port("listen.mqttPlainPort", *c.listen.mqtt_plain_port);
   range_i("mqtt.inflightWindow", c.mqtt_inflight_window, 1, 100);
   range_i("mqtt.maxPacketSize", static_cast<long long>(c.max_packet_size), 1024, 16 * 1024 * 1024);

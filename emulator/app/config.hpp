@@ -16,6 +16,8 @@ struct listen_settings {
   std::string bind = "127.0.0.1";  // loopback unless told otherwise (security by default)
   int mqtt_port = 8883;
   int amqp_port = 5671;
+  /// Registry REST, health and test control (the Node Registry only ever uses 443).
+  int https_port = 443;
   /// A plain-TCP MQTT listener, off unless set (for TLS-terminating proxies and debugging).
   std::optional<int> mqtt_plain_port;
 };
@@ -32,6 +34,8 @@ struct emulator_config {
   std::filesystem::path tls_key;
   std::filesystem::path ready_file;
   std::string log_level = "info";
+  /// Serve the /admin/ test-control routes (loopback clients only). Off by default.
+  bool test_control = false;
   /// MQTT: how many C2D messages may be in flight (unacknowledged) per connection (spec §3.5).
   int mqtt_inflight_window = 1;
   /// MQTT/AMQP: the largest packet or frame accepted, in bytes.

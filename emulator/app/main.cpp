@@ -18,6 +18,7 @@
 #include "emulator/app/ready_info.hpp"
 #include "emulator/core/connection_string.hpp"
 #include "emulator/core/sas_token.hpp"
+#include "emulator/https/https_server.hpp"
 #include "emulator/runtime/dev_certificates.hpp"
 #include "emulator/runtime/hub_executor.hpp"
 #include "emulator/runtime/log.hpp"
@@ -107,6 +108,8 @@ int serve(const app::emulator_config& config) {
   // TLS: the configured certificate, or a development CA + server certificate of our own.
   std::optional<runtime::tls_server_context> tls;
   std::filesystem::path ca_path;
+  std::filesystem::path cert_chain = config.tls_cert;
+  std::filesystem::path cert_key = config.tls_key;
   try {
     if (!config.tls_cert.empty()) {
       tls.emplace(runtime::tls_server_options{config.tls_cert, config.tls_key});
@@ -115,6 +118,8 @@ int serve(const app::emulator_config& config) {
           runtime::ensure_dev_certificates(default_cert_dir(config), {config.hub.host_name});
       for (const auto& note : certs.notes) runtime::log(runtime::log_level::info, "tls", note);
       ca_path = std::filesystem::absolute(certs.ca_cert);
+      cert_chain = certs.server_cert;
+      cert_key = certs.server_key;
       tls.emplace(certs);
     }
   } catch (const std::exception& e) {
@@ -124,6 +129,16 @@ int serve(const app::emulator_config& config) {
   runtime::hub_executor executor(config.hub, std::move(store));
   asio::io_context io;
   // ---- fronts: constructed here, listeners registered before the executor starts ----------
+  std::optional<https::https_server> https_front;
+  try {
+    https::https_settings hs;
+    hs.certificate_chain = cert_chain;
+    hs.private_key = cert_key;
+    hs.test_control = config.test_control;
+    https_front.emplace(executor, hs);
+  } catch (const std::exception& e) {
+    return fail(bad_tls, std::string("https: ") + e.what());
+  }
 
   try {
     executor.start(
@@ -138,6 +153,17 @@ int serve(const app::emulator_config& config) {
   info.ca_certificate = ca_path;
   info.database = db_path;
   // ---- fronts: listen here and fill info.ports ----------------------------------------------
+  const auto stop_all = [&] {
+    if (https_front) https_front->stop();
+    executor.stop();
+  };
+  try {
+    info.ports["https"] = https_front->listen(config.listen.bind,
+                                              static_cast<std::uint16_t>(config.listen.https_port));
+  } catch (const std::exception& e) {
+    stop_all();
+    return fail(cannot_listen, std::string("https: ") + e.what());
+  }
 
   // Connection strings for people and test harnesses, with the keys the hub really has.
   {
@@ -168,7 +194,7 @@ int serve(const app::emulator_config& config) {
     try {
       app::write_ready_file(config.ready_file, json);
     } catch (const std::exception& e) {
-      executor.stop();
+      stop_all();
       return fail(bad_config, std::string("--ready-file: ") + e.what());
     }
   }
@@ -182,7 +208,7 @@ int serve(const app::emulator_config& config) {
     io.stop();
   });
   io.run();
-  executor.stop();
+  stop_all();
   try {
     store_view->checkpoint();
   } catch (const std::exception& e) {

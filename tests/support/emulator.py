@@ -32,7 +32,8 @@ class Emulator:
         self.log_path = os.path.join(self._tmp.name, "emulator.log")
 
     def command(self):
-        cmd = [self.binary, "--mqtt-port", "0", "--amqp-port", "0", "--bind", "127.0.0.1",
+        cmd = [self.binary, "--mqtt-port", "0", "--amqp-port", "0", "--https-port", "0",
+               "--bind", "127.0.0.1",
                "--data-dir", self.data_dir, "--ready-file", self.ready_file]
         if self.in_memory:
             cmd.append("--in-memory")

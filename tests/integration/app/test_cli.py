@@ -92,7 +92,8 @@ class Refusals(unittest.TestCase):
         self.tmp.cleanup()
 
     def serve(self, *args):
-        return run(["--mqtt-port", "0", "--amqp-port", "0", "--data-dir", self.dir] + list(args))
+        return run(["--mqtt-port", "0", "--amqp-port", "0", "--https-port", "0", "--data-dir", self.dir]
+                   + list(args))
 
     def config(self, text):
         path = os.path.join(self.dir, "c.json")
@@ -180,7 +181,8 @@ class Help(unittest.TestCase):
         r = run(["--help"])
         self.assertEqual(r.returncode, 0)
         for option in ["--config", "--data-dir", "--in-memory", "--host-name", "--hub-name",
-                       "--bind", "--mqtt-port", "--amqp-port", "--mqtt-plain-port", "--tls-cert",
+                       "--bind", "--mqtt-port", "--amqp-port", "--https-port", "--test-control",
+                       "--mqtt-plain-port", "--tls-cert",
                        "--tls-key", "--ready-file", "--log-level", "sas-token"]:
             self.assertIn(option, r.stdout)
 
