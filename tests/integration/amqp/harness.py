@@ -10,6 +10,7 @@ a thread into a queue and taken with a timeout. stop() ends the process and chec
 import base64
 import hashlib
 import hmac
+import json
 import os
 import queue
 import socket
@@ -46,8 +47,12 @@ class Harness:
                                      stderr=subprocess.PIPE, text=True)
         threading.Thread(target=self._pump, args=(self.proc.stdout, self._lines), daemon=True).start()
         threading.Thread(target=self._drain, daemon=True).start()
-        import json
-        self.ready = json.loads(self._next("the ready line"))
+        try:
+            self.ready = json.loads(self._next("the ready line"))
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise
         return self
 
     def _pump(self, stream, q):

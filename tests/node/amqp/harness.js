@@ -29,7 +29,13 @@ class Harness {
       const w = h.waiters.shift();
       if (w) w(line); else h.lines.push(line);
     });
-    h.ready = JSON.parse(await withTimeout(h.nextLine(), 30000, 'the harness ready line'));
+    try {
+      h.ready = JSON.parse(await withTimeout(h.nextLine(), 30000, 'the harness ready line'));
+    } catch (e) {
+      h.proc.kill('SIGKILL');
+      await h.exited;
+      throw new Error(`${e.message}\n${h.stderr}`);
+    }
     return h;
   }
 
