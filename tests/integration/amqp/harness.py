@@ -45,13 +45,18 @@ class Harness:
         self.proc = subprocess.Popen([self.binary, "--cert-dir", self.cert_dir] + self.args,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
-        threading.Thread(target=self._pump, args=(self.proc.stdout, self._lines), daemon=True).start()
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, self._lines),
+                                          daemon=True),
+                         threading.Thread(target=self._drain, daemon=True)]
+        for t in self._threads:
+            t.start()
         try:
             self.ready = json.loads(self._next("the ready line"))
         except BaseException:
             self.proc.kill()
             self.proc.wait(10)
+            self.proc.stdin.close()
+            self._close_pipes()
             raise
         return self
 
@@ -92,9 +97,17 @@ class Harness:
         except (subprocess.TimeoutExpired, BrokenPipeError):
             self.proc.kill()
             self.proc.wait(10)
+            self._close_pipes()
             raise AssertionError("harness did not exit\n" + self.stderr())
+        self._close_pipes()
         if code != 0:
             raise AssertionError("harness exited with %d\n%s" % (code, self.stderr()))
+
+    def _close_pipes(self):
+        for t in self._threads:
+            t.join(10)  # the pipes reach end-of-file once the process has exited
+        self.proc.stdout.close()
+        self.proc.stderr.close()
 
     # ---- client helpers ----------------------------------------------------------------
     @property
