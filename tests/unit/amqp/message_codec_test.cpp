@@ -202,6 +202,16 @@ TEST_CASE("a non-string property key is amqp:invalid-field") {
   CHECK(condition_of(decode(bytes)) == "amqp:invalid-field");
 }
 
+TEST_CASE("a list or map property value is amqp:invalid-field") {
+  proton::message m;
+  m.to("/devices/d/messages/devicebound");
+  auto bytes = m.encode();
+  // {"l": [1]}
+  const std::string props = "\x00\x53\x74\xc1\x09\x02\xa1\x01l\xc0\x03\x01\x54\x01"s;
+  bytes.insert(bytes.end(), props.begin(), props.end());
+  CHECK(condition_of(decode(bytes)) == "amqp:invalid-field");
+}
+
 TEST_CASE("encoding_check: structure, sizes, arrays and depth") {
   CHECK(well_formed_values(std::span<const char>()));
   const std::string list = "\xc0\x03\x02\x41\x42"s;  // [true, false]
