@@ -81,7 +81,7 @@ void connection::handshake() {
 }
 
 void connection::transport_up() {
-  context_->log(log_level::debug, "mqtt: #" + std::to_string(id_) + " " + transport_.peer() + " " +
+  context_->log(log_level::debug, "#" + std::to_string(id_) + " " + transport_.peer() + " " +
                                       transport_.protocol() + " up");
   apply(session_.on_open(now()));
   read_input();
@@ -180,12 +180,12 @@ void connection::log_packet(const packet& p) const {
   // Subscriptions are what device SDKs get wrong most (sdk-wire §1.3: no SUBSCRIBE after a
   // token renewal), so they are visible at debug level.
   if (const auto* s = std::get_if<subscribe>(&p)) {
-    std::string text = "mqtt: #" + std::to_string(id_) + " device '" + device_id_ + "' SUBSCRIBE";
+    std::string text = "#" + std::to_string(id_) + " device '" + device_id_ + "' SUBSCRIBE";
     for (const auto& f : s->subscriptions)
       text += " " + f.filter + " (QoS " + std::to_string(static_cast<int>(f.qos)) + ")";
     context_->log(log_level::debug, text);
   } else if (const auto* u = std::get_if<unsubscribe>(&p)) {
-    std::string text = "mqtt: #" + std::to_string(id_) + " device '" + device_id_ + "' UNSUBSCRIBE";
+    std::string text = "#" + std::to_string(id_) + " device '" + device_id_ + "' UNSUBSCRIBE";
     for (const auto& f : u->filters) text += " " + f;
     context_->log(log_level::debug, text);
   }
@@ -308,7 +308,7 @@ void connection::log_close(close_reason why, const std::string& detail) {
     default:
       break;
   }
-  std::string text = "mqtt: #" + std::to_string(id_) + " " + transport_.peer();
+  std::string text = "#" + std::to_string(id_) + " " + transport_.peer();
   if (!device_id_.empty()) text += " device '" + device_id_ + "'";
   text += " closed: " + std::string(to_string(why));
   if (!detail.empty()) text += " (" + detail + ")";
@@ -367,9 +367,9 @@ void connection::hub_request_done() {
 void connection::hub_authenticate(action::authenticate a) {
   ++hub_requests_;
   device_id_ = a.device_id;
-  context_->log(log_level::debug, "mqtt: #" + std::to_string(id_) + " CONNECT device '" +
-                                      a.device_id + "' clean=" + (a.clean_session ? "1" : "0") +
-                                      " token " + describe_token(a.password));
+  context_->log(log_level::debug, "#" + std::to_string(id_) + " CONNECT device '" + a.device_id +
+                                      "' clean=" + (a.clean_session ? "1" : "0") + " token " +
+                                      describe_token(a.password));
   context_->executor.post([ctx = context_, weak = weak_from_this(), id = id_, a = std::move(a)](
                               core::hub& h,
                               core::time_point now) -> runtime::hub_executor::completion {
@@ -409,15 +409,15 @@ void connection::hub_authenticate(action::authenticate a) {
         const bool accepted = r.result == auth_result::outcome::accepted;
         c.apply(c.session_.on_auth_result(std::move(r), c.now()));
         if (accepted && c.session_.current_phase() == session::phase::connected) {
-          c.context_->log(
-              log_level::info,
-              "mqtt: #" + std::to_string(c.id_) + " " + c.transport_.peer() + " device '" +
-                  c.device_id_ + "' connected (" + c.transport_.protocol() +
-                  ", clean=" + (c.session_.clean_session() ? "1" : "0") + ", c2d subscription " +
-                  (c.session_.subscription_qos()
-                       ? "QoS " + std::to_string(*c.session_.subscription_qos())
-                       : std::string("none")) +
-                  ")");
+          c.context_->log(log_level::info,
+                          "#" + std::to_string(c.id_) + " " + c.transport_.peer() + " device '" +
+                              c.device_id_ + "' connected (" + c.transport_.protocol() +
+                              ", clean=" + (c.session_.clean_session() ? "1" : "0") +
+                              ", c2d subscription " +
+                              (c.session_.subscription_qos()
+                                   ? "QoS " + std::to_string(*c.session_.subscription_qos())
+                                   : std::string("none")) +
+                              ")");
         }
         c.hub_request_done();
       });

@@ -13,9 +13,10 @@ namespace emu::mqtt {
 
 enum class log_level { debug, info, warning, error };
 
-/// Receives the gateway's log lines: connects, refusals with their reason, closes. Never keys,
-/// passwords or whole tokens (a token is logged as its sr/skn/se only). Called on I/O and hub
-/// executor threads; must be thread-safe.
+/// Receives the gateway's log lines (without a component prefix: the sink adds "mqtt" if it
+/// wants one): connects, refusals with their reason, closes. Never keys, passwords or whole
+/// tokens (a token is logged as its sr/skn/se only). Called on I/O and hub executor threads;
+/// must be thread-safe.
 using log_sink = std::function<void(log_level, std::string_view)>;
 
 struct gateway_settings {

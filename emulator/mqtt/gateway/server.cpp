@@ -53,8 +53,8 @@ std::uint16_t server::listen(const std::string& address, std::uint16_t port, SSL
   l->acceptor.bind(endpoint);  // throws std::system_error naming the reason (in use, …)
   l->acceptor.listen();
   const auto bound = l->acceptor.local_endpoint().port();
-  context_->log(log_level::info, "mqtt: listening on " + ip.to_string() + ":" +
-                                     std::to_string(bound) + (tls ? " (TLS)" : " (plain TCP)"));
+  context_->log(log_level::info, "listening on " + ip.to_string() + ":" + std::to_string(bound) +
+                                     (tls ? " (TLS)" : " (plain TCP)"));
   auto& ref = *l;
   listeners_.push_back(std::move(l));
   asio::post(ref.acceptor.get_executor(), [this, &ref] { accept(ref); });
@@ -64,29 +64,29 @@ std::uint16_t server::listen(const std::string& address, std::uint16_t port, SSL
 void server::accept(listener& l) {
   // Each accepted socket gets a strand of its own: one connection's handlers never run
   // concurrently, different connections run in parallel on the io threads.
-  l.acceptor.async_accept(
-      asio::make_strand(io_), [this, &l](std::error_code ec, asio::ip::tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
-        if (ec) {
-          context_->log(log_level::warning, "mqtt: accept failed: " + ec.message());
-          l.retry.expires_after(std::chrono::milliseconds(100));
-          l.retry.async_wait([this, &l](std::error_code e) {
-            if (!e && l.acceptor.is_open()) accept(l);
-          });
-          return;
-        }
-        const auto id = context_->next_connection_id.fetch_add(1);
-        auto c = std::make_shared<connection>(context_, id, std::move(socket), l.tls);
-        if (context_->registry.add(c, context_->settings.max_connections)) {
-          c->start();
-        } else {
-          // Over the limit (or stopping): the socket closes when `c` goes away.
-          context_->log(log_level::warning, "mqtt: connection refused: " +
-                                                std::to_string(context_->settings.max_connections) +
-                                                " connections are open");
-        }
-        accept(l);
+  l.acceptor.async_accept(asio::make_strand(io_), [this, &l](std::error_code ec,
+                                                             asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
+    if (ec) {
+      context_->log(log_level::warning, "accept failed: " + ec.message());
+      l.retry.expires_after(std::chrono::milliseconds(100));
+      l.retry.async_wait([this, &l](std::error_code e) {
+        if (!e && l.acceptor.is_open()) accept(l);
       });
+      return;
+    }
+    const auto id = context_->next_connection_id.fetch_add(1);
+    auto c = std::make_shared<connection>(context_, id, std::move(socket), l.tls);
+    if (context_->registry.add(c, context_->settings.max_connections)) {
+      c->start();
+    } else {
+      // Over the limit (or stopping): the socket closes when `c` goes away.
+      context_->log(log_level::warning,
+                    "connection refused: " + std::to_string(context_->settings.max_connections) +
+                        " connections are open");
+    }
+    accept(l);
+  });
 }
 
 void server::start() {

@@ -208,6 +208,7 @@ class test_server {
   std::string host_name;
   std::string ca;
   std::map<std::string, std::string> keys;  // device id → primary key
+  std::string owner_key;                    // iothubowner (has DeviceConnect)
   std::filesystem::path log_file;
 
   explicit test_server(const server_options& o) : log_file(o.data_dir / "server.log") {
@@ -227,6 +228,7 @@ class test_server {
     host_name = ready["hostName"].get<std::string>();
     ca = ready["ca"].get<std::string>();
     for (const auto& [id, d] : ready["devices"].items()) keys[id] = d["key"].get<std::string>();
+    owner_key = ready["ownerKey"].get<std::string>();
   }
   ~test_server() {
     if (!proc_) return;

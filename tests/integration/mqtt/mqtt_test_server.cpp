@@ -228,7 +228,7 @@ int main(int argc, char** argv) {
   std::mutex log_mutex;
   gs.log = [&log_mutex](mqtt::log_level, std::string_view text) {
     std::lock_guard lock(log_mutex);
-    std::fprintf(stderr, "%.*s\n", static_cast<int>(text.size()), text.data());
+    std::fprintf(stderr, "mqtt: %.*s\n", static_cast<int>(text.size()), text.data());
   };
   mqtt::server server(gs, executor);
   const auto port = server.listen_tls("127.0.0.1", 0, tls);

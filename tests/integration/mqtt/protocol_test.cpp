@@ -253,3 +253,39 @@ TEST_CASE("pipelined packets behind CONNECT are answered after CONNACK") {
   CHECK(c.receive_as<connack>().return_code == connect_return_code::accepted);
   CHECK(c.receive_as<suback>().packet_id == 3);
 }
+
+TEST_CASE("plain TCP only when enabled: the same rules on the plain listener") {
+  temp_dir dir;
+  auto s = start_server({dir.path / "data", {"--plain"}});
+  REQUIRE(s->plain_port != 0);
+  raw_client c(s->plain_port, s->ca, /*tls=*/false);
+  CHECK(c.connect_as(*s, "dev1", true).return_code == connect_return_code::accepted);
+  c.send(pingreq{});
+  CHECK(std::holds_alternative<pingresp>(*c.receive()));
+}
+
+TEST_CASE("a hub-policy token with DeviceConnect is accepted; telemetry is stamped scope hub") {
+  temp_dir dir;
+  auto s = start_server({dir.path / "data"});
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const auto token =
+      emu::core::make_sas_token(s->host_name, s->owner_key, "iothubowner", now + 600);
+  raw_client c(s->port, s->ca);
+  REQUIRE(c.connect_as(*s, "dev2", true, 60, token).return_code == connect_return_code::accepted);
+  publish p;
+  p.topic = "devices/dev2/messages/events/";
+  p.qos = qos_level::at_least_once;
+  p.packet_id = 1;
+  p.payload = "x";
+  c.send(p);
+  CHECK(c.receive_as<puback>().packet_id == 1);
+  const auto t = s->telemetry();
+  REQUIRE(t.size() == 1);
+  bool stamped = false;
+  for (const auto& prop : t[0]["properties"])
+    stamped = stamped || (prop[0] == "iothub-connection-auth-method" &&
+                          prop[1] == R"({"scope":"hub","type":"sas","issuer":"iothub"})");
+  CHECK(stamped);
+}
