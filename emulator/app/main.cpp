@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <future>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include <asio.hpp>
 
+#include "emulator/amqp/amqp_server.hpp"
 #include "emulator/app/cli.hpp"
 #include "emulator/app/ready_info.hpp"
 #include "emulator/core/connection_string.hpp"
@@ -128,7 +130,11 @@ int serve(const app::emulator_config& config) {
 
   runtime::hub_executor executor(config.hub, std::move(store));
   asio::io_context io;
-  // ---- fronts: constructed here, listeners registered before the executor starts ----------
+  // Signals first: a SIGTERM that arrives right after the ready line must stop us cleanly,
+  // not kill us with the default action.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+
+  // ---- fronts: constructed before the executor starts, so their hub listeners are in place --
   std::optional<https::https_server> https_front;
   try {
     https::https_settings hs;
@@ -139,6 +145,14 @@ int serve(const app::emulator_config& config) {
   } catch (const std::exception& e) {
     return fail(bad_tls, std::string("https: ") + e.what());
   }
+  amqp::amqp_settings amqp_settings;
+  amqp_settings.hub_name = config.hub.hub_name;
+  amqp_settings.host_name = config.hub.host_name;
+  amqp_settings.max_frame_size = static_cast<std::uint32_t>(
+      std::min<std::size_t>(config.max_packet_size, std::numeric_limits<std::uint32_t>::max()));
+  amqp::amqp_server amqp_front(io, &tls->asio_context(), executor, amqp_settings);
+  // Clock travel (test control) moves token expiry on open AMQP connections too.
+  https_front->on_clock_advanced([&] { amqp_front.recheck_deadlines(); });
 
   try {
     executor.start(
@@ -147,23 +161,37 @@ int serve(const app::emulator_config& config) {
     return fail(bad_database, std::string("database: ") + e.what());
   }
 
+  const auto stop_all = [&] {
+    amqp_front.stop();
+    if (https_front) https_front->stop();
+    executor.stop();
+  };
+
   app::ready_info info;
   info.host_name = config.hub.host_name;
   info.hub_name = config.hub.hub_name;
   info.ca_certificate = ca_path;
   info.database = db_path;
-  // ---- fronts: listen here and fill info.ports ----------------------------------------------
-  const auto stop_all = [&] {
-    if (https_front) https_front->stop();
-    executor.stop();
+  // Every listener is bound before anything is announced; a port in use is exit code 5.
+  const auto listen = [&](const char* name, auto&& bind) -> bool {
+    try {
+      info.ports[name] = bind();
+      return true;
+    } catch (const std::exception& e) {
+      stop_all();
+      fail(cannot_listen,
+           std::string(name) + ": cannot listen on " + config.listen.bind + ": " + e.what());
+      return false;
+    }
   };
-  try {
-    info.ports["https"] = https_front->listen(config.listen.bind,
-                                              static_cast<std::uint16_t>(config.listen.https_port));
-  } catch (const std::exception& e) {
-    stop_all();
-    return fail(cannot_listen, std::string("https: ") + e.what());
-  }
+  const auto port = [](int p) { return static_cast<std::uint16_t>(p); };
+  if (!listen(
+          "amqp",
+          [&] { return amqp_front.listen(config.listen.bind, port(config.listen.amqp_port)); }) ||
+      !listen("https", [&] {
+        return https_front->listen(config.listen.bind, port(config.listen.https_port));
+      }))
+    return cannot_listen;
 
   // Connection strings for people and test harnesses, with the keys the hub really has.
   {
@@ -200,11 +228,11 @@ int serve(const app::emulator_config& config) {
   }
 
   // Graceful shutdown: stop accepting, let the executor finish and commit, checkpoint the WAL.
-  asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const std::error_code&, int sig) {
     runtime::log(runtime::log_level::info, "app",
                  std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
-    // ---- fronts: stop here ----------------------------------------------------------------
+    amqp_front.stop();
+    if (https_front) https_front->stop();
     io.stop();
   });
   io.run();
