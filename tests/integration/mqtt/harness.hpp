@@ -212,7 +212,10 @@ class test_server {
   std::filesystem::path log_file;
 
   explicit test_server(const server_options& o) : log_file(o.data_dir / "server.log") {
-    std::vector<std::string> argv = {MQTT_TEST_SERVER, "--data-dir", o.data_dir.string()};
+    // $MQTT_TEST_SERVER overrides the built-in path (e.g. a ThreadSanitizer build of it).
+    const char* env = std::getenv("MQTT_TEST_SERVER");
+    const std::string binary = env && *env ? env : MQTT_TEST_SERVER;
+    std::vector<std::string> argv = {binary, "--data-dir", o.data_dir.string()};
     if (o.cert_dir) {
       argv.push_back("--cert-dir");
       argv.push_back(o.cert_dir->string());

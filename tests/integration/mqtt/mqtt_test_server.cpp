@@ -3,10 +3,11 @@
 //
 //   mqtt_test_server --data-dir DIR [--cert-dir DIR] [--in-memory] [--plain] [--window N]
 //                    [--host-name NAME] [--connect-timeout-ms N] [--handshake-timeout-ms N]
-//                    [--make-certs-only]
+//                    [--io-threads N] [--make-certs-only]
 //
 // --cert-dir (default DIR/certs) lets a test fixture create the CA first, for clients that read
 // it at start-up (Node's NODE_EXTRA_CA_CERTS); --make-certs-only just does that and exits.
+// --io-threads (or $MQTT_TEST_IO_THREADS) runs the server on several threads.
 //
 // Prints ONE JSON line when listening:
 //   {"port":P,"plainPort":Q,"hostName":"localhost","ca":"DIR/certs/ca.crt",
@@ -28,6 +29,7 @@
 // real iothub-emulator binary and its test control later.
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <iostream>
@@ -175,6 +177,8 @@ int main(int argc, char** argv) {
   bool make_certs_only = false;
   long connect_timeout_ms = 10'000;
   long handshake_timeout_ms = 10'000;
+  std::size_t io_threads = 1;
+  if (const char* env = std::getenv("MQTT_TEST_IO_THREADS")) io_threads = std::stoul(env);
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -225,6 +229,7 @@ int main(int argc, char** argv) {
   gs.session.inflight_window = window;
   gs.session.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
   gs.tls_handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
+  gs.io_threads = io_threads;
   std::mutex log_mutex;
   gs.log = [&log_mutex](mqtt::log_level, std::string_view text) {
     std::lock_guard lock(log_mutex);
