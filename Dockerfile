@@ -47,8 +47,11 @@ RUN groupadd --system --gid 10001 iothub \
 COPY --from=build /out/bin/ /usr/local/bin/
 USER iothub
 VOLUME /data
-# MQTT over TLS (devices) and AMQP over TLS (back-ends).
-EXPOSE 8883 5671
+# MQTT over TLS (devices) and AMQP over TLS (back-ends); HTTPS (registry REST, /health) on 443.
+# The emulator runs as a non-root user: binding 443 relies on Docker's default
+# net.ipv4.ip_unprivileged_port_start=0 inside containers (Docker 20.10+; compose.yaml sets it
+# explicitly), or pass --https-port 8443.
+EXPOSE 8883 5671 443
 # The emulator writes the ready file once every listener is bound; the entrypoint removes a
 # stale one first, so a restarted container is not "healthy" before it is ready again.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \

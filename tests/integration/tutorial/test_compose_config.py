@@ -48,6 +48,8 @@ class ComposeConfig(unittest.TestCase):
         self.assertNotIn("profiles", emulator)  # `docker-compose up` starts the emulator alone
         published = {str(p).split(":")[-1].split("/")[0] for p in emulator["ports"]}
         self.assertEqual(published, {"8883", "5671"})
+        # Non-root user, HTTPS on 443 inside the container.
+        self.assertEqual(str(emulator["sysctls"]["net.ipv4.ip_unprivileged_port_start"]), "0")
         self.assertIn("iothub-data", config["volumes"])
         self.assertTrue(any(str(v).startswith("iothub-data:/data") for v in emulator["volumes"]))
         test = emulator["healthcheck"]["test"]
@@ -70,7 +72,7 @@ class ComposeConfig(unittest.TestCase):
         self.assertRegex(text, r"(?m)^FROM debian:12-slim$")
         self.assertRegex(text, r"(?m)^USER iothub$")
         self.assertRegex(text, r"(?m)^VOLUME /data$")
-        self.assertRegex(text, r"(?m)^EXPOSE 8883 5671$")
+        self.assertRegex(text, r"(?m)^EXPOSE 8883 5671( 443)?$")
         self.assertRegex(text, r"(?m)^HEALTHCHECK ")
         # The CMD's ready file is the one both health checks look at.
         cmd = re.search(r"(?ms)^CMD \[(.*?)\]$", text).group(1)

@@ -101,8 +101,8 @@ class Errors(TutorialTestCase):
         self.assertIn("not authorized: CBS put-token answered 401", err)
         self.assertNoSecret(out + err, WRONG_KEY)
 
-    def test_untrusted_ca_against_the_emulator(self):
-        emu = start_emulator(self, needs=("mqtt", "amqp"))
+    def test_device_with_untrusted_ca(self):
+        emu = start_emulator(self, needs=("mqtt",))
         untrusted = os.path.join(generated_certs(), "untrusted-ca.crt")
         code, out, err = run(self, [SIMULATED_DEVICE, "--connection-string",
                                     emu.ready["connectionStrings"]["devices"][DEVICE], "--ca-file",
@@ -110,6 +110,10 @@ class Errors(TutorialTestCase):
                                     "--timeout", "30"])
         self.assertExit(code, EXIT_TLS, out + err)
         self.assertIn("certificate verify failed", err)
+
+    def test_sender_with_untrusted_ca(self):
+        emu = start_emulator(self, needs=("amqp",))
+        untrusted = os.path.join(generated_certs(), "untrusted-ca.crt")
         code, out, err = run(self, [SEND_C2D, "--connection-string",
                                     emu.ready["connectionStrings"]["service"], "--ca-file",
                                     untrusted, "--port", str(emu.ports["amqp"]), "--device-id",

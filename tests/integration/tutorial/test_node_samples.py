@@ -107,14 +107,18 @@ class Errors(TutorialTestCase):
         self.assertIn("could not connect", err)
         self.assertNoSecret(out + err, WRONG_KEY)
 
-    def test_untrusted_ca(self):
-        emu = start_emulator(self, needs=("mqtt", "amqp"))
+    def test_device_with_untrusted_ca(self):
+        emu = start_emulator(self, needs=("mqtt",))
         untrusted = os.path.join(generated_certs(), "untrusted-ca.crt")
         code, out, err = run(self, ["node", SIMULATED_DEVICE_JS],
                              env=device_env(emu, ca=untrusted, IOTHUB_MESSAGE_COUNT="1",
                                             IOTHUB_TIMEOUT_SECONDS="30"))
         self.assertExit(code, EXIT_TLS, out + err)
         self.assertIn("NODE_EXTRA_CA_CERTS", err)
+
+    def test_sender_with_untrusted_ca(self):
+        emu = start_emulator(self, needs=("amqp",))
+        untrusted = os.path.join(generated_certs(), "untrusted-ca.crt")
         code, out, err = run(self, ["node", SEND_C2D_JS],
                              env=service_env(emu, ca=untrusted, IOTHUB_TIMEOUT_SECONDS="30"))
         self.assertExit(code, EXIT_TLS, out + err)
