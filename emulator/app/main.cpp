@@ -21,6 +21,7 @@
 #include "emulator/core/connection_string.hpp"
 #include "emulator/core/sas_token.hpp"
 #include "emulator/https/https_server.hpp"
+#include "emulator/mqtt/gateway/server.hpp"
 #include "emulator/runtime/dev_certificates.hpp"
 #include "emulator/runtime/hub_executor.hpp"
 #include "emulator/runtime/log.hpp"
@@ -151,6 +152,17 @@ int serve(const app::emulator_config& config) {
   amqp_settings.max_frame_size = static_cast<std::uint32_t>(
       std::min<std::size_t>(config.max_packet_size, std::numeric_limits<std::uint32_t>::max()));
   amqp::amqp_server amqp_front(io, &tls->asio_context(), executor, amqp_settings);
+  mqtt::gateway_settings mqtt_settings;
+  mqtt_settings.session.host_name = config.hub.host_name;
+  mqtt_settings.session.inflight_window = config.mqtt_inflight_window;
+  mqtt_settings.max_packet_size = config.max_packet_size;
+  mqtt_settings.log = [](mqtt::log_level l, std::string_view text) {
+    static constexpr runtime::log_level levels[] = {
+        runtime::log_level::debug, runtime::log_level::info, runtime::log_level::warn,
+        runtime::log_level::error};
+    runtime::log(levels[static_cast<int>(l)], "mqtt", text);
+  };
+  mqtt::server mqtt_front(mqtt_settings, executor);
   // Clock travel (test control) moves token expiry on open AMQP connections too.
   https_front->on_clock_advanced([&] { amqp_front.recheck_deadlines(); });
 
@@ -161,7 +173,9 @@ int serve(const app::emulator_config& config) {
     return fail(bad_database, std::string("database: ") + e.what());
   }
 
+  // The gateway stops first, so the lock releases of its closing connections are committed.
   const auto stop_all = [&] {
+    mqtt_front.stop();
     amqp_front.stop();
     if (https_front) https_front->stop();
     executor.stop();
@@ -185,13 +199,26 @@ int serve(const app::emulator_config& config) {
     }
   };
   const auto port = [](int p) { return static_cast<std::uint16_t>(p); };
-  if (!listen(
+  const bool bound =
+      listen("mqtt",
+             [&] {
+               return mqtt_front.listen_tls(config.listen.bind, port(config.listen.mqtt_port),
+                                            *tls);
+             }) &&
+      (!config.listen.mqtt_plain_port || listen("mqttPlain",
+                                                [&] {
+                                                  return mqtt_front.listen_plain(
+                                                      config.listen.bind,
+                                                      port(*config.listen.mqtt_plain_port));
+                                                })) &&
+      listen(
           "amqp",
-          [&] { return amqp_front.listen(config.listen.bind, port(config.listen.amqp_port)); }) ||
-      !listen("https", [&] {
+          [&] { return amqp_front.listen(config.listen.bind, port(config.listen.amqp_port)); }) &&
+      listen("https", [&] {
         return https_front->listen(config.listen.bind, port(config.listen.https_port));
-      }))
-    return cannot_listen;
+      });
+  if (!bound) return cannot_listen;
+  mqtt_front.start();
 
   // Connection strings for people and test harnesses, with the keys the hub really has.
   {
@@ -231,6 +258,7 @@ int serve(const app::emulator_config& config) {
   signals.async_wait([&](const std::error_code&, int sig) {
     runtime::log(runtime::log_level::info, "app",
                  std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+    mqtt_front.stop();
     amqp_front.stop();
     if (https_front) https_front->stop();
     io.stop();

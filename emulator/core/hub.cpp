@@ -99,6 +99,17 @@ void hub::restore(const hub_snapshot& snapshot) {
   counters_dirty_ = false;
 }
 
+void hub::release_all_locks(time_point now) {
+  while (!locks_.empty()) unlock_message(messages_.at(locks_.begin()->second), false, now);
+  for (auto& [id, b] : batches_) {
+    if (b.lock_id == 0) continue;
+    b.lock_id = 0;
+    b.lock_expiry = {};
+    record(change::put_feedback_batch{b});
+    emit(event::feedback_available{});
+  }
+}
+
 void hub::reset(time_point) {
   hub_snapshot empty;
   const auto counters = counters_;  // ids are never reused, not even across a reset

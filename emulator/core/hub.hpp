@@ -65,6 +65,10 @@ class hub {
 
   /// Replaces the whole state with a snapshot loaded from storage (no changes recorded).
   void restore(const hub_snapshot& snapshot);
+  /// Returns every locked message and feedback batch to its queue without counting a delivery.
+  /// Called at start: after a restart no connection can still hold a lock (spec §1.6, the
+  /// emulator's "release on disconnect" choice).
+  void release_all_locks(time_point now);
   /// Removes everything except the settings (test control); records a clear_all change.
   void reset(time_point now);
 

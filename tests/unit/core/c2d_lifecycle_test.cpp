@@ -254,6 +254,26 @@ TEST_CASE("release (device went away) returns the message without counting a del
   CHECK(f.h.lock_next("dev1", f.now));
 }
 
+TEST_CASE("release_all_locks (start after a restart) returns messages and batches") {
+  fixture f;
+  f.send("a", ack_mode::full);
+  const auto a = f.h.lock_next("dev1", f.now);
+  REQUIRE(f.h.settle("dev1", a->message.seq, a->lock_id, settlement::complete, f.now).ok());
+  f.h.advance(f.now);
+  REQUIRE(f.h.lock_next_batch(f.now));
+  f.send("b");
+  f.send("c");
+  REQUIRE(f.h.lock_next("dev1", f.now));
+  REQUIRE(f.h.lock_next("dev1", f.now));
+  f.h.release_all_locks(f.now);
+  for (const auto& m : f.h.queue_of("dev1")) {
+    CHECK(m.state == c2d_state::enqueued);
+    CHECK(m.delivery_count == 0);
+  }
+  CHECK(f.h.feedback_batches().at(0).lock_id == 0);
+  CHECK_FALSE(f.h.next_deadline() == f.now + 60s);  // no lock deadline left
+}
+
 TEST_CASE("messages are delivered in order") {
   fixture f;
   for (int i = 0; i < 5; ++i) f.send("m" + std::to_string(i));
