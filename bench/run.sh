@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The benchmark suite (issue 8) in one command: builds everything in Release and runs
+#   startup      exec -> ready file, idle RSS (medians)
+#   connections  K idle TLS MQTT devices: connect rate, RSS per device, idle CPU
+#   c2d_e2e      AMQP senders -> emulator -> MQTT devices (in memory and with a database file),
+#                side by side with a Mosquitto broker and the raw SQLite C2D lifecycle
+# Every program starts its own processes on free loopback ports and stops them. The defaults
+# finish in a few minutes on 2 cores. Nothing here is part of the test suite.
+#
+#   bench/run.sh                  # everything, defaults
+#   BENCH_ONLY=c2d bench/run.sh   # one program: startup | connections | c2d
+#
+# Knobs (environment):
+#   BENCH_BUILD_DIR    build directory                                   [build/bench]
+#   BENCH_OUT          where the outputs (one .txt per program) go      [a new /tmp dir]
+#   BENCH_ONLY         startup | connections | c2d                       [all three]
+#   STARTUP_RUNS       runs per mode                                     [10]
+#   CONN_DEVICES       idle TLS devices                                  [10000]
+#   CONN_IDLE_SECONDS  CPU measured over this many idle seconds          [10]
+#   C2D_SENDERS        AMQP senders                                      [2]
+#   C2D_DEVICES        MQTT devices                                      [100]
+#   C2D_COUNT          messages in the saturation phase                  [30000]
+#   C2D_RATE           offered rate of the latency phase, msg/s          [1000]
+#   C2D_RATE_SECONDS   length of the latency phase                       [10]
+#   C2D_INFLIGHT       the emulator's mqtt.inflightWindow                [1, the default]
+#   C2D_MODES          emulator modes                                    [memory,file]
+#   C2D_EXTRA          more c2d_e2e flags, e.g. "--mosquitto-plain --skip-sqlite"
+# The profile of the durable path (valgrind/callgrind) is separate: bench/profile.sh.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+build="${BENCH_BUILD_DIR:-$root/build/bench}"
+out="${BENCH_OUT:-$(mktemp -d /tmp/iothub-bench-results-XXXXXX)}"
+only="${BENCH_ONLY:-all}"
+mkdir -p "$out"
+
+"$root/scripts/install-deps.sh" run
+# The Mosquitto broker is the reference of c2d_e2e (Debian package `mosquitto`).
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto
+fi
+
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEMU_BUILD_BENCH=ON \
+  -DEMU_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build" -j2 --target iothub-emulator c2d_e2e connections startup
+bin="$build/bench"
+
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r)"
+echo "commit:  $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "outputs: $out"
+
+run() {  # name, command...
+  local name=$1
+  shift
+  echo
+  echo "################ $name"
+  "$@" 2>&1 | tee "$out/$name.txt"
+  return "${PIPESTATUS[0]}"
+}
+
+status=0
+if [[ $only == all || $only == startup ]]; then
+  run startup "$bin/startup" --runs "${STARTUP_RUNS:-10}" || status=1
+fi
+if [[ $only == all || $only == connections ]]; then
+  run connections "$bin/connections" --devices "${CONN_DEVICES:-10000}" \
+    --idle-seconds "${CONN_IDLE_SECONDS:-10}" || status=1
+fi
+if [[ $only == all || $only == c2d ]]; then
+  # shellcheck disable=SC2086  # C2D_EXTRA is a list of flags
+  run c2d_e2e "$bin/c2d_e2e" --senders "${C2D_SENDERS:-2}" --devices "${C2D_DEVICES:-100}" \
+    --count "${C2D_COUNT:-30000}" --rate "${C2D_RATE:-1000}" \
+    --rate-seconds "${C2D_RATE_SECONDS:-10}" --inflight-window "${C2D_INFLIGHT:-1}" \
+    --modes "${C2D_MODES:-memory,file}" ${C2D_EXTRA:-} || status=1
+fi
+
+echo
+echo "################ summary"
+grep -h '^SUMMARY' "$out"/*.txt || true
+exit $status
