@@ -1,14 +1,16 @@
 #pragma once
-// Integration-test harness for the MQTT gateway: the server process (started by ONE function,
-// start_server, so it can be switched to the real iothub-emulator binary and its test control),
-// child processes (mosquitto_sub / mosquitto_pub), a raw MQTT-over-TLS client built on the
-// project's codec (for what libmosquitto hides: withholding a PUBACK, CONNACK flags, a bad
-// protocol level), and a libmosquitto client with a thread-safe event queue.
+// Integration-test harness for the MQTT gateway: the server process (the real iothub-emulator
+// executable, started by ONE function, start_server, and driven through its HTTPS test control
+// and registry REST API), child processes (mosquitto_sub / mosquitto_pub), a raw
+// MQTT-over-TLS client built on the project's codec (for what libmosquitto hides: withholding a
+// PUBACK, CONNACK flags, a bad protocol level), and a libmosquitto client with a thread-safe
+// event queue.
 //
 // Nothing here sleeps to synchronise: every wait is for an output, an event or a socket, with
 // a bounded timeout. Only 127.0.0.1 is used. Every process is killed in its destructor.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <httplib.h>
 #include <mosquitto.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -39,6 +41,8 @@
 #include <thread>
 #include <vector>
 
+#include "emulator/core/connection_string.hpp"
+#include "emulator/core/crypto.hpp"
 #include "emulator/core/sas_token.hpp"
 #include "emulator/mqtt/codec/decoder.hpp"
 #include "emulator/mqtt/codec/encoder.hpp"
@@ -157,6 +161,11 @@ class child {
   /// Output collected by wait_exit().
   const std::string& output() const { return extra_; }
 
+  /// SIGTERM (a graceful stop); wait_exit() then collects the exit code.
+  void terminate() {
+    if (pid_ > 0) ::kill(pid_, SIGTERM);
+  }
+
   void kill9() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);
@@ -190,79 +199,166 @@ class child {
   bool eof_ = false;
 };
 
-// ---- the server under test ----------------------------------------------------------------
+// ---- the server under test: the real iothub-emulator -----------------------------------
+
+/// Device keys of the configured devices: fixed, so a restart on the same data directory keeps
+/// working credentials (the emulator aligns configured keys at start anyway).
+inline const std::vector<std::pair<std::string, std::string>>& seeded_devices() {
+  static const std::vector<std::pair<std::string, std::string>> d = {
+      {"dev1", emu::core::base64_encode(std::string(32, '1'))},
+      {"dev2", emu::core::base64_encode(std::string(32, '2'))},
+      {"dev3", emu::core::base64_encode(std::string(32, '3'))},
+  };
+  return d;
+}
 
 struct server_options {
-  server_options(std::filesystem::path dir, std::vector<std::string> extra = {})
-      : data_dir(std::move(dir)), extra_args(std::move(extra)) {}
+  server_options(std::filesystem::path dir, json cfg = json::object(),
+                 std::vector<std::string> extra = {})
+      : data_dir(std::move(dir)), config(std::move(cfg)), extra_args(std::move(extra)) {}
+  /// The emulator's --data-dir: its SQLite file and its development CA (kept across restarts).
   std::filesystem::path data_dir;
-  std::vector<std::string> extra_args;  // e.g. --window 2, --connect-timeout-ms 500
-  std::optional<std::filesystem::path> cert_dir;
+  /// Merged over the generated config file (devices dev1..dev3), e.g.
+  /// {"mqtt": {"inflightWindow": 3}}.
+  json config;
+  std::vector<std::string> extra_args;  // e.g. --mqtt-plain-port 0
 };
 
-/// The gateway under test, driven through its stdin command protocol.
+/// The iothub-emulator executable under test, on 127.0.0.1 with ephemeral ports, a real SQLite
+/// file in the data directory, and test control (docs/test-control.md) for what the tests
+/// inspect and steer: C2D enqueue, queues, feedback, telemetry. Devices come from its config
+/// file; the registry REST API (iothubowner SAS) changes them.
 class test_server {
  public:
-  std::uint16_t port = 0;
-  std::uint16_t plain_port = 0;
+  std::uint16_t port = 0;        // MQTT over TLS
+  std::uint16_t plain_port = 0;  // MQTT over TCP (0 unless --mqtt-plain-port)
+  std::uint16_t https_port = 0;  // registry REST and /admin/
   std::string host_name;
   std::string ca;
   std::map<std::string, std::string> keys;  // device id → primary key
   std::string owner_key;                    // iothubowner (has DeviceConnect)
   std::filesystem::path log_file;
 
-  explicit test_server(const server_options& o) : log_file(o.data_dir / "server.log") {
-    // $MQTT_TEST_SERVER overrides the built-in path (e.g. a ThreadSanitizer build of it).
-    const char* env = std::getenv("MQTT_TEST_SERVER");
-    const std::string binary = env && *env ? env : MQTT_TEST_SERVER;
-    std::vector<std::string> argv = {binary, "--data-dir", o.data_dir.string()};
-    if (o.cert_dir) {
-      argv.push_back("--cert-dir");
-      argv.push_back(o.cert_dir->string());
+  explicit test_server(const server_options& o)
+      : log_file(o.data_dir.parent_path() / "emulator.log") {
+    // $MQTT_TEST_EMULATOR overrides the built-in path (e.g. a ThreadSanitizer build of it).
+    const char* env = std::getenv("MQTT_TEST_EMULATOR");
+    const std::string binary = env && *env ? env : IOTHUB_EMULATOR;
+    json config{{"devices", json::array()}};
+    for (const auto& [id, key] : seeded_devices()) {
+      config["devices"].push_back({{"deviceId", id},
+                                   {"primaryKey", key},
+                                   {"secondaryKey", emu::core::base64_encode(std::string(32, 'x'))},
+                                   {"status", "enabled"}});
     }
-    argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
+    // Debug: the gateway logs SUBSCRIBE/UNSUBSCRIBE there (a failing test prints the log).
+    config["logLevel"] = "debug";
+    if (!o.config.is_null()) config.merge_patch(o.config);
+    const auto dir = o.data_dir.parent_path();
+    const auto config_file = dir / "emulator-config.json";
     std::filesystem::create_directories(o.data_dir);
+    std::ofstream(config_file) << config.dump(2);
+    std::vector<std::string> argv = {binary, "--bind", "127.0.0.1", "--mqtt-port", "0"};
+    argv.insert(argv.end(), {"--amqp-port", "0", "--https-port", "0", "--test-control"});
+    argv.insert(argv.end(), {"--data-dir", o.data_dir.string(), "--config", config_file.string()});
+    argv.insert(argv.end(), {"--ready-file", (dir / "ready.json").string()});
+    argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
     proc_ = std::make_unique<child>(argv, log_file);
-    const auto line = proc_->read_line(30s);
-    REQUIRE_MESSAGE(line.has_value(), "the server did not start; log:\n" << log());
-    const auto ready = json::parse(*line);
-    port = ready["port"].get<std::uint16_t>();
-    plain_port = ready["plainPort"].get<std::uint16_t>();
+    // The banner comes first; readiness is the `iothub-emulator ready {json}` line.
+    static const std::string prefix = "iothub-emulator ready ";
+    const auto deadline = clock::now() + 30s;
+    std::optional<std::string> line;
+    while ((line = proc_->read_line(
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()))) &&
+           line->rfind(prefix, 0) != 0) {
+    }
+    REQUIRE_MESSAGE(line.has_value(), "the emulator did not start; log:\n" << log());
+    const auto ready = json::parse(line->substr(prefix.size()));
+    port = ready["ports"]["mqtt"].get<std::uint16_t>();
+    plain_port = ready["ports"].value("mqttPlain", std::uint16_t{0});
+    https_port = ready["ports"]["https"].get<std::uint16_t>();
     host_name = ready["hostName"].get<std::string>();
-    ca = ready["ca"].get<std::string>();
-    for (const auto& [id, d] : ready["devices"].items()) keys[id] = d["key"].get<std::string>();
-    owner_key = ready["ownerKey"].get<std::string>();
+    ca = ready["caCertificate"].get<std::string>();
+    const auto key_of = [](const std::string& cs) {
+      const auto parsed = emu::core::parse_connection_string(cs);
+      REQUIRE_MESSAGE(parsed.ok(), cs);
+      return parsed->shared_access_key;
+    };
+    for (const auto& [id, cs] : ready["connectionStrings"]["devices"].items())
+      keys[id] = key_of(cs.get<std::string>());
+    owner_key = key_of(ready["connectionStrings"]["iothubowner"].get<std::string>());
   }
   ~test_server() {
     if (!proc_) return;
-    proc_->close_stdin();  // end of input = quit
-    // A clean exit also means no sanitizer report (leaks are reported at exit).
-    const int rc = proc_->wait_exit(10s);
-    CHECK_MESSAGE(rc == 0, "server exit " << rc << "; log:\n" << log());
+    // SIGTERM is the graceful stop: a clean exit (0) also means no sanitizer report (leaks
+    // are reported at exit).
+    proc_->terminate();
+    const int rc = proc_->wait_exit(20s);
+    CHECK_MESSAGE(rc == 0, "emulator exit " << rc << "; log:\n" << log());
   }
 
-  /// One command, one JSON answer (10 s at most).
-  json command(const json& c) {
-    proc_->write_line(c.dump());
-    const auto line = proc_->read_line(10s);
-    REQUIRE_MESSAGE(line.has_value(), "no answer to " << c.dump() << "; log:\n" << log());
-    return json::parse(*line);
+  /// One HTTPS request to the emulator (trusting only its CA); the status must be `expected`.
+  json request(const std::string& method, const std::string& path, const json& body, int expected,
+               const httplib::Headers& headers = {}) {
+    httplib::SSLClient cli("127.0.0.1", https_port);
+    cli.set_ca_cert_path(ca.c_str());
+    cli.enable_server_certificate_verification(true);
+    cli.set_connection_timeout(10s);
+    cli.set_read_timeout(10s);
+    cli.set_write_timeout(10s);
+    const std::string text = body.is_null() ? "" : body.dump();
+    httplib::Result r = method == "GET"    ? cli.Get(path, headers)
+                        : method == "POST" ? cli.Post(path, headers, text, "application/json")
+                                           : cli.Put(path, headers, text, "application/json");
+    REQUIRE_MESSAGE(r, method << " " << path << ": " << httplib::to_string(r.error()) << "; log:\n"
+                              << log());
+    REQUIRE_MESSAGE(r->status == expected,
+                    method << " " << path << " answered " << r->status << ": " << r->body);
+    return r->body.empty() ? json() : json::parse(r->body);
   }
+
+  /// Enqueues a C2D message through test control (POST /admin/devices/{id}/messages).
   json send_c2d(const std::string& device, const std::string& message_id,
                 const std::string& ack = "none", json extra = json::object()) {
-    extra["cmd"] = "send";
-    extra["device"] = device;
     extra["messageId"] = message_id;
     extra["ack"] = ack;
-    auto r = command(extra);
-    REQUIRE_MESSAGE(r["ok"].get<bool>(), r.dump());
-    return r;
+    if (!extra.contains("body")) extra["body"] = "hello";
+    return request("POST", "/admin/devices/" + device + "/messages", extra, 201);
   }
+  /// The device's C2D queue: [{seq, messageId, state, deliveryCount, …}].
   json queue(const std::string& device) {
-    return command({{"cmd", "queue"}, {"device", device}})["messages"];
+    return request("GET", "/admin/devices/" + device + "/messages", nullptr, 200);
   }
-  json feedback() { return command({{"cmd", "feedback"}})["records"]; }
-  json telemetry() { return command({{"cmd", "telemetry"}})["messages"]; }
+  /// Every feedback record, pending or already cut into a batch:
+  /// [{originalMessageId, statusCode, deviceId, …}].
+  json feedback() {
+    const auto fb = request("GET", "/admin/feedback", nullptr, 200);
+    json records = fb["pending"];
+    for (const auto& b : fb["batches"])
+      for (const auto& r : b["records"]) records.push_back(r);
+    return records;
+  }
+  /// Received telemetry: [{id, deviceId, properties: {name: value}, body, …}].
+  json telemetry() { return request("GET", "/admin/telemetry", nullptr, 200); }
+
+  /// Disables a device through the registry REST API (PUT /devices/{id}, If-Match *).
+  void disable(const std::string& device) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    const json body{{"deviceId", device},
+                    {"status", "disabled"},
+                    {"authentication",
+                     {{"type", "sas"},
+                      {"symmetricKey",
+                       {{"primaryKey", keys.at(device)},
+                        {"secondaryKey", emu::core::base64_encode(std::string(32, 'x'))}}}}}};
+    const auto d = request("PUT", "/devices/" + device + "?api-version=2021-04-12", body, 200,
+                           {{"Authorization", emu::core::make_sas_token(host_name, owner_key,
+                                                                        "iothubowner", now + 600)},
+                            {"If-Match", "*"}});
+    REQUIRE(d["status"] == "disabled");
+  }
 
   /// SIGKILL: no graceful shutdown, nothing flushed beyond what was committed.
   void kill9() {
@@ -293,7 +389,7 @@ class test_server {
   std::unique_ptr<child> proc_;
 };
 
-/// THE way tests start a server: swap this for the real binary + test control later.
+/// THE way tests start a server: the real iothub-emulator binary with test control.
 inline std::unique_ptr<test_server> start_server(server_options o) {
   return std::make_unique<test_server>(o);
 }

@@ -16,9 +16,7 @@ std::vector<std::string> mosquitto_args(const test_server& s, const std::string&
 }
 
 bool has_property(const json& props, const std::string& name, const std::string& value) {
-  for (const auto& p : props)
-    if (p[0] == name && p[1] == value) return true;
-  return false;
+  return props.contains(name) && props[name] == value;
 }
 
 }  // namespace
