@@ -24,6 +24,10 @@ Usage:
   iothub-emulator sas-token --connection-string CS [--ttl SECONDS]
                                             print a SAS token for a device or hub connection
                                             string (e.g. the MQTT password for mosquitto_sub)
+  iothub-emulator ca-path [--in-memory | --data-dir DIR] [--host-name NAME]
+                                            create (or reuse) the development CA that serve
+                                            would use and print its path, e.g.
+                                            NODE_EXTRA_CA_CERTS=$(iothub-emulator ca-path) node ...
   iothub-emulator --help | --version
 
 Options (flags override the --config file, which overrides the defaults):
@@ -62,6 +66,9 @@ cli_result parse_command_line(const std::vector<std::string>& args) {
   std::size_t i = 0;
   if (!args.empty() && args[0] == "sas-token") {
     r.cmd = command::sas_token;
+    ++i;
+  } else if (!args.empty() && args[0] == "ca-path") {
+    r.cmd = command::ca_path;
     ++i;
   } else if (!args.empty() && args[0] == "serve") {
     ++i;

@@ -8,7 +8,7 @@
 
 namespace emu::app {
 
-enum class command { serve, sas_token, help, version };
+enum class command { serve, sas_token, ca_path, help, version };
 
 struct cli_result {
   command cmd = command::serve;

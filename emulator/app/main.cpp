@@ -89,6 +89,21 @@ std::filesystem::path default_cert_dir(const app::emulator_config& c) {
   return std::filesystem::temp_directory_path() / "iothub-emulator-certs";
 }
 
+/// `ca-path`: the CA that `serve` with the same flags would use, created if missing. Node
+/// reads NODE_EXTRA_CA_CERTS only at start-up, so tests need the path before the emulator runs.
+int print_ca_path(const app::emulator_config& config) {
+  if (!config.tls_cert.empty())
+    return fail(bad_config, "ca-path: --tls-cert is set; trust the CA that signed it");
+  try {
+    const auto certs =
+        runtime::ensure_dev_certificates(default_cert_dir(config), {config.hub.host_name});
+    std::cout << std::filesystem::absolute(certs.ca_cert).string() << "\n";
+    return ok;
+  } catch (const std::exception& e) {
+    return fail(bad_tls, std::string("tls: ") + e.what());
+  }
+}
+
 int serve(const app::emulator_config& config) {
   runtime::log_threshold() = static_cast<int>(level_of(config.log_level));
 
@@ -295,5 +310,6 @@ int main(int argc, char** argv) {
     return bad_config;
   }
   if (cli.cmd == app::command::sas_token) return print_sas_token(cli);
+  if (cli.cmd == app::command::ca_path) return print_ca_path(cli.config);
   return serve(cli.config);
 }
