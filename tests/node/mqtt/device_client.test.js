@@ -1,6 +1,6 @@
 'use strict';
 // The official Node device SDK (azure-iot-device + azure-iot-device-mqtt, unmodified) against
-// the MQTT gateway over TLS (issue 3, sdk-wire §1): C2D with its properties, token renewal
+// the iothub-emulator executable's MQTT gateway over TLS (issue 3, sdk-wire §1): C2D with its properties, token renewal
 // reconnects without a new SUBSCRIBE, telemetry with properties, a wrong key refused.
 const test = require('node:test');
 const assert = require('node:assert');
@@ -54,11 +54,11 @@ test('Client.fromConnectionString(Mqtt) receives a C2D message with its properti
   const messages = inbox(client);
   client.on('error', () => {});
   await client.open();
-  const sent = await server.command({
-    cmd: 'send', device: 'dev1', messageId: 'node-m1', correlationId: 'node-c1', ack: 'full',
+  const sent = await server.sendC2d('dev1', {
+    messageId: 'node-m1', correlationId: 'node-c1', ack: 'full',
     properties: { color: 'blue/green', 'a b': 'x&y=z' }, body: 'hello node',
   });
-  assert.ok(sent.ok, JSON.stringify(sent));
+  assert.ok(Number.isInteger(sent.seq), JSON.stringify(sent));
   const msg = await messages.next();
   assert.strictEqual(msg.messageId, 'node-m1');
   assert.strictEqual(msg.correlationId, 'node-c1');
@@ -69,10 +69,10 @@ test('Client.fromConnectionString(Mqtt) receives a C2D message with its properti
   assert.strictEqual(msg.data.toString(), 'hello node');
 
   // The SDK's automatic PUBACK completed it: queue empty, positive feedback (spec §1.5, §2.1).
-  await eventually(async () => (await server.command({ cmd: 'queue', device: 'dev1' })).messages.length === 0,
+  await eventually(async () => (await server.queue('dev1')).length === 0,
     10000, 'the queue to be empty');
   await eventually(async () => {
-    const fb = (await server.command({ cmd: 'feedback' })).records;
+    const fb = await server.feedback();
     return fb.some((r) => r.originalMessageId === 'node-m1' && r.statusCode === 'Success');
   }, 10000, 'a Success feedback record');
 });
@@ -87,12 +87,12 @@ test('a short tokenRenewal keeps receiving across reconnects, with no new SUBSCR
   await client.open();
   const connected = /device 'dev2' connected/;
   await server.waitForLog(connected, 1);
-  await server.command({ cmd: 'send', device: 'dev2', messageId: 'before-renewal' });
+  await server.sendC2d('dev2', { messageId: 'before-renewal' });
   assert.strictEqual((await messages.next()).messageId, 'before-renewal');
 
   // Two renewals later (three connections in all), a new message still arrives.
   await server.waitForLog(connected, 3, 30000);
-  await server.command({ cmd: 'send', device: 'dev2', messageId: 'after-renewal', properties: { n: '2' } });
+  await server.sendC2d('dev2', { messageId: 'after-renewal', properties: { n: '2' } });
   const msg = await messages.next();
   assert.strictEqual(msg.messageId, 'after-renewal');
   assert.strictEqual(msg.properties.getValue('n'), '2');
@@ -114,11 +114,11 @@ test('sendEvent is acknowledged and the telemetry is stored with its properties'
   m.properties.add('a b', 'x&y=z');
   await client.sendEvent(m);  // resolves on the PUBACK, which follows the commit
 
-  const { messages } = await server.command({ cmd: 'telemetry' });
+  const messages = await server.telemetry();
   const t = messages.find((x) => x.deviceId === 'dev3');
   assert.ok(t, JSON.stringify(messages));
   assert.strictEqual(t.body, JSON.stringify({ temperature: 21.5 }));
-  const props = Object.fromEntries(t.properties);
+  const props = t.properties;
   assert.strictEqual(props['$.mid'], 'evt-1');
   assert.strictEqual(props['$.cid'], 'corr-evt');
   assert.strictEqual(props['$.ct'], 'application/json');

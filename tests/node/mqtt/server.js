@@ -1,17 +1,32 @@
 'use strict';
-// Starts the MQTT gateway under test and talks to it over stdin/stdout: one JSON ready line,
-// then one JSON answer line per command (tests/integration/mqtt/mqtt_test_server.cpp).
-// startServer() is the ONE place that knows how the server is started, so the tests can move
-// to the iothub-emulator binary and its test control later.
+// Starts the iothub-emulator executable for the MQTT tests and drives it through its HTTPS test
+// control (docs/test-control.md): enqueue C2D messages, read queues, feedback and telemetry.
+// startServer() is the ONE place that knows how the server is started.
 //
-// Environment (set by CTest): MQTT_TEST_SERVER (the binary), MQTT_CERT_DIR (the development CA
-// made by the mqtt_certs fixture; NODE_EXTRA_CA_CERTS points at its ca.crt, because Node reads
-// it at start-up). Every wait is bounded; stop() ends the process and waits for it.
+// Like tests/node/registry/emulator.js (whose start-up this follows), plus what these tests
+// need and it does not offer: a config file (the devices dev1..dev3, debug logging), a real
+// SQLite file in a fresh data directory, and a server log the tests can wait on.
+//
+// Environment (set by CTest): EMU_BINARY (the executable), MQTT_CERT_DIR (the development CA made
+// by the mqtt_certs fixture; NODE_EXTRA_CA_CERTS points at its ca.crt, because Node reads it at
+// start-up; each emulator gets a copy in its data directory and reuses it). Readiness is the
+// `iothub-emulator ready {json}` line; every wait is bounded; stop() ends the process and waits.
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
+const https = require('node:https');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
+
+const READY_PREFIX = 'iothub-emulator ready ';
+
+// Fixed keys, so the tests know them without asking (the ready line confirms them).
+const DEVICES = ['dev1', 'dev2', 'dev3'].map((id, i) => ({
+  deviceId: id,
+  primaryKey: Buffer.alloc(32, String(i + 1)).toString('base64'),
+  secondaryKey: Buffer.alloc(32, 'x').toString('base64'),
+  status: 'enabled',
+}));
 
 function withTimeout(promise, ms, what) {
   let timer;
@@ -32,47 +47,106 @@ async function eventually(cond, ms = 10000, what = 'a condition') {
 }
 
 class TestServer {
-  static async start(args = []) {
-    const binary = process.env.MQTT_TEST_SERVER;
+  /** @param {object} [config] merged over the generated config file (e.g. {mqtt: {...}}) */
+  static async start(config = {}) {
+    const binary = process.env.EMU_BINARY;
     const certDir = process.env.MQTT_CERT_DIR;
-    if (!binary || !certDir) throw new Error('MQTT_TEST_SERVER and MQTT_CERT_DIR must be set');
+    if (!binary || !certDir) throw new Error('EMU_BINARY and MQTT_CERT_DIR must be set');
     const s = new TestServer();
-    s.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqtt-node-'));
-    s.proc = spawn(binary, ['--data-dir', s.dataDir, '--cert-dir', certDir, ...args],
-      { stdio: ['pipe', 'pipe', 'pipe'] });
+    s.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mqtt-node-'));
+    const dataDir = path.join(s.tmp, 'data');
+    fs.cpSync(certDir, path.join(dataDir, 'certs'), { recursive: true });
+    const configFile = path.join(s.tmp, 'config.json');
+    fs.writeFileSync(configFile, JSON.stringify({ devices: DEVICES, logLevel: 'debug', ...config }));
+    s.proc = spawn(binary, ['--mqtt-port', '0', '--amqp-port', '0', '--https-port', '0',
+      '--bind', '127.0.0.1', '--data-dir', dataDir, '--ready-file', path.join(s.tmp, 'ready.json'),
+      '--config', configFile, '--test-control'], { stdio: ['ignore', 'pipe', 'pipe'] });
     s.log = '';
     s.logWaiters = [];
     s.proc.stderr.on('data', (d) => {
       s.log += d.toString();
       s.logWaiters = s.logWaiters.filter((w) => !w());
     });
-    s.exited = new Promise((resolve) => s.proc.on('exit', (code, signal) => resolve({ code, signal })));
-    s.lines = [];
-    s.waiters = [];
-    readline.createInterface({ input: s.proc.stdout }).on('line', (line) => {
-      const w = s.waiters.shift();
-      if (w) w(line); else s.lines.push(line);
+    s.exited = new Promise((resolve) => s.proc.once('exit', (code, signal) => resolve({ code, signal })));
+    const ready = new Promise((resolve, reject) => {
+      readline.createInterface({ input: s.proc.stdout }).on('line', (line) => {
+        if (line.startsWith(READY_PREFIX)) resolve(JSON.parse(line.slice(READY_PREFIX.length)));
+      });
+      s.exited.then(({ code, signal }) =>
+        reject(new Error(`emulator exited with ${code}/${signal} before it was ready:\n${s.log}`)));
     });
-    s.ready = JSON.parse(await withTimeout(s.nextLine(), 30000, 'the server ready line'));
+    try {
+      s.ready = await withTimeout(ready, 30000, 'the emulator ready line');
+    } catch (e) {
+      await s.kill();
+      throw e;
+    }
+    s.ca = fs.readFileSync(s.ready.caCertificate);
+    s.keys = {};
+    for (const [id, cs] of Object.entries(s.ready.connectionStrings.devices)) {
+      s.keys[id] = /SharedAccessKey=([^;]+)/.exec(cs)[1];
+    }
     return s;
-  }
-
-  nextLine() {
-    if (this.lines.length) return Promise.resolve(this.lines.shift());
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  async command(obj) {
-    this.proc.stdin.write(JSON.stringify(obj) + '\n');
-    return JSON.parse(await withTimeout(this.nextLine(), 30000, `the answer to ${JSON.stringify(obj)}`));
   }
 
   /** A device connection string for the Node SDK: HostName stays the hub's name (it goes into
    *  the user name and the SAS sr), GatewayHostName carries the ephemeral port (sdk-wire §1.1). */
   deviceConnectionString(device, key = undefined) {
     return `HostName=${this.ready.hostName};DeviceId=${device};` +
-      `SharedAccessKey=${key || this.ready.devices[device].key};` +
-      `GatewayHostName=localhost:${this.ready.port}`;
+      `SharedAccessKey=${key || this.keys[device]};` +
+      `GatewayHostName=localhost:${this.ready.ports.mqtt}`;
+  }
+
+  /**
+   * One HTTPS request to 127.0.0.1:<https port>, trusting only the emulator's CA; the status
+   * must be `expected`. Resolves to the parsed JSON body.
+   */
+  request(method, urlPath, expected, body = undefined) {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1', port: this.ready.ports.https, method, path: urlPath, ca: this.ca,
+        servername: 'localhost', agent: false, timeout: 10000,
+        headers: payload === undefined ? {}
+          : { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload) },
+      }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          if (res.statusCode !== expected) {
+            reject(new Error(`${method} ${urlPath} answered ${res.statusCode} (expected ${expected}): ${text}`));
+          } else {
+            resolve(text ? JSON.parse(text) : undefined);
+          }
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath} timed out`)));
+      req.on('error', reject);
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** Enqueues a C2D message (POST /admin/devices/{id}/messages); resolves to {seq}. */
+  sendC2d(device, message) {
+    return this.request('POST', `/admin/devices/${encodeURIComponent(device)}/messages`, 201, message);
+  }
+
+  /** The device's C2D queue: [{seq, messageId, state, deliveryCount, …}]. */
+  queue(device) {
+    return this.request('GET', `/admin/devices/${encodeURIComponent(device)}/messages`, 200);
+  }
+
+  /** Every feedback record, pending or already in a batch: [{originalMessageId, statusCode, …}]. */
+  async feedback() {
+    const { pending, batches } = await this.request('GET', '/admin/feedback', 200);
+    return pending.concat(...batches.map((b) => b.records));
+  }
+
+  /** Received telemetry: [{id, deviceId, properties: {name: value}, body, …}]. */
+  telemetry() {
+    return this.request('GET', '/admin/telemetry', 200);
   }
 
   /** Number of server log lines matching `re` so far. */
@@ -91,21 +165,28 @@ class TestServer {
     }), ms, `${n} log line(s) matching ${re}`);
   }
 
+  async kill() {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    await this.exited;
+    fs.rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  /** SIGTERM, then at most 20 s for a clean exit (0); SIGKILL and an error otherwise. */
   async stop() {
     if (this.proc.exitCode === null && this.proc.signalCode === null) {
-      this.proc.stdin.end('quit\n');
-      const done = await withTimeout(this.exited, 20000, 'the server to exit').catch((e) => {
-        this.proc.kill('SIGKILL');
+      this.proc.kill('SIGTERM');
+      const done = await withTimeout(this.exited, 20000, 'the emulator to exit').catch(async (e) => {
+        await this.kill();
         throw e;
       });
-      if (done.code !== 0) throw new Error(`server exited with ${done.code}/${done.signal}:\n${this.log}`);
+      if (done.code !== 0) throw new Error(`emulator exited with ${done.code}/${done.signal}:\n${this.log}`);
     }
-    fs.rmSync(this.dataDir, { recursive: true, force: true });
+    fs.rmSync(this.tmp, { recursive: true, force: true });
   }
 }
 
-async function startServer(args = []) {
-  return TestServer.start(args);
+async function startServer(config = {}) {
+  return TestServer.start(config);
 }
 
 module.exports = { startServer, withTimeout, eventually };
