@@ -146,6 +146,7 @@ cli_result parse_command_line(const std::vector<std::string>& args) {
       port(c.listen.amqp_port);
     } else if (name == "--https-port") {
       port(c.listen.https_port);
+      c.listen.https_port_given = true;
     } else if (name == "--test-control") {
       c.test_control = true;
     } else if (name == "--mqtt-plain-port") {

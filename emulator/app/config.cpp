@@ -235,7 +235,11 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
                            {"bind", l.text("bind", c.listen.bind)},
                            {"mqttPort", l.number("mqttPort", c.listen.mqtt_port)},
                            {"amqpPort", l.number("amqpPort", c.listen.amqp_port)},
-                           {"httpsPort", l.number("httpsPort", c.listen.https_port)},
+                           {"httpsPort",
+                            [&](const json& p) {
+                              l.number("httpsPort", c.listen.https_port)(p);
+                              c.listen.https_port_given = true;
+                            }},
                            {"mqttPlainPort",
                             [&](const json& p) {
                               if (!p.is_number_integer())

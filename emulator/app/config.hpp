@@ -18,6 +18,9 @@ struct listen_settings {
   int amqp_port = 5671;
   /// Registry REST, health and test control (the Node Registry only ever uses 443).
   int https_port = 443;
+  /// Whether the HTTPS port was chosen (config or flag). The default 443 needs privileges; when
+  /// it was not chosen and is refused, the emulator falls back to a free port with a warning.
+  bool https_port_given = false;
   /// A plain-TCP MQTT listener, off unless set (for TLS-terminating proxies and debugging).
   std::optional<int> mqtt_plain_port;
 };

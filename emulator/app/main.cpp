@@ -202,35 +202,53 @@ int serve(const app::emulator_config& config) {
   info.ca_certificate = ca_path;
   info.database = db_path;
   // Every listener is bound before anything is announced; a port in use is exit code 5.
-  const auto listen = [&](const char* name, auto&& bind) -> bool {
+  const auto listen = [&](const char* name, int wanted, auto&& bind) -> bool {
+    const auto where = config.listen.bind + ":" + std::to_string(wanted);
     try {
       info.ports[name] = bind();
       return true;
-    } catch (const std::exception& e) {
+    } catch (const std::system_error& e) {
       stop_all();
       fail(cannot_listen,
-           std::string(name) + ": cannot listen on " + config.listen.bind + ": " + e.what());
-      return false;
+           std::string(name) + ": cannot listen on " + where + ": " + e.code().message());
+    } catch (const std::exception& e) {
+      stop_all();
+      fail(cannot_listen, std::string(name) + ": cannot listen on " + where + ": " + e.what());
     }
+    return false;
   };
   const auto port = [](int p) { return static_cast<std::uint16_t>(p); };
   const bool bound =
-      listen("mqtt",
+      listen("mqtt", config.listen.mqtt_port,
              [&] {
                return mqtt_front.listen_tls(config.listen.bind, port(config.listen.mqtt_port),
                                             *tls);
              }) &&
-      (!config.listen.mqtt_plain_port || listen("mqttPlain",
+      (!config.listen.mqtt_plain_port || listen("mqttPlain", *config.listen.mqtt_plain_port,
                                                 [&] {
                                                   return mqtt_front.listen_plain(
                                                       config.listen.bind,
                                                       port(*config.listen.mqtt_plain_port));
                                                 })) &&
       listen(
-          "amqp",
+          "amqp", config.listen.amqp_port,
           [&] { return amqp_front.listen(config.listen.bind, port(config.listen.amqp_port)); }) &&
-      listen("https", [&] {
-        return https_front->listen(config.listen.bind, port(config.listen.https_port));
+      listen("https", config.listen.https_port, [&] {
+        try {
+          return https_front->listen(config.listen.bind, port(config.listen.https_port));
+        } catch (const std::system_error& e) {
+          // 443 needs root or CAP_NET_BIND_SERVICE. When nobody asked for it explicitly, the
+          // one-command start must still work for a normal user: take a free port and say so.
+          if (config.listen.https_port_given || e.code() != std::errc::permission_denied) throw;
+          const auto fallback = https_front->listen(config.listen.bind, 0);
+          runtime::log(runtime::log_level::warn, "https",
+                       "port " + std::to_string(config.listen.https_port) +
+                           " needs root or CAP_NET_BIND_SERVICE; serving HTTPS on port " +
+                           std::to_string(fallback) +
+                           " instead (the Node Registry only uses 443; set --https-port to "
+                           "choose)");
+          return fallback;
+        }
       });
   if (!bound) return cannot_listen;
   mqtt_front.start();

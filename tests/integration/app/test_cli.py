@@ -176,6 +176,45 @@ class Refusals(unittest.TestCase):
         self.assertIn("/nonexistent.pem", r.stderr)
 
 
+class Ports(unittest.TestCase):
+    def test_port_in_use_exits_5_with_the_port(self):
+        with Emulator(BINARY) as first:
+            mqtt = first.ports["mqtt"]
+            with tempfile.TemporaryDirectory() as d:
+                r = run(["--mqtt-port", str(mqtt), "--amqp-port", "0", "--https-port", "0",
+                         "--data-dir", d])
+            self.assertEqual(r.returncode, 5)
+            self.assertIn("mqtt: cannot listen on 127.0.0.1:%d: Address already in use" % mqtt,
+                          r.stderr)
+
+    @unittest.skipUnless(os.getuid() == 0, "needs root to run the binary as an unprivileged user")
+    def test_default_https_port_falls_back_for_unprivileged_users(self):
+        with tempfile.TemporaryDirectory() as d:
+            os.chmod(d, 0o777)
+            as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+            common = ["--mqtt-port", "0", "--amqp-port", "0", "--data-dir", d + "/data",
+                      "--ready-file", d + "/ready.json"]
+            # Not chosen: 443 is refused, a free port is used, with a warning; then SIGTERM.
+            p = subprocess.Popen(as_nobody + [BINARY] + common, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+            ready = None
+            for line in p.stdout:
+                if line.startswith("iothub-emulator ready "):
+                    ready = json.loads(line[len("iothub-emulator ready "):])
+                    break
+            p.terminate()
+            out = p.communicate(timeout=20)[0]
+            self.assertIsNotNone(ready)
+            self.assertNotEqual(ready["ports"]["https"], 443)
+            self.assertGreater(ready["ports"]["https"], 0)
+            self.assertEqual(p.returncode, 0)
+            # Chosen explicitly: refused with exit code 5.
+            r = subprocess.run(as_nobody + [BINARY] + common + ["--https-port", "443"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 5)
+            self.assertIn("https: cannot listen on 127.0.0.1:443: Permission denied", r.stderr)
+
+
 class Help(unittest.TestCase):
     def test_help_documents_every_option(self):
         r = run(["--help"])
