@@ -260,7 +260,21 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
            [&](const json& v) {
              reader m("mqtt", errors);
              m.read(v, {{"inflightWindow", m.number("inflightWindow", c.mqtt_inflight_window)},
-                        {"maxPacketSize", m.number("maxPacketSize", c.max_packet_size)}});
+                        {"maxPacketSize", m.number("maxPacketSize", c.max_packet_size)},
+                        {"maxConnections", m.number("maxConnections", c.mqtt.max_connections)},
+                        {"connectTimeoutSeconds",
+                         m.secs("connectTimeoutSeconds", c.mqtt.connect_timeout)},
+                        {"tlsHandshakeTimeoutSeconds",
+                         m.secs("tlsHandshakeTimeoutSeconds", c.mqtt.tls_handshake_timeout)},
+                        {"ioThreads", m.number("ioThreads", c.mqtt.io_threads)}});
+           }},
+          {"amqp",
+           [&](const json& v) {
+             reader m("amqp", errors);
+             m.read(v, {{"maxConnections", m.number("maxConnections", c.amqp.max_connections)},
+                        {"idleTimeoutSeconds", m.secs("idleTimeoutSeconds", c.amqp.idle_timeout)},
+                        {"handshakeTimeoutSeconds",
+                         m.secs("handshakeTimeoutSeconds", c.amqp.handshake_timeout)}});
            }},
           {"c2d",
            [&](const json& v) {
@@ -348,6 +362,17 @@ std::vector<config_error> validate(const emulator_config& c) {
   port("listen.httpsPort", c.listen.https_port);
   if (c.listen.mqtt_plain_port) port("listen.mqttPlainPort", *c.listen.mqtt_plain_port);
   range_i("mqtt.inflightWindow", c.mqtt_inflight_window, 1, 100);
+  range_i("mqtt.maxConnections", static_cast<long long>(c.mqtt.max_connections), 1, 1000000);
+  range_s("mqtt.connectTimeoutSeconds", c.mqtt.connect_timeout, std::chrono::milliseconds(100),
+          std::chrono::seconds(600));
+  range_s("mqtt.tlsHandshakeTimeoutSeconds", c.mqtt.tls_handshake_timeout,
+          std::chrono::milliseconds(100), std::chrono::seconds(600));
+  range_i("mqtt.ioThreads", static_cast<long long>(c.mqtt.io_threads), 1, 64);
+  range_i("amqp.maxConnections", static_cast<long long>(c.amqp.max_connections), 1, 1000000);
+  range_s("amqp.idleTimeoutSeconds", c.amqp.idle_timeout, std::chrono::seconds(1),
+          std::chrono::hours(1));
+  range_s("amqp.handshakeTimeoutSeconds", c.amqp.handshake_timeout, std::chrono::milliseconds(100),
+          std::chrono::seconds(600));
   range_i("mqtt.maxPacketSize", static_cast<long long>(c.max_packet_size), 1024, 16 * 1024 * 1024);
   if (c.tls_cert.empty() != c.tls_key.empty())
     e.push_back({"tls", "certificate and key must be given together", ""});

@@ -43,6 +43,18 @@ struct emulator_config {
   int mqtt_inflight_window = 1;
   /// MQTT/AMQP: the largest packet or frame accepted, in bytes.
   std::size_t max_packet_size = 512 * 1024;
+  /// Resource limits of the fronts (issue 7): safe defaults, configurable for tests and load.
+  struct mqtt_limits {
+    std::size_t max_connections = 10000;
+    core::duration connect_timeout = std::chrono::seconds(10);  // CONNECT after TLS
+    core::duration tls_handshake_timeout = std::chrono::seconds(10);
+    std::size_t io_threads = 1;
+  } mqtt;
+  struct amqp_limits {
+    std::size_t max_connections = 1000;
+    core::duration idle_timeout = std::chrono::seconds(240);
+    core::duration handshake_timeout = std::chrono::seconds(30);  // TLS + AMQP open
+  } amqp;
 };
 
 /// The development defaults: hub `localhost`, the five standard policies with well-known keys

@@ -110,12 +110,16 @@ class Refusals(unittest.TestCase):
     def test_bad_config_reports_key_problem_value(self):
         r = self.serve("--config", self.config(
             '{"c2d": {"maxDeliveryCount": 0, "defaultTtlSeconds": 5}, "nope": 1,'
+            ' "mqtt": {"connectTimeoutSeconds": 0, "ioThreads": 0}, "amqp": {"idleTimeoutSeconds": "x"},'
             ' "devices": [{"deviceId": "bad id"}], "policies": [{"name": "p", "primaryKey": "xx",'
             ' "secondaryKey": "xx", "permissions": ["Teleport"]}]}'))
         self.assertEqual(r.returncode, 2)
         for line in ["c2d.maxDeliveryCount: must be between 1 and 100 (0)",
                      "c2d.defaultTtlSeconds: must be between 60",
                      "nope: unknown setting (1)",
+                     "mqtt.connectTimeoutSeconds: must be between 0.1",
+                     "mqtt.ioThreads: must be between 1 and 64 (0)",
+                     "amqp.idleTimeoutSeconds: must be a number of seconds (x)",
                      "devices[0].deviceId: is not a valid device id",
                      "policies[0].permissions: unknown permission",
                      "policies[0].primaryKey: must be base64 of 16 to 64 bytes"]:
