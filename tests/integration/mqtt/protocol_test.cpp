@@ -4,11 +4,6 @@
 // slowloris timeouts, the packet size limit.
 #include <doctest/doctest.h>
 
-#include "emulator/mqtt/gateway/server.hpp"
-#include "emulator/runtime/dev_certificates.hpp"
-#include "emulator/runtime/hub_executor.hpp"
-#include "emulator/runtime/tls_context.hpp"
-#include "storage/sqlite_store.hpp"
 #include "tests/integration/mqtt/harness.hpp"
 
 using namespace emu::mqtt;
@@ -215,59 +210,17 @@ TEST_CASE("keep-alive: a silent client is closed after 1.5 x its keep-alive") {
   CHECK(clock::now() - start >= 1400ms);
 }
 
-namespace {
-
-/// The gateway in this process, on a hub with a real SQLite file, for the one test that needs
-/// settings iothub-emulator does not expose: the CONNECT timeout
-/// (mqtt::session_settings::connect_timeout) and the TLS handshake timeout
-/// (mqtt::gateway_settings::tls_handshake_timeout) are fixed at their 10 s defaults in the
-/// binary (emulator/app/main.cpp; no config key or flag), and the test needs them short.
-/// $MQTT_TEST_IO_THREADS runs it on several threads (as a ThreadSanitizer build does).
-struct in_process_gateway {
-  in_process_gateway(const std::filesystem::path& dir, std::chrono::milliseconds connect_timeout,
-                     std::chrono::milliseconds handshake_timeout)
-      : certs(emu::runtime::ensure_dev_certificates(dir / "certs", {"localhost"})),
-        tls(certs),
-        executor(emu::core::hub_settings{},
-                 std::make_unique<emu::storage::sqlite_store>((dir / "hub.db").string())),
-        gateway(settings(connect_timeout, handshake_timeout), executor) {
-    ca = std::filesystem::absolute(certs.ca_cert).string();
-    port = gateway.listen_tls("127.0.0.1", 0, tls);
-    executor.start();
-    gateway.start();
-  }
-  ~in_process_gateway() {
-    gateway.stop();
-    executor.stop();
-  }
-  static gateway_settings settings(std::chrono::milliseconds connect_timeout,
-                                   std::chrono::milliseconds handshake_timeout) {
-    gateway_settings gs;
-    gs.session.connect_timeout = connect_timeout;
-    gs.tls_handshake_timeout = handshake_timeout;
-    if (const char* env = std::getenv("MQTT_TEST_IO_THREADS")) gs.io_threads = std::stoul(env);
-    return gs;
-  }
-
-  emu::runtime::dev_certificates certs;
-  emu::runtime::tls_server_context tls;
-  emu::runtime::hub_executor executor;
-  server gateway;
-  std::string ca;
-  std::uint16_t port = 0;
-};
-
-}  // namespace
-
 TEST_CASE("slowloris: no CONNECT, or no TLS handshake, within the time limit closes") {
   temp_dir dir;
-  in_process_gateway g(dir.path, 500ms, 500ms);
+  auto s = start_server(
+      {dir.path / "data",
+       {{"mqtt", {{"connectTimeoutSeconds", 0.5}, {"tlsHandshakeTimeoutSeconds", 0.5}}}}});
   {
-    raw_client c(g.port, g.ca);  // TLS done, then silence
+    raw_client c(s->port, s->ca);  // TLS done, then silence
     CHECK(c.wait_closed(10s));
   }
   {
-    raw_client c(g.port, g.ca, /*tls=*/false);  // TCP only, no ClientHello
+    raw_client c(s->port, s->ca, /*tls=*/false);  // TCP only, no ClientHello
     CHECK(c.wait_closed(10s));
   }
 }
