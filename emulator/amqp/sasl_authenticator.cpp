@@ -5,16 +5,13 @@
 #include <algorithm>
 #include <cctype>
 
+#include "emulator/core/ascii.hpp"
+
 namespace emu::amqp {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using core::iequals;
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "emulator/core/crypto.hpp"
+#include "emulator/core/host_name.hpp"
 #include "emulator/core/limits.hpp"
 #include "emulator/core/sas_token.hpp"
 
@@ -13,26 +14,6 @@ namespace {
 
 error fail(hub_error code, std::string message) {
   return error{code, std::move(message)};
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-/// A token's host part names this hub when it equals the configured host name, optionally
-/// followed by `:port` (Node tests with ephemeral ports put `localhost:PORT` in HostName, and
-/// the SDK signs that: sdk-wire §8).
-bool host_matches(std::string_view token_host, std::string_view host_name) {
-  if (iequals(token_host, host_name)) return true;
-  if (token_host.size() <= host_name.size() + 1) return false;
-  if (!iequals(token_host.substr(0, host_name.size()), host_name)) return false;
-  if (token_host[host_name.size()] != ':') return false;
-  const auto port = token_host.substr(host_name.size() + 1);
-  return std::all_of(port.begin(), port.end(),
-                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
 /// Splits a decoded `sr` into host and path ("host/devices/d" → "host", "/devices/d").
@@ -237,7 +218,7 @@ result<auth_grant> hub::authenticate_device(std::string_view token, std::string_
   const auto expiry = time_point{std::chrono::seconds{t.expiry}} + settings_.token_clock_skew;
   if (now >= expiry) return fail(hub_error::unauthorized, "The SAS token has expired.");
   const auto [host, path] = split_resource(t.resource_uri);
-  if (!host_matches(host, settings_.host_name))
+  if (!names_this_hub(host, settings_.host_name))
     return fail(hub_error::unauthorized, "The SAS token is for another hub (sr host).");
   const device* d = find_device(device_id);
   // Spec §3.3 / REG-DOC: a disabled device cannot use device endpoints; unknown and disabled
@@ -286,7 +267,7 @@ result<auth_grant> hub::authenticate_service(std::string_view token, permission 
     return fail(hub_error::unauthorized,
                 "A device token cannot be used on a service endpoint (no skn).");
   const auto [host, path] = split_resource(t.resource_uri);
-  if (!host_matches(host, settings_.host_name))
+  if (!names_this_hub(host, settings_.host_name))
     return fail(hub_error::unauthorized, "The SAS token is for another hub (sr host).");
   const auto policy = std::find_if(settings_.policies.begin(), settings_.policies.end(),
                                    [&](const access_policy& p) { return p.name == t.key_name; });

@@ -1,5 +1,7 @@
 #include "emulator/core/sas_token.hpp"
 
+#include "emulator/core/ascii.hpp"
+
 #include <limits>
 
 #include "emulator/core/crypto.hpp"
@@ -12,19 +14,6 @@ constexpr std::string_view kPrefix = "SharedAccessSignature ";
 
 error invalid(std::string reason) {
   return error{hub_error::argument_invalid, std::move(reason)};
-}
-
-// ASCII-only (no locale): field names and host names are ASCII; other bytes compare exactly.
-char ascii_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
 }
 
 // `se` is a plain non-negative decimal (spec §5.1). No sign, no fraction, no exponent, and it

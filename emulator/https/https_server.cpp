@@ -38,15 +38,11 @@ using runtime::log_level;
 /// fronts' (sdk-wire §8 "TLS": 1.2 for Python, 1.3 for Node). The files were already validated
 /// by constructing a tls_server_context, which reports problems with file names.
 bool configure_tls(SSL_CTX& ctx, const https_settings& s) {
-  if (SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION) != 1 ||
-      SSL_CTX_set_max_proto_version(&ctx, TLS1_3_VERSION) != 1)
+  try {
+    runtime::configure_server_tls(&ctx);
+  } catch (const std::exception&) {
     return false;
-  SSL_CTX_set_options(
-      &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_mode(&ctx, SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_session_cache_mode(&ctx, SSL_SESS_CACHE_OFF);
-  if (SSL_CTX_set_cipher_list(&ctx, runtime::tls12_cipher_list) != 1) return false;
-  SSL_CTX_set_verify(&ctx, SSL_VERIFY_NONE, nullptr);  // callers authenticate with SAS tokens
+  }
   return SSL_CTX_use_certificate_chain_file(&ctx, s.certificate_chain.c_str()) == 1 &&
          SSL_CTX_use_PrivateKey_file(&ctx, s.private_key.c_str(), SSL_FILETYPE_PEM) == 1 &&
          SSL_CTX_check_private_key(&ctx) == 1;

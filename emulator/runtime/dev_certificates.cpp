@@ -1,5 +1,7 @@
 #include "emulator/runtime/dev_certificates.hpp"
 
+#include "emulator/runtime/openssl_handles.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/asn1.h>
@@ -37,27 +39,6 @@ namespace fs = std::filesystem;
 
 // ---- RAII for OpenSSL objects --------------------------------------------------------------
 
-template <auto free_fn>
-struct openssl_deleter {
-  template <class T>
-  void operator()(T* p) const noexcept {
-    free_fn(p);
-  }
-};
-using x509_ptr = std::unique_ptr<X509, openssl_deleter<X509_free>>;
-using pkey_ptr = std::unique_ptr<EVP_PKEY, openssl_deleter<EVP_PKEY_free>>;
-using bio_ptr = std::unique_ptr<BIO, openssl_deleter<BIO_free_all>>;
-using bn_ptr = std::unique_ptr<BIGNUM, openssl_deleter<BN_free>>;
-using asn1_integer_ptr = std::unique_ptr<ASN1_INTEGER, openssl_deleter<ASN1_INTEGER_free>>;
-using asn1_time_ptr = std::unique_ptr<ASN1_TIME, openssl_deleter<ASN1_TIME_free>>;
-using asn1_string_ptr = std::unique_ptr<ASN1_STRING, openssl_deleter<ASN1_STRING_free>>;
-using x509_name_ptr = std::unique_ptr<X509_NAME, openssl_deleter<X509_NAME_free>>;
-using x509_extension_ptr = std::unique_ptr<X509_EXTENSION, openssl_deleter<X509_EXTENSION_free>>;
-using general_name_ptr = std::unique_ptr<GENERAL_NAME, openssl_deleter<GENERAL_NAME_free>>;
-using general_names_ptr = std::unique_ptr<GENERAL_NAMES, openssl_deleter<GENERAL_NAMES_free>>;
-using x509_store_ptr = std::unique_ptr<X509_STORE, openssl_deleter<X509_STORE_free>>;
-using x509_store_ctx_ptr = std::unique_ptr<X509_STORE_CTX, openssl_deleter<X509_STORE_CTX_free>>;
-
 constexpr long seconds_per_day = 24L * 60 * 60;
 constexpr long ca_validity_days = 3650;
 /// CA/Browser-style upper bound; some clients (Apple) reject longer-lived server certificates.
@@ -74,16 +55,6 @@ constexpr const char* organisation = "iothub-emulator (development only)";
 
 /// Drains the OpenSSL error queue into one line; the queue is per thread, so this reports the
 /// failure of the call just made.
-std::string openssl_reason() {
-  std::string out;
-  while (unsigned long code = ERR_get_error()) {
-    std::array<char, 256> buf{};
-    ERR_error_string_n(code, buf.data(), buf.size());
-    if (!out.empty()) out += "; ";
-    out += buf.data();
-  }
-  return out.empty() ? std::string("no OpenSSL error detail") : out;
-}
 
 [[noreturn]] void throw_openssl(const std::string& what) {
   throw std::runtime_error(what + ": " + openssl_reason());

@@ -26,7 +26,7 @@ core::time_point hub_executor::now() const {
 
 void hub_executor::start(const std::function<void(core::hub&, core::time_point)>& init) {
   const auto t = now();
-  hub_.advance(t);  // whatever became due while the emulator was stopped
+  hub_.advance(t);            // whatever became due while the emulator was stopped
   hub_.release_all_locks(t);  // nobody holds a lock across a restart
   if (init) init(hub_, t);
   store_->commit(hub_.take_changes());

@@ -1,5 +1,7 @@
 #include "emulator/runtime/tls_context.hpp"
 
+#include "emulator/runtime/openssl_handles.hpp"
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -34,27 +36,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <auto free_fn>
-struct openssl_deleter {
-  template <class T>
-  void operator()(T* p) const noexcept {
-    free_fn(p);
-  }
-};
-using pkey_ptr = std::unique_ptr<EVP_PKEY, openssl_deleter<EVP_PKEY_free>>;
-using bio_ptr = std::unique_ptr<BIO, openssl_deleter<BIO_free_all>>;
-
-std::string openssl_reason() {
-  std::string out;
-  while (unsigned long code = ERR_get_error()) {
-    std::array<char, 256> buf{};
-    ERR_error_string_n(code, buf.data(), buf.size());
-    if (!out.empty()) out += "; ";
-    out += buf.data();
-  }
-  return out.empty() ? std::string("no OpenSSL error detail") : out;
-}
-
 std::string quoted(const fs::path& p) {
   return "'" + p.string() + "'";
 }
@@ -81,27 +62,6 @@ std::string read_file(const fs::path& path, const char* what) {
 /// (Installed without userdata: asio::ssl::context's destructor treats userdata as its own.)
 int no_password(char*, int, int, void*) {
   return 0;
-}
-
-void configure(SSL_CTX* ctx) {
-  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-      SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1) {
-    throw std::runtime_error("cannot set TLS protocol versions: " + openssl_reason());
-  }
-  SSL_CTX_set_options(
-      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  // Idle connections must stay small (ARCHITECTURE "Idle TLS memory"): free the read/write
-  // record buffers whenever they are empty. Asio also sets this per SSL; setting it on the
-  // context covers SSL objects the AMQP front creates directly.
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-  // No server-side session cache: resumption still works through stateless tickets, and
-  // memory does not grow with the number of past clients.
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  if (SSL_CTX_set_cipher_list(ctx, tls12_cipher_list) != 1) {
-    throw std::runtime_error("cannot set the TLS 1.2 cipher list: " + openssl_reason());
-  }
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);  // devices authenticate with SAS tokens
-  SSL_CTX_set_default_passwd_cb(ctx, no_password);
 }
 
 void load_credentials(SSL_CTX* ctx, const tls_server_options& options) {
@@ -141,9 +101,30 @@ void load_credentials(SSL_CTX* ctx, const tls_server_options& options) {
 
 }  // namespace
 
+void configure_server_tls(SSL_CTX* ctx) {
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1) {
+    throw std::runtime_error("cannot set TLS protocol versions: " + openssl_reason());
+  }
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Idle connections must stay small (ARCHITECTURE "Idle TLS memory"): free the read/write
+  // record buffers whenever they are empty. Asio also sets this per SSL; setting it on the
+  // context covers SSL objects the AMQP front creates directly.
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  // No server-side session cache: resumption still works through stateless tickets, and
+  // memory does not grow with the number of past clients.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  if (SSL_CTX_set_cipher_list(ctx, tls12_cipher_list) != 1) {
+    throw std::runtime_error("cannot set the TLS 1.2 cipher list: " + openssl_reason());
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);  // devices authenticate with SAS tokens
+  SSL_CTX_set_default_passwd_cb(ctx, no_password);
+}
+
 tls_server_context::tls_server_context(const tls_server_options& options)
     : context_(asio::ssl::context::tls_server) {
-  configure(context_.native_handle());
+  configure_server_tls(context_.native_handle());
   load_credentials(context_.native_handle(), options);
 }
 

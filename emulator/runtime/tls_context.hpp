@@ -54,4 +54,9 @@ class tls_server_context {
 /// The TLS 1.2 cipher list installed by tls_server_context (OpenSSL cipher-string syntax).
 extern const char* const tls12_cipher_list;
 
+/// Applies the server TLS settings every front shares to `ctx` (TLS 1.2..1.3, no compression or
+/// renegotiation, released idle buffers, no session cache, the cipher list, no client
+/// certificates, no pass-phrase prompt). Throws std::runtime_error if OpenSSL refuses.
+void configure_server_tls(SSL_CTX* ctx);
+
 }  // namespace emu::runtime

@@ -1,5 +1,7 @@
 #include "emulator/mqtt/gateway/session.hpp"
 
+#include "emulator/core/host_name.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <utility>
@@ -10,25 +12,7 @@ namespace emu::mqtt {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-/// The user name's host part names this hub: the configured host name, case-insensitively,
-/// optionally followed by `:port` (the Node SDK puts `HostName=localhost:PORT` there when a
-/// test uses an ephemeral port: sdk-wire §1.2, §8).
-bool host_matches(std::string_view host, std::string_view host_name) {
-  if (iequals(host, host_name)) return true;
-  if (host.size() <= host_name.size() + 1) return false;
-  if (!iequals(host.substr(0, host_name.size()), host_name)) return false;
-  if (host[host_name.size()] != ':') return false;
-  const auto port = host.substr(host_name.size() + 1);
-  return std::all_of(port.begin(), port.end(),
-                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
-}
+using core::iequals;
 
 /// Stamps the hub adds to every telemetry message; a device cannot set them itself
 /// (spec §3.6 "Anti-spoofing").
@@ -399,7 +383,7 @@ void session::on_connect(connect& c, core::time_point now, actions& out) {
   const auto user = parse_username(*c.username);
   if (!user) return no("malformed user name: " + std::string(to_string(user.error())));
   // Spec §3.2: host and ids are compared verbatim (never percent-decoded).
-  if (!host_matches(user->host, settings_.host_name))
+  if (!core::names_this_hub(user->host, settings_.host_name))
     return no("user name host '" + user->host + "' is not " + settings_.host_name);
   if (!user->module_id.empty()) return no("module identities are not supported");
   if (user->device_id != c.client_id) return no("user name device id differs from client id");
