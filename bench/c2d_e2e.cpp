@@ -32,6 +32,8 @@
 //   --inflight-window K [1] (the emulator's mqtt.inflightWindow; Azure delivers one at a time)
 //   --modes memory,file [memory,file]   --skip-mosquitto  --skip-sqlite  --mosquitto-plain
 //   --mosquitto PATH [/usr/sbin/mosquitto]  --sqlite-count N [30000, at most 2000 for 1/commit]
+//   --sqlite-batches 1,10,100  --skip-sqlite-memory  --sqlite-exec "SQL;SQL" (run on the store's
+//   connection after it opened: experiments such as "PRAGMA foreign_keys=OFF")
 //   --phase-timeout S [120]  --feedback-timeout S [60]  --work-dir DIR [a new /tmp dir]
 //   --emulator-prefix "CMD ARGS" (e.g. valgrind --tool=callgrind …; split on spaces)
 //   --log-level L [info]   --keep (keep the work dir)
@@ -574,6 +576,9 @@ struct options {
   bool mosquitto = true, sqlite = true, mosquitto_tls = true;
   std::string mosquitto_bin = "/usr/sbin/mosquitto";
   std::int64_t sqlite_count = 30000;
+  std::vector<std::string> sqlite_batches{"1", "10", "100"};
+  std::vector<std::string> sqlite_exec;
+  bool sqlite_memory = true;
   std::chrono::seconds phase_timeout{120}, feedback_timeout{60};
   std::string log_level = "info";
   std::filesystem::path work;
@@ -803,6 +808,9 @@ std::vector<phase_result> run_mosquitto(const options& o, const std::filesystem:
     pubs.poll(burst > 0 ? 0 : 1);
     if (!pubs.first_error().empty()) throw std::runtime_error(pubs.first_error());
   }
+  // The last PUBACKs from the broker may still be on their way: collect them (bounded).
+  const auto drain_until = steady::now() + std::chrono::seconds(5);
+  while (accepted + rejected < total && steady::now() < drain_until) pubs.poll(10);
   subs.finish();
   pubs.disconnect_all();
   auto results = evaluate("mosquitto", tls ? "TLS" : "plain", phases, l);
@@ -822,9 +830,10 @@ struct sqlite_result {
 };
 
 sqlite_result sqlite_lifecycle(const std::string& path, int batch, std::int64_t count,
-                               int payload) {
+                               int payload, const std::vector<std::string>& exec) {
   namespace core = emu::core;
   emu::storage::sqlite_store store(path);
+  for (const auto& sql : exec) store.db().exec(sql);  // experiments: pragmas, index changes
   core::hub_settings settings;
   core::hub hub(settings);
   hub.restore(store.load());
@@ -852,7 +861,8 @@ sqlite_result sqlite_lifecycle(const std::string& path, int batch, std::int64_t 
     // 1. enqueue (the AMQP send, accepted after this commit)
     for (std::int64_t j = 0; j < b; ++j) {
       core::c2d_content c;
-      c.message_id = "m" + std::to_string(done + j);
+      c.message_id = "m";
+      c.message_id += std::to_string(done + j);  // (not "m" + …: a GCC 12 -Wrestrict false positive)
       c.ack = core::ack_mode::full;
       c.body = payload_for(static_cast<std::uint64_t>(done + j), payload);
       const auto r = hub.enqueue(ids[static_cast<std::size_t>((done + j) % devices)],
@@ -907,8 +917,8 @@ int main(int argc, char** argv) {
       {"--emulator", "--senders", "--devices", "--count", "--payload", "--rate", "--rate-seconds",
        "--credit", "--max-in-system", "--inflight-window", "--modes", "--mosquitto",
        "--sqlite-count", "--phase-timeout", "--feedback-timeout", "--work-dir",
-       "--emulator-prefix", "--log-level"},
-      {"--skip-mosquitto", "--skip-sqlite", "--mosquitto-plain", "--keep"});
+       "--emulator-prefix", "--log-level", "--sqlite-batches", "--sqlite-exec"},
+      {"--skip-mosquitto", "--skip-sqlite", "--mosquitto-plain", "--keep", "--skip-sqlite-memory"});
   options o;
   o.emulator = a.text("--emulator", EMU_BENCH_EMULATOR);
   o.prefix = split(a.text("--emulator-prefix", ""), ' ');
@@ -927,6 +937,9 @@ int main(int argc, char** argv) {
   o.mosquitto_bin = a.text("--mosquitto", "/usr/sbin/mosquitto");
   o.sqlite = !a.flag("--skip-sqlite");
   o.sqlite_count = a.number("--sqlite-count", 30000);
+  o.sqlite_batches = split(a.text("--sqlite-batches", "1,10,100"), ',');
+  o.sqlite_exec = split(a.text("--sqlite-exec", ""), ';');
+  o.sqlite_memory = !a.flag("--skip-sqlite-memory");
   o.phase_timeout = std::chrono::seconds(a.number("--phase-timeout", o.prefix.empty() ? 120 : 1800));
   o.feedback_timeout = std::chrono::seconds(a.number("--feedback-timeout", 60));
   o.log_level = a.text("--log-level", "info");
@@ -971,15 +984,17 @@ int main(int argc, char** argv) {
   if (o.sqlite) {
     std::cout << "\n== SQLite lifecycle (core::hub + storage::sqlite_store, WAL, synchronous=FULL)"
               << " ==" << std::endl;
-    for (int b : {1, 10, 100}) {
+    for (const auto& bs : o.sqlite_batches) {
+      const int b = std::stoi(bs);
       const auto db = o.work / ("lifecycle-" + std::to_string(b) + ".db");
       std::filesystem::remove(db);
       const auto n = b == 1 ? std::min<std::int64_t>(o.sqlite_count, 2000) : o.sqlite_count;
-      sq.push_back(sqlite_lifecycle(db.string(), b, n, o.payload));
+      sq.push_back(sqlite_lifecycle(db.string(), b, n, o.payload, o.sqlite_exec));
       std::cout << "  " << b << " msg/commit: " << fmt(sq.back().msgs_per_s) << " msg/s"
                 << std::endl;
     }
-    sq.push_back(sqlite_lifecycle(":memory:", 100, o.sqlite_count, o.payload));
+    if (o.sqlite_memory)
+      sq.push_back(sqlite_lifecycle(":memory:", 100, o.sqlite_count, o.payload, o.sqlite_exec));
   }
 
   // ---- tables ----------------------------------------------------------------------------------
