@@ -10,7 +10,10 @@ namespace {
 // - Times are INTEGER Unix milliseconds (`*_ms`), as emu::core::to_unix_ms.
 // - Unsigned 64-bit ids are stored as the signed INTEGER with the same bits (they stay below
 //   2^63 in practice, so ordering and range deletes work on them).
-// - Enums are TEXT with a CHECK, so the file is readable with the sqlite3 shell.
+// - Enums are TEXT with a CHECK, so the file is readable with the sqlite3 shell. CHECKs with
+//   more than two values are written as OR chains, not `IN (...)`: SQLite 3.40 evaluates an IN
+//   list of three or more constants by building a temporary B-tree for every row written, which
+//   was half of the store's instructions per C2D message (bench/RESULTS.md, callgrind).
 // - Property lists are a BLOB of (varint length, name, varint length, value) pairs: binary-safe
 //   for the percent-decoded MQTT property bytes, which need not be UTF-8.
 // - Foreign keys are DEFERRABLE INITIALLY DEFERRED: they are checked at COMMIT, so the order of
@@ -42,7 +45,8 @@ CREATE TABLE c2d_messages (
   content_type         TEXT    NOT NULL,
   content_encoding     TEXT    NOT NULL,
   properties           BLOB    NOT NULL,
-  ack                  TEXT    NOT NULL CHECK (ack IN ('none', 'positive', 'negative', 'full')),
+  ack                  TEXT    NOT NULL CHECK (ack = 'none' OR ack = 'positive' OR
+                                                ack = 'negative' OR ack = 'full'),
   body                 BLOB    NOT NULL,
   absolute_expiry_ms   INTEGER,  -- NULL: the sender set no absolute-expiry-time
   enqueued_ms          INTEGER NOT NULL,
@@ -68,8 +72,9 @@ CREATE TABLE feedback_records (
   original_message_id  TEXT    NOT NULL,
   device_id            TEXT    NOT NULL,  -- no foreign key: batched records outlive the device
   device_generation_id TEXT    NOT NULL,
-  status               TEXT    NOT NULL CHECK (status IN ('success', 'expired',
-                                 'delivery_count_exceeded', 'rejected', 'purged')),
+  status               TEXT    NOT NULL CHECK (status = 'success' OR status = 'expired' OR
+                                 status = 'delivery_count_exceeded' OR status = 'rejected' OR
+                                 status = 'purged'),
   enqueued_ms          INTEGER NOT NULL,
   batch_id             INTEGER  -- NULL: not yet batched (batch_id 0 in the core)
                        REFERENCES feedback_batches (id) DEFERRABLE INITIALLY DEFERRED
