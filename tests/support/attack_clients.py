@@ -321,12 +321,12 @@ class Hub:
     def mqtt(self, timeout=10):
         return MqttConnection(self.ports["mqtt"], self.ca, timeout)
 
-    def mqtt_device(self, device_id, token=None, timeout=10, clean=False):
+    def mqtt_device(self, device_id, token=None, timeout=10, clean=False, keep_alive=60):
         """A connected device (CONNACK 0 checked)."""
         c = self.mqtt(timeout)
         try:
             code = c.connect(device_id, username_for(self.host, device_id),
-                             token or self.device_token(device_id), clean=clean)
+                             token or self.device_token(device_id), keep_alive, clean)
             if code != 0:
                 raise AssertionError("CONNACK %d for %s" % (code, device_id))
         except BaseException:

@@ -1,0 +1,114 @@
+"""Attack matrix: connections that never finish. A CONNECT (or AMQP open, or HTTP request)
+dribbled one byte per second after the TLS handshake (slowloris), and TLS handshakes that never
+finish (TCP only, or half a ClientHello). Each front must close them within its deadline:
+
+| front | TLS handshake | then                                   |
+|-------|---------------|----------------------------------------|
+| MQTT  | 10 s          | CONNECT within 10 s (session_settings) |
+| AMQP  | 30 s for the TLS handshake and the AMQP open together      |
+| HTTPS | 5 s           | each request read within 5 s (io_timeout) |
+
+and the well-behaved clients are served meanwhile (checked while the attackers hold their
+connections). Attacks on one front run in parallel threads, so each test takes about one
+deadline.
+"""
+import struct
+import unittest
+
+from proton import Data, Described, ulong
+
+from attack_base import AttackTest, Attacker
+from attack_clients import connect_packet, tcp_connect, tls_connect, username_for
+
+MARGIN = 4.0  # scheduling slack on a loaded 2-core machine (ASan/TSan builds)
+
+
+def amqp_open_frame():
+    data = Data()
+    data.put_object(Described(ulong(0x10), ["slow-client", "localhost"]))
+    body = data.encode()
+    return struct.pack(">IBBH", 8 + len(body), 2, 0, 0) + body
+
+
+class SlowAttacks(AttackTest):
+    def run_attackers(self, attackers, deadline, via="amqp"):
+        """Starts the attackers, checks the other clients while they hold their connections,
+        then expects every attacker closed within `deadline` seconds of its start."""
+        self.start_attackers(attackers)
+        self.assert_others_unaffected(via=via)
+        for a in attackers:
+            a.join(deadline + MARGIN + 10)
+        closed = [a.closed_after for a in attackers]
+        late = [c for c in closed if c is None or c > deadline + MARGIN]
+        self.assertEqual(late, [], "connections not closed within %.0f s (+%.0f): %s" %
+                         (deadline, MARGIN, closed))
+        return max(closed)
+
+    def mqtt_connect_bytes(self):
+        hub = self.hub
+        return connect_packet("dev-a", username_for(hub.host, "dev-a"), hub.device_token("dev-a"))
+
+    # ---- slowloris (after TLS) ------------------------------------------------------------
+
+    def test_mqtt_connect_one_byte_per_second_is_closed_by_the_connect_timeout(self):
+        hub = self.hub
+        attackers = [Attacker(lambda: tls_connect(hub.ports["mqtt"], hub.ca),
+                              self.mqtt_connect_bytes(), byte_interval=1.0) for _ in range(20)]
+        worst = self.run_attackers(attackers, deadline=10.0)
+        # The CONNECT timeout is what closed them (they were still going at 1 byte/s).
+        self.assertGreater(worst, 5.0)
+        self.assert_others_unaffected()
+
+    def test_amqp_open_one_byte_per_second_is_closed_by_the_handshake_timeout(self):
+        hub = self.hub
+        payload = b"AMQP\x00\x01\x00\x00" + amqp_open_frame()
+        self.assertGreater(len(payload), 35)  # longer than the 30 s deadline at 1 byte/s
+        attackers = [Attacker(lambda: tls_connect(hub.ports["amqp"], hub.ca), payload,
+                              byte_interval=1.0) for _ in range(20)]
+        worst = self.run_attackers(attackers, deadline=30.0)
+        self.assertGreater(worst, 20.0)
+        self.assert_others_unaffected()
+
+    def test_https_request_one_byte_per_second_is_closed_by_the_io_timeout(self):
+        """FAILS today: cpp-httplib applies its 5 s read timeout to each read, so a request
+        that brings one byte per second is never cut, and 8 such connections (as many as the
+        worker pool) stop the HTTPS front for everyone (reported to the lead)."""
+        hub = self.hub
+        request = (b"GET /health HTTP/1.1\r\nHost: localhost\r\n" + b"X-Slow: 1\r\n" * 10 +
+                   b"\r\n")
+        attackers = [Attacker(lambda: tls_connect(hub.ports["https"], hub.ca), request,
+                              byte_interval=1.0, give_up=30.0) for _ in range(8)]
+        self.run_attackers(attackers, deadline=5.0)
+        self.assert_others_unaffected()
+
+    # ---- TLS handshakes that never finish -------------------------------------------------
+
+    def handshake_attackers(self, port, count, give_up):
+        half_hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 20
+        return ([Attacker(lambda: tcp_connect(port), give_up=give_up) for _ in range(count)] +
+                [Attacker(lambda: tcp_connect(port), half_hello, give_up=give_up)
+                 for _ in range(count)])
+
+    def test_tls_handshake_that_never_finishes(self):
+        ports = self.hub.ports
+        attackers = {"mqtt": self.handshake_attackers(ports["mqtt"], 10, 30),
+                     "amqp": self.handshake_attackers(ports["amqp"], 10, 45),
+                     # 4 + 4: half of the HTTPS worker pool (the other half serves the check)
+                     "https": self.handshake_attackers(ports["https"], 4, 30)}
+        deadlines = {"mqtt": 10.0, "amqp": 30.0, "https": 5.0}
+        self.start_attackers([a for group in attackers.values() for a in group])
+        self.assert_others_unaffected()
+        for group in attackers.values():
+            for a in group:
+                a.join(60)
+        for front, group in attackers.items():
+            with self.subTest(front=front):
+                closed = [a.closed_after for a in group]
+                late = [c for c in closed if c is None or c > deadlines[front] + MARGIN]
+                self.assertEqual(late, [], "%s: handshakes not cut within %.0f s: %s" %
+                                 (front, deadlines[front], closed))
+        self.assert_others_unaffected()
+
+
+if __name__ == "__main__":
+    unittest.main()
