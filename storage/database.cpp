@@ -1,5 +1,8 @@
 #include "storage/database.hpp"
 
+#include <fstream>
+#include <string_view>
+
 #include <sqlite3.h>
 
 #include <cstdio>
@@ -38,10 +41,28 @@ std::string describe_file(sqlite3* db) {
   return name == nullptr || *name == '\0' ? std::string(in_memory_path) : std::string(name);
 }
 
+void database::check_file_header() const {
+  // SQLite treats a file shorter than its 100-byte header as an empty database and would
+  // write a new one over it: a 1-byte or truncated file must be refused, not replaced. An
+  // empty (0-byte) file is a new database.
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) return;  // does not exist yet (or unreadable: sqlite3_open_v2 reports that)
+  static constexpr std::string_view magic{"SQLite format 3\0", 16};
+  char header[16] = {};
+  in.read(header, sizeof header);
+  const auto got = static_cast<std::size_t>(in.gcount());
+  if (got == 0) return;
+  if (got < magic.size() || std::string_view(header, magic.size()) != magic)
+    throw storage_error(path_ +
+                        " is not an SQLite database (no SQLite header); refusing to use "
+                        "it as the iothub-emulator database");
+}
+
 database::database(std::string path, std::span<const migration> ladder,
                    const database_options& options)
     : path_(std::move(path)) {
   check_ladder(ladder);
+  if (!in_memory()) check_file_header();
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 #ifdef SQLITE_OPEN_EXRESCODE
   flags |= SQLITE_OPEN_EXRESCODE;

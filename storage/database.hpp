@@ -108,6 +108,7 @@ class database {
 
  private:
   void check_identity();
+  void check_file_header() const;
   void apply_pragmas(const database_options& options);
   void migrate(std::span<const migration> ladder);
 

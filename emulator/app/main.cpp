@@ -144,7 +144,15 @@ int serve(const app::emulator_config& config) {
     return fail(bad_tls, std::string("tls: ") + e.what());
   }
 
-  runtime::hub_executor executor(config.hub, std::move(store));
+  // Loading the store can still fail here (damaged pages SQLite only meets when it reads them):
+  // that is a refused database too, exit code 3, not an abort.
+  std::optional<runtime::hub_executor> executor_holder;
+  try {
+    executor_holder.emplace(config.hub, std::move(store));
+  } catch (const std::exception& e) {
+    return fail(bad_database, std::string("database: ") + e.what());
+  }
+  runtime::hub_executor& executor = *executor_holder;
   asio::io_context io;
   // Signals first: a SIGTERM that arrives right after the ready line must stop us cleanly,
   // not kill us with the default action.
