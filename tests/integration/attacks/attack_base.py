@@ -23,6 +23,26 @@ from emulator import Emulator
 
 BINARY = os.environ["EMU_BINARY"]
 DEVICES = ["canary", "bystander", "dev-a", "dev-b"]
+# Deadlines for connections that never become valid, shortened from the defaults (10 s TLS
+# handshake and 10 s CONNECT on MQTT, 30 s TLS + open on AMQP) so that the tests that wait for
+# them stay short. HTTPS has fixed ones: 5 s for the TLS handshake and for each read.
+SHORT_DEADLINES = {"mqtt": {"tlsHandshakeTimeoutSeconds": 4, "connectTimeoutSeconds": 4},
+                   "amqp": {"handshakeTimeoutSeconds": 6}}
+
+
+def emulator_config(**extra):
+    """The attack tests' configuration: their devices, EMU_MQTT_IO_THREADS gateway threads
+    (scripts/tsan.sh runs the gateway on several), and `extra` sections merged in."""
+    config = {"devices": [{"deviceId": d} for d in DEVICES]}
+    threads = os.environ.get("EMU_MQTT_IO_THREADS")
+    if threads:
+        config["mqtt"] = {"ioThreads": int(threads)}
+    for key, value in extra.items():
+        if isinstance(value, dict):
+            config.setdefault(key, {}).update(value)
+        else:
+            config[key] = value
+    return config
 
 
 class Attacker(threading.Thread):
@@ -83,7 +103,7 @@ class Attacker(threading.Thread):
 
 class AttackTest(unittest.TestCase):
     emulator_args = ["--test-control"]
-    emulator_config = {"devices": [{"deviceId": d} for d in DEVICES]}
+    emulator_config = emulator_config()
     emulator_env = None
     _ids = itertools.count(1)
 

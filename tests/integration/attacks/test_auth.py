@@ -12,15 +12,14 @@ from proton import Endpoint
 from proton._exceptions import ConnectionException
 from proton.utils import LinkDetached
 
-from attack_base import DEVICES, AttackTest
+from attack_base import AttackTest, emulator_config
 from attack_clients import WRONG_KEY, username_for
 
 API = "?api-version=2021-04-12"
 
 
 class AuthAttacks(AttackTest):
-    emulator_config = {"devices": [{"deviceId": d} for d in DEVICES],
-                       "tokenClockSkewSeconds": 0}
+    emulator_config = emulator_config(tokenClockSkewSeconds=0)
 
     # ---- helpers --------------------------------------------------------------------------
 

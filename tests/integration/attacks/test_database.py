@@ -114,9 +114,8 @@ class DatabaseAttacks(unittest.TestCase):
         self.assert_starts_with_the_original_state()
 
     def test_one_byte_file_is_refused_with_exit_3(self):
-        """FAILS today: SQLite takes a 1-byte file for an empty database, so the emulator
-        starts a new hub in it and overwrites what was there (reported to the lead: check that
-        the file is empty or starts with the SQLite header before opening it)."""
+        """SQLite alone takes a 1-byte file for an empty database and would overwrite it with a
+        new hub; the emulator checks for the SQLite header first (found by this test)."""
         self.assert_refused(b"\x42", "a 1-byte file")
 
     def test_sqlite_header_then_garbage_is_refused_with_exit_3(self):
@@ -128,10 +127,9 @@ class DatabaseAttacks(unittest.TestCase):
 
     def test_damaged_pages_are_refused_with_exit_3(self):
         """Garbage written over a few KB inside a real database: exit 3, or (damage in a part
-        SQLite never reads) a normal start with the original state. FAILS today: the store is
-        loaded in the hub executor's constructor, which main.cpp calls outside its try/catch,
-        so SQLite's "database disk image is malformed" ends in std::terminate (SIGABRT, exit
-        -6, a core dump) instead of exit code 3 (reported to the lead)."""
+        SQLite never reads) a normal start with the original state, never a crash. (This test
+        found SQLite's "database disk image is malformed" during the load ending in
+        std::terminate, SIGABRT, instead of exit code 3.)"""
         rng = random.Random(SEED + 2)
         page = 4096
         pages = len(self.good) // page

@@ -12,7 +12,7 @@ import socket
 import time
 import unittest
 
-from attack_base import DEVICES, AttackTest
+from attack_base import SHORT_DEADLINES, AttackTest, emulator_config
 from attack_clients import tcp_connect, tls_context
 from emulator import Emulator
 
@@ -95,7 +95,13 @@ def closed_by_server(socks, timeout, until=None):
     return closed
 
 
+MQTT_TLS = SHORT_DEADLINES["mqtt"]["tlsHandshakeTimeoutSeconds"]
+MQTT_CONNECT = SHORT_DEADLINES["mqtt"]["connectTimeoutSeconds"]
+
+
 class FloodAttacks(AttackTest):
+    emulator_config = emulator_config(**SHORT_DEADLINES)
+
     @classmethod
     def setUpClass(cls):
         limit = raise_open_file_limit(16384)
@@ -113,12 +119,12 @@ class FloodAttacks(AttackTest):
         opened = time.monotonic() - started
         # Served while the flood holds its connections.
         self.assert_others_unaffected()
-        # Reclaimed: TCP-only ones by the 10 s TLS handshake deadline, TLS ones by the 10 s
-        # CONNECT deadline.
+        # Reclaimed: TCP-only ones by the TLS handshake deadline, TLS ones by the CONNECT
+        # deadline.
         left = MQTT_FLOOD + MQTT_TLS_IDLE
-        closed = closed_by_server(raw, 10 + MARGIN + opened)
+        closed = closed_by_server(raw, MQTT_TLS + MARGIN + opened)
         self.assertEqual(len(closed), MQTT_FLOOD, "TCP-only connections not reclaimed")
-        closed = closed_by_server(idle_tls, 10 + MARGIN + opened)
+        closed = closed_by_server(idle_tls, MQTT_CONNECT + MARGIN + opened)
         self.assertEqual(len(closed), MQTT_TLS_IDLE, "idle TLS connections not reclaimed")
         print("\n  %d connections to the MQTT port held (opened in %.1f s) and reclaimed" %
               (left, opened))
@@ -130,7 +136,7 @@ class FloodAttacks(AttackTest):
         socks = open_many(port, AMQP_MAX_CONNECTIONS + over)
         self.addCleanup(close_all, socks)
         # The connections beyond the limit are closed right after accept; the others stay
-        # (until their 30 s handshake deadline).
+        # (until their handshake deadline).
         closed = closed_by_server(socks, 10, until=over)
         self.assertEqual(len(closed), over)
         self.assertEqual(len(closed_by_server([s for s in socks if s not in closed], 0.5)), 0)
@@ -160,11 +166,11 @@ class FloodAttacks(AttackTest):
 
 
 class ConfiguredConnectionLimits(unittest.TestCase):
-    """`mqtt.maxConnections` / `amqp.maxConnections` (the names proposed to the lead) enforced
-    when configured. Skipped while the app does not expose them."""
+    """`mqtt.maxConnections` / `amqp.maxConnections` enforced when configured (skipped by an
+    emulator that does not know the settings)."""
 
     def limited_emulator(self, front, limit):
-        config = {"devices": [{"deviceId": d} for d in DEVICES], front: {"maxConnections": limit}}
+        config = emulator_config(**{front: {"maxConnections": limit}})
         emu = Emulator(attack_base.BINARY, config=config)
         try:
             emu.start()

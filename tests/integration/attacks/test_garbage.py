@@ -12,14 +12,17 @@ import random
 import sys
 import unittest
 
-from attack_base import AttackTest, Attacker
+from attack_base import SHORT_DEADLINES, AttackTest, Attacker, emulator_config
 from attack_clients import connect_packet, tcp_connect, tls_connect, username_for
 
 ROUNDS = int(os.environ.get("GARBAGE_ROUNDS", "16"))
 MARGIN = 5.0
 # When a front must have closed a connection that never became valid: its TLS handshake
-# deadline, then its CONNECT / AMQP open / request read deadline.
-DEADLINE = {"mqtt": 20.0, "amqp": 30.0, "https": 10.0}
+# deadline, then its CONNECT / AMQP open / request read deadline (shortened, see attack_base).
+DEADLINE = {"mqtt": float(SHORT_DEADLINES["mqtt"]["tlsHandshakeTimeoutSeconds"] +
+                          SHORT_DEADLINES["mqtt"]["connectTimeoutSeconds"]),
+            "amqp": float(SHORT_DEADLINES["amqp"]["handshakeTimeoutSeconds"]),
+            "https": 10.0}
 # Connections at once per front. HTTPS serves each connection on one of its 8 worker threads
 # until the connection ends (a garbage request line gets 400, then the connection is kept
 # alive for 5 s): 6 lanes leave workers to the well-behaved clients, and fewer rounds keep the
@@ -29,6 +32,8 @@ ROUNDS_OF = {"mqtt": ROUNDS, "amqp": ROUNDS, "https": max(1, ROUNDS // 2)}
 
 
 class GarbageAttacks(AttackTest):
+    emulator_config = emulator_config(**SHORT_DEADLINES)
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

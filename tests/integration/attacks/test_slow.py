@@ -1,12 +1,13 @@
 """Attack matrix: connections that never finish. A CONNECT (or AMQP open, or HTTP request)
 dribbled one byte per second after the TLS handshake (slowloris), and TLS handshakes that never
-finish (TCP only, or half a ClientHello). Each front must close them within its deadline:
+finish (TCP only, or half a ClientHello). Each front must close them within its deadline,
+configured shorter than the defaults to keep the test short (attack_base.SHORT_DEADLINES):
 
-| front | TLS handshake | then                                   |
-|-------|---------------|----------------------------------------|
-| MQTT  | 10 s          | CONNECT within 10 s (session_settings) |
-| AMQP  | 30 s for the TLS handshake and the AMQP open together      |
-| HTTPS | 5 s           | each request read within 5 s (io_timeout) |
+| front | TLS handshake                      | then                              | default |
+|-------|------------------------------------|-----------------------------------|---------|
+| MQTT  | mqtt.tlsHandshakeTimeoutSeconds 4  | mqtt.connectTimeoutSeconds 4      | 10 + 10 |
+| AMQP  | amqp.handshakeTimeoutSeconds 6 for TLS and the AMQP open together      | 30      |
+| HTTPS | 5 s (fixed)                        | each request read in 5 s (fixed)  | 5 + 5   |
 
 and the well-behaved clients are served meanwhile (checked while the attackers hold their
 connections). Attacks on one front run in parallel threads, so each test takes about one
@@ -17,7 +18,7 @@ import unittest
 
 from proton import Data, Described, ulong
 
-from attack_base import AttackTest, Attacker
+from attack_base import SHORT_DEADLINES, AttackTest, Attacker, emulator_config
 from attack_clients import connect_packet, tcp_connect, tls_connect, username_for
 
 MARGIN = 4.0  # scheduling slack on a loaded 2-core machine (ASan/TSan builds)
@@ -30,7 +31,15 @@ def amqp_open_frame():
     return struct.pack(">IBBH", 8 + len(body), 2, 0, 0) + body
 
 
+MQTT_TLS = SHORT_DEADLINES["mqtt"]["tlsHandshakeTimeoutSeconds"]
+MQTT_CONNECT = SHORT_DEADLINES["mqtt"]["connectTimeoutSeconds"]
+AMQP_OPEN = SHORT_DEADLINES["amqp"]["handshakeTimeoutSeconds"]
+HTTPS_IO = 5.0
+
+
 class SlowAttacks(AttackTest):
+    emulator_config = emulator_config(**SHORT_DEADLINES)
+
     def run_attackers(self, attackers, deadline, via="amqp"):
         """Starts the attackers, checks the other clients while they hold their connections,
         then expects every attacker closed within `deadline` seconds of its start."""
@@ -54,19 +63,19 @@ class SlowAttacks(AttackTest):
         hub = self.hub
         attackers = [Attacker(lambda: tls_connect(hub.ports["mqtt"], hub.ca),
                               self.mqtt_connect_bytes(), byte_interval=1.0) for _ in range(20)]
-        worst = self.run_attackers(attackers, deadline=10.0)
+        worst = self.run_attackers(attackers, deadline=MQTT_CONNECT)
         # The CONNECT timeout is what closed them (they were still going at 1 byte/s).
-        self.assertGreater(worst, 5.0)
+        self.assertGreater(worst, MQTT_CONNECT - 1.5)
         self.assert_others_unaffected()
 
     def test_amqp_open_one_byte_per_second_is_closed_by_the_handshake_timeout(self):
         hub = self.hub
         payload = b"AMQP\x00\x01\x00\x00" + amqp_open_frame()
-        self.assertGreater(len(payload), 35)  # longer than the 30 s deadline at 1 byte/s
+        self.assertGreater(len(payload), AMQP_OPEN + 10)  # longer than the deadline at 1 byte/s
         attackers = [Attacker(lambda: tls_connect(hub.ports["amqp"], hub.ca), payload,
                               byte_interval=1.0) for _ in range(20)]
-        worst = self.run_attackers(attackers, deadline=30.0)
-        self.assertGreater(worst, 20.0)
+        worst = self.run_attackers(attackers, deadline=AMQP_OPEN)
+        self.assertGreater(worst, AMQP_OPEN - 1.5)
         self.assert_others_unaffected()
 
     def test_https_request_one_byte_per_second_is_closed_by_the_io_timeout(self):
@@ -78,7 +87,7 @@ class SlowAttacks(AttackTest):
                    b"\r\n")
         attackers = [Attacker(lambda: tls_connect(hub.ports["https"], hub.ca), request,
                               byte_interval=1.0, give_up=30.0) for _ in range(8)]
-        self.run_attackers(attackers, deadline=5.0)
+        self.run_attackers(attackers, deadline=HTTPS_IO)
         self.assert_others_unaffected()
 
     # ---- TLS handshakes that never finish -------------------------------------------------
@@ -92,10 +101,10 @@ class SlowAttacks(AttackTest):
     def test_tls_handshake_that_never_finishes(self):
         ports = self.hub.ports
         attackers = {"mqtt": self.handshake_attackers(ports["mqtt"], 10, 30),
-                     "amqp": self.handshake_attackers(ports["amqp"], 10, 45),
+                     "amqp": self.handshake_attackers(ports["amqp"], 10, 30),
                      # 4 + 4: half of the HTTPS worker pool (the other half serves the check)
                      "https": self.handshake_attackers(ports["https"], 4, 30)}
-        deadlines = {"mqtt": 10.0, "amqp": 30.0, "https": 5.0}
+        deadlines = {"mqtt": MQTT_TLS, "amqp": AMQP_OPEN, "https": HTTPS_IO}
         self.start_attackers([a for group in attackers.values() for a in group])
         self.assert_others_unaffected()
         for group in attackers.values():

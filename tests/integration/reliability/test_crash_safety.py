@@ -17,7 +17,8 @@ A device may *receive* a message twice (a kill between the PUBLISH and the commi
 PUBACK): that is at-least-once delivery, counted as "redelivered", not an error.
 
 Knobs (environment): RELIABILITY_KILLS (default 40), RELIABILITY_SEED (default: random,
-printed), RELIABILITY_SENDERS (3), RELIABILITY_DEVICES (4).
+printed), RELIABILITY_SENDERS (3), RELIABILITY_DEVICES (4), EMU_MQTT_IO_THREADS (the gateway's
+I/O threads; default the emulator's).
 """
 import collections
 import json
@@ -44,12 +45,15 @@ PROGRESS_TIMEOUT = 60
 
 
 def config(devices):
-    return {
+    c = {
         "devices": [{"deviceId": d} for d in devices],
         # Delivery counts grow with every redelivery after a kill; the ledger must not be
         # muddied by dead-lettering, so allow the maximum.
         "c2d": {"maxDeliveryCount": 100},
     }
+    if os.environ.get("EMU_MQTT_IO_THREADS"):  # scripts/tsan.sh: the gateway on several threads
+        c["mqtt"] = {"ioThreads": int(os.environ["EMU_MQTT_IO_THREADS"])}
+    return c
 
 
 class CrashSafetyTest(unittest.TestCase):

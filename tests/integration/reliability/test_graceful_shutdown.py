@@ -83,9 +83,10 @@ class GracefulShutdownTest(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start_emulator(self):
-        emu = Emulator(BINARY, args=["--test-control"], data_dir=self.data_dir,
-                       config={"devices": [{"deviceId": d} for d in DEVICES],
-                               "c2d": {"maxDeliveryCount": 100}})
+        config = {"devices": [{"deviceId": d} for d in DEVICES], "c2d": {"maxDeliveryCount": 100}}
+        if os.environ.get("EMU_MQTT_IO_THREADS"):  # scripts/tsan.sh
+            config["mqtt"] = {"ioThreads": int(os.environ["EMU_MQTT_IO_THREADS"])}
+        emu = Emulator(BINARY, args=["--test-control"], data_dir=self.data_dir, config=config)
         self.emulators.append(emu)
         return emu.start()
 
