@@ -99,9 +99,11 @@ class SizeAttacks(AttackTest):
                                         token=token)[0], 404)
         self.assert_others_unaffected()
 
+    # Tracked: expected to fail until the HTTPS front bounds the total header size (README).
+    @unittest.expectedFailure
     def test_http_header_flood_is_refused_with_bounded_memory(self):
         """12 MB of small headers in one request. Expected: refused (431/400, or closed) once
-        the headers pass a bound, with memory bounded. FAILS today: cpp-httplib limits the
+        the headers pass a bound, with memory bounded. KNOWN LIMITATION: cpp-httplib limits the
         length of one header line (8 KiB) but not their number or total size, so the request
         is read whole and answered 200, and the emulator's RSS grows by ~150 MiB per 12 MB
         sent (reported to the lead; the HTTPS front needs a total-header limit)."""

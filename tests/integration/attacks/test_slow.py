@@ -78,8 +78,11 @@ class SlowAttacks(AttackTest):
         self.assertGreater(worst, AMQP_OPEN - 1.5)
         self.assert_others_unaffected()
 
+    # Tracked: expected to fail until the HTTPS front gets a per-request deadline; an
+    # unexpected success makes this test (and CTest) fail, so the fix cannot go unnoticed.
+    @unittest.expectedFailure
     def test_https_request_one_byte_per_second_is_closed_by_the_io_timeout(self):
-        """FAILS today: cpp-httplib applies its 5 s read timeout to each read, so a request
+        """KNOWN LIMITATION (README): cpp-httplib applies its 5 s read timeout to each read, so a request
         that brings one byte per second is never cut, and 8 such connections (as many as the
         worker pool) stop the HTTPS front for everyone (reported to the lead)."""
         hub = self.hub
