@@ -6,15 +6,22 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
+#include <asio.hpp>
 #include "emulator/app/config.hpp"
 #include "emulator/core/hub.hpp"
+
+#include "emulator/amqp/amqp_server.hpp"
 #include "emulator/https/https_server.hpp"
+#include "emulator/mqtt/gateway/server.hpp"
 #include "emulator/runtime/dev_certificates.hpp"
 #include "emulator/runtime/hub_executor.hpp"
+#include "emulator/runtime/tls_context.hpp"
 #include "storage/sqlite_store.hpp"
 
 namespace emu::testing {
@@ -87,6 +94,14 @@ struct emulator_fixture::impl {
   fs::path ca_cert;
   std::unique_ptr<runtime::hub_executor> executor;
   std::unique_ptr<https::https_server> https;
+  // MQTT and AMQP over TLS, on ephemeral ports. The AMQP front runs on `io`, served by
+  // `io_thread`; the MQTT gateway has threads of its own.
+  std::unique_ptr<runtime::tls_server_context> tls;
+  std::unique_ptr<mqtt::server> mqtt_front;
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> io_work;
+  std::thread io_thread;
+  std::unique_ptr<amqp::amqp_server> amqp_front;
   fixture_ports ports;
   /// Run after every clock travel (from advance_clock() or POST /admin/clock/advance), once
   /// the hub has applied the new time: fronts that keep deadlines of their own register here
@@ -140,6 +155,15 @@ void emulator_fixture::start() {
   hs.keep_alive_timeout = std::chrono::seconds(1);
   m.https = std::make_unique<https::https_server>(*m.executor, hs);
   m.https->on_clock_advanced([&m] { m.clock_advanced(); });
+  m.tls = std::make_unique<runtime::tls_server_context>(certs);
+  mqtt::gateway_settings ms;
+  ms.session.host_name = m.options.host_name;
+  m.mqtt_front = std::make_unique<mqtt::server>(ms, *m.executor);
+  amqp::amqp_settings as;
+  as.hub_name = m.config.hub.hub_name;
+  as.host_name = m.options.host_name;
+  m.amqp_front = std::make_unique<amqp::amqp_server>(m.io, &m.tls->asio_context(), *m.executor, as);
+  m.clock_hooks.push_back([&m] { m.amqp_front->recheck_deadlines(); });
   // Fronts are constructed before the executor starts (they register hub-event listeners).
 
   const auto devices = m.config.devices;
@@ -149,6 +173,12 @@ void emulator_fixture::start() {
   });
   try {
     m.ports.https = m.https->listen(m.options.bind, m.options.https_port);
+    m.ports.mqtt = m.mqtt_front->listen_tls(m.options.bind, 0, *m.tls);
+    m.mqtt_front->start();
+    m.ports.amqp = m.amqp_front->listen(m.options.bind, 0);
+    m.io.restart();
+    m.io_work.emplace(m.io.get_executor());
+    m.io_thread = std::thread([&m] { m.io.run(); });
   } catch (...) {
     stop();
     throw;
@@ -158,8 +188,15 @@ void emulator_fixture::start() {
 void emulator_fixture::stop() {
   auto& m = *impl_;
   // Fronts first (requests in flight still get answers), then the executor commits the rest.
+  if (m.mqtt_front) m.mqtt_front->stop();
+  if (m.amqp_front) m.amqp_front->stop();
+  m.io_work.reset();
+  if (m.io_thread.joinable()) m.io_thread.join();
   if (m.https) m.https->stop();
   if (m.executor) m.executor->stop();
+  m.mqtt_front.reset();
+  m.amqp_front.reset();
+  m.tls.reset();
   m.https.reset();
   m.executor.reset();
   m.ports = {};
