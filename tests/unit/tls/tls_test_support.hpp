@@ -18,20 +18,18 @@
 #include <stdexcept>
 #include <string>
 
+#include "emulator/runtime/openssl_handles.hpp"
+
 namespace emu::test {
 
-template <auto free_fn>
-struct openssl_deleter {
-  template <class T>
-  void operator()(T* p) const noexcept {
-    free_fn(p);
-  }
-};
-using x509_ptr = std::unique_ptr<X509, openssl_deleter<X509_free>>;
-using pkey_ptr = std::unique_ptr<EVP_PKEY, openssl_deleter<EVP_PKEY_free>>;
-using bio_ptr = std::unique_ptr<BIO, openssl_deleter<BIO_free_all>>;
-using store_ptr = std::unique_ptr<X509_STORE, openssl_deleter<X509_STORE_free>>;
-using store_ctx_ptr = std::unique_ptr<X509_STORE_CTX, openssl_deleter<X509_STORE_CTX_free>>;
+// The same RAII handles as the emulator (emulator/runtime/openssl_handles.hpp), plus the
+// client-side SSL objects the tests need.
+using runtime::bio_ptr;
+using runtime::openssl_deleter;
+using runtime::pkey_ptr;
+using runtime::x509_ptr;
+using store_ptr = runtime::x509_store_ptr;
+using store_ctx_ptr = runtime::x509_store_ctx_ptr;
 using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, openssl_deleter<SSL_CTX_free>>;
 using ssl_ptr = std::unique_ptr<SSL, openssl_deleter<SSL_free>>;
 
