@@ -23,11 +23,12 @@
 
 #include "emulator/mqtt/codec/decoder.hpp"
 #include "emulator/mqtt/gateway/session.hpp"
-#include "emulator/mqtt/gateway/transport.hpp"
+#include "emulator/runtime/transport.hpp"
 
 namespace emu::mqtt {
 
 struct gateway_context;
+using runtime::transport;
 
 class connection : public std::enable_shared_from_this<connection> {
  public:

@@ -24,7 +24,7 @@
 #include <span>
 #include <string>
 
-namespace emu::mqtt {
+namespace emu::runtime {
 
 class transport {
  public:
@@ -72,4 +72,4 @@ class transport {
   bool closed_ = false;
 };
 
-}  // namespace emu::mqtt
+}  // namespace emu::runtime

@@ -1,4 +1,4 @@
-#include "emulator/mqtt/gateway/transport.hpp"
+#include "emulator/runtime/transport.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <system_error>
 
-namespace emu::mqtt {
+namespace emu::runtime {
 
 namespace {
 
@@ -209,4 +209,4 @@ std::string transport::protocol() const {
   return SSL_get_version(ssl_.get());
 }
 
-}  // namespace emu::mqtt
+}  // namespace emu::runtime
