@@ -1,16 +1,16 @@
 #include "emulator/https/https_server.hpp"
 
-#include <httplib.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <sys/socket.h>
-
-#include <cerrno>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <future>
-#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -20,6 +20,8 @@
 #include <nlohmann/json.hpp>
 
 #include "emulator/https/error_response.hpp"
+#include "emulator/https/http_connection.hpp"
+#include "emulator/https/http_front.hpp"
 #include "emulator/https/registry_api.hpp"
 #include "emulator/https/routes.hpp"
 #include "emulator/https/test_control_api.hpp"
@@ -34,51 +36,30 @@ namespace {
 using json = nlohmann::json;
 using runtime::log_level;
 
-/// Configures cpp-httplib's SSL_CTX like runtime::tls_server_context configures the other
-/// fronts' (sdk-wire §8 "TLS": 1.2 for Python, 1.3 for Node). The files were already validated
-/// by constructing a tls_server_context, which reports problems with file names.
-bool configure_tls(SSL_CTX& ctx, const https_settings& s) {
-  try {
-    runtime::configure_server_tls(&ctx);
-  } catch (const std::exception&) {
-    return false;
-  }
-  return SSL_CTX_use_certificate_chain_file(&ctx, s.certificate_chain.c_str()) == 1 &&
-         SSL_CTX_use_PrivateKey_file(&ctx, s.private_key.c_str(), SSL_FILETYPE_PEM) == 1 &&
-         SSL_CTX_check_private_key(&ctx) == 1;
-}
-
-void apply(const http_response& from, httplib::Response& to) {
-  to.status = from.status;
-  for (const auto& [name, value] : from.headers) to.set_header(name, value);
-  if (!from.body.empty()) to.set_content(from.body, from.content_type.c_str());
-}
-
-/// The IoT Hub error for an error status that cpp-httplib produced itself (no body yet).
-http_response library_error(int status, std::size_t max_body) {
-  switch (status) {
-    case 413:
-      return error_response(
-          413, "MessageTooLarge",
-          "The request body is larger than " + std::to_string(max_body) + " bytes.");
-    case 404:
-      return error_response(404, "NotFound", "No such resource.");
-    case 400:
-      return error_response(400, "ArgumentInvalid", "The request is malformed.");
-    default:
-      return error_response(status, status >= 500 ? "ServerError" : "ArgumentInvalid",
-                            "The request failed.");
-  }
-}
-
 }  // namespace
 
 struct https_server::impl {
   impl(runtime::hub_executor& e, https_settings s)
       : executor(e),
         settings(std::move(s)),
-        server([this](SSL_CTX& ctx) { return configure_tls(ctx, settings); }) {}
+        // Names the file and the reason when the certificate or key is missing or wrong.
+        tls(runtime::tls_server_options{settings.certificate_chain, settings.private_key}),
+        acceptor(asio::make_strand(io)),
+        retry(acceptor.get_executor()),
+        front(std::make_shared<http_front>(
+            settings, [this](const http_request& request, const std::string& peer) {
+              return handle(request, peer);
+            })) {}
 
+  /// Runs on a worker thread (http_front::handle).
+  http_response handle(const http_request& request, const std::string& peer) {
+    try {
+      return dispatch(match_route(request.method, request.target), request, peer);
+    } catch (const std::exception& e) {
+      runtime::log(log_level::error, "https", std::string("request failed: ") + e.what());
+      return error_response(500, "ServerError", "Internal error.");
+    }
+  }
   http_response dispatch(const route& r, const http_request& request,
                          const std::string& remote_addr);
   /// Runs `fn(hub, now) -> http_response` on the executor and waits (bounded) for the answer,
@@ -92,15 +73,19 @@ struct https_server::impl {
         std::chrono::time_point_cast<core::duration>(std::chrono::system_clock::now());
     return clock_json(now, now - core::time_point{wall.time_since_epoch()});
   }
+  void accept();
 
   runtime::hub_executor& executor;
   const https_settings settings;
   std::function<void()> clock_hook;
-  httplib::SSLServer server;
+  runtime::tls_server_context tls;
+  asio::io_context io;  // before the objects that use it
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::ip::tcp::acceptor acceptor;
+  asio::steady_timer retry;  // after an accept error such as EMFILE
+  std::shared_ptr<http_front> front;
   std::thread thread;
-  std::mutex mutex;
-  std::condition_variable cv;
-  bool serving = false;  // listen_after_bind has entered its loop (or returned)
+  bool listening = false;
   bool stopped = false;
 };
 
@@ -182,80 +167,8 @@ http_response https_server::impl::dispatch(const route& r, const http_request& r
   });
 }
 
-https_server::https_server(runtime::hub_executor& executor, https_settings settings) {
-  // Validate the files with the shared TLS code first: it names the file and the reason.
-  runtime::tls_server_context check(
-      runtime::tls_server_options{settings.certificate_chain, settings.private_key});
-  impl_ = std::make_unique<impl>(executor, std::move(settings));
-  auto& server = impl_->server;
-  if (!server.is_valid()) {
-    ERR_clear_error();
-    throw std::runtime_error("https: cannot configure TLS with '" +
-                             impl_->settings.certificate_chain.string() + "'");
-  }
-  impl* self = impl_.get();
-  const auto& s = impl_->settings;
-
-  // cpp-httplib's default sets SO_REUSEPORT, which would let a second emulator bind the same
-  // port and silently share connections. SO_REUSEADDR only: fast restarts, exclusive port.
-  server.set_socket_options([](int sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  server.set_payload_max_length(s.max_body_bytes);
-  server.set_keep_alive_timeout(static_cast<time_t>(s.keep_alive_timeout.count()));
-  // The SDKs keep connections alive (the Node Registry's agent does): spare TLS handshakes.
-  server.set_keep_alive_max_count(100);
-  server.set_read_timeout(s.io_timeout);
-  server.set_write_timeout(s.io_timeout);
-  // The task queue is created inside listen_after_bind() once the server is running: the
-  // moment stop() can no longer be missed (stop() before that would be ignored).
-  server.new_task_queue = [self]() -> httplib::TaskQueue* {
-    {
-      std::lock_guard lock(self->mutex);
-      self->serving = true;
-    }
-    self->cv.notify_all();
-    // cpp-httplib takes ownership of the raw pointer (it wraps it in a unique_ptr).
-    return std::make_unique<httplib::ThreadPool>(self->settings.worker_threads).release();
-  };
-
-  const auto handler = [self](const httplib::Request& req, httplib::Response& res) {
-    http_request request{req.method, req.target, req.get_header_value("Authorization"),
-                         req.get_header_value("If-Match"), req.body};
-    const route r = match_route(request.method, request.target);
-    const http_response response = self->dispatch(r, request, req.remote_addr);
-    apply(response, res);
-    // The path only: queries carry no secrets but add noise; headers (the token) never.
-    if (runtime::log_enabled(log_level::debug))
-      runtime::log(log_level::debug, "https",
-                   req.method + " " + req.path + " -> " + std::to_string(response.status));
-  };
-  // One catch-all per method: routing is ours (routes.hpp) on the raw target, so the device
-  // id is percent-decoded exactly once.
-  server.Get(".*", handler);
-  server.Put(".*", handler);
-  server.Post(".*", handler);
-  server.Delete(".*", handler);
-  server.set_error_handler(
-      httplib::Server::HandlerWithResponse([self](const httplib::Request&, httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        apply(library_error(res.status, self->settings.max_body_bytes), res);
-        return httplib::Server::HandlerResponse::Handled;
-      }));
-  server.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          if (ep) std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        runtime::log(log_level::error, "https", "request failed: " + what);
-        apply(error_response(500, "ServerError", "Internal error."), res);
-      });
-}
+https_server::https_server(runtime::hub_executor& executor, https_settings settings)
+    : impl_(std::make_unique<impl>(executor, std::move(settings))) {}
 
 https_server::~https_server() {
   stop();
@@ -265,50 +178,92 @@ void https_server::on_clock_advanced(std::function<void()> hook) {
   impl_->clock_hook = std::move(hook);
 }
 
+void https_server::impl::accept() {
+  // Each connection gets a strand of its own (one I/O thread runs them all today; the strand
+  // keeps the connection correct if that changes).
+  acceptor.async_accept(asio::make_strand(io), [this](std::error_code ec,
+                                                      asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec) {
+      runtime::log(log_level::warn, "https", "accept failed: " + ec.message());
+      retry.expires_after(std::chrono::milliseconds(100));
+      retry.async_wait([this](std::error_code e) {
+        if (!e && acceptor.is_open()) accept();
+      });
+      return;
+    }
+    const auto id = front->next_id.fetch_add(1);
+    auto c = std::make_shared<http_connection>(front, id, std::move(socket), tls.native_handle());
+    if (front->add(c, id)) {
+      c->start();
+    } else {
+      // Over the limit (or stopping): the socket closes when `c` goes away.
+      runtime::log(log_level::warn, "https",
+                   "connection refused: " + std::to_string(settings.max_connections) +
+                       " connections are open (https.maxConnections)");
+    }
+    accept();
+  });
+}
+
 std::uint16_t https_server::listen(const std::string& address, std::uint16_t port) {
-  auto& server = impl_->server;
-  int bound = port;
-  errno = 0;
-  if (port == 0) {
-    bound = server.bind_to_any_port(address);
-  } else if (!server.bind_to_port(address, port)) {
-    bound = -1;
+  impl& self = *impl_;
+  if (self.listening || self.stopped) throw std::logic_error("https: listen() called twice");
+  std::error_code ec;
+  auto ip = asio::ip::make_address(address, ec);
+  if (ec) {
+    asio::ip::tcp::resolver resolver(self.io);
+    ip = resolver.resolve(address, std::to_string(port)).begin()->endpoint().address();
   }
-  if (bound <= 0) {
-    const int err = errno != 0 ? errno : EADDRNOTAVAIL;
-    throw std::system_error(err, std::generic_category(),
+  const asio::ip::tcp::endpoint endpoint(ip, port);
+  try {
+    self.acceptor.open(endpoint.protocol());
+    // SO_REUSEADDR only (fast restarts), no SO_REUSEPORT: a second emulator on the same port
+    // fails instead of silently sharing connections.
+    self.acceptor.set_option(asio::socket_base::reuse_address(true));
+    self.acceptor.bind(endpoint);
+    self.acceptor.listen();
+  } catch (const std::system_error& e) {
+    std::error_code close_ec;
+    self.acceptor.close(close_ec);
+    throw std::system_error(e.code(),
                             "https: cannot listen on " + address + ":" + std::to_string(port));
   }
-  impl* self = impl_.get();
-  self->thread = std::thread([self] {
-    self->server.listen_after_bind();
-    {
-      std::lock_guard lock(self->mutex);
-      self->serving = true;  // also when it returned at once: listen() must not wait forever
-    }
-    self->cv.notify_all();
-  });
-  std::unique_lock lock(self->mutex);
-  if (!self->cv.wait_for(lock, std::chrono::seconds(30), [self] { return self->serving; })) {
-    lock.unlock();
-    stop();
-    throw std::runtime_error("https: the server did not start");
-  }
+  const auto bound = self.acceptor.local_endpoint().port();
+  self.listening = true;
+  asio::post(self.acceptor.get_executor(), [&self] { self.accept(); });
+  self.work.emplace(asio::make_work_guard(self.io));
+  self.thread = std::thread([&self] { self.io.run(); });
   runtime::log(log_level::info, "https",
-               "listening on " + address + ":" + std::to_string(bound) +
-                   (self->settings.test_control ? " (test control on)" : ""));
-  return static_cast<std::uint16_t>(bound);
+               "listening on " + ip.to_string() + ":" + std::to_string(bound) +
+                   (self.settings.test_control ? " (test control on)" : ""));
+  return bound;
 }
 
 void https_server::stop() {
   if (!impl_) return;
-  {
-    std::lock_guard lock(impl_->mutex);
-    if (impl_->stopped) return;
-    impl_->stopped = true;
+  impl& self = *impl_;
+  if (self.stopped) return;
+  self.stopped = true;
+  auto open = self.front->shut_down();
+  asio::post(self.acceptor.get_executor(), [&self] {
+    std::error_code ec;
+    self.acceptor.close(ec);
+    self.retry.cancel();
+  });
+  // Idle connections close now; a request being answered gets its response first.
+  for (auto& c : open) c->shut_down();
+  open.clear();
+  // The requests in flight finish (each waits at most hub_timeout for the executor, which
+  // therefore must still run) and post their responses to their connections.
+  self.front->workers.join();
+  self.work.reset();
+  if (self.thread.joinable()) {
+    self.thread.join();
+  } else {
+    self.io.restart();
+    self.io.run();  // never listened: run the closing handlers here
   }
-  impl_->server.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 }  // namespace emu::https

@@ -3,12 +3,13 @@
 /// the official SDKs use (registry_api.hpp), `GET /health`, and, when enabled, test control for
 /// loopback peers (test_control_api.hpp, docs/test-control.md).
 ///
-/// HTTP/1.1 and TLS are cpp-httplib's (Debian libcpp-httplib-dev) on OpenSSL, configured like
-/// the other fronts: TLS 1.2 minimum, 1.3 allowed, the same TLS 1.2 cipher list
-/// (runtime::tls12_cipher_list). Every request is parsed and routed on an HTTP worker thread,
-/// then the operation runs on the hub executor (the only owner of the hub) and the worker waits
-/// for the answer, which comes after the round's commit: nothing is acknowledged before it is
-/// durable (docs/architecture.md). A wait longer than `hub_timeout` answers 503.
+/// One I/O thread serves every connection (http_connection.hpp: TLS on runtime::transport,
+/// configured like the other fronts, HTTP/1.1 by http_codec.hpp, a deadline for every phase,
+/// bounded requests, at most `max_connections`). A complete request is routed on a worker
+/// thread (`worker_threads`), the operation runs on the hub executor (the only owner of the
+/// hub) and the worker waits for the answer, which comes after the round's commit: nothing is
+/// acknowledged before it is durable (docs/architecture.md). A wait longer than `hub_timeout`
+/// answers 503.
 ///
 /// Thread safety: construct, set hooks and listen() from one thread; stop() from any thread.
 /// Lifetime: the executor must outlive the server; stop the server before the executor
@@ -39,14 +40,16 @@ class https_server {
   /// worker thread.
   void on_clock_advanced(std::function<void()> hook);
 
-  /// Binds `address:port` (0 = an ephemeral port), starts serving and returns the bound port.
-  /// Call once. Throws std::system_error when the address cannot be bound (port in use, no
-  /// permission for a port below 1024). The port is bound exclusively (SO_REUSEADDR only, no
-  /// SO_REUSEPORT), so a second emulator on the same port fails instead of sharing it.
+  /// Binds `address:port` (an IP literal or a name resolved once; 0 = an ephemeral port),
+  /// starts serving and returns the bound port. Call once. Throws std::system_error when the
+  /// address cannot be bound (port in use, no permission for a port below 1024). The port is
+  /// bound exclusively (SO_REUSEADDR only, no SO_REUSEPORT), so a second emulator on the same
+  /// port fails instead of sharing it.
   std::uint16_t listen(const std::string& address, std::uint16_t port);
 
-  /// Stops accepting, finishes the requests in flight and joins the worker threads (idle
-  /// keep-alive connections are closed within `keep_alive_timeout`). Idempotent.
+  /// Stops accepting, closes idle connections at once, answers the requests in flight (then
+  /// closes their connections) and joins the threads: bounded by `hub_timeout` plus
+  /// `write_timeout`. Idempotent.
   void stop();
 
  private:

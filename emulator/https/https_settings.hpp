@@ -1,9 +1,12 @@
 #pragma once
-/// Settings of the HTTPS front. Defaults suit a development emulator: bounded bodies, bounded
-/// waits for the hub, a small worker pool.
+/// Settings of the HTTPS front. Defaults suit a development emulator: bounded requests, a
+/// deadline for every phase of a connection, a connection limit, bounded waits for the hub
+/// (issue 7, "resource limits"; README "Configuration", keys under `https`).
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+
+#include "emulator/https/http_codec.hpp"
 
 namespace emu::https {
 
@@ -15,18 +18,25 @@ struct https_settings {
   /// Serve the /admin/ routes (docs/test-control.md), to loopback peers only. Off unless the
   /// emulator is started with --test-control.
   bool test_control = false;
-  /// Larger request bodies are refused with 413 before they are read into memory. A device
-  /// JSON is < 1 KB; a test-control C2D message is at most 64 KB (spec §1.4) plus base64.
-  std::size_t max_body_bytes = 1024 * 1024;
-  /// Worker threads of the HTTP server (each serves one connection at a time).
-  std::size_t worker_threads = 8;
+  /// Request head and body bounds (http_codec.hpp). A device JSON is < 1 KB; a test-control
+  /// C2D message is at most 64 KB (spec §1.4) plus base64, well under the 1 MiB body bound.
+  http_limits limits;
+  /// Connections beyond this are closed right after accept.
+  std::size_t max_connections = 1000;
+  /// Threads that run requests (each waits for the hub executor's answer, at most
+  /// `hub_timeout`). The sockets themselves are served by one I/O thread.
+  std::size_t worker_threads = 4;
   /// How long a request waits for the hub executor's answer before 503 ServiceUnavailable.
   std::chrono::milliseconds hub_timeout{10'000};
-  /// Idle time after which a keep-alive connection is closed. The server's stop() waits for
-  /// idle keep-alive connections at most this long.
-  std::chrono::seconds keep_alive_timeout{5};
-  /// Time allowed to read a request (and the TLS handshake) and to write a response.
-  std::chrono::seconds io_timeout{5};
+  /// The TLS handshake must finish within this time after accept.
+  std::chrono::milliseconds tls_handshake_timeout{10'000};
+  /// The first request must arrive within this time after the handshake, and every request
+  /// within this time of its first byte (head and body).
+  std::chrono::milliseconds request_timeout{10'000};
+  /// Idle time between requests after which a keep-alive connection is closed.
+  std::chrono::milliseconds keep_alive_timeout{5'000};
+  /// Time allowed to hand a response to the client.
+  std::chrono::milliseconds write_timeout{10'000};
 };
 
 }  // namespace emu::https

@@ -8,8 +8,8 @@ namespace emu::https {
 /// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
 bool is_valid_utf8(std::string_view bytes);
 
-/// True for 127.0.0.0/8, ::1 and IPv4-mapped ::ffff:127.x.y.z, as printed by getnameinfo
-/// (cpp-httplib's `remote_addr`). Anything unparsable is not loopback.
+/// True for 127.0.0.0/8, ::1 and IPv4-mapped ::ffff:127.x.y.z, as printed by inet_ntop (the
+/// peer address of an HTTPS connection). Anything unparsable is not loopback.
 bool is_loopback_address(std::string_view address);
 
 }  // namespace emu::https

@@ -1,0 +1,285 @@
+#include "emulator/https/http_connection.hpp"
+
+#include <algorithm>
+#include <asio/post.hpp>
+#include <cstring>
+#include <span>
+#include <utility>
+
+#include "emulator/https/error_response.hpp"
+#include "emulator/runtime/log.hpp"
+
+namespace emu::https {
+
+namespace {
+
+using runtime::log_level;
+using runtime::transport;
+
+constexpr std::size_t initial_read_buffer = 4096;
+/// A response buffer larger than this is freed once written instead of being kept.
+constexpr std::size_t keep_write_buffer = 16 * 1024;
+
+std::string ip_of(const asio::ip::tcp::socket& s) {
+  std::error_code ec;
+  const auto ep = s.remote_endpoint(ec);
+  return ec ? std::string() : ep.address().to_string();
+}
+
+}  // namespace
+
+http_connection::http_connection(std::shared_ptr<http_front> front, std::uint64_t id,
+                                 asio::ip::tcp::socket socket, SSL_CTX* tls)
+    : front_(std::move(front)),
+      id_(id),
+      executor_(socket.get_executor()),
+      peer_address_(ip_of(socket)),
+      transport_(std::move(socket), tls),
+      timer_(executor_) {}
+
+http_connection::~http_connection() = default;
+
+void http_connection::start() {
+  asio::post(executor_, [self = shared_from_this()] {
+    if (self->phase_ == phase::closed) return;
+    self->arm(self->front_->settings.tls_handshake_timeout, "TLS handshake");
+    self->handshake();
+  });
+}
+
+void http_connection::shut_down() {
+  asio::post(executor_, [self = shared_from_this()] {
+    self->stopping_ = true;
+    // A request being answered gets its response (with `Connection: close`) first.
+    if (self->phase_ == phase::answering || self->phase_ == phase::writing) {
+      self->keep_alive_ = false;
+      return;
+    }
+    self->close("the emulator is stopping");
+  });
+}
+
+void http_connection::arm(std::chrono::milliseconds after, const char* what) {
+  timer_.expires_after(after);
+  timer_.async_wait([self = shared_from_this(), what](std::error_code ec) {
+    // A wait replaced by a later arm() is cancelled (operation_aborted).
+    if (ec || self->phase_ == phase::closed) return;
+    self->close(std::string(what) + " timeout");
+  });
+}
+
+void http_connection::handshake() {
+  if (phase_ == phase::closed) return;
+  auto r = transport_.handshake();
+  switch (r.st) {
+    case transport::status::ok:
+      if (runtime::log_enabled(log_level::debug))
+        runtime::log(log_level::debug, "https",
+                     "#" + std::to_string(id_) + " " + transport_.peer() + " " +
+                         transport_.protocol() + " up");
+      await_request(true);
+      return;
+    case transport::status::would_block:
+      transport_.socket().async_wait(r.wait, [self = shared_from_this()](std::error_code ec) {
+        if (ec || self->phase_ == phase::closed) return;
+        self->handshake();
+      });
+      return;
+    case transport::status::closed:
+      close("closed during the TLS handshake");
+      return;
+    case transport::status::failed:
+      close("TLS handshake failed: " + r.error);
+      return;
+  }
+}
+
+void http_connection::await_request(bool first) {
+  phase_ = phase::reading;
+  continue_sent_ = false;
+  request_started_ = in_end_ > 0;  // a pipelined request already began
+  if (request_started_ || first) {
+    arm(front_->settings.request_timeout, "request");
+  } else {
+    arm(front_->settings.keep_alive_timeout, "keep-alive idle");
+  }
+  if (in_end_ > 0) {
+    process_input();
+    if (phase_ != phase::reading) return;
+  } else {
+    // Idle: hold no read buffer (a few thousand idle keep-alive clients cost little).
+    std::string().swap(in_);
+  }
+  read_input();
+}
+
+bool http_connection::ensure_read_space() {
+  if (in_end_ < in_.size()) return true;
+  // Enough for the largest request the limits allow; the parser refuses anything larger
+  // before this cap is reached, so a full buffer at the cap cannot happen.
+  const auto& l = front_->settings.limits;
+  const std::size_t cap = l.max_head_bytes + l.max_body_bytes + 1;
+  std::size_t want = std::max(initial_read_buffer, in_.size() * 2);
+  want = std::min(want, cap);
+  if (want <= in_.size()) {
+    respond(error_response(431, "ArgumentInvalid", "The request is too large."), false);
+    return false;
+  }
+  in_.resize(want);
+  return true;
+}
+
+void http_connection::read_input() {
+  if (phase_ != phase::reading || read_waiting_) return;
+  for (int turn = 0; turn < 16; ++turn) {
+    if (phase_ != phase::reading) return;
+    if (!ensure_read_space()) return;
+    auto r = transport_.read(
+        std::span(reinterpret_cast<std::uint8_t*>(in_.data()) + in_end_, in_.size() - in_end_));
+    switch (r.st) {
+      case transport::status::ok:
+        in_end_ += r.bytes;
+        if (!request_started_) {
+          // The first byte of a request: from now on the whole request has
+          // `request_timeout` (a slow client cannot stretch it byte by byte).
+          request_started_ = true;
+          arm(front_->settings.request_timeout, "request");
+        }
+        process_input();
+        continue;
+      case transport::status::would_block:
+        read_waiting_ = true;
+        transport_.socket().async_wait(r.wait, [self = shared_from_this()](std::error_code ec) {
+          self->read_waiting_ = false;
+          if (ec || self->phase_ == phase::closed) return;
+          self->read_input();
+        });
+        return;
+      case transport::status::closed:
+        close(request_started_ ? "closed by the client inside a request" : "closed by the client");
+        return;
+      case transport::status::failed:
+        close(r.error);
+        return;
+    }
+  }
+  asio::post(executor_, [self = shared_from_this()] { self->read_input(); });
+}
+
+void http_connection::process_input() {
+  if (phase_ != phase::reading) return;
+  auto r = parse_request(std::string_view(in_.data(), in_end_), front_->settings.limits);
+  switch (r.status) {
+    case parse_status::need_more:
+      // The parser announced the request's size (bounded by the limits): room for it all.
+      if (r.needed > in_.size()) in_.resize(r.needed);
+      if (r.expect_continue && !continue_sent_) {
+        continue_sent_ = true;
+        out_.append(continue_response);
+        flush_output();
+      }
+      return;
+    case parse_status::error:
+      if (runtime::log_enabled(log_level::debug))
+        runtime::log(log_level::debug, "https",
+                     "#" + std::to_string(id_) + " refused: " + std::to_string(r.error_status) +
+                         " " + r.error_text);
+      respond(parse_error_response(r), false);
+      return;
+    case parse_status::complete:
+      // Keep what follows (a pipelined request) for after the response.
+      in_.erase(0, r.consumed);
+      in_end_ -= r.consumed;
+      answer(std::move(r.request), r.keep_alive);
+      return;
+  }
+}
+
+void http_connection::answer(http_request request, bool keep_alive) {
+  phase_ = phase::answering;
+  keep_alive_ = keep_alive && !stopping_;
+  // No deadline while the hub answers: the handler bounds its own wait (hub_timeout).
+  timer_.cancel();
+  asio::post(front_->workers, [self = shared_from_this(), request = std::move(request)] {
+    http_response response = self->front_->handle(request, self->peer_address_);
+    if (runtime::log_enabled(log_level::debug)) {
+      // The path only: headers (the token) never.
+      const auto path = request.target.substr(0, request.target.find('?'));
+      runtime::log(log_level::debug, "https",
+                   "#" + std::to_string(self->id_) + " " + request.method + " " + path + " -> " +
+                       std::to_string(response.status));
+    }
+    asio::post(self->executor_, [self, response = std::move(response)] {
+      if (self->phase_ != phase::answering) return;  // closed meanwhile
+      self->respond(response, self->keep_alive_);
+    });
+  });
+}
+
+void http_connection::respond(const http_response& response, bool keep_alive) {
+  if (phase_ == phase::closed) return;
+  phase_ = phase::writing;
+  keep_alive_ = keep_alive && !stopping_;
+  out_ += encode_response(response, keep_alive_);
+  arm(front_->settings.write_timeout, "response write");
+  flush_output();
+}
+
+void http_connection::flush_output() {
+  if (phase_ == phase::closed || write_waiting_) return;
+  while (out_offset_ < out_.size()) {
+    auto r =
+        transport_.write(std::span(reinterpret_cast<const std::uint8_t*>(out_.data()) + out_offset_,
+                                   out_.size() - out_offset_));
+    switch (r.st) {
+      case transport::status::ok:
+        out_offset_ += r.bytes;
+        continue;
+      case transport::status::would_block:
+        write_waiting_ = true;
+        transport_.socket().async_wait(r.wait, [self = shared_from_this()](std::error_code ec) {
+          self->write_waiting_ = false;
+          if (ec || self->phase_ == phase::closed) return;
+          self->flush_output();
+        });
+        return;
+      case transport::status::closed:
+        close("closed by the client before the response was written");
+        return;
+      case transport::status::failed:
+        close(r.error);
+        return;
+    }
+  }
+  out_offset_ = 0;
+  if (out_.capacity() > keep_write_buffer) {
+    std::string().swap(out_);
+  } else {
+    out_.clear();
+  }
+  if (phase_ == phase::writing) response_written();
+}
+
+void http_connection::response_written() {
+  if (!keep_alive_ || stopping_) {
+    close(stopping_ ? "the emulator is stopping" : "response with Connection: close");
+    return;
+  }
+  await_request(false);
+}
+
+void http_connection::close(const std::string& why) {
+  if (phase_ == phase::closed) return;
+  phase_ = phase::closed;
+  if (runtime::log_enabled(log_level::debug))
+    runtime::log(log_level::debug, "https",
+                 "#" + std::to_string(id_) + " " + transport_.peer() + " closed: " + why);
+  timer_.cancel();
+  transport_.close();
+  std::string().swap(in_);
+  std::string().swap(out_);
+  in_end_ = out_offset_ = 0;
+  front_->remove(id_);
+}
+
+}  // namespace emu::https

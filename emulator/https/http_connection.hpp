@@ -1,0 +1,87 @@
+#pragma once
+/// One HTTPS client connection: the transport (runtime/transport.hpp: OpenSSL on a non-blocking
+/// socket, no TLS record buffers while idle), a read buffer bounded by the request limits, one
+/// timer, and the request/response cycle of HTTP/1.1 keep-alive.
+///
+/// Every phase has a deadline, so no client can hold a connection by being slow (issue 7,
+/// slowloris rows of the attack matrix):
+///   TLS handshake     `tls_handshake_timeout` from accept;
+///   next request      `request_timeout` for the first request after the handshake; then
+///                     `keep_alive_timeout` of idleness between requests, and once a request's
+///                     first byte arrives the whole request (head and body) must arrive within
+///                     `request_timeout` of that byte;
+///   response          `write_timeout` to hand the whole response to a client that reads.
+/// Requests are parsed by http_codec (bounded head and body); a complete request is handed to
+/// `http_front::handle` on a worker thread (it may block on the hub executor) and reading
+/// pauses until its response is written, so a connection holds at most one request.
+///
+/// Thread safety: all members run on the connection's strand, except start() and shut_down(),
+/// which post to it. Owned by shared_ptr (pending operations keep it alive).
+#include <asio/any_io_executor.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "emulator/https/http_front.hpp"
+#include "emulator/runtime/transport.hpp"
+
+namespace emu::https {
+
+class http_connection : public std::enable_shared_from_this<http_connection> {
+ public:
+  /// `socket` must use a strand executor of its own (async_accept(make_strand(io), …)).
+  http_connection(std::shared_ptr<http_front> front, std::uint64_t id, asio::ip::tcp::socket socket,
+                  SSL_CTX* tls);
+  ~http_connection();
+  http_connection(const http_connection&) = delete;
+  http_connection& operator=(const http_connection&) = delete;
+
+  /// Starts the TLS handshake. Any thread.
+  void start();
+  /// The server is stopping: close now if no request is being answered, else after its
+  /// response. Any thread.
+  void shut_down();
+
+  std::uint64_t id() const { return id_; }
+
+ private:
+  enum class phase : std::uint8_t { handshake, reading, answering, writing, closed };
+
+  void handshake();
+  void await_request(bool first);
+  void read_input();
+  void process_input();
+  bool ensure_read_space();
+  void answer(http_request request, bool keep_alive);
+  void respond(const http_response& response, bool keep_alive);
+  void flush_output();
+  void response_written();
+  void arm(std::chrono::milliseconds after, const char* what);
+  void close(const std::string& why);
+
+  std::shared_ptr<http_front> front_;
+  const std::uint64_t id_;
+  asio::any_io_executor executor_;
+  std::string peer_address_;  // the IP only, for test control's loopback check (before
+                              // transport_: read from the socket before it is moved there)
+  runtime::transport transport_;
+  asio::steady_timer timer_;
+
+  phase phase_ = phase::handshake;
+  bool request_started_ = false;  // a byte of the next request has arrived
+  bool continue_sent_ = false;    // `100 Continue` written for the request being read
+  bool keep_alive_ = true;        // after the response being written
+  bool stopping_ = false;         // shut_down() was called
+  bool read_waiting_ = false;
+  bool write_waiting_ = false;
+  std::string in_;  // bytes received, not yet consumed; capacity bounded by the limits
+  std::size_t in_end_ = 0;
+  std::string out_;
+  std::size_t out_offset_ = 0;
+};
+
+}  // namespace emu::https
