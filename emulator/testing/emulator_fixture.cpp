@@ -151,8 +151,6 @@ void emulator_fixture::start() {
   hs.certificate_chain = certs.server_cert;
   hs.private_key = certs.server_key;
   hs.test_control = m.options.test_control;
-  // Tests stop fixtures often: do not keep idle keep-alive connections long.
-  hs.keep_alive_timeout = std::chrono::seconds(1);
   m.https = std::make_unique<https::https_server>(*m.executor, hs);
   m.https->on_clock_advanced([&m] { m.clock_advanced(); });
   m.tls = std::make_unique<runtime::tls_server_context>(certs);
