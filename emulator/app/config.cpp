@@ -276,6 +276,23 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
                         {"handshakeTimeoutSeconds",
                          m.secs("handshakeTimeoutSeconds", c.amqp.handshake_timeout)}});
            }},
+          {"https",
+           [&](const json& v) {
+             reader m("https", errors);
+             auto& s = c.https;
+             m.read(v,
+                    {{"maxConnections", m.number("maxConnections", s.max_connections)},
+                     {"tlsHandshakeTimeoutSeconds",
+                      m.secs("tlsHandshakeTimeoutSeconds", s.tls_handshake_timeout)},
+                     {"requestTimeoutSeconds", m.secs("requestTimeoutSeconds", s.request_timeout)},
+                     {"keepAliveTimeoutSeconds",
+                      m.secs("keepAliveTimeoutSeconds", s.keep_alive_timeout)},
+                     {"writeTimeoutSeconds", m.secs("writeTimeoutSeconds", s.write_timeout)},
+                     {"maxHeaderBytes", m.number("maxHeaderBytes", s.max_header_bytes)},
+                     {"maxHeaderFields", m.number("maxHeaderFields", s.max_header_fields)},
+                     {"maxBodyBytes", m.number("maxBodyBytes", s.max_body_bytes)},
+                     {"workerThreads", m.number("workerThreads", s.worker_threads)}});
+           }},
           {"c2d",
            [&](const json& v) {
              reader m("c2d", errors);
@@ -360,6 +377,26 @@ std::vector<config_error> validate(const emulator_config& c) {
   port("listen.mqttPort", c.listen.mqtt_port);
   port("listen.amqpPort", c.listen.amqp_port);
   port("listen.httpsPort", c.listen.https_port);
+  {
+    const auto& s = c.https;
+    const auto limit = [&](const char* key, std::size_t v, long long lo, long long hi) {
+      range_i(key, static_cast<long long>(v), lo, hi);
+    };
+    limit("https.maxConnections", s.max_connections, 1, 1000000);
+    for (const auto& [key, v] :
+         {std::pair{"https.tlsHandshakeTimeoutSeconds", s.tls_handshake_timeout},
+          std::pair{"https.requestTimeoutSeconds", s.request_timeout},
+          std::pair{"https.writeTimeoutSeconds", s.write_timeout}})
+      range_s(key, v, std::chrono::milliseconds(100), std::chrono::seconds(600));
+    range_s("https.keepAliveTimeoutSeconds", s.keep_alive_timeout, std::chrono::milliseconds(100),
+            std::chrono::hours(1));
+    // The Node Registry sends about 8 fields and 1 KB of head; a test-control C2D message is
+    // at most 64 KB (spec §1.4) plus its JSON.
+    limit("https.maxHeaderBytes", s.max_header_bytes, 1024, 1024 * 1024);
+    limit("https.maxHeaderFields", s.max_header_fields, 16, 1000);
+    limit("https.maxBodyBytes", s.max_body_bytes, 128 * 1024, 64 * 1024 * 1024);
+    limit("https.workerThreads", s.worker_threads, 1, 64);
+  }
   if (c.listen.mqtt_plain_port) port("listen.mqttPlainPort", *c.listen.mqtt_plain_port);
   range_i("mqtt.inflightWindow", c.mqtt_inflight_window, 1, 100);
   range_i("mqtt.maxConnections", static_cast<long long>(c.mqtt.max_connections), 1, 1000000);

@@ -55,6 +55,18 @@ struct emulator_config {
     core::duration idle_timeout = std::chrono::seconds(240);
     core::duration handshake_timeout = std::chrono::seconds(30);  // TLS + AMQP open
   } amqp;
+  /// The HTTPS front (https_settings.hpp): per-phase deadlines, request bounds, connections.
+  struct https_limits {
+    std::size_t max_connections = 1000;
+    core::duration tls_handshake_timeout = std::chrono::seconds(10);
+    core::duration request_timeout = std::chrono::seconds(10);  // a whole request
+    core::duration keep_alive_timeout = std::chrono::seconds(5);
+    core::duration write_timeout = std::chrono::seconds(10);
+    std::size_t max_header_bytes = 16 * 1024;
+    std::size_t max_header_fields = 64;
+    std::size_t max_body_bytes = 1024 * 1024;
+    std::size_t worker_threads = 4;
+  } https;
 };
 
 /// The development defaults: hub `localhost`, the five standard policies with well-known keys

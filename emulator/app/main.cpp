@@ -165,6 +165,18 @@ int serve(const app::emulator_config& config) {
     hs.certificate_chain = cert_chain;
     hs.private_key = cert_key;
     hs.test_control = config.test_control;
+    const auto ms = [](core::duration d) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+    };
+    hs.max_connections = config.https.max_connections;
+    hs.tls_handshake_timeout = ms(config.https.tls_handshake_timeout);
+    hs.request_timeout = ms(config.https.request_timeout);
+    hs.keep_alive_timeout = ms(config.https.keep_alive_timeout);
+    hs.write_timeout = ms(config.https.write_timeout);
+    hs.limits.max_head_bytes = config.https.max_header_bytes;
+    hs.limits.max_header_fields = config.https.max_header_fields;
+    hs.limits.max_body_bytes = config.https.max_body_bytes;
+    hs.worker_threads = config.https.worker_threads;
     https_front.emplace(executor, hs);
   } catch (const std::exception& e) {
     return fail(bad_tls, std::string("https: ") + e.what());
