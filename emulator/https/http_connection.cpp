@@ -19,6 +19,12 @@ using runtime::transport;
 constexpr std::size_t initial_read_buffer = 4096;
 /// A response buffer larger than this is freed once written instead of being kept.
 constexpr std::size_t keep_write_buffer = 16 * 1024;
+/// After refusing a request: how long, and how many bytes, the rest of it is read and dropped
+/// before the connection closes (a close with unread input makes TCP send a reset, which can
+/// destroy the refusal before the client reads it).
+constexpr std::chrono::milliseconds linger_timeout{2'000};
+constexpr std::size_t linger_bytes = 16 * 1024 * 1024;
+constexpr std::size_t linger_buffer = 16 * 1024;
 
 std::string ip_of(const asio::ip::tcp::socket& s) {
   std::error_code ec;
@@ -122,6 +128,7 @@ bool http_connection::ensure_read_space() {
   std::size_t want = std::max(initial_read_buffer, in_.size() * 2);
   want = std::min(want, cap);
   if (want <= in_.size()) {
+    refused_ = true;
     respond(error_response(431, "ArgumentInvalid", "The request is too large."), false);
     return false;
   }
@@ -184,6 +191,7 @@ void http_connection::process_input() {
         runtime::log(log_level::debug, "https",
                      "#" + std::to_string(id_) + " refused: " + std::to_string(r.error_status) +
                          " " + r.error_text);
+      refused_ = true;
       respond(parse_error_response(r), false);
       return;
     case parse_status::complete:
@@ -261,11 +269,49 @@ void http_connection::flush_output() {
 }
 
 void http_connection::response_written() {
+  if (refused_ && !stopping_) {
+    linger();
+    return;
+  }
   if (!keep_alive_ || stopping_) {
     close(stopping_ ? "the emulator is stopping" : "response with Connection: close");
     return;
   }
   await_request(false);
+}
+
+void http_connection::linger() {
+  if (phase_ != phase::lingering) {
+    phase_ = phase::lingering;
+    arm(linger_timeout, "linger");
+    in_.assign(linger_buffer, '\0');
+    in_end_ = 0;
+  }
+  for (int turn = 0; turn < 16; ++turn) {
+    auto r = transport_.read(std::span(reinterpret_cast<std::uint8_t*>(in_.data()), in_.size()));
+    switch (r.st) {
+      case transport::status::ok:
+        discarded_ += r.bytes;
+        if (discarded_ > linger_bytes) {
+          close("refused request: the client kept sending");
+          return;
+        }
+        continue;
+      case transport::status::would_block:
+        transport_.socket().async_wait(r.wait, [self = shared_from_this()](std::error_code ec) {
+          if (ec || self->phase_ != phase::lingering) return;
+          self->linger();
+        });
+        return;
+      case transport::status::closed:
+      case transport::status::failed:
+        close("refused request");
+        return;
+    }
+  }
+  asio::post(executor_, [self = shared_from_this()] {
+    if (self->phase_ == phase::lingering) self->linger();
+  });
 }
 
 void http_connection::close(const std::string& why) {

@@ -10,7 +10,11 @@
 ///                     `keep_alive_timeout` of idleness between requests, and once a request's
 ///                     first byte arrives the whole request (head and body) must arrive within
 ///                     `request_timeout` of that byte;
-///   response          `write_timeout` to hand the whole response to a client that reads.
+///   response          `write_timeout` to hand the whole response to a client that reads;
+///   after a refusal   `linger_timeout` (and at most `linger_bytes`) of reading and discarding
+///                     what the client still sends, so that a client which sends its whole
+///                     body before reading (Python's http.client, curl) sees the 413 instead of
+///                     a reset; memory stays constant while discarding.
 /// Requests are parsed by http_codec (bounded head and body); a complete request is handed to
 /// `http_front::handle` on a worker thread (it may block on the hub executor) and reading
 /// pauses until its response is written, so a connection holds at most one request.
@@ -49,7 +53,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   std::uint64_t id() const { return id_; }
 
  private:
-  enum class phase : std::uint8_t { handshake, reading, answering, writing, closed };
+  enum class phase : std::uint8_t { handshake, reading, answering, writing, lingering, closed };
 
   void handshake();
   void await_request(bool first);
@@ -60,6 +64,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   void respond(const http_response& response, bool keep_alive);
   void flush_output();
   void response_written();
+  void linger();
   void arm(std::chrono::milliseconds after, const char* what);
   void close(const std::string& why);
 
@@ -75,6 +80,8 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   bool request_started_ = false;  // a byte of the next request has arrived
   bool continue_sent_ = false;    // `100 Continue` written for the request being read
   bool keep_alive_ = true;        // after the response being written
+  bool refused_ = false;          // the response being written refuses the request
+  std::size_t discarded_ = 0;     // bytes read and dropped while lingering
   bool stopping_ = false;         // shut_down() was called
   bool read_waiting_ = false;
   bool write_waiting_ = false;
