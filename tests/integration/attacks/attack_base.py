@@ -27,7 +27,8 @@ DEVICES = ["canary", "bystander", "dev-a", "dev-b"]
 # handshake and 10 s CONNECT on MQTT, 30 s TLS + open on AMQP) so that the tests that wait for
 # them stay short. HTTPS has fixed ones: 5 s for the TLS handshake and for each read.
 SHORT_DEADLINES = {"mqtt": {"tlsHandshakeTimeoutSeconds": 4, "connectTimeoutSeconds": 4},
-                   "amqp": {"handshakeTimeoutSeconds": 6}}
+                   "amqp": {"handshakeTimeoutSeconds": 6},
+                   "https": {"tlsHandshakeTimeoutSeconds": 4, "requestTimeoutSeconds": 4}}
 
 
 def emulator_config(**extra):

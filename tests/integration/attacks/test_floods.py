@@ -97,6 +97,10 @@ def closed_by_server(socks, timeout, until=None):
 
 MQTT_TLS = SHORT_DEADLINES["mqtt"]["tlsHandshakeTimeoutSeconds"]
 MQTT_CONNECT = SHORT_DEADLINES["mqtt"]["connectTimeoutSeconds"]
+HTTPS_TLS = SHORT_DEADLINES["https"]["tlsHandshakeTimeoutSeconds"]
+HTTPS_REQUEST = SHORT_DEADLINES["https"]["requestTimeoutSeconds"]
+HTTPS_FLOOD = 800  # under the default https.maxConnections (1000)
+HTTPS_TLS_IDLE = 100
 
 
 class FloodAttacks(AttackTest):
@@ -105,7 +109,7 @@ class FloodAttacks(AttackTest):
     @classmethod
     def setUpClass(cls):
         limit = raise_open_file_limit(16384)
-        if limit < MQTT_FLOOD + AMQP_MAX_CONNECTIONS + 500:
+        if limit < MQTT_FLOOD + AMQP_MAX_CONNECTIONS + HTTPS_FLOOD + 500:
             raise unittest.SkipTest("open-file limit %d is too low for the flood tests" % limit)
         super().setUpClass()
 
@@ -155,16 +159,25 @@ class FloodAttacks(AttackTest):
                 time.sleep(0.2)  # the server notices the closed sockets asynchronously
         self.assert_others_unaffected()
 
-    # Tracked: expected to fail until the HTTPS front limits connections (README).
-    @unittest.expectedFailure
     def test_hundreds_of_https_connections(self):
-        """100 TCP connections to the HTTPS port that never start TLS. KNOWN LIMITATION: the HTTPS
-        front gives every accepted connection a worker thread (8) for up to its 5 s TLS
-        deadline, with no connection limit, so 100 idle connections delay every HTTPS client
-        by about a minute (reported to the lead)."""
-        socks = open_many(self.hub.ports["https"], 100)
-        self.addCleanup(close_all, socks)
-        self.assert_others_unaffected()
+        """800 TCP connections to the HTTPS port that never start TLS and 100 that finish TLS
+        but send no request: the HTTPS front keeps serving while they are held (one I/O thread,
+        no thread per connection), and reclaims them by its handshake and request deadlines."""
+        port = self.hub.ports["https"]
+        started = time.monotonic()
+        raw = open_many(port, HTTPS_FLOOD)
+        self.addCleanup(close_all, raw)
+        idle_tls = open_many(port, HTTPS_TLS_IDLE, self.hub.ca)
+        self.addCleanup(close_all, idle_tls)
+        opened = time.monotonic() - started
+        self.assert_others_unaffected(via="https")
+        closed = closed_by_server(raw, HTTPS_TLS + MARGIN + opened)
+        self.assertEqual(len(closed), HTTPS_FLOOD, "TCP-only connections not reclaimed")
+        closed = closed_by_server(idle_tls, HTTPS_REQUEST + MARGIN + opened)
+        self.assertEqual(len(closed), HTTPS_TLS_IDLE, "idle TLS connections not reclaimed")
+        print("\n  %d connections to the HTTPS port held (opened in %.1f s) and reclaimed" %
+              (HTTPS_FLOOD + HTTPS_TLS_IDLE, opened))
+        self.assert_others_unaffected(via="https")
 
 
 class ConfiguredConnectionLimits(unittest.TestCase):
@@ -199,6 +212,9 @@ class ConfiguredConnectionLimits(unittest.TestCase):
 
     def test_amqp_max_connections(self):
         self.check_limit("amqp")
+
+    def test_https_max_connections(self):
+        self.check_limit("https")
 
 
 if __name__ == "__main__":

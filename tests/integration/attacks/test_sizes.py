@@ -99,14 +99,10 @@ class SizeAttacks(AttackTest):
                                         token=token)[0], 404)
         self.assert_others_unaffected()
 
-    # Tracked: expected to fail until the HTTPS front bounds the total header size (README).
-    @unittest.expectedFailure
     def test_http_header_flood_is_refused_with_bounded_memory(self):
-        """12 MB of small headers in one request. Expected: refused (431/400, or closed) once
-        the headers pass a bound, with memory bounded. KNOWN LIMITATION: cpp-httplib limits the
-        length of one header line (8 KiB) but not their number or total size, so the request
-        is read whole and answered 200, and the emulator's RSS grows by ~150 MiB per 12 MB
-        sent (reported to the lead; the HTTPS front needs a total-header limit)."""
+        """12 MB of small headers in one request: refused with 431 (or the connection closed)
+        once the head passes https.maxHeaderBytes (16 KiB), and the emulator's memory does not
+        grow with what was sent (it grew by ~150 MiB with the earlier cpp-httplib front)."""
         rss_before = process_rss_kib(self.emu.proc.pid)
         sock = tls_connect(self.hub.ports["https"], self.hub.ca)
         answer = b""
@@ -124,8 +120,9 @@ class SizeAttacks(AttackTest):
         finally:
             sock.close()
         grown_mib = (process_rss_kib(self.emu.proc.pid) - rss_before) / 1024
-        self.assertFalse(answer.startswith(b"HTTP/1.1 200"),
-                         "12 MB of headers accepted (RSS grew %.0f MiB)" % grown_mib)
+        self.assertTrue(answer == b"" or answer.startswith(b"HTTP/1.1 431"),
+                        "12 MB of headers not refused: %r" % answer)
+        self.assertLess(grown_mib, 20, "RSS grew %.0f MiB for 12 MB of headers" % grown_mib)
         self.assert_others_unaffected()
 
 

@@ -7,7 +7,7 @@ configured shorter than the defaults to keep the test short (attack_base.SHORT_D
 |-------|------------------------------------|-----------------------------------|---------|
 | MQTT  | mqtt.tlsHandshakeTimeoutSeconds 4  | mqtt.connectTimeoutSeconds 4      | 10 + 10 |
 | AMQP  | amqp.handshakeTimeoutSeconds 6 for TLS and the AMQP open together      | 30      |
-| HTTPS | 5 s (fixed)                        | each request read in 5 s (fixed)  | 5 + 5   |
+| HTTPS | https.tlsHandshakeTimeoutSeconds 4 | https.requestTimeoutSeconds 4     | 10 + 10 |
 
 and the well-behaved clients are served meanwhile (checked while the attackers hold their
 connections). Attacks on one front run in parallel threads, so each test takes about one
@@ -34,7 +34,8 @@ def amqp_open_frame():
 MQTT_TLS = SHORT_DEADLINES["mqtt"]["tlsHandshakeTimeoutSeconds"]
 MQTT_CONNECT = SHORT_DEADLINES["mqtt"]["connectTimeoutSeconds"]
 AMQP_OPEN = SHORT_DEADLINES["amqp"]["handshakeTimeoutSeconds"]
-HTTPS_IO = 5.0
+HTTPS_TLS = SHORT_DEADLINES["https"]["tlsHandshakeTimeoutSeconds"]
+HTTPS_REQUEST = SHORT_DEADLINES["https"]["requestTimeoutSeconds"]
 
 
 class SlowAttacks(AttackTest):
@@ -78,19 +79,17 @@ class SlowAttacks(AttackTest):
         self.assertGreater(worst, AMQP_OPEN - 1.5)
         self.assert_others_unaffected()
 
-    # Tracked: expected to fail until the HTTPS front gets a per-request deadline; an
-    # unexpected success makes this test (and CTest) fail, so the fix cannot go unnoticed.
-    @unittest.expectedFailure
-    def test_https_request_one_byte_per_second_is_closed_by_the_io_timeout(self):
-        """KNOWN LIMITATION (README): cpp-httplib applies its 5 s read timeout to each read, so a request
-        that brings one byte per second is never cut, and 8 such connections (as many as the
-        worker pool) stop the HTTPS front for everyone (reported to the lead)."""
+    def test_https_request_one_byte_per_second_is_closed_by_the_request_timeout(self):
+        """The whole request must arrive within https.requestTimeoutSeconds of its first byte:
+        a client that keeps every single read short (1 byte/s) is still cut."""
         hub = self.hub
         request = (b"GET /health HTTP/1.1\r\nHost: localhost\r\n" + b"X-Slow: 1\r\n" * 10 +
                    b"\r\n")
+        self.assertGreater(len(request), HTTPS_REQUEST + 10)
         attackers = [Attacker(lambda: tls_connect(hub.ports["https"], hub.ca), request,
-                              byte_interval=1.0, give_up=30.0) for _ in range(8)]
-        self.run_attackers(attackers, deadline=HTTPS_IO)
+                              byte_interval=1.0, give_up=30.0) for _ in range(50)]
+        worst = self.run_attackers(attackers, deadline=HTTPS_REQUEST, via="https")
+        self.assertGreater(worst, HTTPS_REQUEST - 1.5)
         self.assert_others_unaffected()
 
     # ---- TLS handshakes that never finish -------------------------------------------------
@@ -105,9 +104,8 @@ class SlowAttacks(AttackTest):
         ports = self.hub.ports
         attackers = {"mqtt": self.handshake_attackers(ports["mqtt"], 10, 30),
                      "amqp": self.handshake_attackers(ports["amqp"], 10, 30),
-                     # 4 + 4: half of the HTTPS worker pool (the other half serves the check)
-                     "https": self.handshake_attackers(ports["https"], 4, 30)}
-        deadlines = {"mqtt": MQTT_TLS, "amqp": AMQP_OPEN, "https": HTTPS_IO}
+                     "https": self.handshake_attackers(ports["https"], 10, 30)}
+        deadlines = {"mqtt": MQTT_TLS, "amqp": AMQP_OPEN, "https": HTTPS_TLS}
         self.start_attackers([a for group in attackers.values() for a in group])
         self.assert_others_unaffected()
         for group in attackers.values():
