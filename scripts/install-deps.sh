@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config openssl libssl-dev libsqlite3-dev
   nlohmann-json3-dev libasio-dev libqpid-proton-cpp12-dev libqpid-proton11-dev
-  libmosquitto-dev libcpp-httplib-dev)
+  libmosquitto-dev)
 if [[ $mode == test ]]; then
-  packages+=(doctest-dev clang libclang-rt-14-dev mosquitto-clients python3
+  # libcpp-httplib-dev: the MQTT integration harness's HTTP client (the emulator has its own).
+  packages+=(doctest-dev libcpp-httplib-dev clang libclang-rt-14-dev mosquitto-clients python3
     python3-qpid-proton docker-compose)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
