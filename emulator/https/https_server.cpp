@@ -226,7 +226,9 @@ std::uint16_t https_server::listen(const std::string& address, std::uint16_t por
   } catch (const std::system_error& e) {
     std::error_code close_ec;
     self.acceptor.close(close_ec);
-    throw std::system_error(e.code(),
+    // Asio's system category does not map its codes to std::errc (no default_error_condition),
+    // so the caller could not test for permission_denied: hand on the errno value as such.
+    throw std::system_error(std::error_code(e.code().value(), std::generic_category()),
                             "https: cannot listen on " + address + ":" + std::to_string(port));
   }
   const auto bound = self.acceptor.local_endpoint().port();
