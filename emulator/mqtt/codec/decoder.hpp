@@ -59,6 +59,9 @@ class decoder {
   explicit decoder(decoder_limits limits = {}) : limits_(limits) {}
 
   const decoder_limits& limits() const { return limits_; }
+  /// Changes the limits for the following calls (e.g. a larger packet size once the client
+  /// has authenticated).
+  void set_limits(decoder_limits limits) { limits_ = limits; }
 
   /// Decodes the first packet of `bytes`. Never reads outside `bytes`.
   decode_result decode(std::span<const std::uint8_t> bytes) const;

@@ -31,7 +31,7 @@ connection::connection(std::shared_ptr<gateway_context> context, std::uint64_t i
       transport_(std::move(socket), tls),
       timer_(executor_),
       session_(context_->settings.session),
-      decoder_(decoder_limits{context_->settings.max_packet_size}) {}
+      decoder_(decoder_limits{packet_limit()}) {}
 
 connection::~connection() = default;
 
@@ -103,9 +103,14 @@ void connection::resume_input() {
   asio::post(executor_, [self = shared_from_this()] { self->read_input(); });
 }
 
+std::size_t connection::packet_limit() const {
+  return packet_size_limit(context_->settings, session_.current_phase());
+}
+
 bool connection::ensure_read_space() {
   if (in_end_ < in_.size()) return true;
-  const std::size_t cap = context_->settings.max_packet_size + max_fixed_header;
+  // Until the hub accepted the CONNECT, only the (small) CONNECT limit can be buffered.
+  const std::size_t cap = packet_limit() + max_fixed_header;
   std::size_t want = std::max({initial_read_buffer, in_needed_, in_.size() * 2});
   want = std::min(want, cap);
   if (want <= in_.size()) {
@@ -151,6 +156,9 @@ void connection::read_input() {
 
 void connection::process_input() {
   while (!closed_ && !closing() && session_.accepting_packets() && in_end_ > in_begin_) {
+    // The limit grows once the CONNECT is accepted (bytes pipelined behind it are decoded
+    // with the larger one).
+    decoder_.set_limits(decoder_limits{packet_limit()});
     auto r =
         decoder_.decode(std::span<const std::uint8_t>(in_.data() + in_begin_, in_end_ - in_begin_));
     if (r.status == decode_status::need_more) {
@@ -158,6 +166,13 @@ void connection::process_input() {
       break;
     }
     if (r.status == decode_status::error) {
+      if (r.error == decode_error::packet_too_large &&
+          session_.current_phase() != session::phase::connected) {
+        context_->log(log_level::debug,
+                      "#" + std::to_string(id_) + " " + transport_.peer() +
+                          ": first packet larger than " + std::to_string(packet_limit()) +
+                          " bytes before the CONNECT was accepted (mqtt.maxConnectPacketSize)");
+      }
       in_begin_ = in_end_ = 0;
       apply(session_.on_decode_error(r.error, now()));
       break;

@@ -6,7 +6,9 @@
 ///
 /// Memory (ARCHITECTURE "Idle TLS memory"): the read buffer exists only while bytes of an
 /// unfinished packet are held; the write buffer is released once flushed; the transport keeps
-/// no TLS record buffers while idle.
+/// no TLS record buffers while idle. Until the hub accepted the CONNECT, the read buffer holds
+/// at most `max_connect_packet_size` (issue 7: an unauthenticated connection cannot make the
+/// gateway buffer a full `max_packet_size`).
 ///
 /// Thread safety: every member function except those marked "any thread" runs on the
 /// connection's strand. Owned by shared_ptr: pending asio operations and strand posts keep it
@@ -61,6 +63,8 @@ class connection : public std::enable_shared_from_this<connection> {
   bool input_paused() const;
   void resume_input();
   bool ensure_read_space();
+  /// The packet size limit of the session's phase (packet_size_limit()).
+  std::size_t packet_limit() const;
   void flush_output();
   void apply(actions list);
   void apply_one(session_action& a);

@@ -29,6 +29,15 @@ struct gateway_settings {
   /// soon as its fixed header is read, before the body is buffered. The default fits a 256 KB
   /// telemetry payload plus the longest topic.
   std::size_t max_packet_size = core::limits::d2c_max_message_size + 65535 + 4;
+  /// Largest packet accepted before the hub has accepted the connection's CONNECT (issue 7:
+  /// what an unauthenticated connection can make the gateway buffer). A larger first packet
+  /// closes the connection as soon as its fixed header is read, like `max_packet_size`, which
+  /// applies from the CONNACK on. The smaller of the two applies before it. The default fits
+  /// the largest CONNECT a device sends: the Will payload has a two-byte length (MQTT 3.1.1
+  /// §3.1.3.3: at most 65,535 bytes), and the client id (a device id of at most 128
+  /// characters, spec §7), user name (sdk-wire §1.2, well under 1 KB) and SAS token (a few
+  /// hundred bytes) fit in the other 16 KiB. The SDKs send no Will at all (sdk-wire §1.2).
+  std::size_t max_connect_packet_size = 80 * 1024;
   /// The TLS handshake must finish within this time after accept (then the CONNECT timeout of
   /// `session` starts).
   std::chrono::milliseconds tls_handshake_timeout{10'000};
@@ -42,5 +51,14 @@ struct gateway_settings {
   std::size_t max_pending_hub_requests = 64;
   log_sink log;
 };
+
+/// The largest packet (remaining length) the gateway reads from a connection whose session is
+/// in `phase`: `max_connect_packet_size` (at most `max_packet_size`) until the hub has
+/// accepted its CONNECT, then `max_packet_size`.
+inline std::size_t packet_size_limit(const gateway_settings& s, session::phase phase) {
+  if (phase == session::phase::connected) return s.max_packet_size;
+  return s.max_connect_packet_size < s.max_packet_size ? s.max_connect_packet_size
+                                                       : s.max_packet_size;
+}
 
 }  // namespace emu::mqtt

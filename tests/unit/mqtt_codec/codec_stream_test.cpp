@@ -111,6 +111,19 @@ TEST_CASE("the IoT Hub D2C limit as a server would configure it") {
   CHECK(r.error == decode_error::packet_too_large);
 }
 
+TEST_CASE("set_limits: a server raises the limit once the client is authenticated") {
+  // The gateway decodes CONNECT under a small limit and later packets under the full one
+  // (gateway_settings::max_connect_packet_size, issue 7).
+  decoder dec({.max_remaining_length = 10});
+  const bytes header{0x30, 0x0B};  // a PUBLISH announcing 11 bytes
+  CHECK(dec.decode(std::span<const std::uint8_t>(header)).error == decode_error::packet_too_large);
+  dec.set_limits({.max_remaining_length = 11});
+  CHECK(dec.limits().max_remaining_length == 11);
+  const auto r = dec.decode(std::span<const std::uint8_t>(header));
+  CHECK(r.status == decode_status::need_more);
+  CHECK(r.needed == 13);
+}
+
 TEST_CASE("errors in the first byte need nothing more") {
   CHECK(decode_error_of({0x00}) == decode_error::reserved_packet_type);
   CHECK(decode_error_of({0x36}) == decode_error::invalid_qos);
