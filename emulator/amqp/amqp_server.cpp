@@ -169,8 +169,11 @@ class socket_session final : public session_base,
 
  private:
   /// Input is kept while the connection cannot take it (a frame still incomplete, Proton's
-  /// buffer full, a SASL password being verified); reading stops beyond this.
-  std::size_t input_limit() const { return server_->settings_.max_frame_size + read_chunk; }
+  /// buffer full, a SASL password being verified); reading stops beyond this. Before the
+  /// peer's open that is the small pre-open frame limit (issue 7).
+  std::size_t input_limit() const {
+    return (conn_ ? conn_->frame_limit() : server_->settings_.max_frame_size) + read_chunk;
+  }
   static constexpr std::size_t read_chunk = 16 * 1024;
   static constexpr std::chrono::seconds linger{2};
 

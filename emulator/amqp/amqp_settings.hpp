@@ -24,9 +24,24 @@ struct amqp_settings {
 
   /// Connections beyond this are closed right after accept.
   std::size_t max_connections = 1000;
-  /// Our max-frame-size (AMQP open). Larger frames from a peer end the connection with
-  /// amqp:connection:framing-error before they are buffered.
+  /// Our max-frame-size (AMQP open; config `amqp.maxFrameSize`). Larger frames from a peer
+  /// end the connection with amqp:connection:framing-error before they are buffered. Clients
+  /// split larger messages over several frames (AMQP 1.0 §2.6.14 `more`; rhea and Proton size
+  /// them by the max-frame-size we announce), so 64 KiB carries a 64 KB C2D message in two.
   std::uint32_t max_frame_size = 64 * 1024;
+  /// Frames a peer may send before its open arrived (the protocol headers, SASL frames, the
+  /// open itself). AMQP 1.0 §2.4.1 allows only 512 bytes (MIN-MAX-FRAME-SIZE) before open and
+  /// §5.3.1 the same for SASL frames; 4 KiB leaves room for a client with a long SASL PLAIN
+  /// token or open properties while bounding what a connection buffers before it opened.
+  std::uint32_t max_frame_size_before_open = 4 * 1024;
+  /// Bytes a peer may send before the connection is authorised (SASL PLAIN, or a CBS
+  /// put-token with ServiceConnect); one more frame beyond this ends the connection with
+  /// amqp:resource-limit-exceeded. The SDKs send under 2 KB before that (header, open, begin,
+  /// the two $cbs attaches, one put-token: sdk-wire §2.2, §2.3), and a client cannot send C2D
+  /// messages before it is authorised (no credit), so this bounds what an unauthenticated
+  /// connection can make the endpoint hold (Proton buffers, CBS requests) without limiting
+  /// real clients. Not enforced once authorised.
+  std::size_t max_input_before_auth = 64 * 1024;
   /// Our channel-max: sessions per connection (the SDKs use one or two).
   std::uint16_t max_sessions = 16;
   /// Links per connection; further attaches are refused with amqp:resource-limit-exceeded.

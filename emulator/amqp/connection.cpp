@@ -144,6 +144,11 @@ bool amqp_connection::push_to_driver(std::span<const char> bytes, std::size_t& p
   return true;
 }
 
+std::size_t amqp_connection::frame_limit() const {
+  if (remote_opened_) return settings_.max_frame_size;
+  return std::min(settings_.max_frame_size, settings_.max_frame_size_before_open);
+}
+
 std::size_t amqp_connection::feed(std::span<const char> bytes) {
   pn_connection_driver_t* d = driver_.get();
   if (d == nullptr || failed_ || pn_connection_driver_read_closed(d)) return bytes.size();
@@ -160,10 +165,17 @@ std::size_t amqp_connection::feed(std::span<const char> bytes) {
         unit_left_ = protocol_header_size;
       } else {
         const std::uint32_t size = read_be32(rest);
-        if (size < frame_header_size || size > settings_.max_frame_size) {
+        const std::size_t limit = frame_limit();
+        if (size < frame_header_size || size > limit) {
           protocol_error("amqp:connection:framing-error",
                          "frame size " + std::to_string(size) + " outside 8.." +
-                             std::to_string(settings_.max_frame_size));
+                             std::to_string(limit) + (remote_opened_ ? "" : " before open"));
+          return bytes.size();
+        }
+        if (!authenticated_ && input_before_auth_ + size > settings_.max_input_before_auth) {
+          protocol_error(condition::resource_limit_exceeded,
+                         "more than " + std::to_string(settings_.max_input_before_auth) +
+                             " bytes before the connection was authorised");
           return bytes.size();
         }
         if (rest.size() < size) break;  // wait for the whole frame
@@ -186,6 +198,7 @@ std::size_t amqp_connection::feed(std::span<const char> bytes) {
     const bool all = push_to_driver(rest.first(n), pushed);
     consumed += pushed;
     unit_left_ -= pushed;
+    if (!authenticated_) input_before_auth_ += pushed;
     pump();
     if (!all) break;  // Proton's input buffer is full: more after it has processed this
   }
@@ -317,6 +330,7 @@ bool amqp_connection::authorized() const {
 
 void amqp_connection::set_grant(core::auth_grant grant) {
   log(log_level::info, "authorised as policy '" + grant.policy + "'");
+  if (core::has(grant.permissions, core::permission::service_connect)) authenticated_ = true;
   grant_ = std::move(grant);
 }
 

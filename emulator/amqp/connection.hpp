@@ -13,6 +13,11 @@
 /// following bytes are held back, so a client that pipelines its AMQP header after the
 /// sasl-init is not misparsed.
 ///
+/// Before authentication (issue 7) a peer can make us hold little: frames before its open are
+/// limited to `max_frame_size_before_open`, and once it has sent `max_input_before_auth` bytes
+/// without being authorised (SASL PLAIN or a CBS put-token), its next frame ends the
+/// connection. Both are checked at the frame header, before the frame is buffered.
+///
 /// Thread safety: none. Every call, including the functions given to `post`, must run on the
 /// owning I/O object's strand. The hub executor must outlive the connection.
 #include <proton/connection_driver.h>
@@ -65,6 +70,10 @@ class amqp_connection {
   /// Offers bytes from the peer; returns how many were taken. The caller keeps the rest and
   /// offers it again after more bytes arrive or after any posted completion ran.
   std::size_t feed(std::span<const char> bytes);
+  /// The largest frame the peer may send now: `max_frame_size_before_open` until its open
+  /// arrived, then our max-frame-size. The caller needs to keep at most this many bytes of
+  /// unconsumed input (one incomplete frame).
+  std::size_t frame_limit() const;
   /// The peer closed its side, or reading failed.
   void read_closed();
   /// Writing failed: nothing more can be sent.
@@ -157,7 +166,9 @@ class amqp_connection {
 
   steady_time open_deadline_{};
   bool remote_opened_ = false;
-  bool failed_ = false;  // a protocol error was raised by us: ignore further input
+  bool authenticated_ = false;         // authorised once (latched): no input budget any more
+  std::size_t input_before_auth_ = 0;  // bytes given to Proton before that
+  bool failed_ = false;                // a protocol error was raised by us: ignore further input
   bool in_pump_ = false;
   std::size_t unit_left_ = 0;  // bytes of the current header/frame not yet given to Proton
 };

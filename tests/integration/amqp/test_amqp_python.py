@@ -508,8 +508,14 @@ class RobustnessTest(Base):
         self.assert_still_serving()
 
     def test_deep_nesting_is_refused_without_a_crash(self):
-        body = b"\x00\x53\x10" + b"\xc0\x02\x01" * 20000 + b"\x40"
-        self.assertEqual(self.raw_close_condition(frame(body)), "amqp:decode-error")
+        # 60 KB of nesting is over the 4 KiB allowed before the open (issue 7)...
+        nested = b"\xc0\x02\x01" * 20000 + b"\x40"
+        self.assertEqual(self.raw_close_condition(frame(b"\x00\x53\x10" + nested)),
+                         "amqp:connection:framing-error")
+        # ...so it comes after one, within the max-frame-size, as a begin.
+        open_ = performative(0x10, ["bad", "localhost"])
+        self.assertEqual(self.raw_close_condition(open_ + frame(b"\x00\x53\x11" + nested)),
+                         "amqp:decode-error")
         self.assert_still_serving()
 
     def test_a_bad_data_offset_and_tiny_frame(self):

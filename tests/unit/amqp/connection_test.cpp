@@ -117,9 +117,19 @@ std::vector<char> c2d_bytes() {
   return m.encode();
 }
 
+std::vector<char> c2d_bytes(std::size_t body_size) {
+  proton::message m;
+  m.to("/devices/dev1/messages/devicebound");
+  m.id(proton::message_id("m-big"));
+  m.body(proton::binary(std::string(body_size, 'b')));
+  m.inferred(true);
+  return m.encode();
+}
+
 /// A Proton C client: bare AMQP header (no SASL, like rhea), CBS links, a C2D sender.
+/// `put_token` false: it only opens the connection and a session (never authorised).
 struct client {
-  client() {
+  explicit client(bool put_token = true) {
     REQUIRE(driver.init());
     pn_connection_t* c = driver.connection();
     pn_connection_set_container(c, "test-client");
@@ -127,6 +137,7 @@ struct client {
     pn_connection_open(c);
     pn_session_t* s = pn_session(c);
     pn_session_open(s);
+    if (!put_token) return;
     cbs_sender = pn_sender(s, "cbs-s");
     pn_terminus_set_address(pn_link_target(cbs_sender), "$cbs");
     pn_link_open(cbs_sender);
@@ -160,12 +171,11 @@ struct client {
     }
   }
 
-  void attach_c2d_and_send() {
+  void attach_c2d_and_send(std::vector<char> bytes = c2d_bytes()) {
     pn_session_t* s = pn_link_session(cbs_sender);
     c2d = pn_sender(s, "c2d");
     pn_terminus_set_address(pn_link_target(c2d), "/messages/devicebound");
     pn_link_open(c2d);
-    const auto bytes = c2d_bytes();
     pn_delivery(c2d, pn_dtag("c", 1));
     pn_link_send(c2d, bytes.data(), bytes.size());
     pn_link_advance(c2d);
@@ -177,7 +187,8 @@ struct client {
   pn_link_t* c2d = nullptr;
   std::string reply;
   std::uint64_t c2d_outcome = 0;
-  std::string sent;  // everything the client wrote, for the replay test
+  std::string sent;    // everything the client wrote, for the replay test
+  std::string unread;  // written by the client, not yet taken by the server
 };
 
 /// Moves bytes both ways once; returns whether anything moved.
@@ -188,13 +199,13 @@ bool shuttle(client& cl, amqp_connection& server) {
     const pn_bytes_t out = pn_connection_driver_write_buffer(cl.driver.get());
     if (out.size == 0) break;
     cl.sent.append(out.start, out.size);
-    std::string chunk(out.start, out.size);
+    cl.unread.append(out.start, out.size);
     pn_connection_driver_write_done(cl.driver.get(), out.size);
-    std::size_t at = 0;
-    while (at < chunk.size()) {
-      const auto n = server.feed(std::span<const char>(chunk.data() + at, chunk.size() - at));
-      REQUIRE(n > 0);
-      at += n;
+    // The server takes whole frames only: what it leaves is offered again with more bytes.
+    while (!cl.unread.empty()) {
+      const auto n = server.feed(std::span<const char>(cl.unread.data(), cl.unread.size()));
+      if (n == 0) break;
+      cl.unread.erase(0, n);
     }
     moved = true;
   }
@@ -222,7 +233,119 @@ void run_until(client& cl, amqp_connection& server, hub_fixture& f, Done done) {
   }
 }
 
+/// An empty AMQP frame (a heartbeat) of `size` bytes: the extended header pads it, there is
+/// no body (AMQP 1.0 §2.3.1, §2.4.5).
+std::string empty_frame(std::size_t size) {
+  REQUIRE(size >= 8);
+  REQUIRE(size <= 1020);
+  std::string f(size, '\0');
+  f[0] = static_cast<char>((size >> 24) & 0xff);
+  f[1] = static_cast<char>((size >> 16) & 0xff);
+  f[2] = static_cast<char>((size >> 8) & 0xff);
+  f[3] = static_cast<char>(size & 0xff);
+  f[4] = static_cast<char>(size / 4);  // data offset: the frame ends after the extended header
+  return f;
+}
+
+/// Feeds everything the server takes; returns what it wrote back.
+std::string feed_all(amqp_connection& server, const std::string& bytes) {
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    const auto n = server.feed(std::span<const char>(bytes.data() + at, bytes.size() - at));
+    if (n == 0) break;
+    at += n;
+  }
+  std::string out;
+  server.take_output(out);
+  return out;
+}
+
 }  // namespace
+
+TEST_CASE("before the open, frames are limited to max_frame_size_before_open (issue 7)") {
+  hub_fixture f;
+  const int threshold =
+      runtime::log_threshold().exchange(static_cast<int>(runtime::log_level::warn));
+  for (const bool sasl : {false, true}) {
+    CAPTURE(sasl);
+    amqp_connection server(f.executor, f.amqp, f.poster(), "memory");
+    REQUIRE(server.start(std::chrono::steady_clock::now()));
+    CHECK(server.frame_limit() == f.amqp.max_frame_size_before_open);
+    // A header, then a frame announcing one byte more than allowed: refused at its 8-byte
+    // header, the rest is never waited for.
+    std::string bytes =
+        sasl ? std::string("AMQP\x03\x01\x00\x00", 8) : std::string("AMQP\x00\x01\x00\x00", 8);
+    const auto size = static_cast<std::uint32_t>(f.amqp.max_frame_size_before_open + 1);
+    bytes += std::string{static_cast<char>(size >> 24),
+                         static_cast<char>((size >> 16) & 0xff),
+                         static_cast<char>((size >> 8) & 0xff),
+                         static_cast<char>(size & 0xff),
+                         2,
+                         0,
+                         0,
+                         0};
+    const auto used = server.feed(std::span<const char>(bytes.data(), bytes.size()));
+    CHECK(used == bytes.size());
+    std::string out;
+    server.take_output(out);
+    if (!sasl) CHECK(out.find("amqp:connection:framing-error") != std::string::npos);
+    CHECK(server.write_closed());
+  }
+  runtime::log_threshold() = threshold;
+}
+
+TEST_CASE("after the open, the frame limit is our max-frame-size") {
+  hub_fixture f;
+  amqp_connection server(f.executor, f.amqp, f.poster(), "memory");
+  REQUIRE(server.start(std::chrono::steady_clock::now()));
+  client cl(false);
+  run_until(cl, server, f, [&] { return server.frame_limit() == f.amqp.max_frame_size; });
+  CHECK(server.frame_limit() == f.amqp.max_frame_size);
+  CHECK_FALSE(server.write_closed());
+}
+
+TEST_CASE("an unauthorised connection may send max_input_before_auth bytes, no more (issue 7)") {
+  hub_fixture f;
+  const int threshold =
+      runtime::log_threshold().exchange(static_cast<int>(runtime::log_level::warn));
+  amqp_connection server(f.executor, f.amqp, f.poster(), "memory");
+  REQUIRE(server.start(std::chrono::steady_clock::now()));
+  client cl(false);  // opened, never authorised
+  run_until(cl, server, f, [&] { return server.frame_limit() == f.amqp.max_frame_size; });
+  REQUIRE(server.frame_limit() == f.amqp.max_frame_size);
+  const std::string frame = empty_frame(1020);
+  std::string out;
+  std::size_t frames = 0;
+  while (out.empty() && frames < 2 * f.amqp.max_input_before_auth / frame.size()) {
+    out = feed_all(server, frame);
+    ++frames;
+  }
+  CHECK(out.find("amqp:resource-limit-exceeded") != std::string::npos);
+  CHECK(server.write_closed());
+  // It was cut at the budget (what the client sent before plus these frames).
+  CHECK(frames * frame.size() <= f.amqp.max_input_before_auth + frame.size());
+  CHECK(frames * frame.size() + 2048 > f.amqp.max_input_before_auth);
+  runtime::log_threshold() = threshold;
+}
+
+TEST_CASE("once authorised, a connection is not limited by the pre-authorisation budget") {
+  hub_fixture f;
+  amqp_connection server(f.executor, f.amqp, f.poster(), "memory");
+  REQUIRE(server.start(std::chrono::steady_clock::now()));
+  client cl;
+  run_until(cl, server, f, [&] { return !cl.reply.empty(); });
+  REQUIRE_FALSE(cl.reply.empty());
+  const std::string frame = empty_frame(1020);
+  for (std::size_t sent = 0; sent < 2 * f.amqp.max_input_before_auth; sent += frame.size())
+    REQUIRE(feed_all(server, frame).empty());
+  CHECK_FALSE(server.write_closed());
+  // A C2D message larger than the frame size arrives in several frames (the client splits it
+  // by the max-frame-size we announced) and is accepted: 64 KB is the hub's limit.
+  cl.attach_c2d_and_send(c2d_bytes(64 * 1024 - 64));
+  run_until(cl, server, f, [&] { return cl.c2d_outcome != 0; });
+  CHECK(cl.c2d_outcome == PN_ACCEPTED);
+  f.settle(&server);
+}
 
 TEST_CASE("an in-memory client: bare header, put-token, C2D send accepted") {
   hub_fixture f;
