@@ -266,7 +266,9 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
                          m.secs("connectTimeoutSeconds", c.mqtt.connect_timeout)},
                         {"tlsHandshakeTimeoutSeconds",
                          m.secs("tlsHandshakeTimeoutSeconds", c.mqtt.tls_handshake_timeout)},
-                        {"ioThreads", m.number("ioThreads", c.mqtt.io_threads)}});
+                        {"ioThreads", m.number("ioThreads", c.mqtt.io_threads)},
+                        {"maxConnectPacketSize",
+                         m.number("maxConnectPacketSize", c.mqtt.max_connect_packet_size)}});
            }},
           {"amqp",
            [&](const json& v) {
@@ -274,7 +276,8 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
              m.read(v, {{"maxConnections", m.number("maxConnections", c.amqp.max_connections)},
                         {"idleTimeoutSeconds", m.secs("idleTimeoutSeconds", c.amqp.idle_timeout)},
                         {"handshakeTimeoutSeconds",
-                         m.secs("handshakeTimeoutSeconds", c.amqp.handshake_timeout)}});
+                         m.secs("handshakeTimeoutSeconds", c.amqp.handshake_timeout)},
+                        {"maxFrameSize", m.number("maxFrameSize", c.amqp.max_frame_size)}});
            }},
           {"https",
            [&](const json& v) {
@@ -411,6 +414,12 @@ std::vector<config_error> validate(const emulator_config& c) {
   range_s("amqp.handshakeTimeoutSeconds", c.amqp.handshake_timeout, std::chrono::milliseconds(100),
           std::chrono::seconds(600));
   range_i("mqtt.maxPacketSize", static_cast<long long>(c.max_packet_size), 1024, 16 * 1024 * 1024);
+  // Before the CONNECT is accepted the smaller of this and mqtt.maxPacketSize applies.
+  range_i("mqtt.maxConnectPacketSize", static_cast<long long>(c.mqtt.max_connect_packet_size), 1024,
+          16 * 1024 * 1024);
+  // AMQP 1.0 §2.7.1: max-frame-size is at least 512 (MIN-MAX-FRAME-SIZE).
+  range_i("amqp.maxFrameSize", static_cast<long long>(c.amqp.max_frame_size), 512,
+          16 * 1024 * 1024);
   if (c.tls_cert.empty() != c.tls_key.empty())
     e.push_back({"tls", "certificate and key must be given together", ""});
   if (c.log_level != "error" && c.log_level != "warn" && c.log_level != "info" &&

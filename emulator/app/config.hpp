@@ -41,7 +41,7 @@ struct emulator_config {
   bool test_control = false;
   /// MQTT: how many C2D messages may be in flight (unacknowledged) per connection (spec §3.5).
   int mqtt_inflight_window = 1;
-  /// MQTT/AMQP: the largest packet or frame accepted, in bytes.
+  /// MQTT: the largest packet accepted once a device is connected, in bytes.
   std::size_t max_packet_size = 512 * 1024;
   /// Resource limits of the fronts (issue 7): safe defaults, configurable for tests and load.
   struct mqtt_limits {
@@ -49,11 +49,17 @@ struct emulator_config {
     core::duration connect_timeout = std::chrono::seconds(10);  // CONNECT after TLS
     core::duration tls_handshake_timeout = std::chrono::seconds(10);
     std::size_t io_threads = 1;
+    /// The largest packet accepted before the CONNECT is accepted (what an unauthenticated
+    /// connection can make the gateway buffer); gateway_settings.hpp explains the default.
+    std::size_t max_connect_packet_size = 80 * 1024;
   } mqtt;
   struct amqp_limits {
     std::size_t max_connections = 1000;
     core::duration idle_timeout = std::chrono::seconds(240);
     core::duration handshake_timeout = std::chrono::seconds(30);  // TLS + AMQP open
+    /// Our max-frame-size (AMQP open): larger frames end the connection; clients split larger
+    /// messages over several frames (amqp_settings.hpp).
+    std::size_t max_frame_size = 64 * 1024;
   } amqp;
   /// The HTTPS front (https_settings.hpp): per-phase deadlines, request bounds, connections.
   struct https_limits {
