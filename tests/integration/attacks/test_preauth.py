@@ -11,8 +11,9 @@
 
 The memory rows measure the emulator's RSS (/proc/<pid>/status) while many attacking
 connections are held open: without the limits each one makes the emulator buffer what it
-announces (2 MiB here). This module raises mqtt.maxPacketSize to its maximum (16 MiB), so only the pre-authentication
-limits can refuse the attacks, and lengthens the CONNECT and open deadlines so they cannot.
+announces (2 MiB here). This module raises mqtt.maxPacketSize to its maximum (16 MiB), so only
+the pre-authentication limits can refuse the attacks, and lengthens the CONNECT and open
+deadlines so they cannot.
 """
 import os
 import socket
