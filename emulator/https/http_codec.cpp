@@ -104,8 +104,15 @@ parse_result parse_request(std::string_view bytes, const http_limits& limits) {
   // RFC 9112 §2.2: empty lines before the request line are ignored (some clients send a CRLF
   // after a POST body).
   std::size_t start = 0;
-  while (start < bytes.size() && (bytes[start] == '\r' || bytes[start] == '\n')) {
-    if (++start > limits.max_head_bytes) return fail(400, "The request is only empty lines.");
+  while (start < bytes.size()) {
+    if (bytes[start] == '\n') {
+      ++start;
+    } else if (bytes[start] == '\r' && start + 1 < bytes.size() && bytes[start + 1] == '\n') {
+      start += 2;
+    } else {
+      break;
+    }
+    if (start > limits.max_head_bytes) return fail(400, "The request is only empty lines.");
   }
 
   // Split the head into lines (LF, with an optional CR before it: RFC 9112 §2.2 allows a
@@ -178,18 +185,19 @@ parse_result parse_request(std::string_view bytes, const http_limits& limits) {
   std::optional<std::size_t> content_length;
   bool host_seen = false;
   bool close = false;
-  bool keep_alive = false;
   for (const auto& f : fields) {
     if (iequals(f.name, "content-length")) {
       // Digits only (no list, no sign): two different lengths would let a proxy and this
       // server disagree on where the body ends (RFC 9112 §6.3).
-      if (f.value.empty() || f.value.size() > 19)
-        return fail(f.value.empty() ? 400 : 413, "Content-Length is malformed or too large.");
+      if (f.value.empty()) return fail(400, "Content-Length is empty.");
       std::size_t n = 0;
+      bool over = false;  // saturates: any length above the bound is refused the same way
       for (const char c : f.value) {
         if (!is_digit(c)) return fail(400, "Content-Length is malformed.");
-        n = n * 10 + static_cast<std::size_t>(c - '0');
+        if (!over) n = n * 10 + static_cast<std::size_t>(c - '0');
+        over = over || n > limits.max_body_bytes;
       }
+      if (over) n = limits.max_body_bytes + 1;
       if (content_length && *content_length != n)
         return fail(400, "The request has two different Content-Length fields.");
       if (n > limits.max_body_bytes)
@@ -204,12 +212,12 @@ parse_result parse_request(std::string_view bytes, const http_limits& limits) {
     } else if (iequals(f.name, "connection")) {
       for_each_element(f.value, [&](std::string_view t) {
         if (iequals(t, "close")) close = true;
-        if (iequals(t, "keep-alive")) keep_alive = true;
       });
     } else if (iequals(f.name, "expect")) {
       if (!iequals(f.value, "100-continue"))
         return fail(417, "Only Expect: 100-continue is served.");
-      r.expect_continue = true;
+      // RFC 9110 §10.1.1: ignored from HTTP/1.0 clients (who may not get a 1xx).
+      r.expect_continue = !http10;
     } else if (iequals(f.name, "authorization")) {
       if (!r.request.authorization.empty())
         return fail(400, "The request has two Authorization fields.");
@@ -235,7 +243,9 @@ parse_result parse_request(std::string_view bytes, const http_limits& limits) {
   r.request.method = std::string(method);
   r.request.target = std::string(target);
   r.request.body = std::string(bytes.substr(pos, body));
-  r.keep_alive = !close && (!http10 || keep_alive);
+  // HTTP/1.0 keep-alive would need `Connection: keep-alive` in the response; the SDKs speak
+  // 1.1, so a 1.0 client simply gets one request per connection.
+  r.keep_alive = !close && !http10;
   return r;
 }
 

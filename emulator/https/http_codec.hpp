@@ -41,7 +41,7 @@ struct parse_result {
   /// complete: the request.
   http_request request;
   /// complete: whether the connection stays open after the response (HTTP/1.1 unless
-  /// `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`).
+  /// `Connection: close`; never for HTTP/1.0).
   bool keep_alive = false;
   /// error: the status to answer (400, 413, 431, 501, 505) and why; the connection closes.
   int error_status = 0;

@@ -67,11 +67,18 @@ void http_connection::shut_down() {
 
 void http_connection::arm(std::chrono::milliseconds after, const char* what) {
   timer_.expires_after(after);
-  timer_.async_wait([self = shared_from_this(), what](std::error_code ec) {
-    // A wait replaced by a later arm() is cancelled (operation_aborted).
-    if (ec || self->phase_ == phase::closed) return;
-    self->close(std::string(what) + " timeout");
-  });
+  timer_.async_wait(
+      [self = shared_from_this(), what, generation = ++timer_generation_](std::error_code ec) {
+        // A wait replaced by a later arm() is cancelled (operation_aborted), unless it had already
+        // fired and been queued: then its generation is stale and it must not close anything.
+        if (ec || self->phase_ == phase::closed || generation != self->timer_generation_) return;
+        self->close(std::string(what) + " timeout");
+      });
+}
+
+void http_connection::disarm() {
+  ++timer_generation_;
+  timer_.cancel();
 }
 
 void http_connection::handshake() {
@@ -173,13 +180,37 @@ void http_connection::read_input() {
   asio::post(executor_, [self = shared_from_this()] { self->read_input(); });
 }
 
+void http_connection::request_consumed(std::size_t bytes) {
+  // Keep what follows (a pipelined request) for after the response.
+  in_.erase(0, bytes);
+  in_end_ -= bytes;
+  lead_ = scanned_ = needed_ = 0;
+}
+
 void http_connection::process_input() {
   if (phase_ != phase::reading) return;
-  auto r = parse_request(std::string_view(in_.data(), in_end_), front_->settings.limits);
+  const auto& limits = front_->settings.limits;
+  // parse_request() reads the whole head each time; call it only when it can say something
+  // new, so a head or body trickling in byte by byte costs linear, not quadratic, work.
+  if (needed_ > 0) {
+    if (in_end_ < needed_) return;  // the body is not complete yet
+  } else {
+    while (lead_ < in_end_ && (in_[lead_] == '\r' || in_[lead_] == '\n')) ++lead_;
+    const std::string_view seen(in_.data(), in_end_);
+    const std::size_t from = std::max(lead_, scanned_ >= 2 ? scanned_ - 2 : 0);
+    const bool head_end = seen.find("\n\n", from) != std::string_view::npos ||
+                          seen.find("\n\r\n", from) != std::string_view::npos;
+    scanned_ = in_end_;
+    // Without the head's end the parser can only refuse a head over its bound.
+    if (!head_end && lead_ <= limits.max_head_bytes && in_end_ - lead_ <= limits.max_head_bytes)
+      return;
+  }
+  auto r = parse_request(std::string_view(in_.data(), in_end_), limits);
   switch (r.status) {
     case parse_status::need_more:
-      // The parser announced the request's size (bounded by the limits): room for it all.
-      if (r.needed > in_.size()) in_.resize(r.needed);
+      // The buffer grows as the body arrives (ensure_read_space), not to the announced size:
+      // a Content-Length alone must not reserve memory.
+      needed_ = r.needed;
       if (r.expect_continue && !continue_sent_) {
         continue_sent_ = true;
         out_.append(continue_response);
@@ -195,9 +226,7 @@ void http_connection::process_input() {
       respond(parse_error_response(r), false);
       return;
     case parse_status::complete:
-      // Keep what follows (a pipelined request) for after the response.
-      in_.erase(0, r.consumed);
-      in_end_ -= r.consumed;
+      request_consumed(r.consumed);
       answer(std::move(r.request), r.keep_alive);
       return;
   }
@@ -206,10 +235,16 @@ void http_connection::process_input() {
 void http_connection::answer(http_request request, bool keep_alive) {
   phase_ = phase::answering;
   keep_alive_ = keep_alive && !stopping_;
-  // No deadline while the hub answers: the handler bounds its own wait (hub_timeout).
-  timer_.cancel();
-  asio::post(front_->workers, [self = shared_from_this(), request = std::move(request)] {
-    http_response response = self->front_->handle(request, self->peer_address_);
+  // No timer while the hub answers: the handler answers by `deadline` (503 after that).
+  disarm();
+  if (!front_->begin_request()) {
+    // The server is stopping (its workers may be gone): answer here.
+    respond(error_response(503, "ServiceUnavailable", "The emulator is stopping."), false);
+    return;
+  }
+  const auto deadline = http_front::clock::now() + front_->settings.hub_timeout;
+  asio::post(front_->workers, [self = shared_from_this(), request = std::move(request), deadline] {
+    http_response response = self->front_->handle(request, self->peer_address_, deadline);
     if (runtime::log_enabled(log_level::debug)) {
       // The path only: headers (the token) never.
       const auto path = request.target.substr(0, request.target.find('?'));
@@ -221,6 +256,7 @@ void http_connection::answer(http_request request, bool keep_alive) {
       if (self->phase_ != phase::answering) return;  // closed meanwhile
       self->respond(response, self->keep_alive_);
     });
+    self->front_->end_request();
   });
 }
 
@@ -320,11 +356,11 @@ void http_connection::close(const std::string& why) {
   if (runtime::log_enabled(log_level::debug))
     runtime::log(log_level::debug, "https",
                  "#" + std::to_string(id_) + " " + transport_.peer() + " closed: " + why);
-  timer_.cancel();
+  disarm();
   transport_.close();
   std::string().swap(in_);
   std::string().swap(out_);
-  in_end_ = out_offset_ = 0;
+  in_end_ = out_offset_ = lead_ = scanned_ = needed_ = 0;
   front_->remove(id_);
 }
 

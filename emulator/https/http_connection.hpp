@@ -66,6 +66,8 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   void response_written();
   void linger();
   void arm(std::chrono::milliseconds after, const char* what);
+  void disarm();
+  void request_consumed(std::size_t bytes);
   void close(const std::string& why);
 
   std::shared_ptr<http_front> front_;
@@ -85,8 +87,13 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   bool stopping_ = false;         // shut_down() was called
   bool read_waiting_ = false;
   bool write_waiting_ = false;
-  std::string in_;  // bytes received, not yet consumed; capacity bounded by the limits
+  std::uint64_t timer_generation_ = 0;  // a fired wait of an older arm() does nothing
+  std::string in_;  // bytes received, not yet consumed; grows with what arrives, bounded
   std::size_t in_end_ = 0;
+  // Parsing work is linear in the bytes received, however they are split into reads:
+  std::size_t lead_ = 0;     // CR/LF bytes before the request line (RFC 9112 §2.2)
+  std::size_t scanned_ = 0;  // bytes already searched for the end of the head
+  std::size_t needed_ = 0;   // head parsed: the request's total size, else 0
   std::string out_;
   std::size_t out_offset_ = 0;
 };

@@ -7,6 +7,8 @@
 /// set is guarded by its mutex; `workers` is thread-safe.
 #include <asio/thread_pool.hpp>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -24,10 +26,11 @@ namespace emu::https {
 class http_connection;
 
 struct http_front {
-  /// Runs one request: `peer_address` is the client's IP address. May block (it waits for
-  /// the hub executor); runs on a worker thread; must not throw.
-  using handler =
-      std::function<http_response(const http_request&, const std::string& peer_address)>;
+  using clock = std::chrono::steady_clock;
+  /// Runs one request: `peer_address` is the client's IP address. May block until `deadline`
+  /// (it waits for the hub executor), not longer; runs on a worker thread; must not throw.
+  using handler = std::function<http_response(const http_request&, const std::string& peer_address,
+                                              clock::time_point deadline)>;
 
   http_front(https_settings s, handler h)
       : settings(std::move(s)),
@@ -59,6 +62,25 @@ struct http_front {
     return connections.size();
   }
 
+  /// A request may be handed to `workers` only after this returned true (false once
+  /// shut_down() ran); end_request() when its response has been posted to its connection.
+  /// stop() waits for the started ones (wait_for_requests) before it stops the pool, so no
+  /// request is ever posted to a pool that no longer runs it.
+  bool begin_request() {
+    std::lock_guard lock(mutex);
+    if (!open) return false;
+    ++in_flight;
+    return true;
+  }
+  void end_request() {
+    std::lock_guard lock(mutex);
+    if (--in_flight == 0) idle.notify_all();
+  }
+  void wait_for_requests() {
+    std::unique_lock lock(mutex);
+    idle.wait(lock, [this] { return in_flight == 0; });
+  }
+
   const https_settings settings;
   const handler handle;
   asio::thread_pool workers;
@@ -66,6 +88,8 @@ struct http_front {
 
  private:
   mutable std::mutex mutex;
+  std::condition_variable idle;
+  std::size_t in_flight = 0;
   bool open = true;
   std::map<std::uint64_t, std::weak_ptr<http_connection>> connections;
 };

@@ -7,6 +7,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <future>
@@ -47,26 +48,34 @@ struct https_server::impl {
         acceptor(asio::make_strand(io)),
         retry(acceptor.get_executor()),
         front(std::make_shared<http_front>(
-            settings, [this](const http_request& request, const std::string& peer) {
-              return handle(request, peer);
+            settings, [this](const http_request& request, const std::string& peer,
+                             http_front::clock::time_point deadline) {
+              return handle(request, peer, deadline);
             })) {}
 
   /// Runs on a worker thread (http_front::handle).
-  http_response handle(const http_request& request, const std::string& peer) {
+  http_response handle(const http_request& request, const std::string& peer,
+                       http_front::clock::time_point deadline) {
+    // Queued behind slow requests for longer than the hub may take: answer without the hub,
+    // so no request (and no stop()) waits more than hub_timeout in all.
+    if (http_front::clock::now() >= deadline) return hub_unavailable();
     try {
-      return dispatch(match_route(request.method, request.target), request, peer);
+      return dispatch(match_route(request.method, request.target), request, peer, deadline);
     } catch (const std::exception& e) {
       runtime::log(log_level::error, "https", std::string("request failed: ") + e.what());
       return error_response(500, "ServerError", "Internal error.");
     }
   }
   http_response dispatch(const route& r, const http_request& request,
-                         const std::string& remote_addr);
+                         const std::string& remote_addr, http_front::clock::time_point deadline);
+  static http_response hub_unavailable() {
+    return error_response(503, "ServiceUnavailable", "The hub did not answer in time.");
+  }
   /// Runs `fn(hub, now) -> http_response` on the executor and waits (bounded) for the answer,
   /// which arrives after the round's commit.
   template <class Fn>
-  http_response on_hub(Fn fn);
-  http_response advance_clock(const http_request& request);
+  http_response on_hub(Fn fn, http_front::clock::time_point deadline);
+  http_response advance_clock(const http_request& request, http_front::clock::time_point deadline);
   json clock_now() const {
     const auto now = executor.now();
     const auto wall =
@@ -86,11 +95,11 @@ struct https_server::impl {
   std::shared_ptr<http_front> front;
   std::thread thread;
   bool listening = false;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};
 };
 
 template <class Fn>
-http_response https_server::impl::on_hub(Fn fn) {
+http_response https_server::impl::on_hub(Fn fn, http_front::clock::time_point deadline) {
   using answer = std::pair<bool, http_response>;
   auto promise = std::make_shared<std::promise<answer>>();
   auto future = promise->get_future();
@@ -107,15 +116,15 @@ http_response https_server::impl::on_hub(Fn fn) {
       [promise](bool committed, http_response r) {
         promise->set_value(answer{committed, std::move(r)});
       });
-  if (future.wait_for(settings.hub_timeout) != std::future_status::ready)
-    return error_response(503, "ServiceUnavailable", "The hub did not answer in time.");
+  if (future.wait_until(deadline) != std::future_status::ready) return hub_unavailable();
   auto [committed, response] = future.get();
   if (!committed)
     return error_response(500, "ServerError", "The change could not be stored; nothing was done.");
   return std::move(response);
 }
 
-http_response https_server::impl::advance_clock(const http_request& request) {
+http_response https_server::impl::advance_clock(const http_request& request,
+                                                http_front::clock::time_point deadline) {
   const json doc = json::parse(request.body, nullptr, false);
   const json* seconds = nullptr;
   if (!doc.is_discarded() && doc.is_object() && doc.contains("seconds")) seconds = &doc["seconds"];
@@ -129,14 +138,16 @@ http_response https_server::impl::advance_clock(const http_request& request) {
   // Answer only after a round has run at the new time, so the caller already sees what became
   // due (TTL expiry, lock timeouts, feedback batches): the no-op's round starts with
   // hub.advance(now) and commits before this completes.
-  auto done = on_hub([](core::hub&, core::time_point) { return json_response(json::object()); });
+  auto done =
+      on_hub([](core::hub&, core::time_point) { return json_response(json::object()); }, deadline);
   if (done.status != 200) return done;
   if (clock_hook) clock_hook();
   return json_response(clock_now());
 }
 
 http_response https_server::impl::dispatch(const route& r, const http_request& request,
-                                           const std::string& remote_addr) {
+                                           const std::string& remote_addr,
+                                           http_front::clock::time_point deadline) {
   switch (r.kind) {
     case route_kind::bad_request:
       return error_response(400, "ArgumentInvalid", "The path has a malformed percent escape.");
@@ -157,14 +168,18 @@ http_response https_server::impl::dispatch(const route& r, const http_request& r
     if (!is_loopback_address(remote_addr))
       return error_response(403, "Forbidden", "Test control is served to loopback peers only.");
     if (r.kind == route_kind::admin_clock) return json_response(clock_now());
-    if (r.kind == route_kind::admin_clock_advance) return advance_clock(request);
-    return on_hub([r, request](core::hub& hub, core::time_point now) {
-      return handle_test_control(hub, now, r, request);
-    });
+    if (r.kind == route_kind::admin_clock_advance) return advance_clock(request, deadline);
+    return on_hub(
+        [r, request](core::hub& hub, core::time_point now) {
+          return handle_test_control(hub, now, r, request);
+        },
+        deadline);
   }
-  return on_hub([r, request](core::hub& hub, core::time_point now) {
-    return handle_registry(hub, now, r, request);
-  });
+  return on_hub(
+      [r, request](core::hub& hub, core::time_point now) {
+        return handle_registry(hub, now, r, request);
+      },
+      deadline);
 }
 
 https_server::https_server(runtime::hub_executor& executor, https_settings settings)
@@ -213,7 +228,11 @@ std::uint16_t https_server::listen(const std::string& address, std::uint16_t por
   auto ip = asio::ip::make_address(address, ec);
   if (ec) {
     asio::ip::tcp::resolver resolver(self.io);
-    ip = resolver.resolve(address, std::to_string(port)).begin()->endpoint().address();
+    const auto results = resolver.resolve(address, std::to_string(port));  // throws if none
+    if (results.empty())
+      throw std::system_error(std::make_error_code(std::errc::bad_address),
+                              "https: cannot resolve " + address);
+    ip = results.begin()->endpoint().address();
   }
   const asio::ip::tcp::endpoint endpoint(ip, port);
   try {
@@ -245,8 +264,7 @@ std::uint16_t https_server::listen(const std::string& address, std::uint16_t por
 void https_server::stop() {
   if (!impl_) return;
   impl& self = *impl_;
-  if (self.stopped) return;
-  self.stopped = true;
+  if (self.stopped.exchange(true)) return;
   auto open = self.front->shut_down();
   asio::post(self.acceptor.get_executor(), [&self] {
     std::error_code ec;
@@ -256,8 +274,10 @@ void https_server::stop() {
   // Idle connections close now; a request being answered gets its response first.
   for (auto& c : open) c->shut_down();
   open.clear();
-  // The requests in flight finish (each waits at most hub_timeout for the executor, which
-  // therefore must still run) and post their responses to their connections.
+  // The requests already handed to the workers finish (each within hub_timeout of its
+  // start: the executor must still run) and post their responses to their connections; no
+  // new one starts (http_front::begin_request). Only then may the pool stop.
+  self.front->wait_for_requests();
   self.front->workers.join();
   self.work.reset();
   if (self.thread.joinable()) {

@@ -21,7 +21,7 @@ import ssl
 import struct
 import time
 
-from attack_base import AttackTest, emulator_config
+from attack_base import AttackTest, emulator_config, without_asan_quarantine
 from attack_clients import (CONNACK, MqttClosed, c2d_message, mqtt_str, process_rss_kib,
                             send_outcome, tls_connect, username_for, varint, wait_closed)
 
@@ -37,14 +37,6 @@ ATTACK_SIZE = 2 * MIB            # what each of them announces
 # 1 MiB with ASan, up to 9 MiB with TSan's per-thread caches and shadow memory).
 RSS_BOUND_KIB = 16 * 1024
 
-
-def without_asan_quarantine(env):
-    """The environment for an emulator whose RSS shows what it holds: AddressSanitizer keeps
-    freed memory resident in its quarantine (to catch use after free), so every allocation,
-    even a freed one, would count. Builds without ASan ignore the variable."""
-    options = [o for o in env.get("ASAN_OPTIONS", "").split(":") if o]
-    options += ["quarantine_size_mb=0", "thread_local_quarantine_size_kb=0"]
-    return dict(env, ASAN_OPTIONS=":".join(options))
 
 AMQP_HEADER = b"AMQP\x00\x01\x00\x00"
 

@@ -2,12 +2,13 @@
 refused without being buffered (or with a bounded buffer), and the well-behaved clients are
 unaffected (attack_base.py)."""
 import json
+import os
 import ssl
 import struct
 import time
 import unittest
 
-from attack_base import AttackTest
+from attack_base import AttackTest, without_asan_quarantine
 from attack_clients import (c2d_message, process_rss_kib, publish_packet, send_outcome,
                             tls_connect, varint, wait_closed)
 
@@ -123,6 +124,33 @@ class SizeAttacks(AttackTest):
         self.assertTrue(answer == b"" or answer.startswith(b"HTTP/1.1 431"),
                         "12 MB of headers not refused: %r" % answer)
         self.assertLess(grown_mib, 20, "RSS grew %.0f MiB for 12 MB of headers" % grown_mib)
+        self.assert_others_unaffected()
+
+
+class HttpMemory(AttackTest):
+    """RSS measurements need an emulator without ASan's quarantine (attack_base)."""
+    emulator_env = without_asan_quarantine(os.environ)
+
+    def test_announced_http_bodies_do_not_reserve_memory(self):
+        """200 connections each send a head announcing a 1 MiB body (within the limit) and
+        then nothing. The read buffer grows with the bytes that arrive, not with the announced
+        Content-Length: the emulator's RSS grows by far less than the 200 MiB announced (it
+        grew by ~400 MiB when the buffer was sized from Content-Length)."""
+        rss_before = process_rss_kib(self.emu.proc.pid)
+        head = (b"PUT /devices/big?api-version=2021-04-12 HTTP/1.1\r\nHost: localhost\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{")
+        socks = []
+        try:
+            for _ in range(200):
+                sock = tls_connect(self.hub.ports["https"], self.hub.ca)
+                socks.append(sock)
+                sock.sendall(head)
+            time.sleep(1.0)  # the emulator reads every head
+            grown_mib = (process_rss_kib(self.emu.proc.pid) - rss_before) / 1024
+        finally:
+            for sock in socks:
+                sock.close()
+        self.assertLess(grown_mib, 40, "RSS grew %.0f MiB for 200 announced bodies" % grown_mib)
         self.assert_others_unaffected()
 
 

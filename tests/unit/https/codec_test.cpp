@@ -53,14 +53,15 @@ TEST_CASE("pipelined requests: consumed stops at the first one's end") {
   CHECK(r.request.body.empty());
 }
 
-TEST_CASE("keep-alive rules of HTTP/1.1 and HTTP/1.0 (RFC 9112 §9.3)") {
+TEST_CASE("keep-alive rules: HTTP/1.1 unless Connection: close; HTTP/1.0 never") {
   CHECK(parse_request("GET / HTTP/1.1\r\nHost: x\r\n\r\n", {}).keep_alive);
   CHECK_FALSE(
       parse_request("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", {}).keep_alive);
   CHECK_FALSE(
       parse_request("GET / HTTP/1.1\r\nHost: x\r\nConnection: TE, Close\r\n\r\n", {}).keep_alive);
   CHECK_FALSE(parse_request("GET / HTTP/1.0\r\n\r\n", {}).keep_alive);
-  CHECK(parse_request("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", {}).keep_alive);
+  // Keeping a 1.0 connection would need Connection: keep-alive in the response.
+  CHECK_FALSE(parse_request("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", {}).keep_alive);
 }
 
 TEST_CASE("bare LF line ends and leading empty lines are accepted (RFC 9112 §2.2)") {
@@ -111,6 +112,11 @@ TEST_CASE("the body bound: 413 from Content-Length alone, before the body arrive
   const auto huge = parse_request(
       "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n", l);
   CHECK(huge.error_status == 413);
+  // Leading zeros are still a number (not "too many digits").
+  const auto zeros = parse_request(
+      "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 000000000000000000002\r\n\r\nab", l);
+  CHECK(zeros.status == parse_status::complete);
+  CHECK(zeros.request.body == "ab");
   CHECK(parse_error_response(over).headers.at(0).second == "MessageTooLarge");
 }
 
@@ -146,6 +152,7 @@ TEST_CASE("ambiguous or unsupported forms are refused, never misread") {
       {"GET / FTP/1.1\r\nHost: x\r\n\r\n", 400},
       {"G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
       {"GET /a\x7f HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"\r\r\rGET / HTTP/1.1\r\nHost: x\r\n\r\n", 400},  // bare CRs are not empty lines
   };
   for (const auto& [text, status] : rows) {
     INFO(text);
