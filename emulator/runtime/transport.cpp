@@ -60,7 +60,7 @@ int nosig_destroy(BIO*) {
 const BIO_METHOD* nosig_method() {
   // Created once, never freed (like OpenSSL's built-in methods); thread-safe static init.
   static BIO_METHOD* const method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "emu-mqtt-socket");
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "emu-socket");
     BIO_meth_set_write(m, nosig_write);
     BIO_meth_set_read(m, nosig_read);
     BIO_meth_set_puts(m, nosig_puts);

@@ -12,7 +12,7 @@ from attack_base import AttackTest, without_asan_quarantine
 from attack_clients import (c2d_message, process_rss_kib, publish_packet, send_outcome,
                             tls_connect, varint, wait_closed)
 
-MAX_PACKET = 512 * 1024  # mqtt.maxPacketSize default: the MQTT packet and AMQP frame limit
+MAX_PACKET = 512 * 1024  # mqtt.maxPacketSize default (amqp.maxFrameSize is its own: 64 KiB)
 
 
 class SizeAttacks(AttackTest):
@@ -24,7 +24,8 @@ class SizeAttacks(AttackTest):
         with self.hub.mqtt_device("dev-a") as m:
             m.send(b"\x32" + varint(MAX_PACKET + 1))
             self.assertIsNotNone(m.wait_closed(5), "oversized packet header left open")
-        # The same before CONNECT (nothing authenticated yet).
+        # The same before CONNECT (nothing authenticated yet; the smaller
+        # mqtt.maxConnectPacketSize refuses it too, test_preauth).
         with self.hub.mqtt() as m:
             m.send(b"\x10" + varint(MAX_PACKET + 1))
             self.assertIsNotNone(m.wait_closed(5))
