@@ -268,16 +268,24 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
                          m.secs("tlsHandshakeTimeoutSeconds", c.mqtt.tls_handshake_timeout)},
                         {"ioThreads", m.number("ioThreads", c.mqtt.io_threads)},
                         {"maxConnectPacketSize",
-                         m.number("maxConnectPacketSize", c.mqtt.max_connect_packet_size)}});
+                         m.number("maxConnectPacketSize", c.mqtt.max_connect_packet_size)},
+                        {"maxOutputBacklogBytes",
+                         m.number("maxOutputBacklogBytes", c.mqtt.max_output_backlog)}});
            }},
           {"amqp",
            [&](const json& v) {
              reader m("amqp", errors);
-             m.read(v, {{"maxConnections", m.number("maxConnections", c.amqp.max_connections)},
-                        {"idleTimeoutSeconds", m.secs("idleTimeoutSeconds", c.amqp.idle_timeout)},
-                        {"handshakeTimeoutSeconds",
-                         m.secs("handshakeTimeoutSeconds", c.amqp.handshake_timeout)},
-                        {"maxFrameSize", m.number("maxFrameSize", c.amqp.max_frame_size)}});
+             m.read(v,
+                    {{"maxConnections", m.number("maxConnections", c.amqp.max_connections)},
+                     {"idleTimeoutSeconds", m.secs("idleTimeoutSeconds", c.amqp.idle_timeout)},
+                     {"handshakeTimeoutSeconds",
+                      m.secs("handshakeTimeoutSeconds", c.amqp.handshake_timeout)},
+                     {"maxFrameSize", m.number("maxFrameSize", c.amqp.max_frame_size)},
+                     {"maxSessions", m.number("maxSessions", c.amqp.max_sessions)},
+                     {"maxLinks", m.number("maxLinks", c.amqp.max_links)},
+                     {"maxDeliveryBytes", m.number("maxDeliveryBytes", c.amqp.max_delivery_bytes)},
+                     {"maxBytesBeforeAuth",
+                      m.number("maxBytesBeforeAuth", c.amqp.max_bytes_before_auth)}});
            }},
           {"https",
            [&](const json& v) {
@@ -408,6 +416,18 @@ std::vector<config_error> validate(const emulator_config& c) {
   range_s("mqtt.tlsHandshakeTimeoutSeconds", c.mqtt.tls_handshake_timeout,
           std::chrono::milliseconds(100), std::chrono::seconds(600));
   range_i("mqtt.ioThreads", static_cast<long long>(c.mqtt.io_threads), 1, 64);
+  range_i("mqtt.maxOutputBacklogBytes", static_cast<long long>(c.mqtt.max_output_backlog),
+          64 * 1024, 64 * 1024 * 1024);
+  // The SDKs use one or two sessions and up to four links (sdk-wire §2).
+  range_i("amqp.maxSessions", static_cast<long long>(c.amqp.max_sessions), 2, 1024);
+  range_i("amqp.maxLinks", static_cast<long long>(c.amqp.max_links), 4, 10000);
+  // Room for the largest C2D message the hub takes (c2d.maxMessageSize) plus its properties,
+  // so the hub, not this memory bound, decides what is too large.
+  range_i("amqp.maxDeliveryBytes", static_cast<long long>(c.amqp.max_delivery_bytes),
+          static_cast<long long>(h.c2d_max_message_size) + 16 * 1024, 64 * 1024 * 1024);
+  // The SDKs send under 2 KB before they are authorised (sdk-wire §2.2, §2.3).
+  range_i("amqp.maxBytesBeforeAuth", static_cast<long long>(c.amqp.max_bytes_before_auth), 8 * 1024,
+          16 * 1024 * 1024);
   range_i("amqp.maxConnections", static_cast<long long>(c.amqp.max_connections), 1, 1000000);
   range_s("amqp.idleTimeoutSeconds", c.amqp.idle_timeout, std::chrono::seconds(1),
           std::chrono::hours(1));

@@ -52,6 +52,8 @@ struct emulator_config {
     /// The largest packet accepted before the CONNECT is accepted (what an unauthenticated
     /// connection can make the gateway buffer); gateway_settings.hpp explains the default.
     std::size_t max_connect_packet_size = 80 * 1024;
+    /// Reading from a device pauses while this many bytes wait to be written to it.
+    std::size_t max_output_backlog = 1024 * 1024;
   } mqtt;
   struct amqp_limits {
     std::size_t max_connections = 1000;
@@ -60,6 +62,12 @@ struct emulator_config {
     /// Our max-frame-size (AMQP open): larger frames end the connection; clients split larger
     /// messages over several frames (amqp_settings.hpp).
     std::size_t max_frame_size = 64 * 1024;
+    std::size_t max_sessions = 16;  // our channel-max
+    std::size_t max_links = 64;     // per connection
+    /// One delivery being received (protects memory; the hub's 64 KB limit is separate).
+    std::size_t max_delivery_bytes = 1024 * 1024;
+    /// What a connection may send before it is authorised (SASL PLAIN or CBS put-token).
+    std::size_t max_bytes_before_auth = 64 * 1024;
   } amqp;
   /// The HTTPS front (https_settings.hpp): per-phase deadlines, request bounds, connections.
   struct https_limits {

@@ -188,12 +188,17 @@ int serve(const app::emulator_config& config) {
   amqp_settings.idle_timeout = config.amqp.idle_timeout;
   amqp_settings.handshake_timeout = config.amqp.handshake_timeout;
   amqp_settings.max_frame_size = static_cast<std::uint32_t>(config.amqp.max_frame_size);
+  amqp_settings.max_sessions = static_cast<std::uint16_t>(config.amqp.max_sessions);
+  amqp_settings.max_links = config.amqp.max_links;
+  amqp_settings.max_delivery_bytes = config.amqp.max_delivery_bytes;
+  amqp_settings.max_input_before_auth = config.amqp.max_bytes_before_auth;
   amqp::amqp_server amqp_front(io, &tls->asio_context(), executor, amqp_settings);
   mqtt::gateway_settings mqtt_settings;
   mqtt_settings.session.host_name = config.hub.host_name;
   mqtt_settings.session.inflight_window = config.mqtt_inflight_window;
   mqtt_settings.max_packet_size = config.max_packet_size;
   mqtt_settings.max_connect_packet_size = config.mqtt.max_connect_packet_size;
+  mqtt_settings.max_output_backlog = config.mqtt.max_output_backlog;
   mqtt_settings.max_connections = config.mqtt.max_connections;
   mqtt_settings.session.connect_timeout = config.mqtt.connect_timeout;
   mqtt_settings.tls_handshake_timeout = config.mqtt.tls_handshake_timeout;

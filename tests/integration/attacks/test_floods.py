@@ -13,7 +13,7 @@ import time
 import unittest
 
 from attack_base import SHORT_DEADLINES, AttackTest, emulator_config
-from attack_clients import tcp_connect, tls_context
+from attack_clients import Hub, c2d_message, send_outcome, tcp_connect, tls_context
 from emulator import Emulator
 
 import attack_base
@@ -215,6 +215,29 @@ class ConfiguredConnectionLimits(unittest.TestCase):
 
     def test_https_max_connections(self):
         self.check_limit("https")
+
+    def test_amqp_max_links(self):
+        """amqp.maxLinks 4: four sender links attach, the fifth is refused with
+        amqp:resource-limit-exceeded, and the four keep working."""
+        from proton.utils import LinkDetached
+        config = emulator_config(amqp={"maxLinks": 4})
+        emu = Emulator(attack_base.BINARY, config=config)
+        emu.start()
+        self.addCleanup(emu.cleanup)
+        self.addCleanup(emu.__exit__, None, None, None)
+        hub = Hub(emu.ready)
+        conn = hub.amqp_plain("service", timeout=15)
+        try:
+            senders = [conn.create_sender("/messages/devicebound", name="s%d" % i)
+                       for i in range(4)]
+            with self.assertRaises(LinkDetached) as refused:
+                conn.create_sender("/messages/devicebound", name="s4")
+            self.assertIn("resource-limit-exceeded", str(refused.exception))
+            self.assertEqual(send_outcome(senders[3], c2d_message("canary", "after-limit")),
+                             ("accepted", None))
+        finally:
+            conn.close()
+        self.assertEqual(emu.terminate(), 0)
 
 
 if __name__ == "__main__":

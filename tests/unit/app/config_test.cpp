@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -90,4 +91,58 @@ TEST_CASE("the example configuration names every new key with its default") {
   CHECK(c.mqtt.max_connect_packet_size == d.mqtt.max_connect_packet_size);
   CHECK(c.amqp.max_frame_size == d.amqp.max_frame_size);
   CHECK(c.max_packet_size == d.max_packet_size);
+}
+
+TEST_CASE("https.* limits are read from the file and range-checked") {
+  auto c = default_config();
+  const auto errors = apply_config_json(
+      R"({"https": {"maxConnections": 5, "tlsHandshakeTimeoutSeconds": 2,
+                    "requestTimeoutSeconds": 3, "keepAliveTimeoutSeconds": 1.5,
+                    "writeTimeoutSeconds": 4, "maxHeaderBytes": 4096, "maxHeaderFields": 20,
+                    "maxBodyBytes": 262144, "workerThreads": 2}})",
+      c);
+  CHECK(errors.empty());
+  CHECK(c.https.max_connections == 5);
+  CHECK(c.https.tls_handshake_timeout == std::chrono::seconds(2));
+  CHECK(c.https.request_timeout == std::chrono::seconds(3));
+  CHECK(c.https.keep_alive_timeout == std::chrono::milliseconds(1500));
+  CHECK(c.https.write_timeout == std::chrono::seconds(4));
+  CHECK(c.https.max_header_bytes == 4096);
+  CHECK(c.https.max_header_fields == 20);
+  CHECK(c.https.max_body_bytes == 262144);
+  CHECK(c.https.worker_threads == 2);
+  CHECK(validate(c).empty());
+
+  c.https.max_header_bytes = 100;
+  c.https.worker_threads = 0;
+  c.https.request_timeout = std::chrono::milliseconds(10);
+  const auto lines = problems(c);
+  CHECK(has(lines, "https.maxHeaderBytes: must be between 1024 and 1048576 (100)"));
+  CHECK(has(lines, "https.workerThreads: must be between 1 and 64 (0)"));
+  CHECK(lines.size() == 3);
+  auto typo = default_config();
+  CHECK_FALSE(apply_config_json(R"({"https": {"maxHeadersBytes": 1}})", typo).empty());
+}
+
+TEST_CASE("amqp sessions, links, delivery and pre-auth bytes, mqtt output backlog") {
+  auto c = default_config();
+  CHECK(c.amqp.max_sessions == 16);
+  CHECK(c.amqp.max_links == 64);
+  const auto errors = apply_config_json(
+      R"({"amqp": {"maxSessions": 4, "maxLinks": 8, "maxDeliveryBytes": 131072,
+                   "maxBytesBeforeAuth": 16384},
+          "mqtt": {"maxOutputBacklogBytes": 262144}})",
+      c);
+  CHECK(errors.empty());
+  CHECK(c.amqp.max_sessions == 4);
+  CHECK(c.amqp.max_links == 8);
+  CHECK(c.amqp.max_delivery_bytes == 131072);
+  CHECK(c.amqp.max_bytes_before_auth == 16384);
+  CHECK(c.mqtt.max_output_backlog == 262144);
+  CHECK(validate(c).empty());
+  // A delivery bound below the hub's message size would refuse what the hub accepts.
+  c.hub.c2d_max_message_size = 256 * 1024;
+  CHECK(has(problems(c), "amqp.maxDeliveryBytes: must be between 278528 and 67108864 (131072)"));
+  c.amqp.max_sessions = 1;
+  CHECK(has(problems(c), "amqp.maxSessions: must be between 2 and 1024 (1)"));
 }
