@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "emulator/amqp/connection.hpp"
+#include "emulator/runtime/log_throttle.hpp"
 
 namespace emu::amqp {
 
@@ -70,6 +71,7 @@ class server_state : public std::enable_shared_from_this<server_state> {
   std::map<std::uint64_t, std::weak_ptr<session_base>> sessions_;
   std::vector<std::shared_ptr<tcp::acceptor>> acceptors_;
   std::uint64_t next_id_ = 1;
+  runtime::log_throttle refusals_;  // "refused" at most once a second
   bool stopped_ = false;
 };
 
@@ -399,10 +401,12 @@ void server_state::on_accepted(tcp::socket socket) {
   {
     std::lock_guard lock(mutex_);
     if (stopped_ || sessions_.size() >= settings_.max_connections) {
-      log(log_level::warn,
-          peer + ": refused, " +
-              (stopped_ ? std::string("stopping")
-                        : "already " + std::to_string(sessions_.size()) + " connections"));
+      if (const auto held = refusals_.admit())
+        log(log_level::warn, peer + ": refused, " +
+                                 (stopped_ ? std::string("stopping")
+                                           : "already " + std::to_string(sessions_.size()) +
+                                                 " connections (amqp.maxConnections)") +
+                                 runtime::log_throttle::suffix(*held));
       socket.close(ec);
       return;
     }

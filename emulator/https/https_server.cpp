@@ -28,6 +28,7 @@
 #include "emulator/https/test_control_api.hpp"
 #include "emulator/https/text_checks.hpp"
 #include "emulator/runtime/log.hpp"
+#include "emulator/runtime/log_throttle.hpp"
 #include "emulator/runtime/tls_context.hpp"
 
 namespace emu::https {
@@ -93,6 +94,7 @@ struct https_server::impl {
   asio::ip::tcp::acceptor acceptor;
   asio::steady_timer retry;  // after an accept error such as EMFILE
   std::shared_ptr<http_front> front;
+  runtime::log_throttle refusals;  // "connection refused" at most once a second
   std::thread thread;
   bool listening = false;
   std::atomic<bool> stopped{false};
@@ -213,9 +215,11 @@ void https_server::impl::accept() {
       c->start();
     } else {
       // Over the limit (or stopping): the socket closes when `c` goes away.
-      runtime::log(log_level::warn, "https",
-                   "connection refused: " + std::to_string(settings.max_connections) +
-                       " connections are open (https.maxConnections)");
+      if (const auto held = refusals.admit())
+        runtime::log(log_level::warn, "https",
+                     "connection refused: " + std::to_string(settings.max_connections) +
+                         " connections are open (https.maxConnections)" +
+                         runtime::log_throttle::suffix(*held));
     }
     accept();
   });

@@ -14,6 +14,7 @@
 #include "emulator/mqtt/gateway/connection_registry.hpp"
 #include "emulator/mqtt/gateway/gateway_settings.hpp"
 #include "emulator/runtime/hub_executor.hpp"
+#include "emulator/runtime/log_throttle.hpp"
 
 namespace emu::mqtt {
 
@@ -25,6 +26,7 @@ struct gateway_context {
   runtime::hub_executor& executor;
   connection_registry registry;
   std::atomic<std::uint64_t> next_connection_id{1};
+  runtime::log_throttle refusals;  // "connection refused" at most once a second
 
   void log(log_level level, std::string_view text) const {
     if (settings.log) settings.log(level, text);

@@ -81,9 +81,11 @@ void server::accept(listener& l) {
       c->start();
     } else {
       // Over the limit (or stopping): the socket closes when `c` goes away.
-      context_->log(log_level::warning,
-                    "connection refused: " + std::to_string(context_->settings.max_connections) +
-                        " connections are open");
+      if (const auto held = context_->refusals.admit())
+        context_->log(log_level::warning,
+                      "connection refused: " + std::to_string(context_->settings.max_connections) +
+                          " connections are open (mqtt.maxConnections)" +
+                          runtime::log_throttle::suffix(*held));
     }
     accept(l);
   });

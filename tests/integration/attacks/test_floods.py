@@ -206,6 +206,10 @@ class ConfiguredConnectionLimits(unittest.TestCase):
         self.addCleanup(close_all, socks)
         self.assertEqual(len(closed_by_server(socks, 10, until=over)), over)
         self.assertEqual(emu.terminate(), 0)
+        # Refusals are logged, but at most once a second (with a count), not once each.
+        refusals = [line for line in emu.log().splitlines() if "maxConnections)" in line]
+        self.assertGreaterEqual(len(refusals), 1)
+        self.assertLessEqual(len(refusals), 3, "\n".join(refusals))
 
     def test_mqtt_max_connections(self):
         self.check_limit("mqtt")
