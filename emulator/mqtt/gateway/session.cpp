@@ -615,7 +615,8 @@ void session::release_all(core::time_point now, actions& out) {
   // the next connection gets the messages again instead of waiting for the lock timeout.
   // Locks that already timed out are ignored by the hub.
   (void)now;
-  for (const auto& [id, e] : inflight_) out.push_back(action::release{e.seq, e.lock_id});
+  for (const auto& [id, e] : inflight_)
+    out.emplace_back(std::in_place_type<action::release>, e.seq, e.lock_id);
   inflight_.clear();
 }
 
