@@ -72,8 +72,24 @@ void http_connection::arm(std::chrono::milliseconds after, const char* what) {
         // A wait replaced by a later arm() is cancelled (operation_aborted), unless it had already
         // fired and been queued: then its generation is stale and it must not close anything.
         if (ec || self->phase_ == phase::closed || generation != self->timer_generation_) return;
-        self->close(std::string(what) + " timeout");
+        self->deadline_passed(what);
       });
+}
+
+void http_connection::deadline_passed(const char* what) {
+  // A request that began but did not finish in time is told so (RFC 9110 §15.5.9) before the
+  // connection closes; the answer is small and gets write_timeout like any other.
+  if (phase_ == phase::reading && request_started_ && out_offset_ >= out_.size() &&
+      std::string_view(what) == "request") {
+    if (runtime::log_enabled(log_level::debug))
+      runtime::log(log_level::debug, "https", "#" + std::to_string(id_) + " request timeout");
+    respond(error_response(408, "RequestTimeout",
+                           "The request did not arrive within " +
+                               std::to_string(front_->settings.request_timeout.count()) + " ms."),
+            false);
+    return;
+  }
+  close(std::string(what) + " timeout");
 }
 
 void http_connection::disarm() {

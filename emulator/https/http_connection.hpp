@@ -9,7 +9,7 @@
 ///   next request      `request_timeout` for the first request after the handshake; then
 ///                     `keep_alive_timeout` of idleness between requests, and once a request's
 ///                     first byte arrives the whole request (head and body) must arrive within
-///                     `request_timeout` of that byte;
+///                     `request_timeout` of that byte (else 408, then close);
 ///   response          `write_timeout` to hand the whole response to a client that reads;
 ///   after a refusal   `linger_timeout` (and at most `linger_bytes`) of reading and discarding
 ///                     what the client still sends, so that a client which sends its whole
@@ -67,6 +67,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   void linger();
   void arm(std::chrono::milliseconds after, const char* what);
   void disarm();
+  void deadline_passed(const char* what);
   void request_consumed(std::size_t bytes);
   void close(const std::string& why);
 

@@ -112,13 +112,26 @@ TEST_CASE("a request whose last byte and deadline arrive in the same turn is sti
   CHECK(answer.find("Connection: close") == std::string::npos);
 }
 
-TEST_CASE("a request that does not complete within request_timeout closes the connection") {
+TEST_CASE("a request that does not complete within request_timeout gets 408, then a close") {
   https_settings s;
   s.request_timeout = 50ms;
   harness h(s);
   h.send("GET /health HTTP/1.1\r\nHo");
   h.io.run_for(150ms);
   CHECK(h.handled == 0);
+  const auto answer = h.received();
+  CHECK(answer.rfind("HTTP/1.1 408 Request Timeout\r\n", 0) == 0);
+  CHECK(answer.find("Connection: close") != std::string::npos);
+  CHECK(answer.find("ErrorCode:RequestTimeout") != std::string::npos);
+  CHECK(h.closed_by_server());
+}
+
+TEST_CASE("a connection that never starts a request is closed without an answer") {
+  https_settings s;
+  s.request_timeout = 50ms;
+  harness h(s);
+  h.io.run_for(150ms);
+  CHECK(h.received().empty());
   CHECK(h.closed_by_server());
 }
 
