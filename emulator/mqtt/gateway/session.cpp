@@ -616,7 +616,7 @@ void session::release_all(core::time_point now, actions& out) {
   // Locks that already timed out are ignored by the hub.
   (void)now;
   for (const auto& [id, e] : inflight_)
-    out.emplace_back(std::in_place_type<action::release>, e.seq, e.lock_id);
+    out.emplace_back(std::in_place_type<action::release>, action::release{e.seq, e.lock_id});
   inflight_.clear();
 }
 
