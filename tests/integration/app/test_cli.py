@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -207,7 +208,18 @@ class Ports(unittest.TestCase):
                     ready = json.loads(line[len("iothub-emulator ready "):])
                     break
             p.terminate()
-            out = p.communicate(timeout=20)[0]
+            try:
+                out = p.communicate(timeout=20)[0]
+            except subprocess.TimeoutExpired:
+                # Seen once under TSan on a loaded machine: keep the evidence (every thread's
+                # stack) instead of only the time-out.
+                stacks = "(gdb not installed)"
+                if shutil.which("gdb"):
+                    stacks = subprocess.run(
+                        ["gdb", "-p", str(p.pid), "-batch", "-ex", "thread apply all bt"],
+                        capture_output=True, text=True, timeout=60).stdout
+                p.kill()
+                self.fail("no exit within 20 s of SIGTERM; threads:\n" + stacks[-12000:])
             self.assertIsNotNone(ready)
             self.assertNotEqual(ready["ports"]["https"], 443)
             self.assertGreater(ready["ports"]["https"], 0)
