@@ -1,6 +1,9 @@
 // iothub-emulator: the composition root. The only place that knows every module: it loads the
 // configuration, opens the store, prepares TLS, starts the hub executor and the fronts, prints
 // the readiness information and stops everything cleanly on SIGINT/SIGTERM.
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -105,6 +108,17 @@ int print_ca_path(const app::emulator_config& config) {
 }
 
 int serve(const app::emulator_config& config) {
+  // SIGINT/SIGTERM are blocked in every thread but the one that waits for them (this one, in
+  // io.run() below, where they are unblocked); the threads started from here inherit the mask.
+  // Otherwise the kernel may hand the signal to any thread, e.g. a worker blocked in a
+  // condition wait, where ThreadSanitizer's runtime deferred it indefinitely: SIGTERM was
+  // ignored (seen in the TSan CI run). A signal that arrives before io.run() stays pending.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
   runtime::log_threshold() = static_cast<int>(level_of(config.log_level));
 
   // Storage: a refused database (corrupt, newer, another program's, locked) is exit 3.
@@ -155,7 +169,7 @@ int serve(const app::emulator_config& config) {
   runtime::hub_executor& executor = *executor_holder;
   asio::io_context io;
   // Signals first: a SIGTERM that arrives right after the ready line must stop us cleanly,
-  // not kill us with the default action.
+  // not kill us with the default action (it stays pending until io.run(), see above).
   asio::signal_set signals(io, SIGINT, SIGTERM);
 
   // ---- fronts: constructed before the executor starts, so their hub listeners are in place --
@@ -328,6 +342,7 @@ int serve(const app::emulator_config& config) {
     if (https_front) https_front->stop();
     io.stop();
   });
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   io.run();
   stop_all();
   try {
