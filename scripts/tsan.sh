@@ -38,7 +38,6 @@ mkdir -p "$reports"
 # collected from the files instead. exitcode=66 still makes a clean exit fail after a report.
 export TSAN_OPTIONS="log_path=$reports/tsan halt_on_error=0 second_deadlock_stack=1 history_size=4 ${TSAN_OPTIONS:-}"
 export EMU_BINARY=$build/emulator/app/iothub-emulator
-export EMU_TSAN=1  # lets a test skip what is known not to work under TSan (test_cli, one row)
 export PYTHONPATH=$root/tests/support:$root/tests/integration/reliability:$root/tests/integration/attacks
 # Slower binary: give each emulator life more time to stop.
 export SHUTDOWN_BOUND_SECONDS=${SHUTDOWN_BOUND_SECONDS:-30}

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <asio.hpp>
@@ -108,11 +110,11 @@ int print_ca_path(const app::emulator_config& config) {
 }
 
 int serve(const app::emulator_config& config) {
-  // SIGINT/SIGTERM are blocked in every thread but the one that waits for them (this one, in
-  // io.run() below, where they are unblocked); the threads started from here inherit the mask.
-  // Otherwise the kernel may hand the signal to any thread, e.g. a worker blocked in a
-  // condition wait, where ThreadSanitizer's runtime deferred it indefinitely: SIGTERM was
-  // ignored (seen in the TSan CI run). A signal that arrives before io.run() stays pending.
+  // SIGINT/SIGTERM are blocked in every thread (the threads started from here inherit the
+  // mask) and taken synchronously with sigwait() by one thread below: no signal handler runs
+  // at all. With an asynchronous handler (asio::signal_set) ThreadSanitizer's runtime deferred
+  // a SIGTERM that reached a blocked thread and never ran the handler: the emulator ignored it
+  // (seen in the TSan CI run). A signal that arrives during start-up stays pending until then.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -168,9 +170,6 @@ int serve(const app::emulator_config& config) {
   }
   runtime::hub_executor& executor = *executor_holder;
   asio::io_context io;
-  // Signals first: a SIGTERM that arrives right after the ready line must stop us cleanly,
-  // not kill us with the default action (it stays pending until io.run(), see above).
-  asio::signal_set signals(io, SIGINT, SIGTERM);
 
   // ---- fronts: constructed before the executor starts, so their hub listeners are in place --
   std::optional<https::https_server> https_front;
@@ -334,16 +333,28 @@ int serve(const app::emulator_config& config) {
   }
 
   // Graceful shutdown: stop accepting, let the executor finish and commit, checkpoint the WAL.
-  signals.async_wait([&](const std::error_code&, int sig) {
-    runtime::log(runtime::log_level::info, "app",
-                 std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
-    mqtt_front.stop();
-    amqp_front.stop();
-    if (https_front) https_front->stop();
-    io.stop();
+  auto keep_running = asio::make_work_guard(io);
+  std::atomic<bool> signalled{false};
+  std::thread signal_waiter([&] {
+    int sig = 0;
+    if (sigwait(&stop_signals, &sig) != 0) return;
+    signalled = true;
+    asio::post(io, [&, sig] {
+      runtime::log(
+          runtime::log_level::info, "app",
+          std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+      mqtt_front.stop();
+      amqp_front.stop();
+      if (https_front) https_front->stop();
+      keep_running.reset();
+      io.stop();
+    });
   });
-  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   io.run();
+  // io.run() only returns after the stop above; should it ever return without one, wake the
+  // waiter (its SIGTERM is blocked, so sigwait() takes it) instead of hanging in join().
+  if (!signalled) pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  signal_waiter.join();
   stop_all();
   try {
     store_view->checkpoint();

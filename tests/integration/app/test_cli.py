@@ -193,11 +193,6 @@ class Ports(unittest.TestCase):
                           r.stderr)
 
     @unittest.skipUnless(os.getuid() == 0, "needs root to run the binary as an unprivileged user")
-    # Under ThreadSanitizer (scripts/tsan.sh sets EMU_TSAN) the emulator started as `nobody`
-    # through setpriv twice did not act on SIGTERM in CI (main thread idle in epoll_wait, see
-    # the stacks this test collects); not reproduced in 300 local runs. Open, tracked in the
-    # session notes; the test runs in the ASan build of every CI run.
-    @unittest.skipIf(os.environ.get("EMU_TSAN"), "SIGTERM under TSan as nobody: open issue")
     def test_default_https_port_falls_back_for_unprivileged_users(self):
         with tempfile.TemporaryDirectory() as d:
             os.chmod(d, 0o777)
