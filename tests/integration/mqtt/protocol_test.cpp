@@ -210,6 +210,52 @@ TEST_CASE("keep-alive: a silent client is closed after 1.5 x its keep-alive") {
   CHECK(clock::now() - start >= 1400ms);
 }
 
+// Clock travel (docs/test-control.md) reaches the MQTT gateway: a token expiry or a keep-alive
+// deadline that the travel passes closes the connection at once, without waiting for the wall
+// clock (issue 12: the gateway's timers used to run on the wall clock only).
+TEST_CASE("clock travel: a token that expires in the travelled time closes the connection") {
+  temp_dir dir;
+  auto s = start_server({dir.path / "data"});
+  raw_client c(s->port, s->ca);
+  // se = now + 60 s, accepted until se + 5 min of skew; keep-alive 0 = the 1767 s cap.
+  REQUIRE(c.connect_as(*s, "dev1", true, /*keep_alive=*/0, s->token("dev1", {}, 60)).return_code ==
+          connect_return_code::accepted);
+  c.send(pingreq{});
+  REQUIRE(std::holds_alternative<pingresp>(*c.receive()));
+  s->request("POST", "/admin/clock/advance", json{{"seconds", 400}}, 200);
+  CHECK(c.wait_closed(10s));
+  CHECK(eventually([&] { return s->log().find("closed: token_expired") != std::string::npos; }));
+}
+
+TEST_CASE("clock travel: a keep-alive deadline passed by the travel closes the connection") {
+  temp_dir dir;
+  auto s = start_server({dir.path / "data"});
+  raw_client c(s->port, s->ca);
+  // Keep-alive 60 s: closed when nothing arrives for 90 s (spec §3.3). The token lasts 3 h.
+  REQUIRE(c.connect_as(*s, "dev1", true, /*keep_alive=*/60, s->token("dev1", {}, 3 * 3600))
+              .return_code == connect_return_code::accepted);
+  c.send(pingreq{});
+  REQUIRE(std::holds_alternative<pingresp>(*c.receive()));
+  s->request("POST", "/admin/clock/advance", json{{"seconds", 100}}, 200);
+  CHECK(c.wait_closed(10s));
+  CHECK(eventually([&] { return s->log().find("closed: keep_alive_timeout") != std::string::npos; }));
+}
+
+TEST_CASE("clock travel short of every deadline keeps the connection open") {
+  temp_dir dir;
+  auto s = start_server({dir.path / "data"});
+  raw_client c(s->port, s->ca);
+  REQUIRE(c.connect_as(*s, "dev1", true, /*keep_alive=*/60, s->token("dev1", {}, 3 * 3600))
+              .return_code == connect_return_code::accepted);
+  s->request("POST", "/admin/clock/advance", json{{"seconds", 30}}, 200);
+  // Still served after the travel: the PINGRESP comes on the same connection.
+  c.send(pingreq{});
+  const auto p = c.receive(10s);
+  REQUIRE(p.has_value());
+  CHECK(std::holds_alternative<pingresp>(*p));
+  CHECK_FALSE(c.closed());
+}
+
 TEST_CASE("slowloris: no CONNECT, or no TLS handshake, within the time limit closes") {
   temp_dir dir;
   auto s = start_server(
