@@ -40,13 +40,14 @@
 // Environment: C2D_PHASE_HOOK="CMD" runs `CMD start|end PHASE EMULATOR_PID` at the emulator's
 // phase boundaries (bench/profile.sh uses it to count instructions of one phase only).
 #include <mosquitto.h>
+#include <proton/binary.hpp>
 #include <proton/connection.hpp>
 #include <proton/connection_options.hpp>
 #include <proton/container.hpp>
 #include <proton/delivery.hpp>
+#include <proton/error_condition.hpp>
 #include <proton/message.hpp>
 #include <proton/message_id.hpp>
-#include <proton/work_queue.hpp>
 #include <proton/messaging_handler.hpp>
 #include <proton/receiver.hpp>
 #include <proton/receiver_options.hpp>
@@ -56,8 +57,7 @@
 #include <proton/ssl.hpp>
 #include <proton/tracker.hpp>
 #include <proton/transport.hpp>
-#include <proton/binary.hpp>
-#include <proton/error_condition.hpp>
+#include <proton/work_queue.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -159,8 +159,11 @@ class pacer {
  public:
   pacer(std::vector<phase>& phases, ledger& l, std::int64_t max_in_system,
         std::chrono::seconds phase_timeout, pid_t server_pid)
-      : phases_(phases), ledger_(l), max_in_system_(max_in_system),
-        phase_timeout_(phase_timeout), server_pid_(server_pid) {}
+      : phases_(phases),
+        ledger_(l),
+        max_in_system_(max_in_system),
+        phase_timeout_(phase_timeout),
+        server_pid_(server_pid) {}
 
   bool finished() const { return current_ >= phases_.size(); }
   std::int64_t next_index() const { return next_; }
@@ -170,8 +173,8 @@ class pacer {
     if (finished() || !started_) return false;
     const auto& p = phases_[current_];
     if (next_ >= p.begin + p.count) return false;
-    const std::int64_t in_system = next_ - ledger_.received.load(std::memory_order_acquire) -
-                                   rejected;
+    const std::int64_t in_system =
+        next_ - ledger_.received.load(std::memory_order_acquire) - rejected;
     if (in_system >= max_in_system_) return false;
     if (p.rate > 0) {
       const double elapsed = std::chrono::duration<double>(steady::now() - t0_).count();
@@ -209,8 +212,8 @@ class pacer {
     if (!all_done && !too_long) return false;
     p.timed_out = !all_done;
     if (too_long && !all_done)
-      std::cout << "  phase " << p.name << " TIMED OUT: sent " << (next_ - p.begin)
-                << ", received " << ledger_.received.load() << " in total" << std::endl;
+      std::cout << "  phase " << p.name << " TIMED OUT: sent " << (next_ - p.begin) << ", received "
+                << ledger_.received.load() << " in total" << std::endl;
     p.cpu_ticks_end = server_pid_ > 0 ? cpu_ticks(server_pid_) : 0;
     if (!hook_.empty()) run_hook("end", p.name);
     if (!all_sent) next_ = p.begin + p.count;  // the unsent rest counts as missing
@@ -326,8 +329,7 @@ class coordinator : public proton::messaging_handler {
   /// own callbacks and its own timer (never on another connection's sender).
   void pump(sender_conn& sc) {
     if (ready_ < s_.senders || error_stop_ || !sc.c2d) return;
-    for (int guard = 0; guard < 100000 && sc.c2d.credit() > 0 && pacer_.may_send(rejected);
-         ++guard)
+    for (int guard = 0; guard < 100000 && sc.c2d.credit() > 0 && pacer_.may_send(rejected); ++guard)
       send_one(sc, pacer_.take());
   }
 
@@ -512,8 +514,8 @@ struct phase_result {
   double offered = 0;
   double msgs_per_s = 0;
   double p50 = 0, p99 = 0, p999 = 0, max = 0;  // send→recv, ms
-  double acc_p50 = 0, acc_p99 = 0;              // accepted→recv, ms
-  double cpu_percent = 0;                       // server CPU over the phase (100 = one core)
+  double acc_p50 = 0, acc_p99 = 0;             // accepted→recv, ms
+  double cpu_percent = 0;                      // server CPU over the phase (100 = one core)
   std::int64_t received = 0, missing = 0, duplicates = 0, not_accepted = 0;
   bool timed_out = false;
 };
@@ -546,8 +548,8 @@ std::vector<phase_result> evaluate(const std::string& system, const std::string&
       if (l.t_acc[k] != 0) acc.push_back(static_cast<double>(l.t_recv[k] - l.t_acc[k]) / 1e6);
     }
     if (r.received > 0 && last_recv > first_send)
-      r.msgs_per_s = static_cast<double>(r.received) /
-                     (static_cast<double>(last_recv - first_send) / 1e9);
+      r.msgs_per_s =
+          static_cast<double>(r.received) / (static_cast<double>(last_recv - first_send) / 1e9);
     r.p50 = quantile(lat, 0.50);
     r.p99 = quantile(lat, 0.99);
     r.p999 = quantile(lat, 0.999);
@@ -595,8 +597,10 @@ std::vector<phase> make_phases(const options& o) {
 std::string emulator_config(const options& o) {
   nlohmann::json devices = nlohmann::json::array();
   for (int k = 0; k < o.devices; ++k)
-    devices.push_back({{"deviceId", device_name(k)}, {"primaryKey", device_key},
-                       {"secondaryKey", device_key}, {"status", "enabled"}});
+    devices.push_back({{"deviceId", device_name(k)},
+                       {"primaryKey", device_key},
+                       {"secondaryKey", device_key},
+                       {"status", "enabled"}});
   nlohmann::json c = {{"devices", devices},
                       {"mqtt", {{"inflightWindow", o.inflight}}},
                       // Records are batched by 64 (the default); a 1 s cut keeps the tail short.
@@ -717,8 +721,7 @@ std::vector<phase_result> run_mosquitto(const options& o, const std::filesystem:
       << "log_dest stderr\nlog_type error\nlog_type warning\n"
       // As root, Mosquitto would switch to the `mosquitto` user, which cannot read the
       // emulator's private key in our 0700 work directory.
-      << (::geteuid() == 0 ? "user root\n" : "")
-      << "listener " << port << " 127.0.0.1\n";
+      << (::geteuid() == 0 ? "user root\n" : "") << "listener " << port << " 127.0.0.1\n";
     if (tls)
       c << "certfile " << (cert_dir / "server.crt").string() << "\nkeyfile "
         << (cert_dir / "server.key").string() << "\n";
@@ -737,7 +740,8 @@ std::vector<phase_result> run_mosquitto(const options& o, const std::filesystem:
     ::close(fd);
     if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
-  if (!up) throw std::runtime_error("mosquitto did not start; see " + (dir / "mosquitto.log").string());
+  if (!up)
+    throw std::runtime_error("mosquitto did not start; see " + (dir / "mosquitto.log").string());
   std::cout << "  started pid " << broker.pid() << " on port " << port << std::endl;
   const std::string ca = tls ? (cert_dir / "ca.crt").string() : std::string();
 
@@ -829,8 +833,8 @@ struct sqlite_result {
   double commits_per_s;
 };
 
-sqlite_result sqlite_lifecycle(const std::string& path, int batch, std::int64_t count,
-                               int payload, const std::vector<std::string>& exec) {
+sqlite_result sqlite_lifecycle(const std::string& path, int batch, std::int64_t count, int payload,
+                               const std::vector<std::string>& exec) {
   namespace core = emu::core;
   emu::storage::sqlite_store store(path);
   for (const auto& sql : exec) store.db().exec(sql);  // experiments: pragmas, index changes
@@ -862,12 +866,13 @@ sqlite_result sqlite_lifecycle(const std::string& path, int batch, std::int64_t 
     for (std::int64_t j = 0; j < b; ++j) {
       core::c2d_content c;
       c.message_id = "m";
-      c.message_id += std::to_string(done + j);  // (not "m" + …: a GCC 12 -Wrestrict false positive)
+      c.message_id +=
+          std::to_string(done + j);  // (not "m" + …: a GCC 12 -Wrestrict false positive)
       c.ack = core::ack_mode::full;
       c.body = payload_for(static_cast<std::uint64_t>(done + j), payload);
-      const auto r = hub.enqueue(ids[static_cast<std::size_t>((done + j) % devices)],
-                                 std::move(c), now());
-      if (!r) throw std::runtime_error("enqueue: " + r.err().message);
+      const auto r =
+          hub.enqueue(ids[static_cast<std::size_t>((done + j) % devices)], std::move(c), now());
+      if (!r) throw std::runtime_error("enqueue: " + r.error().message);
     }
     store.commit(hub.take_changes());
     ++commits;
@@ -882,11 +887,11 @@ sqlite_result sqlite_lifecycle(const std::string& path, int batch, std::int64_t 
     ++commits;
     // 3. complete + feedback record (the PUBACK)
     for (std::int64_t j = 0; j < b; ++j) {
-      const auto st = hub.settle(ids[static_cast<std::size_t>((done + j) % devices)],
-                                 locks[static_cast<std::size_t>(j)].first,
-                                 locks[static_cast<std::size_t>(j)].second,
-                                 core::settlement::complete, now());
-      if (!st.ok()) throw std::runtime_error("settle: " + st.err().message);
+      const auto st =
+          hub.settle(ids[static_cast<std::size_t>((done + j) % devices)],
+                     locks[static_cast<std::size_t>(j)].first,
+                     locks[static_cast<std::size_t>(j)].second, core::settlement::complete, now());
+      if (!st.ok()) throw std::runtime_error("settle: " + st.error().message);
     }
     hub.advance(now());  // cuts feedback batches of 64 records
     store.commit(hub.take_changes());
@@ -895,8 +900,8 @@ sqlite_result sqlite_lifecycle(const std::string& path, int batch, std::int64_t 
     done += b;
   }
   const double s = std::chrono::duration<double>(steady::now() - t0).count();
-  return {path == ":memory:" ? "in memory" : "file", batch, count,
-          static_cast<double>(count) / s, static_cast<double>(commits) / s};
+  return {path == ":memory:" ? "in memory" : "file", batch, count, static_cast<double>(count) / s,
+          static_cast<double>(commits) / s};
 }
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -913,11 +918,13 @@ std::vector<std::string> split(const std::string& s, char sep) {
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   const bench::args a(
-      argc, argv,
-      {"--emulator", "--senders", "--devices", "--count", "--payload", "--rate", "--rate-seconds",
-       "--credit", "--max-in-system", "--inflight-window", "--modes", "--mosquitto",
-       "--sqlite-count", "--phase-timeout", "--feedback-timeout", "--work-dir",
-       "--emulator-prefix", "--log-level", "--sqlite-batches", "--sqlite-exec"},
+      argc, argv, {"--emulator",        "--senders",         "--devices",
+                   "--count",           "--payload",         "--rate",
+                   "--rate-seconds",    "--credit",          "--max-in-system",
+                   "--inflight-window", "--modes",           "--mosquitto",
+                   "--sqlite-count",    "--phase-timeout",   "--feedback-timeout",
+                   "--work-dir",        "--emulator-prefix", "--log-level",
+                   "--sqlite-batches",  "--sqlite-exec"},
       {"--skip-mosquitto", "--skip-sqlite", "--mosquitto-plain", "--keep", "--skip-sqlite-memory"});
   options o;
   o.emulator = a.text("--emulator", EMU_BENCH_EMULATOR);
@@ -940,7 +947,8 @@ int main(int argc, char** argv) {
   o.sqlite_batches = split(a.text("--sqlite-batches", "1,10,100"), ',');
   o.sqlite_exec = split(a.text("--sqlite-exec", ""), ';');
   o.sqlite_memory = !a.flag("--skip-sqlite-memory");
-  o.phase_timeout = std::chrono::seconds(a.number("--phase-timeout", o.prefix.empty() ? 120 : 1800));
+  o.phase_timeout =
+      std::chrono::seconds(a.number("--phase-timeout", o.prefix.empty() ? 120 : 1800));
   o.feedback_timeout = std::chrono::seconds(a.number("--feedback-timeout", 60));
   o.log_level = a.text("--log-level", "info");
   const bool keep = a.flag("--keep");
@@ -950,9 +958,9 @@ int main(int argc, char** argv) {
 
   std::cout << "c2d_e2e on " << machine_line() << "\n"
             << "  " << o.senders << " AMQP senders -> " << o.devices << " MQTT devices, "
-            << o.payload << "-byte bodies, iothub-ack=full, credit " << o.credit
-            << ", at most " << o.max_in_system << " messages in the system, mqtt inflight window "
-            << o.inflight << "\n  work dir " << o.work.string() << std::endl;
+            << o.payload << "-byte bodies, iothub-ack=full, credit " << o.credit << ", at most "
+            << o.max_in_system << " messages in the system, mqtt inflight window " << o.inflight
+            << "\n  work dir " << o.work.string() << std::endl;
 
   const auto disk = probe_fdatasync(o.work);
   std::cout << "  load average " << load_average() << "; fdatasync (4 KiB append) on the work "
@@ -1041,10 +1049,12 @@ int main(int argc, char** argv) {
   std::cout << "\nRatios (emulator / reference)\n";
   table rt({"emulator figure", "reference", "ratio", "target"});
   if (dur) {
-    rt.add({"durable msg/s " + fmt(dur->msgs_per_s), "SQLite lifecycle 100/commit " +
-            fmt(sq_rate("file", 100)), ratio(dur->msgs_per_s, sq_rate("file", 100)), ">= 0.80x"});
-    rt.add({"durable msg/s " + fmt(dur->msgs_per_s), "SQLite lifecycle 10/commit " +
-            fmt(sq_rate("file", 10)), ratio(dur->msgs_per_s, sq_rate("file", 10)), ""});
+    rt.add({"durable msg/s " + fmt(dur->msgs_per_s),
+            "SQLite lifecycle 100/commit " + fmt(sq_rate("file", 100)),
+            ratio(dur->msgs_per_s, sq_rate("file", 100)), ">= 0.80x"});
+    rt.add({"durable msg/s " + fmt(dur->msgs_per_s),
+            "SQLite lifecycle 10/commit " + fmt(sq_rate("file", 10)),
+            ratio(dur->msgs_per_s, sq_rate("file", 10)), ""});
     if (mq)
       rt.add({"durable msg/s " + fmt(dur->msgs_per_s), "Mosquitto msg/s " + fmt(mq->msgs_per_s),
               ratio(dur->msgs_per_s, mq->msgs_per_s), ">= 0.35x"});
@@ -1055,8 +1065,9 @@ int main(int argc, char** argv) {
     rt.add({"in-memory msg/s " + fmt(mem->msgs_per_s), "Mosquitto msg/s " + fmt(mq->msgs_per_s),
             ratio(mem->msgs_per_s, mq->msgs_per_s), ""});
   if (mem)
-    rt.add({"in-memory msg/s " + fmt(mem->msgs_per_s), "SQLite lifecycle in memory 100/commit " +
-            fmt(sq_rate("in memory", 100)), ratio(mem->msgs_per_s, sq_rate("in memory", 100)), ""});
+    rt.add({"in-memory msg/s " + fmt(mem->msgs_per_s),
+            "SQLite lifecycle in memory 100/commit " + fmt(sq_rate("in memory", 100)),
+            ratio(mem->msgs_per_s, sq_rate("in memory", 100)), ""});
   if (dur_rate && mq_rate)
     rt.add({"durable p99 @" + fmt(dur_rate->offered) + "/s " + fmt(dur_rate->p99, 2) + " ms",
             "Mosquitto p99 " + fmt(mq_rate->p99, 2) + " ms", ratio(dur_rate->p99, mq_rate->p99),
@@ -1070,10 +1081,9 @@ int main(int argc, char** argv) {
       delivered_ok = false;
   std::cout << "\nSUMMARY c2d_e2e: durable " << (dur ? fmt(dur->msgs_per_s) : "n/a")
             << " msg/s (target 15000), in-memory " << (mem ? fmt(mem->msgs_per_s) : "n/a")
-            << " msg/s, p99 @" << fmt(o.rate) << "/s "
-            << (dur_rate ? fmt(dur_rate->p99, 2) : "n/a") << " ms durable (target 5), Mosquitto "
-            << (mq ? fmt(mq->msgs_per_s) : "n/a") << " msg/s, SQLite 100/commit "
-            << fmt(sq_rate("file", 100)) << " msg/s; delivery "
+            << " msg/s, p99 @" << fmt(o.rate) << "/s " << (dur_rate ? fmt(dur_rate->p99, 2) : "n/a")
+            << " ms durable (target 5), Mosquitto " << (mq ? fmt(mq->msgs_per_s) : "n/a")
+            << " msg/s, SQLite 100/commit " << fmt(sq_rate("file", 100)) << " msg/s; delivery "
             << (delivered_ok ? "exactly once, all feedback" : "PROBLEMS (see above)") << std::endl;
   if (!keep) {
     std::error_code ec;

@@ -283,6 +283,12 @@ struct sqlite_store::prepared {
         delete_message(conn, "DELETE FROM c2d_messages WHERE seq = ?1"),
         put_feedback_record(conn, put_feedback_record_sql),
         put_feedback_batch(conn, put_feedback_batch_sql),
+        batch_pending_records(conn,
+                              "UPDATE feedback_records SET batch_id = ?1 "
+                              "WHERE batch_id IS NULL AND id <= ?2"),
+        put_feedback_batch_state(conn,
+                                 "UPDATE feedback_batches SET delivery_count = ?2, lock_id = ?3, "
+                                 "lock_expiry_ms = ?4 WHERE id = ?1"),
         delete_batch_records(conn, "DELETE FROM feedback_records WHERE batch_id = ?1"),
         delete_batch(conn, "DELETE FROM feedback_batches WHERE id = ?1"),
         put_subscription(conn,
@@ -321,7 +327,8 @@ struct sqlite_store::prepared {
   statement begin_write, begin_read, commit, rollback;
   statement put_device, delete_device, delete_device_messages, delete_device_unbatched;
   statement put_message, put_message_state, delete_message;
-  statement put_feedback_record, put_feedback_batch, delete_batch_records, delete_batch;
+  statement put_feedback_record, put_feedback_batch, batch_pending_records,
+      put_feedback_batch_state, delete_batch_records, delete_batch;
   statement put_subscription, delete_subscription;
   statement put_telemetry, delete_telemetry_up_to;
   statement put_counters;
@@ -363,11 +370,26 @@ struct sqlite_store::prepared {
     put_feedback_record.run(r.id, r.original_message_id, r.device_id, r.device_generation_id,
                             db_name(r.status), ms(r.enqueued_time), batch_ref(r.batch_id));
   }
-  void apply(const core::change::put_feedback_batch& c) {
-    // The batch's own row only; its records arrive as put_feedback_record (state_store.hpp).
+  void apply(const core::change::cut_feedback_batch& c) {
+    // The batch's row, then its records, which are stored already (as not yet batched): the
+    // hub cut them from the front of its pending records, in id order (state_store.hpp).
     const core::feedback_batch& b = c.value;
     put_feedback_batch.run(b.id, ms(b.created), ms(b.expiry), b.delivery_count, b.lock_id,
                            ms(b.lock_expiry));
+    if (b.records.empty()) return;
+    const auto moved = batch_pending_records.run(b.id, b.records.back().id);
+    if (moved != static_cast<int>(b.records.size())) {
+      throw storage_error(describe_file(db) + ": feedback batch " + std::to_string(b.id) + " has " +
+                          std::to_string(b.records.size()) + " records, but " +
+                          std::to_string(moved) + " unbatched records were stored for it");
+    }
+  }
+  void apply(const core::change::put_feedback_batch_state& c) {
+    if (put_feedback_batch_state.run(c.batch_id, c.delivery_count, c.lock_id, ms(c.lock_expiry)) ==
+        0) {
+      throw storage_error(describe_file(db) + ": put_feedback_batch_state for batch " +
+                          std::to_string(c.batch_id) + ", which is not stored");
+    }
   }
   void apply(const core::change::remove_feedback_batch& c) {
     delete_batch_records.run(c.batch_id);

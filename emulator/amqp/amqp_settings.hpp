@@ -6,21 +6,23 @@
 #include <cstdint>
 #include <string>
 
-#include "emulator/runtime/log.hpp"
+#include "emulator/log/log.hpp"
 
 namespace emu::amqp {
 
-/// The endpoint logs through runtime/log.hpp, component "amqp" (never keys or whole tokens:
-/// only a token's sr/skn/se).
-using log_level = runtime::log_level;
+/// The endpoint logs as component "amqp" (never keys or whole tokens: only a token's
+/// sr/skn/se).
+using log_level = emu::log::level;
 
 struct amqp_settings {
   /// The hub name: the feedback `user-id` (spec §2.2) and the `{hubName}` of a SASL PLAIN
-  /// user name `{policy}@sas.root.{hubName}` (sdk-wire §7).
-  std::string hub_name = "emulator";
+  /// user name `{policy}@sas.root.{hubName}` (sdk-wire §7). Not a setting of its own: the
+  /// front takes it from the hub's settings.
+  std::string hub_name;
   /// The HostName clients use; its first label is also accepted as `{hubName}` in a SASL PLAIN
-  /// user name, because the legacy C client derives the hub name from it (sdk-wire §7).
-  std::string host_name = "localhost";
+  /// user name, because the legacy C client derives the hub name from it (sdk-wire §7). From
+  /// the hub's settings, like hub_name.
+  std::string host_name;
 
   /// Connections beyond this are closed right after accept.
   std::size_t max_connections = 1000;
@@ -28,7 +30,7 @@ struct amqp_settings {
   /// end the connection with amqp:connection:framing-error before they are buffered. Clients
   /// split larger messages over several frames (AMQP 1.0 §2.6.14 `more`; rhea and Proton size
   /// them by the max-frame-size we announce), so 64 KiB carries a 64 KB C2D message in two.
-  std::uint32_t max_frame_size = 64 * 1024;
+  std::size_t max_frame_size = 64 * 1024;
   /// Frames a peer may send before its open arrived (the protocol headers, SASL frames, the
   /// open itself). AMQP 1.0 §2.4.1 allows only 512 bytes (MIN-MAX-FRAME-SIZE) before open and
   /// §5.3.1 the same for SASL frames; 4 KiB leaves room for a client with a long SASL PLAIN
@@ -43,7 +45,7 @@ struct amqp_settings {
   /// real clients. Not enforced once authorised.
   std::size_t max_input_before_auth = 64 * 1024;
   /// Our channel-max: sessions per connection (the SDKs use one or two).
-  std::uint16_t max_sessions = 16;
+  std::size_t max_sessions = 16;
   /// Links per connection; further attaches are refused with amqp:resource-limit-exceeded.
   std::size_t max_links = 64;
   /// Bytes of one delivery kept while it arrives. A C2D send larger than this is refused with
@@ -53,7 +55,8 @@ struct amqp_settings {
   /// Idle time-out we announce in our open; a peer silent for longer is disconnected
   /// (Proton enforces it; the SDKs send heartbeats when the peer announces one).
   std::chrono::milliseconds idle_timeout{240'000};
-  /// The TLS handshake and the AMQP open must be done within this time after accept.
+  /// The TLS handshake must be done within this time after accept, and the AMQP open within
+  /// this time after the handshake.
   std::chrono::milliseconds handshake_timeout{30'000};
   /// Credit window granted to a C2D sender link, replenished as messages are settled
   /// (issue 4 item 3: "credit keeps a sender flowing").

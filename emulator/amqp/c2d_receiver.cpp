@@ -61,16 +61,15 @@ void c2d_receiver::on_delivery(pn_delivery_t* d) {
     return;
   }
   auto request = decode_c2d(std::span<const char>(bytes.data(), bytes.size()));
-  if (auto* err = std::get_if<amqp_error>(&request)) {
-    conn_.log(log_level::info, "C2D send refused: " + err->description);
-    settle(d, err);
+  if (!request) {
+    conn_.log(log_level::info, "C2D send refused: " + request.error().description);
+    settle(d, &request.error());
     return;
   }
   const std::uint64_t id = next_id_++;
   pending_[id] = d;
   conn_.submit(
-      [req = std::get<c2d_request>(std::move(request))](core::hub& h,
-                                                        core::time_point now) mutable {
+      [req = std::move(*request)](core::hub& h, core::time_point now) mutable {
         return h.enqueue(req.device_id, std::move(req.content), now);
       },
       [serial = serial(), id](amqp_connection* c, bool committed, core::result<std::uint64_t> r) {
@@ -89,7 +88,7 @@ void c2d_receiver::finish(std::uint64_t id, bool committed, const core::result<s
     conn_.log(log_level::warn, "C2D send not stored: " + e.description);
     settle(d, &e);
   } else if (!r.ok()) {
-    const amqp_error e = to_amqp_error(r.err());
+    const amqp_error e = to_amqp_error(r.error());
     conn_.log(log_level::info, "C2D send refused: " + e.description);
     settle(d, &e);
   } else {

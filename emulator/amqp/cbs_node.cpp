@@ -10,6 +10,7 @@
 #include "emulator/amqp/connection.hpp"
 #include "emulator/amqp/message_codec.hpp"
 #include "emulator/core/access_policy.hpp"
+#include "emulator/core/sas_token.hpp"
 
 namespace emu::amqp {
 
@@ -30,7 +31,7 @@ std::string string_property(const proton::message& m, const std::string& name) {
 
 }  // namespace
 
-std::variant<put_token_request, cbs_status> parse_put_token(const proton::message& m) {
+emu::result<put_token_request, cbs_status> parse_put_token(const proton::message& m) {
   cbs_status status;
   status.id = m.id();
   status.reply_to = m.reply_to();
@@ -134,21 +135,21 @@ void cbs_request_link::reply(const proton::message_id& id, const std::string& re
 
 void cbs_request_link::handle_request(std::string_view bytes) {
   auto decoded_request = decode_message(std::span<const char>(bytes.data(), bytes.size()));
-  if (auto* err = std::get_if<amqp_error>(&decoded_request)) {
+  if (!decoded_request) {
     // Without a decodable message there is no message-id to correlate a reply with.
-    conn_.log(log_level::warn, "CBS: undecodable request: " + err->description);
+    conn_.log(log_level::warn, "CBS: undecodable request: " + decoded_request.error().description);
     return;
   }
-  const proton::message& m = std::get<decoded_message>(decoded_request).message;
-  auto parsed = parse_put_token(m);
-  if (auto* status = std::get_if<cbs_status>(&parsed)) {
-    conn_.log(log_level::info, "CBS: refused request: " + status->description);
-    reply(status->id, status->reply_to, status->code, status->description);
+  auto parsed = parse_put_token(decoded_request->message);
+  if (!parsed) {
+    const cbs_status& status = parsed.error();
+    conn_.log(log_level::info, "CBS: refused request: " + status.description);
+    reply(status.id, status.reply_to, status.code, status.description);
     return;
   }
-  auto req = std::get<put_token_request>(std::move(parsed));
+  auto req = std::move(*parsed);
   conn_.log(log_level::info,
-            "CBS: put-token for '" + req.audience + "' (" + token_summary(req.token) + ")");
+            "CBS: put-token for '" + req.audience + "' (" + core::describe_token(req.token) + ")");
   conn_.cbs_started();
   conn_.submit(
       [token = std::move(req.token)](core::hub& h, core::time_point now) {
@@ -163,7 +164,7 @@ void cbs_request_link::handle_request(std::string_view bytes) {
           auto reply = encode_message(make_cbs_reply(id, reply_to, 200, "OK"));
           if (reply) c->send_cbs_reply(reply_to, std::move(*reply), serial);
         } else {
-          const amqp_error e = to_amqp_error(r.err());
+          const amqp_error e = to_amqp_error(r.error());
           c->log(log_level::info, "CBS: put-token refused: " + e.description);
           auto reply = encode_message(make_cbs_reply(id, reply_to, 401, e.description));
           if (reply) c->send_cbs_reply(reply_to, std::move(*reply), serial);

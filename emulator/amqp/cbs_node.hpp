@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "emulator/amqp/link_handler.hpp"
+#include "emulator/base/result.hpp"
 
 namespace emu::amqp {
 
@@ -42,7 +43,7 @@ struct cbs_status {
 };
 
 /// Parses a request: wrong operation or token type → 400; missing token → 400.
-std::variant<put_token_request, cbs_status> parse_put_token(const proton::message& m);
+emu::result<put_token_request, cbs_status> parse_put_token(const proton::message& m);
 
 /// The reply message: correlation-id = `request_id` (same AMQP type), `to` = `reply_to` when
 /// set, application properties `status-code` (int) and `status-description` (string).

@@ -16,6 +16,7 @@
 #include "emulator/amqp/feedback_sender.hpp"
 #include "emulator/core/access_policy.hpp"
 #include "emulator/core/sas_token.hpp"
+#include "emulator/log/log.hpp"
 
 namespace emu::amqp {
 
@@ -77,22 +78,16 @@ void reject_delivery(pn_delivery_t* d, const amqp_error& e) {
   pn_delivery_settle(d);
 }
 
-std::string token_summary(std::string_view token) {
-  auto parsed = core::parse_sas_token(token);
-  if (!parsed) return "unparsable token";
-  std::string text = "sr=" + parsed->resource_uri;
-  if (!parsed->key_name.empty()) text += " skn=" + parsed->key_name;
-  text += " se=" + std::to_string(parsed->expiry);
-  return text;
-}
-
 // ---- lifetime ----------------------------------------------------------------------------
 
-amqp_connection::amqp_connection(runtime::hub_executor& executor, const amqp_settings& settings,
-                                 post_fn post, std::string peer)
+amqp_connection::amqp_connection(executor::hub_executor& executor, const amqp_settings& settings,
+                                 post_fn post, net::connection_handle handle,
+                                 amqp::feedback_routes& routes, std::string peer)
     : executor_(executor),
       settings_(settings),
       post_(std::move(post)),
+      handle_(std::move(handle)),
+      routes_(routes),
       peer_(std::move(peer)),
       sasl_([this](plain_response r) { on_sasl_plain(std::move(r)); }) {}
 
@@ -110,9 +105,9 @@ bool amqp_connection::start(steady_time now) {
   // authorisation happens per link, through CBS.
   pn_transport_set_server(t);
   sasl_.install(t);
-  pn_transport_set_max_frame(t, settings_.max_frame_size);
+  pn_transport_set_max_frame(t, static_cast<std::uint32_t>(settings_.max_frame_size));
   pn_transport_set_channel_max(
-      t, static_cast<std::uint16_t>(std::max<int>(settings_.max_sessions, 1) - 1));
+      t, static_cast<std::uint16_t>(std::max<std::size_t>(settings_.max_sessions, 1) - 1));
   pn_transport_set_idle_timeout(t, static_cast<pn_millis_t>(settings_.idle_timeout.count()));
   pn_connection_set_container(driver_.connection(), "iothub-emulator");
   open_deadline_ = now + settings_.handshake_timeout;
@@ -121,11 +116,16 @@ bool amqp_connection::start(steady_time now) {
 }
 
 void amqp_connection::log(log_level level, std::string_view text) const {
-  if (!runtime::log_enabled(level)) return;
-  std::string line = peer_;
-  line += ": ";
-  line += text;
-  runtime::log(level, "amqp", line);
+  static auto& logger = emu::log::get("amqp");
+  const auto l = level == log_level::debug  ? spdlog::level::debug
+                 : level == log_level::info ? spdlog::level::info
+                 : level == log_level::warn ? spdlog::level::warn
+                                            : spdlog::level::err;
+  if (logger.should_log(l)) logger.log(l, "{}: {}", peer_, text);
+}
+
+bool amqp_connection::accepting_input() const {
+  return !sasl_.waiting();
 }
 
 // ---- input -----------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ bool amqp_connection::push_to_driver(std::span<const char> bytes, std::size_t& p
 
 std::size_t amqp_connection::frame_limit() const {
   if (remote_opened_) return settings_.max_frame_size;
-  return std::min(settings_.max_frame_size, settings_.max_frame_size_before_open);
+  return std::min<std::size_t>(settings_.max_frame_size, settings_.max_frame_size_before_open);
 }
 
 std::size_t amqp_connection::feed(std::span<const char> bytes) {
@@ -233,7 +233,7 @@ void amqp_connection::write_failed() {
 
 // ---- output and time -----------------------------------------------------------------------
 
-void amqp_connection::take_output(std::string& out) {
+void amqp_connection::take_output(std::vector<std::uint8_t>& out) {
   pn_connection_driver_t* d = driver_.get();
   if (d == nullptr) return;
   while (true) {
@@ -243,7 +243,8 @@ void amqp_connection::take_output(std::string& out) {
       if (!pn_connection_driver_has_event(d)) break;
       continue;
     }
-    out.append(b.start, b.size);
+    out.insert(out.end(), reinterpret_cast<const std::uint8_t*>(b.start),
+               reinterpret_cast<const std::uint8_t*>(b.start) + b.size);
     pn_connection_driver_write_done(d, b.size);
   }
   // After our own protocol error Proton has written everything it will (its header, open and
@@ -315,10 +316,15 @@ void amqp_connection::close(const amqp_error& e) {
   pump();
 }
 
-void amqp_connection::feedback_available() {
+void amqp_connection::feedback_delivery(std::uint64_t receiver, core::feedback_batch batch) {
   for (auto& [serial, h] : links_) {
-    if (auto* f = dynamic_cast<feedback_sender*>(h.get())) f->feedback_available();
+    auto* f = dynamic_cast<feedback_sender*>(h.get());
+    if (f != nullptr && f->receiver() == receiver) {
+      f->deliver(std::move(batch));
+      return;
+    }
   }
+  // The link is gone: its receiver's detach gives the batch back to the queue.
 }
 
 // ---- authorisation and CBS ------------------------------------------------------------------
@@ -376,7 +382,8 @@ void amqp_connection::on_sasl_plain(plain_response r) {
     sasl_.complete(false, {});
     return;
   }
-  log(log_level::info, "SASL PLAIN as '" + r.authcid + "' (" + token_summary(r.password) + ")");
+  log(log_level::info,
+      "SASL PLAIN as '" + r.authcid + "' (" + core::describe_token(r.password) + ")");
   submit(
       [token = std::move(r.password)](core::hub& h, core::time_point now) {
         return h.authenticate_service(token, core::permission::service_connect, now);
@@ -388,7 +395,7 @@ void amqp_connection::on_sasl_plain(plain_response r) {
           c->set_grant(res.value());
           c->sasl_.complete(true, authcid);
         } else {
-          c->log(log_level::info, "SASL PLAIN refused: " + res.err().message);
+          c->log(log_level::info, "SASL PLAIN refused: " + res.error().message);
           c->sasl_.complete(false, {});
         }
       });

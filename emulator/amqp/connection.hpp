@@ -5,7 +5,8 @@
 /// be reachable for our server-side SASL, which Proton's C++ container does not allow: see
 /// amqp_server.hpp). Link logic lives in the link handlers (cbs_node, c2d_receiver,
 /// feedback_sender); hub work goes to the hub executor and its results come back through
-/// `post`, on this connection's strand.
+/// `post` (the connection's net handle), on this connection's strand. amqp_session.hpp plugs it
+/// into the network layer.
 ///
 /// Input is offered frame by frame: every frame's performative is checked with
 /// encoding_check.hpp before Proton sees it (bounded depth, no truncation), oversized frames
@@ -36,19 +37,17 @@
 
 #include "emulator/amqp/amqp_settings.hpp"
 #include "emulator/amqp/errors.hpp"
+#include "emulator/amqp/feedback_routes.hpp"
 #include "emulator/amqp/link_handler.hpp"
 #include "emulator/amqp/proton_handles.hpp"
 #include "emulator/amqp/sasl_authenticator.hpp"
 #include "emulator/core/hub.hpp"
-#include "emulator/runtime/hub_executor.hpp"
+#include "emulator/executor/hub_executor.hpp"
+#include "emulator/net/connection_handle.hpp"
 
 namespace emu::amqp {
 
 using steady_time = std::chrono::steady_clock::time_point;
-
-/// A SAS token for logs: only its `sr`, `skn` and `se` (never the signature), or
-/// "unparsable token".
-std::string token_summary(std::string_view token);
 
 class amqp_connection {
  public:
@@ -56,8 +55,10 @@ class amqp_connection {
   /// if the connection is gone by then. Must be callable from any thread (the executor's).
   using post_fn = std::function<void(std::function<void(amqp_connection*)>)>;
 
-  amqp_connection(runtime::hub_executor& executor, const amqp_settings& settings, post_fn post,
-                  std::string peer);
+  /// `handle` is the connection's own (for routes to it); `routes` finds the connection of a
+  /// feedback receiver (the front's).
+  amqp_connection(executor::hub_executor& executor, const amqp_settings& settings, post_fn post,
+                  net::connection_handle handle, feedback_routes& routes, std::string peer);
   /// Gives back what the links hold (unsettled feedback batches are released to the hub).
   ~amqp_connection();
   amqp_connection(const amqp_connection&) = delete;
@@ -79,7 +80,9 @@ class amqp_connection {
   /// Writing failed: nothing more can be sent.
   void write_failed();
   /// Appends the bytes to send to `out`.
-  void take_output(std::string& out);
+  void take_output(std::vector<std::uint8_t>& out);
+  /// False while the hub checks a SASL PLAIN password: the bytes that follow must wait.
+  bool accepting_input() const;
   /// Nothing more will be written (after our close frame, or on a transport error).
   bool write_closed();
   /// Both directions are done and every event was handled.
@@ -93,13 +96,16 @@ class amqp_connection {
   // ---- server side -----------------------------------------------------------------------
   /// Closes the connection with `e` (server stop, hub reset).
   void close(const amqp_error& e);
-  /// A feedback batch may be available: every feedback link tries to take one.
-  void feedback_available();
+  /// The hub locked `batch` for the feedback receiver `receiver` (event::feedback_delivery):
+  /// the feedback link of that receiver sends it.
+  void feedback_delivery(std::uint64_t receiver, core::feedback_batch batch);
 
   // ---- for link handlers ----------------------------------------------------------------
-  runtime::hub_executor& executor() { return executor_; }
+  executor::hub_executor& executor() { return executor_; }
   const amqp_settings& settings() const { return settings_; }
   const post_fn& poster() const { return post_; }
+  const net::connection_handle& handle() const { return handle_; }
+  amqp::feedback_routes& feedback_routes() { return routes_; }
   void log(log_level level, std::string_view text) const;
 
   /// Runs `fn(hub, now)` on the executor; `done(conn, committed, result)` then runs on this
@@ -149,9 +155,11 @@ class amqp_connection {
   bool push_to_driver(std::span<const char> bytes, std::size_t& pushed);
   void on_sasl_plain(plain_response response);
 
-  runtime::hub_executor& executor_;
+  executor::hub_executor& executor_;
   const amqp_settings& settings_;
   post_fn post_;
+  net::connection_handle handle_;
+  amqp::feedback_routes& routes_;
   std::string peer_;
 
   // Declared before the driver: Proton keeps pointers into it until the transport is freed.

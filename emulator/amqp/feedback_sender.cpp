@@ -2,6 +2,8 @@
 
 #include <proton/disposition.h>
 
+#include <algorithm>
+
 #include "emulator/amqp/connection.hpp"
 #include "emulator/amqp/message_codec.hpp"
 
@@ -9,11 +11,10 @@ namespace emu::amqp {
 
 namespace {
 
-void release_to_hub(runtime::hub_executor& executor, std::uint64_t batch_id,
-                    std::uint64_t lock_id) {
-  executor.post([batch_id, lock_id](core::hub& h, core::time_point now) {
-    h.release_batch(batch_id, lock_id, now);
-    return runtime::hub_executor::completion{};
+void detach_from_hub(executor::hub_executor& executor, std::uint64_t receiver) {
+  executor.post([receiver](core::hub& h, core::time_point now) {
+    h.detach_feedback_receiver(receiver, now);  // its locked batches go back to the queue
+    return executor::hub_executor::completion{};
   });
 }
 
@@ -22,50 +23,76 @@ void release_to_hub(runtime::hub_executor& executor, std::uint64_t batch_id,
 void feedback_sender::on_open() {
   // Echo the receiver's settle mode: with `second` the client waits for our settlement.
   pn_link_set_rcv_settle_mode(link_, pn_link_remote_rcv_settle_mode(link_));
-  pull();
-}
-
-void feedback_sender::pull() {
-  if (closed_ || lock_in_flight_) return;
-  if (pn_link_credit(link_) <= 0) return;
-  lock_in_flight_ = true;
-  conn_.submit([](core::hub& h, core::time_point now) { return h.lock_next_batch(now); },
-               [serial = serial(), exec = &conn_.executor()](
-                   amqp_connection* c, bool committed, std::optional<core::feedback_batch> b) {
+  conn_.submit([](core::hub& h, core::time_point) { return h.attach_feedback_receiver(); },
+               [serial = serial(), exec = &conn_.executor()](amqp_connection* c, bool committed,
+                                                             std::uint64_t receiver) {
+                 (void)committed;  // a receiver is volatile: nothing of it is stored
                  feedback_sender* self = c != nullptr ? c->find<feedback_sender>(serial) : nullptr;
                  if (self == nullptr) {
-                   // The link went away while the lock was being taken: give it back.
-                   if (committed && b) release_to_hub(*exec, b->id, b->lock_id);
+                   detach_from_hub(*exec, receiver);  // the link went away meanwhile
                    return;
                  }
-                 self->on_locked(committed, std::move(b));
+                 self->on_attached(receiver);
                });
 }
 
-void feedback_sender::on_locked(bool committed, std::optional<core::feedback_batch> batch) {
-  lock_in_flight_ = false;
-  if (!committed) {
-    // The round was undone, so nothing is locked. Try again on the next flow or event.
-    conn_.log(log_level::warn, "feedback: locking a batch was not stored");
-    return;
-  }
-  if (!batch) {
-    if (pn_link_get_drain(link_)) pn_link_drained(link_);
-    return;
-  }
-  send(*batch);
-  pull();
+void feedback_sender::on_attached(std::uint64_t receiver) {
+  receiver_ = receiver;
+  conn_.feedback_routes().set(receiver, conn_.handle());
+  report_credit();
 }
 
-void feedback_sender::send(const core::feedback_batch& batch) {
+void feedback_sender::report_credit() {
+  if (closed_ || receiver_ == 0) return;
+  const auto credit = static_cast<std::uint64_t>(std::max(pn_link_credit(link_), 0));
+  const std::uint64_t limit = sent_count_ + credit;
+  const bool drain = pn_link_get_drain(link_);
+  if (!drain && reported_ == limit) return;
+  reported_ = limit;
+  conn_.submit(
+      [receiver = receiver_, limit, drain](core::hub& h, core::time_point now) {
+        return h.set_feedback_credit(receiver, limit, drain, now);
+      },
+      [serial = serial(), drain](amqp_connection* c, bool committed, std::uint64_t delivered) {
+        feedback_sender* self = c != nullptr ? c->find<feedback_sender>(serial) : nullptr;
+        if (self == nullptr) return;
+        if (!committed) {
+          // The round was undone, the hub's view of our credit with it: tell it again.
+          self->conn_.log(log_level::warn, "feedback: the credit report was not stored");
+          self->reported_.reset();
+          self->report_credit();
+          return;
+        }
+        if (drain) self->on_drain_answer(delivered);
+      });
+}
+
+void feedback_sender::deliver(core::feedback_batch batch) {
+  if (closed_) return;  // the receiver's detach gives it back
   const std::vector<char> bytes = encode_feedback(batch, conn_.settings().hub_name);
   const std::string tag = feedback_delivery_tag(batch.id, batch.lock_id);
   pn_delivery_t* d = pn_delivery(link_, pn_dtag(tag.data(), tag.size()));
   pn_link_send(link_, bytes.data(), bytes.size());
   pn_link_advance(link_);
+  ++sent_count_;
   unsettled_[d] = sent{batch.id, batch.lock_id};
   conn_.log(log_level::debug, "feedback: sent batch " + std::to_string(batch.id) + " with " +
                                   std::to_string(batch.records.size()) + " records");
+  if (drain_left_ && *drain_left_ > 0) --*drain_left_;
+  check_drained();
+}
+
+void feedback_sender::on_drain_answer(std::uint64_t delivered) {
+  // The batches of that hub round arrive after this answer, in order.
+  drain_left_ = delivered;
+  check_drained();
+}
+
+void feedback_sender::check_drained() {
+  if (!drain_left_ || *drain_left_ > 0) return;
+  drain_left_.reset();
+  if (pn_link_get_drain(link_)) pn_link_drained(link_);
+  reported_ = sent_count_;  // the drain used the credit up
 }
 
 void feedback_sender::on_delivery(pn_delivery_t* d) {
@@ -112,7 +139,7 @@ void feedback_sender::on_delivery(pn_delivery_t* d) {
 
 void feedback_sender::on_settled(std::uint64_t id, bool committed, const core::status& s) {
   if (!committed) conn_.log(log_level::warn, "feedback: settling a batch was not stored");
-  if (!s.ok()) conn_.log(log_level::info, "feedback: settlement refused: " + s.err().message);
+  if (!s.ok()) conn_.log(log_level::info, "feedback: settlement refused: " + s.error().message);
   const auto it = settling_.find(id);
   if (it == settling_.end()) return;
   pn_delivery_t* d = it->second;
@@ -134,7 +161,10 @@ void feedback_sender::on_settled(std::uint64_t id, bool committed, const core::s
 
 void feedback_sender::on_closed() {
   closed_ = true;
-  for (const auto& [d, s] : unsettled_) release_to_hub(conn_.executor(), s.batch_id, s.lock_id);
+  if (receiver_ != 0) {
+    conn_.feedback_routes().remove(receiver_);
+    detach_from_hub(conn_.executor(), receiver_);
+  }
   unsettled_.clear();
   settling_.clear();
 }

@@ -220,11 +220,11 @@ decoded<c2d_request> convert(const decoded_message& dm) {
 
 decoded<decoded_message> decode_message(std::span<const char> bytes) {
   auto sections = scan_sections(bytes);
-  if (auto* err = std::get_if<amqp_error>(&sections)) return *err;
+  if (!sections) return sections.error();
   try {
     decoded_message out;
     out.message.decode(std::vector<char>(bytes.begin(), bytes.end()));
-    out.body = std::get<body_sections>(sections);
+    out.body = *sections;
     return out;
   } catch (const std::exception& e) {
     return decode_error(std::string("The message cannot be decoded: ") + e.what());
@@ -260,8 +260,8 @@ decoded<c2d_request> to_c2d_request(const decoded_message& m) {
 
 decoded<c2d_request> decode_c2d(std::span<const char> bytes) {
   auto m = decode_message(bytes);
-  if (auto* err = std::get_if<amqp_error>(&m)) return *err;
-  return to_c2d_request(std::get<decoded_message>(m));
+  if (!m) return m.error();
+  return to_c2d_request(*m);
 }
 
 std::string feedback_delivery_tag(std::uint64_t batch_id, std::uint64_t lock_id) {

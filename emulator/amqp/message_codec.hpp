@@ -23,14 +23,15 @@
 #include <vector>
 
 #include "emulator/amqp/errors.hpp"
+#include "emulator/base/result.hpp"
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/feedback.hpp"
 
 namespace emu::amqp {
 
-/// A value, or the AMQP error to send instead.
+/// A value, or the AMQP error to send instead (the one result type, base/result.hpp).
 template <class T>
-using decoded = std::variant<T, amqp_error>;
+using decoded = emu::result<T, amqp_error>;
 
 /// Which body sections a message carried (AMQP 1.0 §3.2).
 struct body_sections {

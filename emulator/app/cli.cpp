@@ -1,8 +1,11 @@
 #include "emulator/app/cli.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <charconv>
-#include <map>
+#include <optional>
+#include <sstream>
 
 namespace emu::app {
 
@@ -14,166 +17,222 @@ bool parse_int(const std::string& s, long long& out) {
   return ec == std::errc{} && p == end;
 }
 
-}  // namespace
+/// A validator whose failure reads `--option: problem (value)`, the configuration's format.
+CLI::Validator check(std::string problem, std::function<bool(const std::string&)> ok) {
+  return CLI::Validator(
+      [problem = std::move(problem), ok = std::move(ok)](std::string& value) -> std::string {
+        return ok(value) ? std::string() : problem + " (" + value + ")";
+      },
+      "");
+}
 
-std::string help_text() {
-  return R"(iothub-emulator: a local emulator of Azure IoT Hub (C2D messaging over MQTT and AMQP)
+const CLI::Validator port_number = check("must be a port number 0..65535", [](const auto& s) {
+  long long v = 0;
+  return parse_int(s, v) && v >= 0 && v <= 65535;
+});
 
-Usage:
-  iothub-emulator [options]                 serve (the default)
-  iothub-emulator sas-token --connection-string CS [--ttl SECONDS]
-                                            print a SAS token for a device or hub connection
-                                            string (e.g. the MQTT password for mosquitto_sub)
-  iothub-emulator ca-path [--in-memory | --data-dir DIR] [--host-name NAME]
-                                            create (or reuse) the development CA that serve
-                                            would use and print its path, e.g.
-                                            NODE_EXTRA_CA_CERTS=$(iothub-emulator ca-path) node ...
-  iothub-emulator --help | --version
+const CLI::Validator positive_seconds =
+    check("must be a positive number of seconds", [](const auto& s) {
+      long long v = 0;
+      return parse_int(s, v) && v > 0;
+    });
 
-Options (flags override the --config file, which overrides the defaults):
-  --config FILE        JSON config: hub name, host name, policies, devices, limits
-                       (see config/example.json)
-  --data-dir DIR       SQLite database and generated certificates (default: ./iothub-data)
-  --in-memory          no database file: a throw-away hub for tests (certificates go to
-                       --data-dir if given, else to ~/.cache/iothub-emulator/certs)
-  --host-name NAME     the HostName clients use; must match the certificate
-                       (default: localhost)
-  --hub-name NAME      the hub's name (default: the first label of the host name)
-  --bind ADDR          listen address (default: 127.0.0.1; use 0.0.0.0 in containers)
-  --mqtt-port N        MQTT over TLS (default 8883; 0 = pick a free port)
-  --amqp-port N        AMQP over TLS (default 5671; 0 = pick a free port)
-  --https-port N       HTTPS: registry REST, /health, test control (default 443; 0 = free port)
-  --mqtt-plain-port N  also serve MQTT without TLS on N (off by default)
-  --test-control       serve the /admin/ test-control routes to loopback clients
-                       (inspect queues and feedback, clock travel, reset; docs/test-control.md)
-  --tls-cert FILE      server certificate chain, PEM (default: generated under the data dir)
-  --tls-key FILE       server private key, PEM
-  --ready-file FILE    write a JSON file (atomically) once every listener is bound
-  --log-level LEVEL    error, warn, info (default) or debug
+const CLI::Validator level_name = check("must be error, warn, info or debug", [](const auto& s) {
+  return log::parse_level(s).has_value();
+});
 
+/// The values of the serve (and ca-path) options as given; std::nullopt: not given.
+struct flag_values {
+  std::vector<std::string> configs;
+  std::optional<std::string> data_dir, host_name, hub_name, bind, tls_cert, tls_key, ready_file,
+      log_level;
+  std::optional<int> mqtt_port, amqp_port, https_port, mqtt_plain_port;
+  bool in_memory = false;
+  bool test_control = false;
+};
+
+void add_serve_options(CLI::App& app, flag_values& f) {
+  app.add_option("--config", f.configs,
+                 "JSON config: hub name, host name, policies, devices, limits\n"
+                 "(see config/example.json); flags override it")
+      ->type_name("FILE");
+  app.add_option("--data-dir", f.data_dir,
+                 "SQLite database and generated certificates (default: ./iothub-data)")
+      ->type_name("DIR");
+  app.add_flag("--in-memory", f.in_memory,
+               "no database file: a throw-away hub for tests (certificates go to --data-dir if\n"
+               "given, else to ~/.cache/iothub-emulator/certs)");
+  app.add_option("--host-name", f.host_name,
+                 "the HostName clients use; must match the certificate (default: localhost)")
+      ->type_name("NAME");
+  app.add_option("--hub-name", f.hub_name,
+                 "the hub's name (default: the first label of the host name)")
+      ->type_name("NAME");
+  app.add_option("--bind", f.bind, "listen address (default: 127.0.0.1; use 0.0.0.0 in containers)")
+      ->type_name("ADDR");
+  app.add_option("--mqtt-port", f.mqtt_port, "MQTT over TLS (default 8883; 0 = pick a free port)")
+      ->check(port_number)
+      ->type_name("PORT");
+  app.add_option("--amqp-port", f.amqp_port, "AMQP over TLS (default 5671; 0 = pick a free port)")
+      ->check(port_number)
+      ->type_name("PORT");
+  app.add_option("--https-port", f.https_port,
+                 "HTTPS: registry REST, /health, test control (default 443; 0 = a free port)")
+      ->check(port_number)
+      ->type_name("PORT");
+  app.add_option("--mqtt-plain-port", f.mqtt_plain_port,
+                 "also serve MQTT without TLS on this port (off by default)")
+      ->check(port_number)
+      ->type_name("PORT");
+  app.add_flag("--test-control", f.test_control,
+               "serve the /admin/ test-control routes to loopback clients (inspect queues and\n"
+               "feedback, clock travel, reset; docs/test-control.md)");
+  app.add_option("--tls-cert", f.tls_cert,
+                 "server certificate chain, PEM (default: generated under the data dir)")
+      ->type_name("FILE");
+  app.add_option("--tls-key", f.tls_key, "server private key, PEM")->type_name("FILE");
+  app.add_option("--ready-file", f.ready_file,
+                 "write a JSON file (atomically) once every listener is bound")
+      ->type_name("FILE");
+  app.add_option("--log-level", f.log_level, "error, warn, info (default) or debug")
+      ->check(level_name)
+      ->type_name("LEVEL");
+}
+
+constexpr const char* footer = R"(
 Without a config file the emulator serves a development hub with well-known keys and one
 device "myDevice", printed as connection strings at start-up. They are for development only.
 
 Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad command line or config; 3 database refused
 (corrupt, newer version, another program's, locked); 4 TLS certificate problem; 5 cannot
-listen on a port.
-)";
+listen on a port.)";
+
+/// The command line's parser: serve options on the app itself (serve is the default command),
+/// `serve`, `sas-token` and `ca-path` as subcommands with their own options.
+struct parser {
+  CLI::App app{"iothub-emulator: a local emulator of Azure IoT Hub", "iothub-emulator"};
+  flag_values serve_flags;
+  flag_values ca_flags;
+  CLI::App* serve = nullptr;
+  CLI::App* sas = nullptr;
+  CLI::App* ca = nullptr;
+  std::string connection_string;
+  long long ttl = 3600;
+
+  parser() {
+    app.set_version_flag("--version", std::string("iothub-emulator ") + EMU_VERSION_TEXT);
+    app.allow_extras();
+    app.footer(footer);
+    add_serve_options(app, serve_flags);
+    serve = app.add_subcommand("serve", "serve the hub (the default command; the options above)");
+    serve->fallthrough();
+    sas = app.add_subcommand(
+        "sas-token",
+        "print a SAS token for a device or hub connection string (e.g. the MQTT password for\n"
+        "mosquitto_sub)");
+    sas->add_option("--connection-string", connection_string,
+                    "HostName=…;DeviceId=…;SharedAccessKey=… or a hub policy's")
+        ->type_name("CS");
+    sas->add_option("--ttl", ttl, "seconds the token is valid (default 3600)")
+        ->check(positive_seconds)
+        ->type_name("SECONDS");
+    ca = app.add_subcommand(
+        "ca-path",
+        "create (or reuse) the development CA that serve would use and print its path, e.g.\n"
+        "NODE_EXTRA_CA_CERTS=$(iothub-emulator ca-path) node ...");
+    ca->add_flag("--in-memory", ca_flags.in_memory, "the CA a --in-memory hub uses");
+    ca->add_option("--data-dir", ca_flags.data_dir, "the CA under DIR/certs")->type_name("DIR");
+    ca->add_option("--host-name", ca_flags.host_name, "the host name the server certificate names")
+        ->type_name("NAME");
+    for (auto* sub : {sas, ca}) sub->allow_extras();
+  }
+};
+
+/// Applies the flags over the configuration: the config files first, then the flags, whatever
+/// their order on the command line.
+void apply(const flag_values& f, emulator_config& c, std::vector<config_error>& errors) {
+  for (const auto& file : f.configs) {
+    auto errs = apply_config_file(file, c);
+    errors.insert(errors.end(), errs.begin(), errs.end());
+  }
+  if (f.data_dir) {
+    c.data_dir = *f.data_dir;
+    c.data_dir_given = true;
+  }
+  if (f.in_memory) c.in_memory = true;
+  if (f.host_name) {
+    c.hub.host_name = *f.host_name;
+    if (!f.hub_name) c.hub.hub_name = f.host_name->substr(0, f.host_name->find('.'));
+  }
+  if (f.hub_name) c.hub.hub_name = *f.hub_name;
+  if (f.bind) c.listen.bind = *f.bind;
+  if (f.mqtt_port) c.listen.mqtt_port = *f.mqtt_port;
+  if (f.amqp_port) c.listen.amqp_port = *f.amqp_port;
+  if (f.https_port) {
+    c.listen.https_port = *f.https_port;
+    c.listen.https_port_given = true;
+  }
+  if (f.mqtt_plain_port) c.listen.mqtt_plain_port = *f.mqtt_plain_port;
+  if (f.test_control) c.https.test_control = true;
+  if (f.tls_cert) c.tls_cert = *f.tls_cert;
+  if (f.tls_key) c.tls_key = *f.tls_key;
+  if (f.ready_file) c.ready_file = *f.ready_file;
+  if (f.log_level) c.log_level = *log::parse_level(*f.log_level);
+}
+
+}  // namespace
+
+std::string help_text() {
+  parser p;
+  return p.app.help();
 }
 
 cli_result parse_command_line(const std::vector<std::string>& args) {
   cli_result r;
   r.config = default_config();
-  std::size_t i = 0;
-  if (!args.empty() && args[0] == "sas-token") {
+  parser p;
+  // CLI11 parses the arguments in reverse order from a vector.
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    p.app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    r.cmd = command::help;
+    r.help = p.app.help();
+    return r;
+  } catch (const CLI::CallForVersion& e) {
+    r.cmd = command::version;
+    r.help = e.what();
+    return r;
+  } catch (const CLI::ParseError& e) {
+    // Validators already speak `--option: problem (value)`; other parse errors say which
+    // argument they are about.
+    r.errors.push_back({"", e.what(), ""});
+  }
+  // Unknown options and stray arguments, wherever they were.
+  for (auto* app : {&p.app, p.sas, p.ca}) {
+    for (const auto& extra : app->remaining()) {
+      r.errors.push_back({extra,
+                          extra.rfind("-", 0) == 0 ? "unknown option (see --help)"
+                                                   : "unexpected argument (see --help)",
+                          ""});
+    }
+  }
+  if (p.sas->parsed()) {
     r.cmd = command::sas_token;
-    ++i;
-  } else if (!args.empty() && args[0] == "ca-path") {
+    r.connection_string = p.connection_string;
+    r.ttl_seconds = p.ttl;
+    if (r.connection_string.empty())
+      r.errors.push_back({"--connection-string", "is required for sas-token", ""});
+    return r;
+  }
+  if (p.ca->parsed()) {
     r.cmd = command::ca_path;
-    ++i;
-  } else if (!args.empty() && args[0] == "serve") {
-    ++i;
+    apply(p.ca_flags, r.config, r.errors);
+    return r;
   }
-
-  // Flags are collected first so the config file applies before them regardless of order.
-  std::vector<std::pair<std::string, std::string>> flags;
-  static const std::map<std::string, bool> takes_value{
-      {"--config", true},        {"--data-dir", true},        {"--in-memory", false},
-      {"--host-name", true},     {"--hub-name", true},        {"--bind", true},
-      {"--mqtt-port", true},     {"--amqp-port", true},       {"--https-port", true},
-      {"--test-control", false}, {"--mqtt-plain-port", true}, {"--tls-cert", true},
-      {"--tls-key", true},       {"--ready-file", true},      {"--log-level", true},
-      {"--help", false},         {"--version", false},        {"--connection-string", true},
-      {"--ttl", true},
-  };
-  for (; i < args.size(); ++i) {
-    std::string name = args[i];
-    std::string value;
-    bool has_inline = false;
-    if (const auto eq = name.find('='); name.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_inline = true;
-    }
-    const auto it = takes_value.find(name);
-    if (it == takes_value.end()) {
-      r.errors.push_back({name, "unknown option (see --help)", ""});
-      continue;
-    }
-    if (it->second && !has_inline) {
-      if (i + 1 >= args.size()) {
-        r.errors.push_back({name, "needs a value", ""});
-        continue;
-      }
-      value = args[++i];
-    }
-    flags.emplace_back(name, value);
-  }
-
-  for (const auto& [name, value] : flags) {
-    if (name == "--help") r.cmd = command::help;
-    if (name == "--version") r.cmd = command::version;
-    if (name == "--config") {
-      auto errs = apply_config_file(value, r.config);
-      r.errors.insert(r.errors.end(), errs.begin(), errs.end());
-    }
-  }
-  emulator_config& c = r.config;
-  for (const auto& [name, value] : flags) {
-    const auto port = [&](int& out) {
-      long long v = 0;
-      if (!parse_int(value, v) || v < 0 || v > 65535)
-        r.errors.push_back({name, "must be a port number 0..65535", value});
-      else
-        out = static_cast<int>(v);
-    };
-    if (name == "--data-dir") {
-      c.data_dir = value;
-      c.data_dir_given = true;
-    } else if (name == "--in-memory") {
-      c.in_memory = true;
-    } else if (name == "--host-name") {
-      c.hub.host_name = value;
-      if (std::none_of(flags.begin(), flags.end(),
-                       [](const auto& f) { return f.first == "--hub-name"; }))
-        c.hub.hub_name = value.substr(0, value.find('.'));
-    } else if (name == "--hub-name") {
-      c.hub.hub_name = value;
-    } else if (name == "--bind") {
-      c.listen.bind = value;
-    } else if (name == "--mqtt-port") {
-      port(c.listen.mqtt_port);
-    } else if (name == "--amqp-port") {
-      port(c.listen.amqp_port);
-    } else if (name == "--https-port") {
-      port(c.listen.https_port);
-      c.listen.https_port_given = true;
-    } else if (name == "--test-control") {
-      c.test_control = true;
-    } else if (name == "--mqtt-plain-port") {
-      int p = 0;
-      port(p);
-      c.listen.mqtt_plain_port = p;
-    } else if (name == "--tls-cert") {
-      c.tls_cert = value;
-    } else if (name == "--tls-key") {
-      c.tls_key = value;
-    } else if (name == "--ready-file") {
-      c.ready_file = value;
-    } else if (name == "--log-level") {
-      c.log_level = value;
-    } else if (name == "--connection-string") {
-      r.connection_string = value;
-    } else if (name == "--ttl") {
-      if (!parse_int(value, r.ttl_seconds) || r.ttl_seconds <= 0)
-        r.errors.push_back({name, "must be a positive number of seconds", value});
-    }
-  }
-  if (r.cmd == command::sas_token && r.connection_string.empty())
-    r.errors.push_back({"--connection-string", "is required for sas-token", ""});
-  if (r.cmd == command::serve) {
-    auto errs = validate(c);
-    r.errors.insert(r.errors.end(), errs.begin(), errs.end());
-  }
+  apply(p.serve_flags, r.config, r.errors);
+  auto errs = validate(r.config);
+  r.errors.insert(r.errors.end(), errs.begin(), errs.end());
   return r;
 }
 

@@ -153,7 +153,8 @@ void read_devices(const json& list, emulator_config& c, std::vector<config_error
 }  // namespace
 
 std::string config_error::to_string() const {
-  return value.empty() ? key + ": " + problem : key + ": " + problem + " (" + value + ")";
+  const std::string head = key.empty() ? problem : key + ": " + problem;
+  return value.empty() ? head : head + " (" + value + ")";
 }
 
 emulator_config default_config() {
@@ -224,29 +225,42 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
              if (!v.is_string()) return r.error("readyFile", "must be a string", v);
              c.ready_file = v.get<std::string>();
            }},
-          {"logLevel", r.text("logLevel", c.log_level)},
-          {"testControl", r.flag("testControl", c.test_control)},
+          {"logLevel",
+           [&](const json& v) {
+             const auto l = v.is_string() ? log::parse_level(v.get<std::string>()) : std::nullopt;
+             if (!l) return r.error("logLevel", "must be error, warn, info or debug", v);
+             c.log_level = *l;
+           }},
+          {"testControl", r.flag("testControl", c.https.test_control)},
           {"tokenClockSkewSeconds", r.secs("tokenClockSkewSeconds", c.hub.token_clock_skew)},
           {"telemetryCapacity", r.number("telemetryCapacity", c.hub.telemetry_capacity)},
+          {"ioThreads",
+           [&](const json& v) {
+             r.number("ioThreads", c.io_threads)(v);
+             c.io_threads_key = "ioThreads";
+           }},
           {"listen",
            [&](const json& v) {
              reader l("listen", errors);
-             l.read(v, {
-                           {"bind", l.text("bind", c.listen.bind)},
-                           {"mqttPort", l.number("mqttPort", c.listen.mqtt_port)},
-                           {"amqpPort", l.number("amqpPort", c.listen.amqp_port)},
-                           {"httpsPort",
-                            [&](const json& p) {
-                              l.number("httpsPort", c.listen.https_port)(p);
-                              c.listen.https_port_given = true;
-                            }},
-                           {"mqttPlainPort",
-                            [&](const json& p) {
-                              if (!p.is_number_integer())
-                                return l.error("mqttPlainPort", "must be a number", p);
-                              c.listen.mqtt_plain_port = p.get<int>();
-                            }},
-                       });
+             const auto optional_port = [&](const char* key, std::optional<int>& out) {
+               return [&l, key, &out](const json& p) {
+                 if (!p.is_number_integer()) return l.error(key, "must be a number", p);
+                 out = p.get<int>();
+               };
+             };
+             l.read(v,
+                    {
+                        {"bind", l.text("bind", c.listen.bind)},
+                        {"mqttPort", l.number("mqttPort", c.listen.mqtt_port)},
+                        {"amqpPort", l.number("amqpPort", c.listen.amqp_port)},
+                        {"httpsPort",
+                         [&](const json& p) {
+                           l.number("httpsPort", c.listen.https_port)(p);
+                           c.listen.https_port_given = true;
+                         }},
+                        {"mqttPlainPort", optional_port("mqttPlainPort", c.listen.mqtt_plain_port)},
+                        {"amqpPlainPort", optional_port("amqpPlainPort", c.listen.amqp_plain_port)},
+                    });
            }},
           {"tls",
            [&](const json& v) {
@@ -259,33 +273,40 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
           {"mqtt",
            [&](const json& v) {
              reader m("mqtt", errors);
-             m.read(v, {{"inflightWindow", m.number("inflightWindow", c.mqtt_inflight_window)},
-                        {"maxPacketSize", m.number("maxPacketSize", c.max_packet_size)},
-                        {"maxConnections", m.number("maxConnections", c.mqtt.max_connections)},
+             auto& g = c.mqtt;
+             m.read(v, {{"inflightWindow", m.number("inflightWindow", g.session.inflight_window)},
+                        {"maxPacketSize", m.number("maxPacketSize", g.max_packet_size)},
+                        {"maxConnections", m.number("maxConnections", g.max_connections)},
                         {"connectTimeoutSeconds",
-                         m.secs("connectTimeoutSeconds", c.mqtt.connect_timeout)},
+                         m.secs("connectTimeoutSeconds", g.session.connect_timeout)},
                         {"tlsHandshakeTimeoutSeconds",
-                         m.secs("tlsHandshakeTimeoutSeconds", c.mqtt.tls_handshake_timeout)},
-                        {"ioThreads", m.number("ioThreads", c.mqtt.io_threads)},
+                         m.secs("tlsHandshakeTimeoutSeconds", g.connection.tls_handshake_timeout)},
+                        // The older spelling of the top-level ioThreads (one pool serves every
+                        // front now).
+                        {"ioThreads",
+                         [&](const json& n) {
+                           m.number("ioThreads", c.io_threads)(n);
+                           c.io_threads_key = "mqtt.ioThreads";
+                         }},
                         {"maxConnectPacketSize",
-                         m.number("maxConnectPacketSize", c.mqtt.max_connect_packet_size)},
+                         m.number("maxConnectPacketSize", g.max_connect_packet_size)},
                         {"maxOutputBacklogBytes",
-                         m.number("maxOutputBacklogBytes", c.mqtt.max_output_backlog)}});
+                         m.number("maxOutputBacklogBytes", g.connection.max_output_backlog)}});
            }},
           {"amqp",
            [&](const json& v) {
              reader m("amqp", errors);
-             m.read(v,
-                    {{"maxConnections", m.number("maxConnections", c.amqp.max_connections)},
-                     {"idleTimeoutSeconds", m.secs("idleTimeoutSeconds", c.amqp.idle_timeout)},
-                     {"handshakeTimeoutSeconds",
-                      m.secs("handshakeTimeoutSeconds", c.amqp.handshake_timeout)},
-                     {"maxFrameSize", m.number("maxFrameSize", c.amqp.max_frame_size)},
-                     {"maxSessions", m.number("maxSessions", c.amqp.max_sessions)},
-                     {"maxLinks", m.number("maxLinks", c.amqp.max_links)},
-                     {"maxDeliveryBytes", m.number("maxDeliveryBytes", c.amqp.max_delivery_bytes)},
-                     {"maxBytesBeforeAuth",
-                      m.number("maxBytesBeforeAuth", c.amqp.max_bytes_before_auth)}});
+             auto& a = c.amqp;
+             m.read(v, {{"maxConnections", m.number("maxConnections", a.max_connections)},
+                        {"idleTimeoutSeconds", m.secs("idleTimeoutSeconds", a.idle_timeout)},
+                        {"handshakeTimeoutSeconds",
+                         m.secs("handshakeTimeoutSeconds", a.handshake_timeout)},
+                        {"maxFrameSize", m.number("maxFrameSize", a.max_frame_size)},
+                        {"maxSessions", m.number("maxSessions", a.max_sessions)},
+                        {"maxLinks", m.number("maxLinks", a.max_links)},
+                        {"maxDeliveryBytes", m.number("maxDeliveryBytes", a.max_delivery_bytes)},
+                        {"maxBytesBeforeAuth",
+                         m.number("maxBytesBeforeAuth", a.max_input_before_auth)}});
            }},
           {"https",
            [&](const json& v) {
@@ -294,15 +315,19 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
              m.read(v,
                     {{"maxConnections", m.number("maxConnections", s.max_connections)},
                      {"tlsHandshakeTimeoutSeconds",
-                      m.secs("tlsHandshakeTimeoutSeconds", s.tls_handshake_timeout)},
+                      m.secs("tlsHandshakeTimeoutSeconds", s.connection.tls_handshake_timeout)},
                      {"requestTimeoutSeconds", m.secs("requestTimeoutSeconds", s.request_timeout)},
                      {"keepAliveTimeoutSeconds",
                       m.secs("keepAliveTimeoutSeconds", s.keep_alive_timeout)},
                      {"writeTimeoutSeconds", m.secs("writeTimeoutSeconds", s.write_timeout)},
-                     {"maxHeaderBytes", m.number("maxHeaderBytes", s.max_header_bytes)},
-                     {"maxHeaderFields", m.number("maxHeaderFields", s.max_header_fields)},
-                     {"maxBodyBytes", m.number("maxBodyBytes", s.max_body_bytes)},
-                     {"workerThreads", m.number("workerThreads", s.worker_threads)}});
+                     {"maxHeaderBytes", m.number("maxHeaderBytes", s.limits.max_head_bytes)},
+                     {"maxHeaderFields", m.number("maxHeaderFields", s.limits.max_header_fields)},
+                     {"maxBodyBytes", m.number("maxBodyBytes", s.limits.max_body_bytes)},
+                     // Requests no longer wait on worker threads (the front is asynchronous):
+                     // accepted so that older config files still load, and ignored.
+                     {"workerThreads", [&](const json& n) {
+                        if (!n.is_number()) m.error("workerThreads", "must be a number", n);
+                      }}});
            }},
           {"c2d",
            [&](const json& v) {
@@ -395,7 +420,7 @@ std::vector<config_error> validate(const emulator_config& c) {
     };
     limit("https.maxConnections", s.max_connections, 1, 1000000);
     for (const auto& [key, v] :
-         {std::pair{"https.tlsHandshakeTimeoutSeconds", s.tls_handshake_timeout},
+         {std::pair{"https.tlsHandshakeTimeoutSeconds", s.connection.tls_handshake_timeout},
           std::pair{"https.requestTimeoutSeconds", s.request_timeout},
           std::pair{"https.writeTimeoutSeconds", s.write_timeout}})
       range_s(key, v, std::chrono::milliseconds(100), std::chrono::seconds(600));
@@ -403,48 +428,46 @@ std::vector<config_error> validate(const emulator_config& c) {
             std::chrono::hours(1));
     // The Node Registry sends about 8 fields and 1 KB of head; a test-control C2D message is
     // at most 64 KB (spec §1.4) plus its JSON.
-    limit("https.maxHeaderBytes", s.max_header_bytes, 1024, 1024 * 1024);
-    limit("https.maxHeaderFields", s.max_header_fields, 16, 1000);
-    limit("https.maxBodyBytes", s.max_body_bytes, 128 * 1024, 64 * 1024 * 1024);
-    limit("https.workerThreads", s.worker_threads, 1, 64);
+    limit("https.maxHeaderBytes", s.limits.max_head_bytes, 1024, 1024 * 1024);
+    limit("https.maxHeaderFields", s.limits.max_header_fields, 16, 1000);
+    limit("https.maxBodyBytes", s.limits.max_body_bytes, 128 * 1024, 64 * 1024 * 1024);
   }
   if (c.listen.mqtt_plain_port) port("listen.mqttPlainPort", *c.listen.mqtt_plain_port);
-  range_i("mqtt.inflightWindow", c.mqtt_inflight_window, 1, 100);
-  range_i("mqtt.maxConnections", static_cast<long long>(c.mqtt.max_connections), 1, 1000000);
-  range_s("mqtt.connectTimeoutSeconds", c.mqtt.connect_timeout, std::chrono::milliseconds(100),
+  if (c.listen.amqp_plain_port) port("listen.amqpPlainPort", *c.listen.amqp_plain_port);
+  range_i(c.io_threads_key.c_str(), static_cast<long long>(c.io_threads), 1, 64);
+  const auto& g = c.mqtt;
+  range_i("mqtt.inflightWindow", static_cast<long long>(g.session.inflight_window), 1, 100);
+  range_i("mqtt.maxConnections", static_cast<long long>(g.max_connections), 1, 1000000);
+  range_s("mqtt.connectTimeoutSeconds", g.session.connect_timeout, std::chrono::milliseconds(100),
           std::chrono::seconds(600));
-  range_s("mqtt.tlsHandshakeTimeoutSeconds", c.mqtt.tls_handshake_timeout,
+  range_s("mqtt.tlsHandshakeTimeoutSeconds", g.connection.tls_handshake_timeout,
           std::chrono::milliseconds(100), std::chrono::seconds(600));
-  range_i("mqtt.ioThreads", static_cast<long long>(c.mqtt.io_threads), 1, 64);
-  range_i("mqtt.maxOutputBacklogBytes", static_cast<long long>(c.mqtt.max_output_backlog),
+  range_i("mqtt.maxOutputBacklogBytes", static_cast<long long>(g.connection.max_output_backlog),
           64 * 1024, 64 * 1024 * 1024);
+  range_i("mqtt.maxPacketSize", static_cast<long long>(g.max_packet_size), 1024, 16 * 1024 * 1024);
+  // Before the CONNECT is accepted the smaller of this and mqtt.maxPacketSize applies.
+  range_i("mqtt.maxConnectPacketSize", static_cast<long long>(g.max_connect_packet_size), 1024,
+          16 * 1024 * 1024);
+  const auto& a = c.amqp;
   // The SDKs use one or two sessions and up to four links (sdk-wire §2).
-  range_i("amqp.maxSessions", static_cast<long long>(c.amqp.max_sessions), 2, 1024);
-  range_i("amqp.maxLinks", static_cast<long long>(c.amqp.max_links), 4, 10000);
+  range_i("amqp.maxSessions", static_cast<long long>(a.max_sessions), 2, 1024);
+  range_i("amqp.maxLinks", static_cast<long long>(a.max_links), 4, 10000);
   // Room for the largest C2D message the hub takes (c2d.maxMessageSize) plus its properties,
   // so the hub, not this memory bound, decides what is too large.
-  range_i("amqp.maxDeliveryBytes", static_cast<long long>(c.amqp.max_delivery_bytes),
+  range_i("amqp.maxDeliveryBytes", static_cast<long long>(a.max_delivery_bytes),
           static_cast<long long>(h.c2d_max_message_size) + 16 * 1024, 64 * 1024 * 1024);
   // The SDKs send under 2 KB before they are authorised (sdk-wire §2.2, §2.3).
-  range_i("amqp.maxBytesBeforeAuth", static_cast<long long>(c.amqp.max_bytes_before_auth), 8 * 1024,
+  range_i("amqp.maxBytesBeforeAuth", static_cast<long long>(a.max_input_before_auth), 8 * 1024,
           16 * 1024 * 1024);
-  range_i("amqp.maxConnections", static_cast<long long>(c.amqp.max_connections), 1, 1000000);
-  range_s("amqp.idleTimeoutSeconds", c.amqp.idle_timeout, std::chrono::seconds(1),
+  range_i("amqp.maxConnections", static_cast<long long>(a.max_connections), 1, 1000000);
+  range_s("amqp.idleTimeoutSeconds", a.idle_timeout, std::chrono::seconds(1),
           std::chrono::hours(1));
-  range_s("amqp.handshakeTimeoutSeconds", c.amqp.handshake_timeout, std::chrono::milliseconds(100),
+  range_s("amqp.handshakeTimeoutSeconds", a.handshake_timeout, std::chrono::milliseconds(100),
           std::chrono::seconds(600));
-  range_i("mqtt.maxPacketSize", static_cast<long long>(c.max_packet_size), 1024, 16 * 1024 * 1024);
-  // Before the CONNECT is accepted the smaller of this and mqtt.maxPacketSize applies.
-  range_i("mqtt.maxConnectPacketSize", static_cast<long long>(c.mqtt.max_connect_packet_size), 1024,
-          16 * 1024 * 1024);
   // AMQP 1.0 §2.7.1: max-frame-size is at least 512 (MIN-MAX-FRAME-SIZE).
-  range_i("amqp.maxFrameSize", static_cast<long long>(c.amqp.max_frame_size), 512,
-          16 * 1024 * 1024);
+  range_i("amqp.maxFrameSize", static_cast<long long>(a.max_frame_size), 512, 16 * 1024 * 1024);
   if (c.tls_cert.empty() != c.tls_key.empty())
     e.push_back({"tls", "certificate and key must be given together", ""});
-  if (c.log_level != "error" && c.log_level != "warn" && c.log_level != "info" &&
-      c.log_level != "debug")
-    e.push_back({"logLevel", "must be error, warn, info or debug", c.log_level});
 
   for (std::size_t i = 0; i < h.policies.size(); ++i) {
     const auto& p = h.policies[i];

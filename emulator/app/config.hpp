@@ -1,14 +1,20 @@
 #pragma once
 /// The emulator's configuration: defaults in code, then a JSON file, then command-line flags.
-/// One plain struct tree, validated in one place that reports `key: problem (value)`.
-#include <cstdint>
+/// One plain struct tree that embeds each part's own settings (the hub's and each front's), so
+/// every setting has exactly one default, in the struct of the part it belongs to. Validated in
+/// one place that reports `key: problem (value)`.
+#include <cstddef>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "emulator/core/hub.hpp"
+#include "emulator/amqp/amqp_settings.hpp"
 #include "emulator/core/hub_settings.hpp"
+#include "emulator/core/registry.hpp"
+#include "emulator/https/https_settings.hpp"
+#include "emulator/log/log.hpp"
+#include "emulator/mqtt/gateway/gateway_settings.hpp"
 
 namespace emu::app {
 
@@ -21,8 +27,10 @@ struct listen_settings {
   /// Whether the HTTPS port was chosen (config or flag). The default 443 needs privileges; when
   /// it was not chosen and is refused, the emulator falls back to a free port with a warning.
   bool https_port_given = false;
-  /// A plain-TCP MQTT listener, off unless set (for TLS-terminating proxies and debugging).
+  /// Plain-TCP listeners, off unless set (for TLS-terminating proxies and debugging; they
+  /// carry SAS tokens in clear text).
   std::optional<int> mqtt_plain_port;
+  std::optional<int> amqp_plain_port;
 };
 
 struct emulator_config {
@@ -36,51 +44,16 @@ struct emulator_config {
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;
   std::filesystem::path ready_file;
-  std::string log_level = "info";
-  /// Serve the /admin/ test-control routes (loopback clients only). Off by default.
-  bool test_control = false;
-  /// MQTT: how many C2D messages may be in flight (unacknowledged) per connection (spec §3.5).
-  int mqtt_inflight_window = 1;
-  /// MQTT: the largest packet accepted once a device is connected, in bytes.
-  std::size_t max_packet_size = 512 * 1024;
-  /// Resource limits of the fronts (issue 7): safe defaults, configurable for tests and load.
-  struct mqtt_limits {
-    std::size_t max_connections = 10000;
-    core::duration connect_timeout = std::chrono::seconds(10);  // CONNECT after TLS
-    core::duration tls_handshake_timeout = std::chrono::seconds(10);
-    std::size_t io_threads = 1;
-    /// The largest packet accepted before the CONNECT is accepted (what an unauthenticated
-    /// connection can make the gateway buffer); gateway_settings.hpp explains the default.
-    std::size_t max_connect_packet_size = 80 * 1024;
-    /// Reading from a device pauses while this many bytes wait to be written to it.
-    std::size_t max_output_backlog = 1024 * 1024;
-  } mqtt;
-  struct amqp_limits {
-    std::size_t max_connections = 1000;
-    core::duration idle_timeout = std::chrono::seconds(240);
-    core::duration handshake_timeout = std::chrono::seconds(30);  // TLS + AMQP open
-    /// Our max-frame-size (AMQP open): larger frames end the connection; clients split larger
-    /// messages over several frames (amqp_settings.hpp).
-    std::size_t max_frame_size = 64 * 1024;
-    std::size_t max_sessions = 16;  // our channel-max
-    std::size_t max_links = 64;     // per connection
-    /// One delivery being received (protects memory; the hub's 64 KB limit is separate).
-    std::size_t max_delivery_bytes = 1024 * 1024;
-    /// What a connection may send before it is authorised (SASL PLAIN or CBS put-token).
-    std::size_t max_bytes_before_auth = 64 * 1024;
-  } amqp;
-  /// The HTTPS front (https_settings.hpp): per-phase deadlines, request bounds, connections.
-  struct https_limits {
-    std::size_t max_connections = 1000;
-    core::duration tls_handshake_timeout = std::chrono::seconds(10);
-    core::duration request_timeout = std::chrono::seconds(10);  // a whole request
-    core::duration keep_alive_timeout = std::chrono::seconds(5);
-    core::duration write_timeout = std::chrono::seconds(10);
-    std::size_t max_header_bytes = 16 * 1024;
-    std::size_t max_header_fields = 64;
-    std::size_t max_body_bytes = 1024 * 1024;
-    std::size_t worker_threads = 4;
-  } https;
+  log::level log_level = log::level::info;
+  /// Threads of the one io_context every front runs on (each connection on its own strand).
+  std::size_t io_threads = 2;
+  /// The config key io_threads was given under (`ioThreads`, or its older spelling
+  /// `mqtt.ioThreads`), for messages.
+  std::string io_threads_key = "ioThreads";
+  mqtt::gateway_settings mqtt;
+  amqp::amqp_settings amqp;
+  /// Includes test control (`testControl`, `--test-control`).
+  https::https_settings https;
 };
 
 /// The development defaults: hub `localhost`, the five standard policies with well-known keys
@@ -98,7 +71,7 @@ struct config_error {
 /// Applies a JSON config file over `config`. Unknown keys are errors (they are usually typos).
 std::vector<config_error> apply_config_file(const std::filesystem::path& file,
                                             emulator_config& config);
-/// The same from JSON text (`origin` names the source in messages).
+/// The same from JSON text.
 std::vector<config_error> apply_config_json(const std::string& text, emulator_config& config);
 
 /// Checks ranges and consistency of the final configuration (spec §1.2 ranges).

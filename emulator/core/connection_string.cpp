@@ -87,7 +87,7 @@ result<connection_string> parse_connection_string(std::string_view text) {
     // Checked here so that a bad token is reported against the connection string; the
     // reason from parse_sas_token never contains the signature.
     auto token = parse_sas_token(cs.shared_access_signature);
-    if (!token) return invalid("connection string SharedAccessSignature: " + token.err().message);
+    if (!token) return invalid("connection string SharedAccessSignature: " + token.error().message);
   }
   return cs;
 }

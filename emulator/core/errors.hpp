@@ -6,6 +6,8 @@
 #include <utility>
 #include <variant>
 
+#include "emulator/base/result.hpp"
+
 namespace emu::core {
 
 enum class hub_error {
@@ -30,27 +32,11 @@ struct error {
   std::string message;
 };
 
-/// A value or an error. (std::expected is C++23; this is the small subset we need.)
+/// A hub result: the value, or the IoT Hub-shaped error (base/result.hpp).
 template <class T>
-class result {
- public:
-  result(T value) : v_(std::move(value)) {}
-  result(error e) : v_(std::move(e)) {}
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() { return std::get<0>(v_); }
-  const T& value() const { return std::get<0>(v_); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() { return value(); }
-  const T& operator*() const { return value(); }
-  const error& err() const { return std::get<1>(v_); }
+using result = emu::result<T, error>;
 
- private:
-  std::variant<T, error> v_;
-};
-
-struct ok_t {};
+using ok_t = emu::ok_t;
 using status = result<ok_t>;
 inline status success() {
   return ok_t{};

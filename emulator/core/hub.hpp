@@ -1,179 +1,193 @@
 #pragma once
-/// The hub: device registry, authentication, the C2D state machine, feedback batching and the
-/// telemetry store, with Azure IoT Hub's semantics (spec §1, §2, §5).
+/// The hub: Azure IoT Hub's rules for devices, cloud-to-device messages, feedback and
+/// telemetry, behind one façade. Each concept is a part of its own (one file each):
+///
+///   registry         device identities (spec §7)            registry.hpp
+///   auth             who may do what (spec §5)               auth.hpp
+///   device_sessions  one connection per device, epochs,      device_sessions.hpp
+///                    delivery credit (spec §3.3, §1.6)
+///   c2d_queue        C2D states, TTL, locks (spec §1)        c2d_queue.hpp
+///   feedback_queue   records, batches, receivers (spec §2)   feedback_queue.hpp
+///   telemetry_log    device-to-cloud messages (spec §3.6)    telemetry_log.hpp
+///   journal          what a round changed (for the store),   journal.hpp
+///                    what to tell the fronts (events)
 ///
 /// Pure and synchronous: no I/O, no clock (every call that depends on time takes `now`), no
-/// threads. State lives in memory; every mutation is also appended to a change list that the
-/// owner commits to a `state_store` (state_store.hpp) before acknowledging anything.
+/// threads. State lives in memory; every mutation is also recorded in the journal, which the
+/// owner (the hub executor) commits to a `state_store` before acknowledging anything, and the
+/// events (deliveries, ended sessions) go to the fronts after that commit.
 ///
 /// Thread safety: none. One owner thread (the hub executor) calls everything.
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include "emulator/core/access_policy.hpp"
+#include "emulator/core/auth.hpp"
 #include "emulator/core/c2d_message.hpp"
+#include "emulator/core/c2d_queue.hpp"
 #include "emulator/core/device.hpp"
+#include "emulator/core/device_sessions.hpp"
 #include "emulator/core/errors.hpp"
 #include "emulator/core/feedback.hpp"
+#include "emulator/core/feedback_queue.hpp"
 #include "emulator/core/hub_event.hpp"
 #include "emulator/core/hub_settings.hpp"
+#include "emulator/core/journal.hpp"
+#include "emulator/core/registry.hpp"
 #include "emulator/core/state_store.hpp"
-#include "emulator/core/telemetry.hpp"
+#include "emulator/core/telemetry_log.hpp"
 #include "emulator/core/time.hpp"
 
 namespace emu::core {
 
-/// What a verified token grants.
-struct auth_grant {
-  /// Device tokens: the device id; hub tokens: empty.
+/// A device connection asking for a session (an MQTT CONNECT).
+struct session_request {
   std::string device_id;
-  /// The policy name for hub-policy tokens; empty for device-key tokens.
-  std::string policy;
-  permission_set permissions = 0;
-  /// `se`: the connection must be closed when this passes (spec §3.3, §4.2).
+  std::string token;
+  bool clean_session = false;
+  /// Messages the connection may have delivered and unsettled at once (spec §3.5).
+  std::size_t inflight_window = 1;
+};
+
+/// An accepted session.
+struct session_grant {
+  std::uint64_t epoch = 0;
+  /// The token's `se` plus the clock skew: the connection must close then (spec §3.3).
   time_point expiry{};
+  /// The device's generation id, stamped on its telemetry (spec §3.6).
+  std::string generation_id;
+  /// Authenticated by a hub policy with DeviceConnect rather than the device's own key.
+  bool hub_scope = false;
+  /// The C2D subscription the session starts with (clean session 0, stored): delivery starts
+  /// at once, without a new SUBSCRIBE (spec §1.6, sdk-wire §1.3).
+  std::optional<int> subscription;
 };
-
-/// What a registry create/update carries (spec §7). Empty keys are generated.
-struct device_spec {
-  std::string id;
-  device_status status = device_status::enabled;
-  std::string status_reason;
-  std::string primary_key;
-  std::string secondary_key;
-};
-
-/// Outcome of a device settling a locked message (spec §1.5).
-enum class settlement { complete, reject, abandon };
-
-/// How a consumer settled a feedback batch (AMQP outcome, spec §2.4).
-enum class batch_outcome { accepted, released, rejected };
 
 class hub {
  public:
   explicit hub(hub_settings settings);
+  hub(const hub&) = delete;
+  hub& operator=(const hub&) = delete;
 
   const hub_settings& settings() const { return settings_; }
 
-  /// Replaces the whole state with a snapshot loaded from storage (no changes recorded).
+  // ---- state ---------------------------------------------------------------------------
+  /// Replaces the stored state with a snapshot (no changes recorded). Sessions and feedback
+  /// receivers (volatile) are kept.
   void restore(const hub_snapshot& snapshot);
-  /// Returns every locked message and feedback batch to its queue without counting a delivery.
-  /// Called at start: after a restart no connection can still hold a lock (spec §1.6, the
-  /// emulator's "release on disconnect" choice).
+  /// Every locked message and feedback batch back to its queue without counting a delivery.
+  /// Called at start: after a restart no connection can still hold a lock (spec §1.6).
   void release_all_locks(time_point now);
-  /// Removes everything except the settings (test control); records a clear_all change.
+  /// Removes everything except the settings (test control); records clear_all.
   void reset(time_point now);
+  /// The round's changes are committed: its volatile changes (sessions, receivers) are final.
+  void round_committed();
+  /// The round's commit failed: back to `stored` and to the volatile state of the last
+  /// committed round; deliveries of the lost round are tried again.
+  void round_failed(const hub_snapshot& stored, time_point now);
 
-  // ---- registry ------------------------------------------------------------------------
-  /// Creates a device; `device_already_exists` if the id is taken; `argument_invalid` for a bad
-  /// id or a key that is not base64.
+  // ---- registry (spec §7) ----------------------------------------------------------------
   result<device> create_device(const device_spec& spec, time_point now);
-  /// Updates status/keys. `if_match` is the etag without quotes, "*" or empty (= "*").
+  /// Updates status/keys; a change of either ends the device's session (its connection must
+  /// authenticate again). `if_match`: the etag without quotes, "*" or empty (= "*").
   result<device> update_device(const device_spec& spec, std::string_view if_match, time_point now);
-  /// Deletes the device, its queue and its unbatched feedback (spec §1.7).
+  /// Deletes the device, its session, its queue and its unbatched feedback (spec §1.7).
   status delete_device(std::string_view id, std::string_view if_match, time_point now);
-  const device* find_device(std::string_view id) const;
-  std::vector<device> list_devices() const;
+  const device* find_device(std::string_view id) const { return registry_.find(id); }
+  std::vector<device> list_devices() const { return registry_.list(); }
   /// Messages currently queued for a device (cloudToDeviceMessageCount).
-  int queued_count(std::string_view device_id) const;
+  int queued_count(std::string_view device_id) const { return queue_.queued_count(device_id); }
 
-  // ---- authentication (spec §5) -------------------------------------------------------
-  /// A token presented by a device for its own endpoints: a device-key token whose `sr` covers
-  /// `{host}/devices/{id}`, or a hub-policy token with DeviceConnect. Disabled devices fail.
+  // ---- authentication (spec §5) ----------------------------------------------------------
   result<auth_grant> authenticate_device(std::string_view token, std::string_view device_id,
                                          time_point now) const;
-  /// A token for service/registry endpoints: a hub-policy token (skn) whose `sr` names this
-  /// hub's host (any path below it) and whose policy has `needed`. Device-key tokens are
-  /// refused.
   result<auth_grant> authenticate_service(std::string_view token, permission needed,
                                           time_point now) const;
 
-  // ---- C2D (spec §1) ------------------------------------------------------------------
-  /// Admission: unknown/disabled device → device_not_found; > max size → message_too_large;
-  /// queue full → device_maximum_queue_depth_exceeded; bad message-id → argument_invalid.
-  /// A past absolute expiry expires at the next advance(); a far one is clamped to 2 days.
+  // ---- device sessions (spec §3.3) -------------------------------------------------------
+  /// Authenticates and opens the device's session (device_sessions::open): the older session
+  /// ends, held locks return to the queue, delivery starts if the stored session is
+  /// subscribed. `unauthorized` with the reason when refused (CONNACK 5).
+  result<session_grant> connect_device(const session_request& request, time_point now);
+  /// The connection of `epoch` went away (stale epochs are ignored).
+  void disconnect_device(std::string_view device_id, std::uint64_t epoch, time_point now);
+  /// The session's C2D subscription (nullopt: unsubscribed); delivery starts or stops.
+  status subscribe_c2d(std::string_view device_id, std::uint64_t epoch, std::optional<int> qos,
+                       time_point now);
+  /// A delivery of session `epoch` settled (MQTT PUBACK = complete); the next message goes out
+  /// in the same round. `device_message_lock_lost` for a stale epoch or lock.
+  status settle(std::string_view device_id, std::uint64_t epoch, std::uint64_t seq,
+                std::uint64_t lock_id, settlement how, time_point now);
+
+  // ---- C2D (spec §1) -----------------------------------------------------------------------
+  /// Admission (c2d_queue::enqueue): unknown/disabled device → device_not_found, …
   result<std::uint64_t> enqueue(std::string_view device_id, c2d_content content, time_point now);
-  /// Locks the oldest Enqueued message of the device (→ Invisible for the lock timeout).
-  /// Expired messages met on the way are dead-lettered first.
+  /// Locks the device's oldest Enqueued message outside any session (tools and tests).
   std::optional<c2d_delivery> lock_next(std::string_view device_id, time_point now);
-  /// Settles a locked message; `device_message_lock_lost` if the lock is not current.
+  /// Settles a lock taken by lock_next (tools and tests).
   status settle(std::string_view device_id, std::uint64_t seq, std::uint64_t lock_id,
                 settlement how, time_point now);
-  /// Returns an Invisible message to Enqueued without counting a delivery (the device went
-  /// away: spec §1.6, emulator choice). Unknown or stale locks are ignored.
+  /// Returns a locked message to Enqueued without counting a delivery.
   void release(std::string_view device_id, std::uint64_t seq, std::uint64_t lock_id,
                time_point now);
   /// Removes every queued message of the device; returns how many (spec §1.7).
   result<int> purge(std::string_view device_id, time_point now);
-  std::vector<c2d_message> queue_of(std::string_view device_id) const;
-
-  // ---- MQTT sessions -------------------------------------------------------------------
+  std::vector<c2d_message> queue_of(std::string_view device_id) const {
+    return queue_.queue_of(device_id);
+  }
+  /// The durable C2D subscription of a device (clean session 0), directly (tools and tests).
   void set_subscription(std::string_view device_id, int qos);
   void clear_subscription(std::string_view device_id);
   std::optional<int> subscription(std::string_view device_id) const;
 
-  // ---- feedback (spec §2) -------------------------------------------------------------
-  /// Locks the oldest available batch for a consumer.
+  // ---- feedback (spec §2) ------------------------------------------------------------------
+  /// A consumer with credit (feedback_queue.hpp): batches are pushed to it as
+  /// event::feedback_delivery.
+  std::uint64_t attach_feedback_receiver();
+  /// feedback_queue::set_receiver_limit: returns how many batches this call delivered.
+  std::uint64_t set_feedback_credit(std::uint64_t receiver, std::uint64_t limit, bool drain,
+                                    time_point now);
+  void detach_feedback_receiver(std::uint64_t receiver, time_point now);
+  /// Locks the oldest available batch for a consumer without a receiver (tools and tests).
   std::optional<feedback_batch> lock_next_batch(time_point now);
   status settle_batch(std::uint64_t batch_id, std::uint64_t lock_id, batch_outcome how,
                       time_point now);
-  /// Returns a locked batch to the queue without counting a delivery (consumer went away).
   void release_batch(std::uint64_t batch_id, std::uint64_t lock_id, time_point now);
-  std::vector<feedback_record> pending_feedback() const;
-  std::vector<feedback_batch> feedback_batches() const;
+  std::vector<feedback_record> pending_feedback() const { return feedback_.pending(); }
+  std::vector<feedback_batch> feedback_batches() const { return feedback_.batches(); }
 
-  // ---- telemetry ----------------------------------------------------------------------
+  // ---- telemetry ---------------------------------------------------------------------------
   std::uint64_t record_telemetry(std::string_view device_id, std::vector<property> properties,
                                  std::string body, time_point now);
-  std::vector<telemetry_message> telemetry() const;
+  std::vector<telemetry_message> telemetry() const { return telemetry_.messages(); }
 
-  // ---- time ---------------------------------------------------------------------------
+  // ---- time --------------------------------------------------------------------------------
   /// Applies everything that is due at `now`: TTL expiry, lock timeouts, delivery-count
-  /// dead-lettering, feedback batch cuts, feedback lock/TTL.
+  /// dead-lettering, feedback batch cuts, feedback lock/TTL; delivers what became available.
   void advance(time_point now);
   /// The earliest moment at which advance() would change something, if any.
   std::optional<time_point> next_deadline() const;
 
-  // ---- outputs ------------------------------------------------------------------------
-  std::vector<state_change> take_changes();
-  std::vector<hub_event> take_events();
-  bool has_changes() const { return !changes_.empty(); }
+  // ---- outputs -----------------------------------------------------------------------------
+  std::vector<state_change> take_changes() { return journal_.take_changes(); }
+  std::vector<hub_event> take_events() { return journal_.take_events(); }
+  bool has_changes() const { return journal_.has_changes(); }
 
  private:
-  void dead_letter(std::uint64_t seq, feedback_status why, time_point now);
-  void remove_message(std::uint64_t seq);
-  void add_feedback(const c2d_message& m, feedback_status s, time_point now);
-  void cut_batches(time_point now);
-  void unlock_message(c2d_message& m, bool count_delivery, time_point now);
-  void record(state_change c) { changes_.push_back(std::move(c)); }
-  void emit(hub_event e) { events_.push_back(std::move(e)); }
-  c2d_message* find_message(std::uint64_t seq);
-  std::string new_generation_id();
+  /// Delivers to the sessions of every device whose queue got a deliverable message.
+  void deliver_available(time_point now);
 
   hub_settings settings_;
-  hub_counters counters_;
-  std::map<std::string, device, std::less<>> devices_;
-  /// seq → message, and per device the ordered seqs of its queue.
-  std::unordered_map<std::uint64_t, c2d_message> messages_;
-  std::map<std::string, std::set<std::uint64_t>, std::less<>> queues_;
-  /// Deadline indexes: (time, seq).
-  std::set<std::pair<time_point, std::uint64_t>> expiries_;
-  std::set<std::pair<time_point, std::uint64_t>> locks_;
-  std::map<std::string, int, std::less<>> subscriptions_;
-  std::vector<feedback_record> pending_feedback_;
-  std::map<std::uint64_t, feedback_batch> batches_;
-  std::map<std::uint64_t, telemetry_message> telemetry_;
-  std::vector<state_change> changes_;
-  std::vector<hub_event> events_;
-  bool counters_dirty_ = false;
+  journal journal_;
+  registry registry_{journal_};
+  feedback_queue feedback_{settings_, journal_};
+  c2d_queue queue_{settings_, journal_, feedback_};
+  device_sessions sessions_{journal_, registry_, queue_};
+  telemetry_log telemetry_{settings_.telemetry_capacity, journal_};
 };
 
 }  // namespace emu::core

@@ -1,27 +1,47 @@
 #pragma once
-/// Things the hub tells the fronts after a commit, so delivery is event-driven (no polling).
+/// What the hub tells the fronts after a round has committed (delivery is pushed by the hub,
+/// never polled): a C2D message for a device session, a feedback batch for a feedback
+/// receiver, a session that ended, a reset.
+#include <cstdint>
 #include <string>
 #include <variant>
 
+#include "emulator/core/c2d_message.hpp"
+#include "emulator/core/feedback.hpp"
+
 namespace emu::core {
 
-namespace event {
-/// The device's queue has a message that may be deliverable now (new, abandoned, lock expired).
-struct c2d_available {
-  std::string device_id;
+/// Why the hub ended a device session (device_sessions.hpp).
+enum class session_end {
+  taken_over,      // a new connection of the same device (spec §3.3)
+  device_changed,  // the device was disabled, deleted or had its keys changed
 };
-/// A feedback batch is available to a consumer.
-struct feedback_available {};
-/// The device was deleted, disabled or had its keys changed: connections authenticated as it
-/// must be re-checked (and normally closed).
-struct device_changed {
+
+namespace event {
+/// A message locked for the device session `epoch` (which had credit): the front sends it.
+/// With `qos` 0 the hub has already completed it (at most once, spec §3.5 "Emulator").
+struct c2d_delivery {
   std::string device_id;
+  std::uint64_t epoch = 0;
+  int qos = 1;
+  core::c2d_delivery delivery;
+};
+/// The device session `epoch` is over: its connection must close.
+struct session_ended {
+  std::string device_id;
+  std::uint64_t epoch = 0;
+  session_end why = session_end::taken_over;
+};
+/// A batch locked for feedback receiver `receiver` (which had credit): the front sends it.
+struct feedback_delivery {
+  std::uint64_t receiver = 0;
+  feedback_batch batch;
 };
 /// Everything was reset (test control): every connection should be closed.
 struct hub_reset {};
 }  // namespace event
 
-using hub_event = std::variant<event::c2d_available, event::feedback_available,
-                               event::device_changed, event::hub_reset>;
+using hub_event = std::variant<event::c2d_delivery, event::session_ended, event::feedback_delivery,
+                               event::hub_reset>;
 
 }  // namespace emu::core

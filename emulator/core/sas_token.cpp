@@ -136,4 +136,13 @@ bool resource_covers(std::string_view scope, std::string_view target) {
   return target.size() == scope.size() || target[scope.size()] == '/';
 }
 
+std::string describe_token(std::string_view token) {
+  const auto t = parse_sas_token(token);
+  if (!t) return "(not a SAS token)";
+  std::string out = "sr=" + t->resource_uri;
+  if (!t->key_name.empty()) out += " skn=" + t->key_name;
+  out += " se=" + std::to_string(t->expiry);
+  return out;
+}
+
 }  // namespace emu::core

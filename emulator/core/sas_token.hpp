@@ -38,6 +38,10 @@ bool signature_matches(const sas_token& token, std::string_view base64_key);
 std::string make_sas_token(std::string_view resource_uri, std::string_view base64_key,
                            std::string_view key_name, std::int64_t expiry);
 
+/// A token as it may appear in a log: its `sr`, `skn` and `se`, never the signature (nor, of
+/// course, a key); "(not a SAS token)" for anything else.
+std::string describe_token(std::string_view token);
+
 /// True when `scope` covers `target` as a segment-wise prefix (spec §5.2): `h/a/b` covers
 /// `h/a/b` and `h/a/b/c` but not `h/a/bc`. Compared case-insensitively (host names and the
 /// SDKs' path spellings differ only in case); a trailing `/` on `scope` is ignored.

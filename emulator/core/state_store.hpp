@@ -16,7 +16,7 @@
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/device.hpp"
 #include "emulator/core/feedback.hpp"
-#include "emulator/core/telemetry.hpp"
+#include "emulator/core/telemetry_message.hpp"
 #include "emulator/core/time.hpp"
 
 namespace emu::core {
@@ -69,9 +69,19 @@ struct remove_message {
 struct put_feedback_record {
   feedback_record value;
 };
-/// Inserts or replaces a batch's own row; its records are written with put_feedback_record.
-struct put_feedback_batch {
+/// A new batch (spec §2.3): inserts its row and moves into it every not-yet-batched record
+/// whose id is at most the id of the batch's last record. (The hub cuts a batch from the front
+/// of its pending records, which are in id order, so that is exactly `value.records`; each
+/// record is thus written once as pending and then only re-labelled.)
+struct cut_feedback_batch {
   feedback_batch value;
+};
+/// Updates a stored batch's delivery state (lock, delivery count).
+struct put_feedback_batch_state {
+  std::uint64_t batch_id;
+  int delivery_count;
+  std::uint64_t lock_id;
+  time_point lock_expiry;
 };
 /// Removes the batch and every record in it.
 struct remove_feedback_batch {
@@ -100,9 +110,10 @@ struct clear_all {};
 using state_change =
     std::variant<change::put_device, change::remove_device, change::put_message,
                  change::put_message_state, change::remove_message, change::put_feedback_record,
-                 change::put_feedback_batch, change::remove_feedback_batch,
-                 change::put_subscription, change::remove_subscription, change::put_telemetry,
-                 change::remove_telemetry_up_to, change::put_counters, change::clear_all>;
+                 change::cut_feedback_batch, change::put_feedback_batch_state,
+                 change::remove_feedback_batch, change::put_subscription,
+                 change::remove_subscription, change::put_telemetry, change::remove_telemetry_up_to,
+                 change::put_counters, change::clear_all>;
 
 /// Everything the store holds, as loaded at start.
 struct hub_snapshot {

@@ -8,7 +8,7 @@
 
 #include "emulator/core/device.hpp"
 #include "emulator/core/errors.hpp"
-#include "emulator/core/hub.hpp"
+#include "emulator/core/registry.hpp"
 
 namespace emu::https {
 

@@ -13,25 +13,15 @@ namespace {
 
 using json = nlohmann::json;
 
-http_response device_response(const core::hub& hub, const core::device& d) {
-  http_response r = json_response(device_json(d, hub.queued_count(d.id)));
+http_response device_response(const device_view& v) {
+  http_response r = json_response(device_json(v.device, v.queued));
   // C# treats the header as authoritative (spec §7); weak ETag quoted per RFC 7232.
-  r.headers.emplace_back("ETag", "\"" + d.etag + "\"");
+  r.headers.emplace_back("ETag", "\"" + v.device.etag + "\"");
   return r;
 }
 
-http_response put_device(core::hub& hub, core::time_point now, const route& r,
-                         const http_request& request) {
-  auto spec = parse_device_body(request.body, r.device_id);
-  if (!spec) return error_response(spec.err());
-  // Spec §7: no If-Match creates (409 if the id is taken); an If-Match updates.
-  if (request.if_match.empty()) {
-    auto created = hub.create_device(*spec, now);
-    return created ? device_response(hub, *created) : error_response(created.err());
-  }
-  const auto etag = if_match_etag(request.if_match);
-  auto updated = hub.update_device(*spec, etag.empty() ? "*" : etag, now);
-  return updated ? device_response(hub, *updated) : error_response(updated.err());
+device_view view_of(const core::hub& hub, const core::device& d) {
+  return device_view{d, hub.queued_count(d.id)};
 }
 
 }  // namespace
@@ -51,46 +41,86 @@ core::permission required_permission(route_kind k) {
   }
 }
 
-http_response handle_registry(core::hub& hub, core::time_point now, const route& r,
-                              const http_request& request) {
+std::variant<http_response, hub_call> prepare_registry(const route& r,
+                                                       const http_request& request) {
   if (request.authorization.empty())
     return error_response(401, "IotHubUnauthorizedAccess",
                           "The request has no Authorization header (SharedAccessSignature).");
-  const auto grant =
-      hub.authenticate_service(request.authorization, required_permission(r.kind), now);
-  if (!grant) return error_response(grant.err());
+  // Parsed here, on the I/O thread; the hub only sees the values.
+  std::optional<core::result<core::device_spec>> spec;
+  if (r.kind == route_kind::put_device) spec = parse_device_body(request.body, r.device_id);
+  return hub_call{[r, token = request.authorization, if_match = if_match_etag(request.if_match),
+                   create = request.if_match.empty(),
+                   spec = std::move(spec)](core::hub& hub, core::time_point now) -> hub_answer {
+    const auto grant = hub.authenticate_service(token, required_permission(r.kind), now);
+    if (!grant) return grant.error();
+    switch (r.kind) {
+      case route_kind::list_devices: {
+        std::vector<device_view> list;
+        for (const auto& d : hub.list_devices()) list.push_back(view_of(hub, d));
+        return list;
+      }
+      case route_kind::get_device: {
+        const core::device* d = hub.find_device(r.device_id);
+        if (d == nullptr)
+          return core::error{core::hub_error::device_not_found,
+                             "Device " + r.device_id + " not found."};
+        return view_of(hub, *d);
+      }
+      case route_kind::put_device: {
+        if (!*spec) return spec->error();
+        // Spec §7: no If-Match creates (409 if the id is taken); an If-Match updates.
+        auto done = create ? hub.create_device(**spec, now)
+                           : hub.update_device(**spec, if_match.empty() ? "*" : if_match, now);
+        if (!done) return done.error();
+        return view_of(hub, *done);
+      }
+      case route_kind::delete_device: {
+        const auto deleted = hub.delete_device(r.device_id, if_match, now);
+        if (!deleted) return deleted.error();
+        return no_content{};
+      }
+      case route_kind::purge_queue: {
+        const auto n = hub.purge(r.device_id, now);
+        if (!n) return n.error();
+        return purged{r.device_id, *n};
+      }
+      default:
+        return core::error{core::hub_error::argument_invalid, "No such registry operation."};
+    }
+  }};
+}
 
-  switch (r.kind) {
-    case route_kind::list_devices: {
-      json list = json::array();
-      for (const auto& d : hub.list_devices())
-        list.push_back(device_json(d, hub.queued_count(d.id)));
-      return json_response(list);
-    }
-    case route_kind::get_device: {
-      const core::device* d = hub.find_device(r.device_id);
-      if (d == nullptr)
-        return error_response(core::error{core::hub_error::device_not_found,
-                                          "Device " + r.device_id + " not found."});
-      return device_response(hub, *d);
-    }
-    case route_kind::put_device:
-      return put_device(hub, now, r, request);
-    case route_kind::delete_device: {
-      const auto deleted = hub.delete_device(r.device_id, if_match_etag(request.if_match), now);
-      if (!deleted) return error_response(deleted.err());
-      http_response ok;
-      ok.status = 204;
-      return ok;
-    }
-    case route_kind::purge_queue: {
-      const auto purged = hub.purge(r.device_id, now);
-      if (!purged) return error_response(purged.err());
-      return json_response(json{{"deviceId", r.device_id}, {"totalMessagesPurged", *purged}});
-    }
-    default:
-      return error_response(404, "NotFound", "No such registry operation.");
-  }
+http_response render_registry(const hub_answer& a) {
+  return std::visit(
+      [](const auto& x) -> http_response {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, core::error>) {
+          return error_response(x);
+        } else if constexpr (std::is_same_v<T, device_view>) {
+          return device_response(x);
+        } else if constexpr (std::is_same_v<T, std::vector<device_view>>) {
+          json list = json::array();
+          for (const auto& v : x) list.push_back(device_json(v.device, v.queued));
+          return json_response(list);
+        } else if constexpr (std::is_same_v<T, no_content>) {
+          http_response ok;
+          ok.status = 204;
+          return ok;
+        } else if constexpr (std::is_same_v<T, purged>) {
+          return json_response(json{{"deviceId", x.device_id}, {"totalMessagesPurged", x.count}});
+        } else {
+          return error_response(500, "ServerError", "Unexpected answer of the hub.");
+        }
+      },
+      a);
+}
+
+http_response handle_registry(core::hub& hub, core::time_point now, const route& r,
+                              const http_request& request) {
+  auto prepared = prepare_registry(r, request);
+  if (auto* immediate = std::get_if<http_response>(&prepared)) return std::move(*immediate);
+  return render_registry(std::get<hub_call>(prepared)(hub, now));
 }
 
 }  // namespace emu::https

@@ -107,14 +107,13 @@ json clock_json(core::time_point now, core::duration offset) {
               {"offsetMs", offset.count()}};
 }
 
-core::result<core::c2d_content> parse_admin_message(std::string_view body,
-                                                    std::string_view device_id,
-                                                    core::time_point now) {
+core::result<admin_message> parse_admin_message(std::string_view body, std::string_view device_id) {
   const json doc = body.empty() ? json::object() : json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
     return invalid("The request body must be a JSON object describing the message.");
 
-  core::c2d_content c;
+  admin_message parsed;
+  core::c2d_content& c = parsed.content;
   c.to = "/devices/" + std::string(device_id) + "/messages/devicebound";
   if (!read_string(doc, "messageId", c.message_id) ||
       !read_string(doc, "correlationId", c.correlation_id) ||
@@ -169,48 +168,93 @@ core::result<core::c2d_content> parse_admin_message(std::string_view body,
     if (!ttl.is_number() || !std::isfinite(ttl.get<double>()) || ttl.get<double>() > 1e9 ||
         ttl.get<double>() < -1e9)
       return invalid("ttlSeconds must be a number of seconds.");
-    c.absolute_expiry =
-        now + core::duration{static_cast<std::int64_t>(std::llround(ttl.get<double>() * 1000))};
+    parsed.ttl = core::duration{static_cast<std::int64_t>(std::llround(ttl.get<double>() * 1000))};
   }
-  return c;
+  return parsed;
+}
+
+core::result<core::c2d_content> parse_admin_message(std::string_view body,
+                                                    std::string_view device_id,
+                                                    core::time_point now) {
+  auto parsed = parse_admin_message(body, device_id);
+  if (!parsed) return parsed.error();
+  if (parsed->ttl) parsed->content.absolute_expiry = now + *parsed->ttl;
+  return std::move(parsed->content);
+}
+
+std::variant<http_response, hub_call> prepare_test_control(const route& r,
+                                                           const http_request& request) {
+  switch (r.kind) {
+    case route_kind::admin_get_messages:
+      return hub_call{[id = r.device_id](core::hub& hub, core::time_point) -> hub_answer {
+        if (hub.find_device(id) == nullptr)
+          return core::error{core::hub_error::device_not_found, "Device " + id + " not found."};
+        return hub.queue_of(id);
+      }};
+    case route_kind::admin_post_message: {
+      auto parsed = parse_admin_message(request.body, r.device_id);
+      if (!parsed) return error_response(parsed.error());
+      return hub_call{[id = r.device_id, m = std::move(*parsed)](
+                          core::hub& hub, core::time_point now) mutable -> hub_answer {
+        if (m.ttl) m.content.absolute_expiry = now + *m.ttl;
+        const auto seq = hub.enqueue(id, std::move(m.content), now);
+        if (!seq) return seq.error();
+        return enqueued{*seq};
+      }};
+    }
+    case route_kind::admin_feedback:
+      return hub_call{[](core::hub& hub, core::time_point) -> hub_answer {
+        return feedback_state{hub.pending_feedback(), hub.feedback_batches()};
+      }};
+    case route_kind::admin_telemetry:
+      return hub_call{
+          [](core::hub& hub, core::time_point) -> hub_answer { return hub.telemetry(); }};
+    case route_kind::admin_reset:
+      return hub_call{[](core::hub& hub, core::time_point now) -> hub_answer {
+        hub.reset(now);
+        return empty_object{};
+      }};
+    default:
+      return error_response(404, "NotFound", "No such test-control operation.");
+  }
+}
+
+http_response render_test_control(const hub_answer& a) {
+  return std::visit(
+      [](const auto& x) -> http_response {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, core::error>) {
+          return error_response(x);
+        } else if constexpr (std::is_same_v<T, std::vector<core::c2d_message>>) {
+          json list = json::array();
+          for (const auto& m : x) list.push_back(message_json(m));
+          return json_response(list);
+        } else if constexpr (std::is_same_v<T, enqueued>) {
+          return json_response(json{{"seq", x.seq}}, 201);
+        } else if constexpr (std::is_same_v<T, feedback_state>) {
+          json pending = json::array();
+          for (const auto& rec : x.pending) pending.push_back(feedback_record_json(rec));
+          json batches = json::array();
+          for (const auto& b : x.batches) batches.push_back(feedback_batch_json(b));
+          return json_response(json{{"pending", pending}, {"batches", batches}});
+        } else if constexpr (std::is_same_v<T, std::vector<core::telemetry_message>>) {
+          json list = json::array();
+          for (const auto& t : x) list.push_back(telemetry_json(t));
+          return json_response(list);
+        } else if constexpr (std::is_same_v<T, empty_object>) {
+          return json_response(json::object());
+        } else {
+          return error_response(500, "ServerError", "Unexpected answer of the hub.");
+        }
+      },
+      a);
 }
 
 http_response handle_test_control(core::hub& hub, core::time_point now, const route& r,
                                   const http_request& request) {
-  switch (r.kind) {
-    case route_kind::admin_get_messages: {
-      if (hub.find_device(r.device_id) == nullptr)
-        return error_response(core::error{core::hub_error::device_not_found,
-                                          "Device " + r.device_id + " not found."});
-      json list = json::array();
-      for (const auto& m : hub.queue_of(r.device_id)) list.push_back(message_json(m));
-      return json_response(list);
-    }
-    case route_kind::admin_post_message: {
-      auto content = parse_admin_message(request.body, r.device_id, now);
-      if (!content) return error_response(content.err());
-      const auto seq = hub.enqueue(r.device_id, std::move(*content), now);
-      if (!seq) return error_response(seq.err());
-      return json_response(json{{"seq", *seq}}, 201);
-    }
-    case route_kind::admin_feedback: {
-      json pending = json::array();
-      for (const auto& rec : hub.pending_feedback()) pending.push_back(feedback_record_json(rec));
-      json batches = json::array();
-      for (const auto& b : hub.feedback_batches()) batches.push_back(feedback_batch_json(b));
-      return json_response(json{{"pending", pending}, {"batches", batches}});
-    }
-    case route_kind::admin_telemetry: {
-      json list = json::array();
-      for (const auto& t : hub.telemetry()) list.push_back(telemetry_json(t));
-      return json_response(list);
-    }
-    case route_kind::admin_reset:
-      hub.reset(now);
-      return json_response(json::object());
-    default:
-      return error_response(404, "NotFound", "No such test-control operation.");
-  }
+  auto prepared = prepare_test_control(r, request);
+  if (auto* immediate = std::get_if<http_response>(&prepared)) return std::move(*immediate);
+  return render_test_control(std::get<hub_call>(prepared)(hub, now));
 }
 
 }  // namespace emu::https

@@ -1,12 +1,15 @@
 #pragma once
 /// Test control (issue 6 item 3, docs/test-control.md): views of the hub's state as JSON and the
-/// operations that change it, as pure functions of the hub. They run on the hub executor thread.
-/// The HTTPS server serves them only when test control is enabled and only to loopback peers;
-/// they need no SAS token (the emulator's documented choice: a local test harness).
+/// operations that change it, in the three steps of hub_call.hpp (bodies parsed and JSON
+/// rendered on the I/O thread; only the hub operation on the hub executor). The HTTPS front
+/// serves them only when test control is enabled and only to loopback peers; they need no SAS
+/// token (the emulator's documented choice: a local test harness).
 ///
-/// Clock travel (`POST /admin/clock/advance`) is not here: it moves the executor's clock, see
-/// https_server.cpp.
+/// Clock travel (`POST /admin/clock/advance`) is not here: it moves the hub's clock and tells
+/// every front (app::emulator::advance_clock), see https_front.cpp.
+#include <optional>
 #include <string_view>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -14,9 +17,10 @@
 #include "emulator/core/errors.hpp"
 #include "emulator/core/feedback.hpp"
 #include "emulator/core/hub.hpp"
-#include "emulator/core/telemetry.hpp"
+#include "emulator/core/telemetry_message.hpp"
 #include "emulator/core/time.hpp"
 #include "emulator/https/http_message.hpp"
+#include "emulator/https/hub_call.hpp"
 #include "emulator/https/routes.hpp"
 
 namespace emu::https {
@@ -43,6 +47,13 @@ nlohmann::json telemetry_json(const core::telemetry_message& t);
 /// been moved ahead of the system clock.
 nlohmann::json clock_json(core::time_point now, core::duration offset);
 
+/// A message for `POST /admin/devices/{id}/messages`, as parsed: its content, and its time to
+/// live when given relative to the hub's time (`ttlSeconds`), which only the hub knows.
+struct admin_message {
+  core::c2d_content content;
+  std::optional<core::duration> ttl;
+};
+
 /// Parses the body of `POST /admin/devices/{id}/messages`:
 ///   {"messageId", "correlationId", "userId", "contentType", "contentEncoding": strings,
 ///    "ack": "none"|"positive"|"negative"|"full", "properties": {name: string},
@@ -50,13 +61,22 @@ nlohmann::json clock_json(core::time_point now, core::duration offset);
 ///    "expiryTimeUtc": ISO 8601  or  "ttlSeconds": number (relative to the emulator's `now`)}
 /// Every member is optional. `to` is set as the AMQP front sets it
 /// (`/devices/{id}/messages/devicebound`).
+core::result<admin_message> parse_admin_message(std::string_view body, std::string_view device_id);
+/// The same, with a `ttlSeconds` turned into an absolute expiry at `now`.
 core::result<core::c2d_content> parse_admin_message(std::string_view body,
                                                     std::string_view device_id,
                                                     core::time_point now);
 
-/// Runs a test-control route other than clock travel: the device's queue (404 DeviceNotFound
-/// for an unknown device), enqueue (201 {"seq"} or the hub's admission error, spec §1.4),
-/// feedback {"pending": [...], "batches": [...]}, telemetry [...], reset (200 {}).
+/// A test-control route other than the clock, ready for the hub (or answered at once when its
+/// body is malformed): the device's queue, enqueue, feedback, telemetry, reset.
+std::variant<http_response, hub_call> prepare_test_control(const route& r,
+                                                           const http_request& request);
+/// Responses: the queue [...] (404 DeviceNotFound for an unknown device), enqueue 201 {"seq"}
+/// or the hub's admission error (spec §1.4), feedback {"pending": [...], "batches": [...]},
+/// telemetry [...], reset 200 {}.
+http_response render_test_control(const hub_answer& a);
+
+/// The three steps on one thread (unit tests).
 http_response handle_test_control(core::hub& hub, core::time_point now, const route& r,
                                   const http_request& request);
 

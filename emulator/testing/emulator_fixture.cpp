@@ -12,17 +12,10 @@
 #include <system_error>
 #include <thread>
 
-#include <asio.hpp>
 #include "emulator/app/config.hpp"
+#include "emulator/app/emulator.hpp"
 #include "emulator/core/hub.hpp"
-
-#include "emulator/amqp/amqp_server.hpp"
-#include "emulator/https/https_server.hpp"
-#include "emulator/mqtt/gateway/server.hpp"
-#include "emulator/runtime/dev_certificates.hpp"
-#include "emulator/runtime/hub_executor.hpp"
-#include "emulator/runtime/tls_context.hpp"
-#include "storage/sqlite_store.hpp"
+#include "emulator/log/log.hpp"
 
 namespace emu::testing {
 
@@ -73,18 +66,8 @@ struct emulator_fixture::impl {
   /// Runs `fn(hub, now)` on the hub executor and returns its result after the round's commit.
   template <class Fn>
   auto call(Fn fn) -> decltype(fn(std::declval<core::hub&>(), core::time_point{})) {
-    using R = decltype(fn(std::declval<core::hub&>(), core::time_point{}));
-    if (!executor) throw std::logic_error("emulator_fixture: not started");
-    auto promise = std::make_shared<std::promise<std::pair<bool, R>>>();
-    auto future = promise->get_future();
-    executor->submit(std::move(fn), [promise](bool committed, R r) {
-      promise->set_value({committed, std::move(r)});
-    });
-    if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
-      throw std::runtime_error("emulator_fixture: the hub did not answer within 30 s");
-    auto [committed, result] = future.get();
-    if (!committed) throw std::runtime_error("emulator_fixture: the hub could not commit");
-    return std::move(result);
+    if (!hub || !hub->running()) throw std::logic_error("emulator_fixture: not started");
+    return hub->call(std::move(fn));
   }
 
   fixture_options options;
@@ -92,24 +75,8 @@ struct emulator_fixture::impl {
   fs::path dir;
   bool own_dir = false;
   fs::path ca_cert;
-  std::unique_ptr<runtime::hub_executor> executor;
-  std::unique_ptr<https::https_server> https;
-  // MQTT and AMQP over TLS, on ephemeral ports. The AMQP front runs on `io`, served by
-  // `io_thread`; the MQTT gateway has threads of its own.
-  std::unique_ptr<runtime::tls_server_context> tls;
-  std::unique_ptr<mqtt::server> mqtt_front;
-  asio::io_context io;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> io_work;
-  std::thread io_thread;
-  std::unique_ptr<amqp::amqp_server> amqp_front;
+  std::unique_ptr<app::emulator> hub;
   fixture_ports ports;
-  /// Run after every clock travel (from advance_clock() or POST /admin/clock/advance), once
-  /// the hub has applied the new time: fronts that keep deadlines of their own register here
-  /// (e.g. the AMQP endpoint's recheck_deadlines for token expiry).
-  std::vector<std::function<void()>> clock_hooks;
-  void clock_advanced() {
-    for (const auto& hook : clock_hooks) hook();
-  }
 };
 
 emulator_fixture::emulator_fixture(fixture_options options)
@@ -125,7 +92,7 @@ emulator_fixture::~emulator_fixture() {
 
 void emulator_fixture::start() {
   auto& m = *impl_;
-  if (m.executor) throw std::logic_error("emulator_fixture: already started");
+  if (m.hub) throw std::logic_error("emulator_fixture: already started");
   if (m.dir.empty()) {
     if (m.options.data_dir.empty()) {
       m.dir = make_temp_dir();
@@ -135,73 +102,49 @@ void emulator_fixture::start() {
       fs::create_directories(m.dir);
     }
   }
-  m.config.hub.host_name = m.options.host_name;
-  m.config.hub.hub_name = m.options.host_name.substr(0, m.options.host_name.find('.'));
-  m.config.hub.c2d_lock_timeout = m.options.c2d_lock_timeout;
-  m.config.hub.c2d_default_ttl = m.options.c2d_default_ttl;
-
-  const auto certs = runtime::ensure_dev_certificates(m.dir / "certs", {m.options.host_name});
-  m.ca_cert = certs.ca_cert;
-  auto store = std::make_unique<storage::sqlite_store>(m.options.database_file
-                                                           ? (m.dir / "iothub.db").string()
-                                                           : std::string(storage::in_memory_path));
-  m.executor = std::make_unique<runtime::hub_executor>(m.config.hub, std::move(store));
-
-  https::https_settings hs;
-  hs.certificate_chain = certs.server_cert;
-  hs.private_key = certs.server_key;
-  hs.test_control = m.options.test_control;
-  m.https = std::make_unique<https::https_server>(*m.executor, hs);
-  m.https->on_clock_advanced([&m] { m.clock_advanced(); });
-  m.tls = std::make_unique<runtime::tls_server_context>(certs);
-  mqtt::gateway_settings ms;
-  ms.session.host_name = m.options.host_name;
-  m.mqtt_front = std::make_unique<mqtt::server>(ms, *m.executor);
-  amqp::amqp_settings as;
-  as.hub_name = m.config.hub.hub_name;
-  as.host_name = m.options.host_name;
-  m.amqp_front = std::make_unique<amqp::amqp_server>(m.io, &m.tls->asio_context(), *m.executor, as);
-  m.clock_hooks.push_back([&m] { m.amqp_front->recheck_deadlines(); });
-  // Fronts are constructed before the executor starts (they register hub-event listeners).
-
-  const auto devices = m.config.devices;
-  m.executor->start([devices](core::hub& hub, core::time_point now) {
-    for (const auto& d : devices)
-      if (hub.find_device(d.id) == nullptr) (void)hub.create_device(d, now);
-  });
+  // The same configuration as the executable's, with the fixture's options over it: every
+  // front on an ephemeral port, the certificates (and the database, if kept) in `dir`.
+  app::emulator_config& c = m.config;
+  c.hub.host_name = m.options.host_name;
+  c.hub.hub_name = m.options.host_name.substr(0, m.options.host_name.find('.'));
+  // Absent options keep the hub's defaults: one place says what Azure's values are.
+  if (m.options.c2d_lock_timeout) c.hub.c2d_lock_timeout = *m.options.c2d_lock_timeout;
+  if (m.options.c2d_default_ttl) c.hub.c2d_default_ttl = *m.options.c2d_default_ttl;
+  c.listen.bind = m.options.bind;
+  c.listen.mqtt_port = 0;
+  c.listen.amqp_port = 0;
+  c.listen.https_port = m.options.https_port;
+  c.listen.https_port_given = true;
+  c.data_dir = m.dir;
+  c.data_dir_given = true;
+  c.in_memory = !m.options.database_file;
+  c.https.test_control = m.options.test_control;
+  c.log_level = log::current_level();  // the process's, not the executable's default
+  m.hub = std::make_unique<app::emulator>(c);
   try {
-    m.ports.https = m.https->listen(m.options.bind, m.options.https_port);
-    m.ports.mqtt = m.mqtt_front->listen_tls(m.options.bind, 0, *m.tls);
-    m.mqtt_front->start();
-    m.ports.amqp = m.amqp_front->listen(m.options.bind, 0);
-    m.io.restart();
-    m.io_work.emplace(m.io.get_executor());
-    m.io_thread = std::thread([&m] { m.io.run(); });
-  } catch (...) {
-    stop();
-    throw;
+    const auto ready = m.hub->start();
+    m.ca_cert = ready.ca_certificate;
+    m.ports.https = static_cast<std::uint16_t>(ready.ports.at("https"));
+    m.ports.mqtt = static_cast<std::uint16_t>(ready.ports.at("mqtt"));
+    m.ports.amqp = static_cast<std::uint16_t>(ready.ports.at("amqp"));
+  } catch (const app::start_error& e) {
+    m.hub.reset();
+    // A port in use is a std::system_error, as documented; the rest a std::runtime_error.
+    if (e.code() == app::exit_code::cannot_listen)
+      throw std::system_error(e.cause(), std::string("emulator_fixture: ") + e.what());
+    throw std::runtime_error(std::string("emulator_fixture: ") + e.what());
   }
 }
 
 void emulator_fixture::stop() {
   auto& m = *impl_;
-  // Fronts first (requests in flight still get answers), then the executor commits the rest.
-  if (m.mqtt_front) m.mqtt_front->stop();
-  if (m.amqp_front) m.amqp_front->stop();
-  m.io_work.reset();
-  if (m.io_thread.joinable()) m.io_thread.join();
-  if (m.https) m.https->stop();
-  if (m.executor) m.executor->stop();
-  m.mqtt_front.reset();
-  m.amqp_front.reset();
-  m.tls.reset();
-  m.https.reset();
-  m.executor.reset();
+  if (m.hub) m.hub->stop();
+  m.hub.reset();
   m.ports = {};
 }
 
 bool emulator_fixture::running() const {
-  return impl_->executor != nullptr;
+  return impl_->hub != nullptr;
 }
 
 fixture_ports emulator_fixture::ports() const {
@@ -253,7 +196,7 @@ device_identity emulator_fixture::create_device(const std::string& device_id) {
     spec.id = device_id;
     return hub.create_device(spec, now);
   });
-  if (!created) throw_hub_error(created.err());
+  if (!created) throw_hub_error(created.error());
   return {created->id, created->primary_key, created->secondary_key,
           "HostName=" + impl_->options.host_name + ";DeviceId=" + created->id +
               ";SharedAccessKey=" + created->primary_key};
@@ -263,7 +206,7 @@ void emulator_fixture::delete_device(const std::string& device_id) {
   const auto deleted = impl_->call([device_id](core::hub& hub, core::time_point now) {
     return hub.delete_device(device_id, "*", now);
   });
-  if (!deleted) throw_hub_error(deleted.err());
+  if (!deleted) throw_hub_error(deleted.error());
 }
 
 std::uint64_t emulator_fixture::send_c2d(const std::string& device_id, const c2d_send& message) {
@@ -282,22 +225,21 @@ std::uint64_t emulator_fixture::send_c2d(const std::string& device_id, const c2d
     if (ttl) c.absolute_expiry = now + *ttl;
     return hub.enqueue(device_id, std::move(c), now);
   });
-  if (!seq) throw_hub_error(seq.err());
+  if (!seq) throw_hub_error(seq.error());
   return *seq;
 }
 
 std::chrono::system_clock::time_point emulator_fixture::now() const {
-  if (!impl_->executor) throw std::logic_error("emulator_fixture: not started");
-  return to_system(impl_->executor->now());
+  if (!impl_->hub) throw std::logic_error("emulator_fixture: not started");
+  return to_system(impl_->hub->executor().now());
 }
 
 void emulator_fixture::advance_clock(std::chrono::milliseconds by) {
   if (by.count() < 0) throw std::invalid_argument("emulator_fixture: the clock only moves forward");
-  if (!impl_->executor) throw std::logic_error("emulator_fixture: not started");
-  impl_->executor->advance_clock(by);
-  // A round at the new time applies what became due before this returns.
-  impl_->call([](core::hub&, core::time_point) { return 0; });
-  impl_->clock_advanced();
+  if (!impl_->hub) throw std::logic_error("emulator_fixture: not started");
+  // What became due is applied, and every front has re-checked its deadlines, when this
+  // returns.
+  impl_->hub->advance_clock(by);
 }
 
 std::vector<c2d_message_view> emulator_fixture::queue(const std::string& device_id) {

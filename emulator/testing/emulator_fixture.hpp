@@ -15,8 +15,9 @@
 /// development keys (iothubowner, service, device, registryRead, registryReadWrite) and the
 /// device `myDevice`.
 ///
-/// Fronts: HTTPS (registry REST, /health, /admin/ test control). The MQTT and AMQP fronts are
-/// added here as they land; their ports then appear in ports().
+/// Fronts: every front the executable runs — MQTT (devices), AMQP (service: C2D, feedback,
+/// CBS) and HTTPS (registry REST, /health, /admin/ test control) — built by the same wiring
+/// (`app::emulator`), each on an ephemeral port read back from ports().
 ///
 /// This header uses only the standard library: it is the installed interface of the
 /// `iothub_emulator::testing` CMake package (find_package(iothub_emulator)).
@@ -50,11 +51,11 @@ struct fixture_options {
   bool database_file = false;
   /// Serve the /admin/ test-control routes on the HTTPS port (loopback peers only).
   bool test_control = true;
-  /// C2D lock (visibility) timeout; Azure's is 60 s (spec §1.1). Shorter speeds up tests of
-  /// abandoned locks without clock travel.
-  std::chrono::milliseconds c2d_lock_timeout{60'000};
-  /// The default C2D time to live (spec §1.2); Azure's default is 1 h.
-  std::chrono::milliseconds c2d_default_ttl{3'600'000};
+  /// C2D lock (visibility) timeout. Absent: the hub's default, Azure's 60 s (spec §1.1).
+  /// Shorter speeds up tests of abandoned locks without clock travel.
+  std::optional<std::chrono::milliseconds> c2d_lock_timeout;
+  /// The default C2D time to live. Absent: the hub's default, Azure's 1 h (spec §1.2).
+  std::optional<std::chrono::milliseconds> c2d_default_ttl;
 };
 
 /// Bound ports; 0 for a front that is not running.

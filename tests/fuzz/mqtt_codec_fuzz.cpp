@@ -19,7 +19,7 @@
 #include "emulator/mqtt/codec/decoder.hpp"
 #include "emulator/mqtt/codec/encoder.hpp"
 #include "emulator/mqtt/codec/validation.hpp"
-#include "emulator/mqtt/iothub_topics.hpp"
+#include "emulator/mqtt/session/iothub_topics.hpp"
 
 namespace {
 

@@ -1,24 +1,25 @@
-// libFuzzer target for the MQTT device session (emulator/mqtt/gateway/session.hpp): the input
+// libFuzzer target for the MQTT device session (emulator/mqtt/session/session.hpp): the input
 // is a script of events — wire bytes (decoded into packets by the codec), hub answers, timers,
 // closes — played into one session. Besides crashes and sanitizer reports it checks the
 // session's promises:
-//   - nothing is sent, locked or authenticated after the session closed;
+//   - nothing is sent or authenticated after the session closed;
 //   - every packet it sends encodes, and decodes back to the same value;
-//   - a locked message is settled or released at most once, and only if it was delivered;
-//   - closing releases every delivered message that is still in flight;
-//   - a CONNACK comes at most once, and first.
+//   - a delivered message is settled at most once, only if it went out at QoS 1, and never
+//     by a close (the hub's end of the session gives such messages back, not the session);
+//   - a CONNACK comes at most once, and first;
+//   - the map of unacknowledged deliveries stays bounded.
 //
 // Input format, repeated until the input ends:
 //   0 len_hi len_lo bytes…   wire bytes: every complete packet in them goes to on_packet (a
 //                            decode error to on_decode_error, and the rest is dropped)
 //   1 outcome stored         on_auth_result: outcome%3 (accepted/refused/store failed), stored%3
 //                            (none / QoS 0 / QoS 1)
-//   2 present seq lock secs  on_delivery: present%2 ? a message (seq, lock id, lock expiry in
-//                            seconds from now) : nothing. Skipped unless the session asked
-//                            (lock_next), as the server only answers requests.
+//   2 qos seq lock secs      on_delivery with QoS qos%2: a message (seq, lock id, lock expiry
+//                            in seconds from now). Skipped unless the session is connected and
+//                            subscribed, as the hub only delivers to such a session.
 //   3 ok                     on_subscription_stored(ok%2)
 //   4 id_hi id_lo ok         on_telemetry_stored
-//   5                        on_c2d_available
+//   5                        (nothing)
 //   6 secs                   time passes, then on_timer
 //   7 reason                 close(reason)
 //   8                        on_open
@@ -33,7 +34,7 @@
 
 #include "emulator/mqtt/codec/decoder.hpp"
 #include "emulator/mqtt/codec/encoder.hpp"
-#include "emulator/mqtt/gateway/session.hpp"
+#include "emulator/mqtt/session/session.hpp"
 
 namespace {
 
@@ -68,25 +69,21 @@ struct checker {
   bool connack_sent = false;
   bool authenticate_seen = false;
   std::size_t sent_packets = 0;
-  /// (seq, lock) of delivered messages → finished (settled or released)?
+  /// (seq, lock) of QoS 1 deliveries → settled?
   std::map<std::pair<std::uint64_t, std::uint64_t>, bool> delivered;
-  /// QoS 1 deliveries sent and not finished → their lock expiry.
-  std::map<std::pair<std::uint64_t, std::uint64_t>, core::time_point> in_flight;
   std::pair<std::uint64_t, std::uint64_t> last_delivery{};
-  core::time_point last_expiry{};
-  /// lock_next actions not yet answered: the hub answers only those (op 2 is skipped if none).
-  int locks_asked = 0;
+  int last_qos = 1;
   bool expect_delivery = false;
 
   void finish(std::uint64_t seq, std::uint64_t lock, const char* what) {
     const auto it = delivered.find({seq, lock});
     if (it == delivered.end()) broken(what);
-    if (it->second) broken("a lock finished twice");
+    if (it->second) broken("a delivery settled twice");
     it->second = true;
-    in_flight.erase({seq, lock});
   }
 
-  void check(const actions& out, session& s, core::time_point now) {
+  void check(const actions& out, session& s, core::time_point now, bool closing_call = false) {
+    (void)now;
     bool closing = false;
     for (const auto& a : out) {
       if (const auto* send = std::get_if<action::send>(&a)) {
@@ -103,9 +100,11 @@ struct checker {
         connack_sent = connack_sent || is_connack;
         if (const auto* p = std::get_if<publish>(&send->value)) {
           if (!expect_delivery) broken("PUBLISH without a delivery");
+          if ((p->qos == qos_level::at_least_once) != (last_qos == 1))
+            broken("PUBLISH QoS differs from the delivery's");
           if (p->qos == qos_level::at_least_once) {
             if (p->packet_id == 0) broken("QoS 1 PUBLISH without packet id");
-            in_flight[last_delivery] = last_expiry;
+            delivered[last_delivery] = false;
           }
         }
         ++sent_packets;
@@ -115,26 +114,15 @@ struct checker {
       } else if (std::get_if<action::authenticate>(&a)) {
         if (closed || closing || authenticate_seen) broken("authenticate again or after close");
         authenticate_seen = true;
-      } else if (std::get_if<action::lock_next>(&a)) {
-        if (closed || closing) broken("lock_next after close");
-        if (locks_asked > 0) broken("a second lock_next while one is outstanding");
-        ++locks_asked;
       } else if (const auto* st = std::get_if<action::settle>(&a)) {
-        finish(st->seq, st->lock_id, "settle of a lock never delivered");
-      } else if (const auto* r = std::get_if<action::release>(&a)) {
-        finish(r->seq, r->lock_id, "release of a lock never delivered");
+        if (closing_call) broken("a close settled a message");
+        finish(st->seq, st->lock_id, "settle of a message never delivered at QoS 1");
       } else if (std::get_if<action::store_subscription>(&a)) {
         if (closed || closing) broken("store_subscription after close");
       }
     }
     if (closing && s.current_phase() != session::phase::closed) broken("close without closing");
-    if (s.current_phase() == session::phase::closed && !closed) {
-      closed = true;
-      // Closing gave back everything still in flight whose lock had not timed out (those the
-      // hub took back itself may have been dropped from the session's map).
-      for (const auto& [key, expiry] : in_flight)
-        if (expiry > now) broken("in-flight lock not released at close");
-    }
+    if (s.current_phase() == session::phase::closed && !closed) closed = true;
     if (s.inflight_count() > window + 64 + window) broken("in-flight map grows without bound");
   }
 };
@@ -144,6 +132,7 @@ struct checker {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   reader in{{data, size}};
   session_settings settings;
+  settings.host_name = "localhost";
   settings.inflight_window = 1 + in.byte() % 4;
   settings.max_pending_packets = 4;
   session s(settings);
@@ -185,27 +174,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       case 2: {
-        const bool present = in.byte() % 2 == 1;
+        const int qos = in.byte() % 2;
         const auto seq_byte = in.byte();
         const auto lock_byte = in.byte();
         const auto secs = in.byte();
-        if (c.locks_asked == 0) continue;  // the hub only answers a lock_next
-        --c.locks_asked;
-        std::optional<core::c2d_delivery> d;
-        if (present) {
-          d.emplace();
-          d->message.seq = next_seq++ * 256 + seq_byte;
-          d->lock_id = 1u + lock_byte;
-          d->message.lock_id = d->lock_id;
-          d->message.device_id = s.device_id();
-          d->message.content.message_id = "m";
-          d->message.lock_expiry = now + std::chrono::seconds(secs);
-          c.delivered[{d->message.seq, d->lock_id}] = false;
-          c.last_delivery = {d->message.seq, d->lock_id};
-          c.last_expiry = d->message.lock_expiry;
-        }
-        c.expect_delivery = present;
-        out = s.on_delivery(std::move(d), now);
+        // The hub delivers only to a connected, subscribed session.
+        if (s.current_phase() != session::phase::connected || !s.subscription_qos()) continue;
+        core::c2d_delivery d;
+        d.message.seq = next_seq++ * 256 + seq_byte;
+        d.lock_id = 1u + lock_byte;
+        d.message.lock_id = d.lock_id;
+        d.message.device_id = s.device_id();
+        d.message.content.message_id = "m";
+        d.message.lock_expiry = now + std::chrono::seconds(secs);
+        c.last_delivery = {d.message.seq, d.lock_id};
+        c.last_qos = qos;
+        c.expect_delivery = true;
+        out = s.on_delivery(std::move(d), qos, now);
         c.check(out, s, now);
         c.expect_delivery = false;
         continue;
@@ -219,22 +204,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       case 5:
-        out = s.on_c2d_available(now);
-        break;
+        continue;
       case 6:
         now += std::chrono::seconds(in.byte());
         out = s.on_timer(now);
         break;
       case 7:
-        out = s.close(static_cast<close_reason>(in.byte() % 22), now);
-        break;
+        c.check(s.close(static_cast<close_reason>(in.byte() % 22), now), s, now, true);
+        continue;
       case 8:
         out = s.on_open(now);
         break;
     }
     c.check(out, s, now);
   }
-  // Whatever the script did, a final close must leave nothing locked.
-  c.check(s.close(close_reason::connection_lost, now), s, now);
+  // Whatever the script did, a final close settles nothing.
+  c.check(s.close(close_reason::connection_lost, now), s, now, true);
   return 0;
 }

@@ -1,8 +1,8 @@
-// In-process test harness for the AMQP service endpoint (issue 4): the hub executor with an
-// in-memory SQLite store, development TLS certificates and the amqp_server on 127.0.0.1 with
-// ephemeral ports. It stands in for the MQTT device until the device gateway exists: stdin
-// commands complete, reject or abandon queued C2D messages through the executor, so the
-// service sees real feedback.
+// In-process test harness for the AMQP service endpoint (issue 4): the whole emulator
+// (app::emulator, the executable's own wiring) with an in-memory store, development TLS
+// certificates and every front on 127.0.0.1 with ephemeral ports, AMQP also in plain TCP.
+// Stdin commands complete, reject or abandon queued C2D messages on the hub directly (a device
+// without MQTT), so the service sees real feedback.
 //
 //   amqp_harness --cert-dir DIR [--make-certs-only] [--hub-name N] [--host-name H]
 //                [--token-skew-ms N] [--feedback-interval-ms N] [--idle-timeout-ms N]
@@ -20,9 +20,6 @@
 //   advance <ms>                      → "ok advance" (moves the executor clock, rechecks tokens)
 //   connections                       → "connections <n>"
 //   quit (or end of input)            → stops and exits 0
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -35,12 +32,10 @@
 #include <thread>
 #include <vector>
 
-#include "emulator/amqp/amqp_server.hpp"
+#include "emulator/app/config.hpp"
+#include "emulator/app/dev_certificates.hpp"
+#include "emulator/app/emulator.hpp"
 #include "emulator/core/hub.hpp"
-#include "emulator/runtime/dev_certificates.hpp"
-#include "emulator/runtime/hub_executor.hpp"
-#include "emulator/runtime/tls_context.hpp"
-#include "storage/sqlite_store.hpp"
 
 namespace {
 
@@ -107,31 +102,20 @@ options parse(int argc, char** argv) {
   return o;
 }
 
-template <class R, class Fn>
-R on_executor(runtime::hub_executor& ex, Fn fn) {
-  std::promise<R> p;
-  auto f = p.get_future();
-  ex.post([&p, fn](core::hub& h, core::time_point now) -> runtime::hub_executor::completion {
-    auto r = fn(h, now);
-    return [&p, r](bool) mutable { p.set_value(std::move(r)); };
-  });
-  return f.get();
-}
-
-std::string settle(runtime::hub_executor& ex, const std::string& verb, const std::string& device,
+std::string settle(app::emulator& e, const std::string& verb, const std::string& device,
                    core::settlement how) {
-  auto r = on_executor<std::string>(ex, [device, how, verb](core::hub& h, core::time_point now) {
+  auto r = e.call([device, how, verb](core::hub& h, core::time_point now) -> std::string {
     auto d = h.lock_next(device, now);
     if (!d) return "none " + device;
     const auto st = h.settle(device, d->message.seq, d->lock_id, how, now);
-    if (!st.ok()) return "error " + st.err().message;
+    if (!st.ok()) return "error " + st.error().message;
     return "ok " + verb + " " + device + " " + d->message.content.message_id;
   });
   return r;
 }
 
-std::string describe_first(runtime::hub_executor& ex, const std::string& device) {
-  return on_executor<std::string>(ex, [device](core::hub& h, core::time_point) {
+std::string describe_first(app::emulator& e, const std::string& device) {
+  return e.call([device](core::hub& h, core::time_point) -> std::string {
     const auto q = h.queue_of(device);
     if (q.empty()) return "none " + device;
     const auto& c = q.front().content;
@@ -157,21 +141,21 @@ std::string describe_first(runtime::hub_executor& ex, const std::string& device)
 
 int main(int argc, char** argv) {
   const options opt = parse(argc, argv);
-  const auto certs = runtime::ensure_dev_certificates(opt.cert_dir, {opt.host_name});
+  const auto certs = app::ensure_dev_certificates(opt.cert_dir, {opt.host_name});
   if (opt.make_certs_only) {
     std::printf("%s\n", certs.ca_cert.c_str());
     return 0;
   }
-  runtime::log_threshold() =
-      static_cast<int>(std::getenv("AMQP_HARNESS_DEBUG") != nullptr ? runtime::log_level::debug
-                                                                    : runtime::log_level::info);
 
-  core::hub_settings hs;
-  hs.hub_name = opt.hub_name;
-  hs.host_name = opt.host_name;
-  hs.token_clock_skew = core::duration{opt.token_skew_ms};
-  hs.feedback_batch_interval = core::duration{opt.feedback_interval_ms};
-  hs.policies = {
+  // The emulator exactly as the executable wires it (app::emulator), configured for the tests:
+  // fixed keys, ephemeral ports, AMQP also without TLS, and these certificates.
+  app::emulator_config c = app::default_config();
+  c.log_level = std::getenv("AMQP_HARNESS_DEBUG") != nullptr ? log::level::debug : log::level::info;
+  c.hub.hub_name = opt.hub_name;
+  c.hub.host_name = opt.host_name;
+  c.hub.token_clock_skew = core::duration{opt.token_skew_ms};
+  c.hub.feedback_batch_interval = core::duration{opt.feedback_interval_ms};
+  c.hub.policies = {
       {"iothubowner", owner_key, owner_key,
        core::permission::registry_read | core::permission::registry_write |
            core::permission::service_connect | core::permission::device_connect},
@@ -180,48 +164,46 @@ int main(int argc, char** argv) {
       {"registryRead", registry_key, registry_key,
        static_cast<core::permission_set>(core::permission::registry_read)},
   };
+  c.devices.clear();
+  for (const char* id : {"dev1", "dev2", "dev#3", "a+b", "full1", "fb1", "fb2", "exp1"}) {
+    core::device_spec d;
+    d.id = id;
+    d.primary_key = device_key;
+    d.secondary_key = device_key;
+    c.devices.push_back(d);
+  }
+  core::device_spec off;
+  off.id = "off1";
+  off.status = core::device_status::disabled;
+  off.primary_key = device_key;
+  off.secondary_key = device_key;
+  c.devices.push_back(off);
+  c.in_memory = true;
+  c.tls_cert = certs.server_cert;
+  c.tls_key = certs.server_key;
+  c.listen.mqtt_port = 0;
+  c.listen.amqp_port = 0;
+  c.listen.amqp_plain_port = 0;
+  c.listen.https_port = 0;
+  c.listen.https_port_given = true;
+  // More than one thread runs the connections, so the per-connection strands are exercised.
+  c.io_threads = static_cast<std::size_t>(std::max(opt.io_threads, 1L));
+  c.amqp.idle_timeout = std::chrono::milliseconds(opt.idle_timeout_ms);
+  c.amqp.max_connections = static_cast<std::size_t>(opt.max_connections);
+  c.amqp.handshake_timeout = std::chrono::milliseconds(opt.handshake_timeout_ms);
 
-  runtime::hub_executor executor(
-      hs, std::make_unique<storage::sqlite_store>(std::string(storage::in_memory_path)));
-  asio::io_context io;
-  runtime::tls_server_context tls(certs);
-
-  amqp::amqp_settings as;
-  as.hub_name = opt.hub_name;
-  as.host_name = opt.host_name;
-  as.idle_timeout = std::chrono::milliseconds(opt.idle_timeout_ms);
-  as.max_connections = static_cast<std::size_t>(opt.max_connections);
-  as.handshake_timeout = std::chrono::milliseconds(opt.handshake_timeout_ms);
-  // Both servers before executor.start(): they register the hub-event listener.
-  amqp::amqp_server server(io, &tls.asio_context(), executor, as);
-  amqp::amqp_server plain(io, nullptr, executor, as);
-
-  executor.start([](core::hub& h, core::time_point now) {
-    for (const char* id : {"dev1", "dev2", "dev#3", "a+b", "full1", "fb1", "fb2", "exp1"}) {
-      core::device_spec d;
-      d.id = id;
-      d.primary_key = device_key;
-      d.secondary_key = device_key;
-      (void)h.create_device(d, now);
-    }
-    core::device_spec off;
-    off.id = "off1";
-    off.status = core::device_status::disabled;
-    off.primary_key = device_key;
-    off.secondary_key = device_key;
-    (void)h.create_device(off, now);
-  });
-
-  const auto port = server.listen("127.0.0.1", 0);
-  const auto plain_port = plain.listen("127.0.0.1", 0);
-  auto guard = asio::make_work_guard(io);
-  std::vector<std::thread> io_threads;
-  for (long i = 0; i < std::max(opt.io_threads, 1L); ++i)
-    io_threads.emplace_back([&io] { io.run(); });
+  app::emulator emulator(c);
+  app::ready_info info;
+  try {
+    info = emulator.start();
+  } catch (const app::start_error& e) {
+    std::fprintf(stderr, "amqp_harness: %s\n", e.what());
+    return static_cast<int>(e.code());
+  }
 
   nlohmann::json ready;
-  ready["amqpPort"] = port;
-  ready["plainPort"] = plain_port;
+  ready["amqpPort"] = info.ports.at("amqp");
+  ready["plainPort"] = info.ports.at("amqpPlain");
   ready["caCertificate"] = certs.ca_cert.string();
   ready["hubName"] = opt.hub_name;
   ready["hostName"] = opt.host_name;
@@ -238,29 +220,28 @@ int main(int argc, char** argv) {
     const std::string arg = space == std::string::npos ? "" : line.substr(space + 1);
     std::string answer;
     if (cmd == "complete") {
-      answer = settle(executor, cmd, arg, core::settlement::complete);
+      answer = settle(emulator, cmd, arg, core::settlement::complete);
     } else if (cmd == "reject") {
-      answer = settle(executor, cmd, arg, core::settlement::reject);
+      answer = settle(emulator, cmd, arg, core::settlement::reject);
     } else if (cmd == "abandon") {
-      answer = settle(executor, cmd, arg, core::settlement::abandon);
+      answer = settle(emulator, cmd, arg, core::settlement::abandon);
     } else if (cmd == "message") {
-      answer = describe_first(executor, arg);
+      answer = describe_first(emulator, arg);
     } else if (cmd == "count") {
       answer = "count " + arg + " " +
-               std::to_string(on_executor<int>(executor, [arg](core::hub& h, core::time_point) {
-                 return h.queued_count(arg);
-               }));
+               std::to_string(emulator.call(
+                   [arg](core::hub& h, core::time_point) { return h.queued_count(arg); }));
     } else if (cmd == "create") {
-      answer = on_executor<std::string>(executor, [arg](core::hub& h, core::time_point now) {
+      answer = emulator.call([arg](core::hub& h, core::time_point now) {
         core::device_spec d;
         d.id = arg;
         d.primary_key = device_key;
         d.secondary_key = device_key;
         auto r = h.create_device(d, now);
-        return r.ok() ? "ok create " + arg : "error " + r.err().message;
+        return r.ok() ? "ok create " + arg : "error " + r.error().message;
       });
     } else if (cmd == "feedback") {
-      answer = on_executor<std::string>(executor, [](core::hub& h, core::time_point) {
+      answer = emulator.call([](core::hub& h, core::time_point) {
         const auto batches = h.feedback_batches();
         std::size_t locked = 0;
         for (const auto& b : batches) locked += b.lock_id != 0 ? 1 : 0;
@@ -268,15 +249,11 @@ int main(int argc, char** argv) {
                " batches=" + std::to_string(batches.size()) + " locked=" + std::to_string(locked);
       });
     } else if (cmd == "advance") {
-      executor.advance_clock(core::duration{std::stol(arg)});
-      // A round trip through the executor so the clock move has been applied.
-      (void)on_executor<int>(executor, [](core::hub&, core::time_point) { return 0; });
-      server.recheck_deadlines();
-      plain.recheck_deadlines();
+      // The hub and every front at the new time when this returns (token expiry included).
+      emulator.advance_clock(std::chrono::milliseconds{std::stol(arg)});
       answer = "ok advance";
     } else if (cmd == "connections") {
-      answer =
-          "connections " + std::to_string(server.connection_count() + plain.connection_count());
+      answer = "connections " + std::to_string(emulator.connections().amqp);
     } else if (cmd == "quit") {
       break;
     } else {
@@ -284,11 +261,6 @@ int main(int argc, char** argv) {
     }
     std::cout << answer << std::endl;
   }
-
-  server.stop();
-  plain.stop();
-  guard.reset();
-  for (auto& t : io_threads) t.join();  // they return when every connection has finished
-  executor.stop();
+  emulator.stop();
   return 0;
 }

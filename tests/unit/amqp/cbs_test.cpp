@@ -28,16 +28,16 @@ proton::message node_request() {
 proton::message round_trip(const proton::message& m) {
   const auto bytes = m.encode();
   auto d = decode_message(std::span<const char>(bytes.data(), bytes.size()));
-  REQUIRE(std::holds_alternative<decoded_message>(d));
-  return std::get<decoded_message>(d).message;
+  REQUIRE(d.ok());
+  return d->message;
 }
 
 }  // namespace
 
 TEST_CASE("a Node put-token request parses") {
   auto r = parse_put_token(round_trip(node_request()));
-  REQUIRE(std::holds_alternative<put_token_request>(r));
-  const auto& req = std::get<put_token_request>(r);
+  REQUIRE(r.ok());
+  const auto& req = *r;
   CHECK(req.reply_to == "cbs");
   CHECK(req.audience == "emuhub.localhost");
   CHECK(req.token.rfind("SharedAccessSignature ", 0) == 0);
@@ -47,17 +47,17 @@ TEST_CASE("a Node put-token request parses") {
 TEST_CASE("C# token type is accepted; other operations and types get 400") {
   auto m = node_request();
   m.properties().put("type", "azure-devices.net:sastoken");
-  CHECK(std::holds_alternative<put_token_request>(parse_put_token(round_trip(m))));
+  CHECK(parse_put_token(round_trip(m)).ok());
   m.properties().put("type", "jwt");
   auto r = parse_put_token(round_trip(m));
-  REQUIRE(std::holds_alternative<cbs_status>(r));
-  CHECK(std::get<cbs_status>(r).code == 400);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == 400);
   m = node_request();
   m.properties().put("operation", "delete-token");
-  CHECK(std::holds_alternative<cbs_status>(parse_put_token(round_trip(m))));
+  CHECK_FALSE(parse_put_token(round_trip(m)).ok());
   m = node_request();
   m.body(proton::value());
-  CHECK(std::holds_alternative<cbs_status>(parse_put_token(round_trip(m))));
+  CHECK_FALSE(parse_put_token(round_trip(m)).ok());
 }
 
 TEST_CASE("replies echo the request id in its own AMQP type with an int status-code") {

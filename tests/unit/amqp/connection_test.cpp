@@ -41,6 +41,8 @@ struct hub_fixture {
   hub_fixture()
       : executor(settings(),
                  std::make_unique<storage::sqlite_store>(std::string(storage::in_memory_path))) {
+    amqp.hub_name = "emuhub";  // the hub's names, as amqp_front sets them
+    amqp.host_name = "localhost";
     executor.start([](core::hub& h, core::time_point now) {
       core::device_spec d;
       d.id = "dev1";
@@ -70,7 +72,7 @@ struct hub_fixture {
   /// posted back, with `conn` (nullptr: the connection is gone).
   void settle(amqp_connection* conn) {
     std::promise<void> done;
-    executor.post([&done](core::hub&, core::time_point) -> runtime::hub_executor::completion {
+    executor.post([&done](core::hub&, core::time_point) -> executor::hub_executor::completion {
       return [&done](bool) { done.set_value(); };
     });
     done.get_future().wait();
@@ -82,8 +84,9 @@ struct hub_fixture {
     for (auto& fn : work) fn(conn);
   }
 
-  runtime::hub_executor executor;
+  executor::hub_executor executor;
   amqp_settings amqp;
+  feedback_routes routes;
   std::mutex mutex;
   std::condition_variable wake;
   std::deque<std::function<void(amqp_connection*)>> posted;
@@ -209,8 +212,9 @@ bool shuttle(client& cl, amqp_connection& server) {
     }
     moved = true;
   }
-  std::string back;
-  server.take_output(back);
+  std::vector<std::uint8_t> written;
+  server.take_output(written);
+  const std::string back(written.begin(), written.end());
   std::size_t at = 0;
   while (at < back.size()) {
     const pn_rwbytes_t buf = pn_connection_driver_read_buffer(cl.driver.get());
@@ -255,20 +259,19 @@ std::string feed_all(amqp_connection& server, const std::string& bytes) {
     if (n == 0) break;
     at += n;
   }
-  std::string out;
+  std::vector<std::uint8_t> out;
   server.take_output(out);
-  return out;
+  return std::string(out.begin(), out.end());
 }
 
 }  // namespace
 
 TEST_CASE("before the open, frames are limited to max_frame_size_before_open (issue 7)") {
   hub_fixture f;
-  const int threshold =
-      runtime::log_threshold().exchange(static_cast<int>(runtime::log_level::warn));
+  emu::log::set_level(emu::log::level::warn);
   for (const bool sasl : {false, true}) {
     CAPTURE(sasl);
-    amqp_connection server(f.executor, f.amqp, f.poster(), "memory");
+    amqp_connection server(f.executor, f.amqp, f.poster(), {}, f.routes, "memory");
     REQUIRE(server.start(std::chrono::steady_clock::now()));
     CHECK(server.frame_limit() == f.amqp.max_frame_size_before_open);
     // A header, then a frame announcing one byte more than allowed: refused at its 8-byte
@@ -286,17 +289,18 @@ TEST_CASE("before the open, frames are limited to max_frame_size_before_open (is
                          0};
     const auto used = server.feed(std::span<const char>(bytes.data(), bytes.size()));
     CHECK(used == bytes.size());
-    std::string out;
-    server.take_output(out);
+    std::vector<std::uint8_t> written;
+    server.take_output(written);
+    const std::string out(written.begin(), written.end());
     if (!sasl) CHECK(out.find("amqp:connection:framing-error") != std::string::npos);
     CHECK(server.write_closed());
   }
-  runtime::log_threshold() = threshold;
+  emu::log::set_level(emu::log::level::info);
 }
 
 TEST_CASE("after the open, the frame limit is our max-frame-size") {
   hub_fixture f;
-  amqp_connection server(f.executor, f.amqp, f.poster(), "memory");
+  amqp_connection server(f.executor, f.amqp, f.poster(), {}, f.routes, "memory");
   REQUIRE(server.start(std::chrono::steady_clock::now()));
   client cl(false);
   run_until(cl, server, f, [&] { return server.frame_limit() == f.amqp.max_frame_size; });
@@ -306,9 +310,8 @@ TEST_CASE("after the open, the frame limit is our max-frame-size") {
 
 TEST_CASE("an unauthorised connection may send max_input_before_auth bytes, no more (issue 7)") {
   hub_fixture f;
-  const int threshold =
-      runtime::log_threshold().exchange(static_cast<int>(runtime::log_level::warn));
-  amqp_connection server(f.executor, f.amqp, f.poster(), "memory");
+  emu::log::set_level(emu::log::level::warn);
+  amqp_connection server(f.executor, f.amqp, f.poster(), {}, f.routes, "memory");
   REQUIRE(server.start(std::chrono::steady_clock::now()));
   client cl(false);  // opened, never authorised
   run_until(cl, server, f, [&] { return server.frame_limit() == f.amqp.max_frame_size; });
@@ -325,12 +328,12 @@ TEST_CASE("an unauthorised connection may send max_input_before_auth bytes, no m
   // It was cut at the budget (what the client sent before plus these frames).
   CHECK(frames * frame.size() <= f.amqp.max_input_before_auth + frame.size());
   CHECK(frames * frame.size() + 2048 > f.amqp.max_input_before_auth);
-  runtime::log_threshold() = threshold;
+  emu::log::set_level(emu::log::level::info);
 }
 
 TEST_CASE("once authorised, a connection is not limited by the pre-authorisation budget") {
   hub_fixture f;
-  amqp_connection server(f.executor, f.amqp, f.poster(), "memory");
+  amqp_connection server(f.executor, f.amqp, f.poster(), {}, f.routes, "memory");
   REQUIRE(server.start(std::chrono::steady_clock::now()));
   client cl;
   run_until(cl, server, f, [&] { return !cl.reply.empty(); });
@@ -349,14 +352,14 @@ TEST_CASE("once authorised, a connection is not limited by the pre-authorisation
 
 TEST_CASE("an in-memory client: bare header, put-token, C2D send accepted") {
   hub_fixture f;
-  amqp_connection server(f.executor, f.amqp, f.poster(), "memory");
+  amqp_connection server(f.executor, f.amqp, f.poster(), {}, f.routes, "memory");
   REQUIRE(server.start(std::chrono::steady_clock::now()));
   client cl;
   run_until(cl, server, f, [&] { return !cl.reply.empty(); });
   REQUIRE_FALSE(cl.reply.empty());
   auto reply = decode_message(std::span<const char>(cl.reply.data(), cl.reply.size()));
-  REQUIRE(std::holds_alternative<decoded_message>(reply));
-  const auto& m = std::get<decoded_message>(reply).message;
+  REQUIRE(reply.ok());
+  const auto& m = reply->message;
   CHECK(proton::get<std::int32_t>(m.properties().get("status-code")) == 200);
   CHECK(proton::get<std::string>(m.correlation_id()) == "req-1");
 
@@ -371,7 +374,7 @@ TEST_CASE("mutated client byte streams end connections cleanly (bounded fuzz)") 
   // Record a whole exchange once.
   std::string script;
   {
-    amqp_connection server(f.executor, f.amqp, f.poster(), "record");
+    amqp_connection server(f.executor, f.amqp, f.poster(), {}, f.routes, "record");
     REQUIRE(server.start(std::chrono::steady_clock::now()));
     client cl;
     run_until(cl, server, f, [&] { return !cl.reply.empty(); });
@@ -383,8 +386,7 @@ TEST_CASE("mutated client byte streams end connections cleanly (bounded fuzz)") 
   REQUIRE(script.size() > 100);
 
   // Every round logs its protocol error at info level: keep the test output readable.
-  const int threshold =
-      runtime::log_threshold().exchange(static_cast<int>(runtime::log_level::warn));
+  emu::log::set_level(emu::log::level::warn);
   std::mt19937 rng(4);  // deterministic
   for (int round = 0; round < 2000; ++round) {
     std::string bytes = script;
@@ -409,11 +411,12 @@ TEST_CASE("mutated client byte streams end connections cleanly (bounded fuzz)") 
           break;
       }
     }
-    auto server = std::make_unique<amqp_connection>(f.executor, f.amqp, f.poster(), "fuzz");
+    auto server = std::make_unique<amqp_connection>(f.executor, f.amqp, f.poster(),
+                                                    net::connection_handle{}, f.routes, "fuzz");
     REQUIRE(server->start(std::chrono::steady_clock::now()));
     std::string pending;
     std::size_t at = 0;
-    std::string out;
+    std::vector<std::uint8_t> out;
     while (at < bytes.size()) {
       const std::size_t chunk = 1 + rng() % 700;
       pending.append(bytes, at, chunk);
@@ -432,5 +435,5 @@ TEST_CASE("mutated client byte streams end connections cleanly (bounded fuzz)") 
     server.reset();
     f.settle(nullptr);  // completions after the connection is gone
   }
-  runtime::log_threshold() = threshold;
+  emu::log::set_level(emu::log::level::info);
 }

@@ -28,7 +28,7 @@ bool has(const std::vector<std::string>& list, const std::string& line) {
 TEST_CASE("defaults: a small CONNECT limit, AMQP frames of 64 KiB, both valid") {
   const auto c = default_config();
   CHECK(c.mqtt.max_connect_packet_size == 80 * 1024);
-  CHECK(c.mqtt.max_connect_packet_size < c.max_packet_size);
+  CHECK(c.mqtt.max_connect_packet_size < c.mqtt.max_packet_size);
   CHECK(c.amqp.max_frame_size == 64 * 1024);
   CHECK(validate(c).empty());
 }
@@ -41,7 +41,7 @@ TEST_CASE("mqtt.maxConnectPacketSize and amqp.maxFrameSize are read from the fil
       c);
   CHECK(errors.empty());
   CHECK(c.mqtt.max_connect_packet_size == 4096);
-  CHECK(c.max_packet_size == 1048576);
+  CHECK(c.mqtt.max_packet_size == 1048576);
   CHECK(c.amqp.max_frame_size == 262144);
   CHECK(validate(c).empty());
 }
@@ -90,7 +90,7 @@ TEST_CASE("the example configuration names every new key with its default") {
   const auto d = default_config();
   CHECK(c.mqtt.max_connect_packet_size == d.mqtt.max_connect_packet_size);
   CHECK(c.amqp.max_frame_size == d.amqp.max_frame_size);
-  CHECK(c.max_packet_size == d.max_packet_size);
+  CHECK(c.mqtt.max_packet_size == d.mqtt.max_packet_size);
 }
 
 TEST_CASE("https.* limits are read from the file and range-checked") {
@@ -103,23 +103,23 @@ TEST_CASE("https.* limits are read from the file and range-checked") {
       c);
   CHECK(errors.empty());
   CHECK(c.https.max_connections == 5);
-  CHECK(c.https.tls_handshake_timeout == std::chrono::seconds(2));
+  CHECK(c.https.connection.tls_handshake_timeout == std::chrono::seconds(2));
   CHECK(c.https.request_timeout == std::chrono::seconds(3));
   CHECK(c.https.keep_alive_timeout == std::chrono::milliseconds(1500));
   CHECK(c.https.write_timeout == std::chrono::seconds(4));
-  CHECK(c.https.max_header_bytes == 4096);
-  CHECK(c.https.max_header_fields == 20);
-  CHECK(c.https.max_body_bytes == 262144);
-  CHECK(c.https.worker_threads == 2);
-  CHECK(validate(c).empty());
+  CHECK(c.https.limits.max_head_bytes == 4096);
+  CHECK(c.https.limits.max_header_fields == 20);
+  CHECK(c.https.limits.max_body_bytes == 262144);
+  CHECK(validate(c).empty());  // workerThreads: accepted from older files, no longer used
 
-  c.https.max_header_bytes = 100;
-  c.https.worker_threads = 0;
+  c.https.limits.max_head_bytes = 100;
   c.https.request_timeout = std::chrono::milliseconds(10);
   const auto lines = problems(c);
   CHECK(has(lines, "https.maxHeaderBytes: must be between 1024 and 1048576 (100)"));
-  CHECK(has(lines, "https.workerThreads: must be between 1 and 64 (0)"));
-  CHECK(lines.size() == 3);
+  CHECK(has(
+      lines,
+      "https.requestTimeoutSeconds: must be between 0.100000 and 600.000000 seconds (0.010000)"));
+  CHECK(lines.size() == 2);
   auto typo = default_config();
   CHECK_FALSE(apply_config_json(R"({"https": {"maxHeadersBytes": 1}})", typo).empty());
 }
@@ -137,12 +137,32 @@ TEST_CASE("amqp sessions, links, delivery and pre-auth bytes, mqtt output backlo
   CHECK(c.amqp.max_sessions == 4);
   CHECK(c.amqp.max_links == 8);
   CHECK(c.amqp.max_delivery_bytes == 131072);
-  CHECK(c.amqp.max_bytes_before_auth == 16384);
-  CHECK(c.mqtt.max_output_backlog == 262144);
+  CHECK(c.amqp.max_input_before_auth == 16384);
+  CHECK(c.mqtt.connection.max_output_backlog == 262144);
   CHECK(validate(c).empty());
   // A delivery bound below the hub's message size would refuse what the hub accepts.
   c.hub.c2d_max_message_size = 256 * 1024;
   CHECK(has(problems(c), "amqp.maxDeliveryBytes: must be between 278528 and 67108864 (131072)"));
   c.amqp.max_sessions = 1;
   CHECK(has(problems(c), "amqp.maxSessions: must be between 2 and 1024 (1)"));
+}
+
+TEST_CASE("every front's settings have one default, in the front's own settings struct") {
+  // The configuration embeds the fronts' settings: what the file does not set is the front's
+  // own default (issue 12: mqtt.maxPacketSize used to be 512 KiB here and ~320 KiB there).
+  const auto c = default_config();
+  CHECK(c.mqtt.max_packet_size == emu::mqtt::gateway_settings{}.max_packet_size);
+  CHECK(c.mqtt.session.inflight_window == emu::mqtt::session_settings{}.inflight_window);
+  CHECK(c.amqp.max_connections == emu::amqp::amqp_settings{}.max_connections);
+  CHECK(c.https.request_timeout == emu::https::https_settings{}.request_timeout);
+}
+
+TEST_CASE("ioThreads sets the one io pool; mqtt.ioThreads is its older spelling") {
+  auto c = default_config();
+  REQUIRE(apply_config_json(R"({"ioThreads": 3})", c).empty());
+  CHECK(c.io_threads == 3);
+  REQUIRE(apply_config_json(R"({"mqtt": {"ioThreads": 0}})", c).empty());
+  CHECK(has(problems(c), "mqtt.ioThreads: must be between 1 and 64 (0)"));
+  REQUIRE(apply_config_json(R"({"ioThreads": 65})", c).empty());
+  CHECK(has(problems(c), "ioThreads: must be between 1 and 64 (65)"));
 }

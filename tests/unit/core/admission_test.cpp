@@ -13,8 +13,8 @@ TEST_CASE("queue depth: the 50th message is accepted, the 51st refused") {
   REQUIRE(f.h.enqueue("dev1", f.msg("m50"), f.now).ok());
   const auto r = f.h.enqueue("dev1", f.msg("m51"), f.now);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.err().code == hub_error::device_maximum_queue_depth_exceeded);
-  CHECK(error_number(r.err().code) == 403004);
+  CHECK(r.error().code == hub_error::device_maximum_queue_depth_exceeded);
+  CHECK(error_number(r.error().code) == 403004);
   CHECK(f.h.queued_count("dev1") == 50);
 }
 
@@ -40,8 +40,8 @@ TEST_CASE("64 KB exactly is accepted, one byte more is MessageTooLarge") {
   c.body.push_back('x');
   const auto r = f.h.enqueue("dev1", c, f.now);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.err().code == hub_error::message_too_large);
-  CHECK(error_number(r.err().code) == 413001);
+  CHECK(r.error().code == hub_error::message_too_large);
+  CHECK(error_number(r.error().code) == 413001);
 }
 
 TEST_CASE("message size counts body, system property values, and application names+values") {
@@ -62,15 +62,15 @@ TEST_CASE("unknown and disabled devices are DeviceNotFound") {
   fixture f;
   auto r = f.h.enqueue("nobody", f.msg("m"), f.now);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.err().code == hub_error::device_not_found);
+  CHECK(r.error().code == hub_error::device_not_found);
   device_spec spec;
   spec.id = "dev1";
   spec.status = device_status::disabled;
   REQUIRE(f.h.update_device(spec, "*", f.now).ok());
   r = f.h.enqueue("dev1", f.msg("m"), f.now);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.err().code == hub_error::device_not_found);
-  CHECK(error_number(r.err().code) == 404001);
+  CHECK(r.error().code == hub_error::device_not_found);
+  CHECK(error_number(r.error().code) == 404001);
 }
 
 TEST_CASE("message ids: 128 allowed characters pass, 129 or a bad character fail") {
@@ -78,9 +78,9 @@ TEST_CASE("message ids: 128 allowed characters pass, 129 or a bad character fail
   CHECK(f.h.enqueue("dev1", f.msg(std::string(128, 'a')), f.now).ok());
   CHECK(f.h.enqueue("dev1", f.msg("a-:.+%_#*?!(),=@;$'Z9"), f.now).ok());
   CHECK(f.h.enqueue("dev1", f.msg(""), f.now).ok());  // no id at all is allowed
-  CHECK(f.h.enqueue("dev1", f.msg(std::string(129, 'a')), f.now).err().code ==
+  CHECK(f.h.enqueue("dev1", f.msg(std::string(129, 'a')), f.now).error().code ==
         hub_error::argument_invalid);
-  CHECK(f.h.enqueue("dev1", f.msg("a b"), f.now).err().code == hub_error::argument_invalid);
+  CHECK(f.h.enqueue("dev1", f.msg("a b"), f.now).error().code == hub_error::argument_invalid);
 }
 
 TEST_CASE("purge returns the count and emits Purged for negative/full") {
@@ -97,7 +97,7 @@ TEST_CASE("purge returns the count and emits Purged for negative/full") {
   REQUIRE(fb.size() == 1);
   CHECK(fb[0].status == feedback_status::purged);
   CHECK(*f.h.purge("dev1", f.now) == 0);
-  CHECK(f.h.purge("nobody", f.now).err().code == hub_error::device_not_found);
+  CHECK(f.h.purge("nobody", f.now).error().code == hub_error::device_not_found);
 }
 
 TEST_CASE("deleting a device drops its queue and its unbatched feedback") {

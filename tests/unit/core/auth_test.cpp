@@ -30,8 +30,8 @@ TEST_CASE("device token: valid, wrong key, tampered, expired, wrong scope, other
   CHECK(f.h.authenticate_device(good, "dev1", f.now + 1h + 5min - 1ms).ok());  // skew
   const auto expired = f.h.authenticate_device(good, "dev1", f.now + 1h + 5min);
   REQUIRE_FALSE(expired.ok());
-  CHECK(expired.err().code == hub_error::unauthorized);
-  CHECK(expired.err().message.find("expired") != std::string::npos);
+  CHECK(expired.error().code == hub_error::unauthorized);
+  CHECK(expired.error().message.find("expired") != std::string::npos);
 
   // Scope: another hub, a sibling path, and another device's token.
   CHECK_FALSE(f.h.authenticate_device(
@@ -97,7 +97,7 @@ TEST_CASE("service token: policy, permission, device token refused") {
   CHECK_FALSE(f.h.authenticate_service(svc, permission::registry_read, f.now));
   const auto no_connect = f.h.authenticate_service(reg, permission::service_connect, f.now);
   REQUIRE_FALSE(no_connect.ok());
-  CHECK(no_connect.err().message.find("ServiceConnect") != std::string::npos);
+  CHECK(no_connect.error().message.find("ServiceConnect") != std::string::npos);
   CHECK(f.h.authenticate_service(reg, permission::registry_read, f.now).ok());
   // A device token on the service endpoint.
   CHECK_FALSE(
@@ -123,6 +123,6 @@ TEST_CASE("error messages never contain the token or a key") {
   const auto r = f.h.authenticate_service(bad, permission::service_connect, f.now);
   REQUIRE_FALSE(r.ok());
   const auto sig = bad.substr(bad.find("sig=") + 4, 20);
-  CHECK(r.err().message.find(sig) == std::string::npos);
-  CHECK(r.err().message.find(owner_key) == std::string::npos);
+  CHECK(r.error().message.find(sig) == std::string::npos);
+  CHECK(r.error().message.find(owner_key) == std::string::npos);
 }

@@ -36,10 +36,6 @@ TEST_CASE("batching by age: first record goes out at once, later ones 15 s after
   f.tick(1ms);
   CHECK(f.h.pending_feedback().empty());
   REQUIRE(f.h.feedback_batches().size() == 2);
-  int available = 0;
-  for (const auto& e : f.h.take_events())
-    available += std::holds_alternative<event::feedback_available>(e);
-  CHECK(available == 1);
 }
 
 TEST_CASE("batching by count: 64 records cut a batch at once; never an empty batch") {
@@ -86,7 +82,7 @@ TEST_CASE("batch settlement: accepted removes, released re-queues and counts, re
   CHECK(f.h.feedback_batches().at(0).delivery_count == 1);
   b = f.h.lock_next_batch(f.now);
   REQUIRE(b);
-  CHECK(f.h.settle_batch(b->id, b->lock_id + 1, batch_outcome::accepted, f.now).err().code ==
+  CHECK(f.h.settle_batch(b->id, b->lock_id + 1, batch_outcome::accepted, f.now).error().code ==
         hub_error::device_message_lock_lost);
   REQUIRE(f.h.settle_batch(b->id, b->lock_id, batch_outcome::accepted, f.now).ok());
   CHECK(f.h.feedback_batches().empty());

@@ -63,10 +63,20 @@ class memory_store final : public state_store {
   }
   void apply(const change::remove_message& c) { messages_.erase(c.seq); }
   void apply(const change::put_feedback_record& c) { records_[c.value.id] = c.value; }
-  void apply(const change::put_feedback_batch& c) {
+  void apply(const change::cut_feedback_batch& c) {
     auto b = c.value;
     b.records.clear();
     batches_[b.id] = b;
+    if (c.value.records.empty()) return;
+    const auto last = c.value.records.back().id;
+    for (auto& [id, r] : records_)
+      if (r.batch_id == 0 && id <= last) r.batch_id = b.id;
+  }
+  void apply(const change::put_feedback_batch_state& c) {
+    auto& b = batches_.at(c.batch_id);
+    b.delivery_count = c.delivery_count;
+    b.lock_id = c.lock_id;
+    b.lock_expiry = c.lock_expiry;
   }
   void apply(const change::remove_feedback_batch& c) {
     batches_.erase(c.batch_id);

@@ -19,7 +19,7 @@ TEST_CASE("create: generated keys, generation id and etag; duplicate refused") {
   CHECK_FALSE(d->etag.empty());
   const auto dup = f.h.create_device(spec, f.now);
   REQUIRE_FALSE(dup.ok());
-  CHECK(dup.err().code == hub_error::device_already_exists);
+  CHECK(dup.error().code == hub_error::device_already_exists);
 }
 
 TEST_CASE("device id rules") {
@@ -34,23 +34,24 @@ TEST_CASE("device id rules") {
   fixture f;
   device_spec spec;
   spec.id = "a/b";
-  CHECK(f.h.create_device(spec, f.now).err().code == hub_error::argument_invalid);
+  CHECK(f.h.create_device(spec, f.now).error().code == hub_error::argument_invalid);
   spec.id = "ok";
   spec.primary_key = "not base64!";
-  CHECK(f.h.create_device(spec, f.now).err().code == hub_error::argument_invalid);
+  CHECK(f.h.create_device(spec, f.now).error().code == hub_error::argument_invalid);
   spec.primary_key = base64_encode("short");
-  CHECK(f.h.create_device(spec, f.now).err().code == hub_error::argument_invalid);
+  CHECK(f.h.create_device(spec, f.now).error().code == hub_error::argument_invalid);
 }
 
-TEST_CASE("update: etag match, mismatch, wildcard; disabling emits device_changed") {
+TEST_CASE("update: etag match, mismatch, wildcard; disabling ends the device's session") {
   fixture f;
+  const auto session = f.connect();
   const auto etag = f.h.find_device("dev1")->etag;
   device_spec spec;
   spec.id = "dev1";
   spec.status = device_status::disabled;
   const auto mismatch = f.h.update_device(spec, "bogus", f.now);
   REQUIRE_FALSE(mismatch.ok());
-  CHECK(mismatch.err().code == hub_error::precondition_failed);
+  CHECK(mismatch.error().code == hub_error::precondition_failed);
   const auto updated = f.h.update_device(spec, etag, f.now);
   REQUIRE(updated.ok());
   CHECK(updated->status == device_status::disabled);
@@ -58,18 +59,21 @@ TEST_CASE("update: etag match, mismatch, wildcard; disabling emits device_change
   CHECK(updated->primary_key == device_key);  // empty keys in an update keep the old ones
   const auto events = f.h.take_events();
   REQUIRE(events.size() == 1);
-  CHECK(std::get<event::device_changed>(events[0]).device_id == "dev1");
+  const auto& ended = std::get<event::session_ended>(events[0]);
+  CHECK(ended.device_id == "dev1");
+  CHECK(ended.epoch == session.epoch);
+  CHECK(ended.why == session_end::device_changed);
   CHECK(f.h.update_device(spec, "*", f.now).ok());
   spec.id = "ghost";
-  CHECK(f.h.update_device(spec, "*", f.now).err().code == hub_error::device_not_found);
+  CHECK(f.h.update_device(spec, "*", f.now).error().code == hub_error::device_not_found);
 }
 
 TEST_CASE("delete: etag rules, not found") {
   fixture f;
-  CHECK(f.h.delete_device("dev1", "bogus", f.now).err().code == hub_error::precondition_failed);
+  CHECK(f.h.delete_device("dev1", "bogus", f.now).error().code == hub_error::precondition_failed);
   CHECK(f.h.delete_device("dev1", f.h.find_device("dev1")->etag, f.now).ok());
   CHECK(f.h.find_device("dev1") == nullptr);
-  CHECK(f.h.delete_device("dev1", "*", f.now).err().code == hub_error::device_not_found);
+  CHECK(f.h.delete_device("dev1", "*", f.now).error().code == hub_error::device_not_found);
 }
 
 TEST_CASE("list is ordered by id") {

@@ -7,6 +7,7 @@
 
 #include "emulator/core/crypto.hpp"
 #include "emulator/core/hub.hpp"
+#include "emulator/core/sas_token.hpp"
 
 namespace emu::core::testing {
 
@@ -60,6 +61,29 @@ struct fixture {
     auto r = h.enqueue("dev1", msg(std::move(id), ack), now);
     REQUIRE(r.ok());
     return *r;
+  }
+
+  /// A device token for dev1, valid for an hour from `now`.
+  std::string token() const {
+    const auto se = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()) + 1h;
+    return make_sas_token("testhub.localhost/devices/dev1", device_key, "", se.count());
+  }
+
+  /// Opens dev1's session (an accepted MQTT CONNECT) and forgets the changes and events.
+  session_grant connect(bool clean_session = false, std::size_t window = 1) {
+    auto g = h.connect_device(session_request{"dev1", token(), clean_session, window}, now);
+    REQUIRE(g.ok());
+    (void)h.take_changes();
+    (void)h.take_events();
+    return *g;
+  }
+
+  /// The deliveries among `events`.
+  static std::vector<event::c2d_delivery> deliveries(const std::vector<hub_event>& events) {
+    std::vector<event::c2d_delivery> out;
+    for (const auto& e : events)
+      if (const auto* d = std::get_if<event::c2d_delivery>(&e)) out.push_back(*d);
+    return out;
   }
 
   /// Advances the clock and lets the hub apply what became due.

@@ -4,7 +4,8 @@
 
 #include <future>
 
-#include "emulator/runtime/hub_executor.hpp"
+#include "emulator/core/sas_token.hpp"
+#include "emulator/executor/hub_executor.hpp"
 #include "tests/unit/core/memory_store.hpp"
 #include "tests/unit/core/test_hub.hpp"
 
@@ -24,13 +25,13 @@ struct observed_store final : state_store {
 
 struct harness {
   core::testing::memory_store store;
-  std::unique_ptr<runtime::hub_executor> ex;
+  std::unique_ptr<executor::hub_executor> ex;
   std::mutex m;
   std::condition_variable cv;
   std::vector<hub_event> events;
 
   explicit harness(hub_settings s = core::testing::test_settings()) {
-    ex = std::make_unique<runtime::hub_executor>(s, std::make_unique<observed_store>(&store));
+    ex = std::make_unique<executor::hub_executor>(s, std::make_unique<observed_store>(&store));
     ex->add_listener([this](const hub_event& e) {
       {
         std::lock_guard lock(m);
@@ -41,6 +42,7 @@ struct harness {
     ex->start([](hub& h, time_point now) {
       device_spec spec;
       spec.id = "dev1";
+      spec.primary_key = core::testing::device_key;
       REQUIRE(h.create_device(spec, now).ok());
     });
   }
@@ -94,7 +96,7 @@ TEST_CASE("many posts in one round share one commit (group commit)") {
   std::promise<void> gate;
   auto gate_future = gate.get_future().share();
   // Hold the executor inside one work item while 100 more are queued behind it.
-  h.ex->post([gate_future](hub&, time_point) -> runtime::hub_executor::completion {
+  h.ex->post([gate_future](hub&, time_point) -> executor::hub_executor::completion {
     gate_future.wait();
     return {};
   });
@@ -134,10 +136,55 @@ TEST_CASE("a failed commit rolls the round back and reports committed=false") {
 
 TEST_CASE("events reach listeners after the commit") {
   harness h;
-  h.call([](hub& hb, time_point now) { return hb.enqueue("dev1", message("m"), now).ok(); });
-  REQUIRE(h.wait_for_event<event::c2d_available>(10s));
+  // A feedback receiver with credit: a batch cut by a deadline is pushed to it as an event.
+  const auto [c1, receiver] =
+      h.call([](hub& hb, time_point) { return hb.attach_feedback_receiver(); });
+  h.call([receiver = receiver](hub& hb, time_point now) {
+    return hb.set_feedback_credit(receiver, 1, false, now);
+  });
+  h.call([](hub& hb, time_point now) {
+    c2d_content c = message("m", ack_mode::full);
+    c.absolute_expiry = now;  // expires at once: an Expired record, cut into a batch at once
+    return hb.enqueue("dev1", c, now).ok();
+  });
+  REQUIRE(h.wait_for_event<event::feedback_delivery>(10s));
+  const int commits = h.store.commits;
   std::lock_guard lock(h.m);
-  CHECK(std::get<event::c2d_available>(h.events.at(0)).device_id == "dev1");
+  CHECK(std::get<event::feedback_delivery>(h.events.at(0)).receiver == receiver);
+  // The batch's lock was committed before the event went out.
+  const auto stored = h.store.load().batches;
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0].lock_id == std::get<event::feedback_delivery>(h.events.at(0)).batch.lock_id);
+  CHECK(commits >= 1);
+}
+
+TEST_CASE("a failed commit puts the volatile state back: a session opened in it is gone") {
+  harness h;
+  const auto token = make_sas_token("testhub.localhost/devices/dev1", core::testing::device_key, "",
+                                    4102444800);  // 2100-01-01
+  const auto epoch_of = [token](hub& hb, time_point now) {
+    const auto g = hb.connect_device(session_request{"dev1", token, false, 1}, now);
+    return g ? g->epoch : 0;
+  };
+  const auto [c1, first] = h.call(epoch_of);
+  REQUIRE(c1);
+  REQUIRE(first != 0);
+  h.store.fail_next_commit = true;
+  // A takeover in a round that also stores something (a message), whose commit fails.
+  const auto [c2, second] = h.call([&epoch_of](hub& hb, time_point now) {
+    const auto epoch = epoch_of(hb, now);
+    (void)hb.enqueue("dev1", message("lost"), now);
+    return epoch;
+  });
+  REQUIRE(second != 0);
+  CHECK_FALSE(c2);  // the takeover was rolled back with its round
+  const auto [c3, results] = h.call([first = first, second = second](hub& hb, time_point now) {
+    return std::pair{hb.subscribe_c2d("dev1", first, 1, now).ok(),
+                     hb.subscribe_c2d("dev1", second, 1, now).ok()};
+  });
+  CHECK(c3);
+  CHECK(results.first);  // the first session is still the device's
+  CHECK_FALSE(results.second);
 }
 
 TEST_CASE("clock travel fires deadlines: TTL expiry produces feedback without waiting") {
@@ -158,12 +205,18 @@ TEST_CASE("a deadline fires on its own, without any request (no polling needed)"
   auto s = core::testing::test_settings();
   harness h{s};
   h.call([](hub& hb, time_point now) {
+    const auto r = hb.attach_feedback_receiver();
+    hb.set_feedback_credit(r, 1, false, now);
     c2d_content c = message("soon", ack_mode::full);
     c.absolute_expiry = now + 200ms;
     return hb.enqueue("dev1", c, now).ok();
   });
-  // Only the executor's own timer can cause this event: nothing else is posted.
-  CHECK(h.wait_for_event<event::feedback_available>(10s));
+  // Only the executor's own timer can cause the expiry: nothing else is posted. The round of
+  // that deadline cuts the Expired record into a batch and pushes it to the receiver.
+  REQUIRE(h.wait_for_event<event::feedback_delivery>(10s));
+  std::lock_guard lock(h.m);
+  CHECK(std::get<event::feedback_delivery>(h.events.at(0)).batch.records.at(0).status ==
+        feedback_status::expired);
 }
 
 TEST_CASE("stop finishes queued work") {

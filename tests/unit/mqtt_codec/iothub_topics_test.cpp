@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "emulator/mqtt/codec/validation.hpp"
-#include "emulator/mqtt/iothub_topics.hpp"
+#include "emulator/mqtt/session/iothub_topics.hpp"
 
 namespace emu::mqtt::test {
 namespace {

@@ -205,15 +205,15 @@ TEST_CASE("session present: a stored subscription resumes with clean session 0 o
     REQUIRE(acks.size() == 1);
     CHECK(acks[0].session_present);
     CHECK(acks[0].return_code == connect_return_code::accepted);
-    // sdk-wire §1.3: no SUBSCRIBE after a token-renewal reconnect, so lock right away.
-    CHECK(has<action::lock_next>(out));
+    // sdk-wire §1.3: no SUBSCRIBE after a token-renewal reconnect; the hub delivers at once.
     CHECK(h.s->subscription_qos() == 1);
+    CHECK(h.s->epoch() == 42);
   }
   SUBCASE("clean 0 without one: sp=0, nothing to deliver to") {
     harness h;
     const auto out = h.connected(make_connect("dev1", false), std::nullopt);
     CHECK_FALSE(sent_of<connack>(out)[0].session_present);
-    CHECK_FALSE(has<action::lock_next>(out));
+    CHECK_FALSE(h.s->subscription_qos().has_value());
   }
   SUBCASE("clean 1: starts fresh even if the hub still had one") {
     harness h;
@@ -222,7 +222,6 @@ TEST_CASE("session present: a stored subscription resumes with clean session 0 o
     CHECK(only<action::authenticate>(a)[0].clean_session);
     const auto out = h.s->on_auth_result(h.accepted(1), h.now);
     CHECK_FALSE(sent_of<connack>(out)[0].session_present);
-    CHECK_FALSE(has<action::lock_next>(out));
     CHECK_FALSE(h.s->subscription_qos().has_value());
   }
 }
@@ -233,7 +232,7 @@ TEST_CASE("a second CONNECT closes the connection (MQTT-3.1.0-2)") {
   CHECK(closed_with(h.in(make_connect())) == close_reason::second_connect);
 }
 
-TEST_CASE("packets pipelined behind CONNECT are handled after CONNACK, in order") {
+TEST_CASE("packets pipelined behind CONNECT are handled after CONNACK") {
   harness h;
   (void)h.open();
   (void)h.in(make_connect("dev1", true));
@@ -241,11 +240,14 @@ TEST_CASE("packets pipelined behind CONNECT are handled after CONNACK, in order"
   CHECK(h.in(pingreq{}).empty());
   const auto out = h.s->on_auth_result(h.accepted(), h.now);
   const auto packets = sent(out);
-  REQUIRE(packets.size() == 3);
+  REQUIRE(packets.size() == 2);
   CHECK(std::holds_alternative<connack>(packets[0]));
-  CHECK(std::get<suback>(packets[1]).packet_id == 7);
-  CHECK(std::holds_alternative<pingresp>(packets[2]));
-  CHECK(has<action::lock_next>(out));
+  CHECK(std::holds_alternative<pingresp>(packets[1]));
+  // The subscription goes to the hub; its SUBACK follows the hub's answer.
+  REQUIRE(only<action::store_subscription>(out).size() == 1);
+  const auto acks = sent_of<suback>(h.s->on_subscription_stored(true, h.now));
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].packet_id == 7);
 }
 
 TEST_CASE("too many packets before CONNACK close the connection") {

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "emulator/core/c2d_message.hpp"
-#include "emulator/mqtt/gateway/session.hpp"
-#include "emulator/mqtt/iothub_topics.hpp"
+#include "emulator/mqtt/session/iothub_topics.hpp"
+#include "emulator/mqtt/session/session.hpp"
 
 namespace emu::mqtt::testing {
 
@@ -95,6 +95,7 @@ struct harness {
   core::time_point now = core::from_unix_ms(1'780'000'000'000);
 
   explicit harness(session_settings st = {}) : settings(std::move(st)) {
+    if (settings.host_name.empty()) settings.host_name = "localhost";  // the hub's, normally
     s = std::make_unique<session>(settings);
   }
 
@@ -104,6 +105,7 @@ struct harness {
   auth_result accepted(std::optional<int> stored = std::nullopt) const {
     auth_result r;
     r.result = auth_result::outcome::accepted;
+    r.epoch = 42;
     r.expiry = now + 1h;
     r.generation_id = "638000000000000001";
     r.stored_subscription = stored;
@@ -118,11 +120,23 @@ struct harness {
     return s->on_auth_result(accepted(stored), now);
   }
 
-  /// Connected (clean session 1) and subscribed to C2D at `q`; the lock_next the subscription
-  /// triggers is returned.
+  /// A SUBSCRIBE or UNSUBSCRIBE, and the hub's answer to the subscription it asks for (the
+  /// session's C2D subscription lives in the hub, which holds its delivery credit): the
+  /// actions of both.
+  actions sub(packet p) {
+    auto out = in(std::move(p));
+    if (has<action::store_subscription>(out)) {
+      auto stored = s->on_subscription_stored(true, now);
+      out.insert(out.end(), stored.begin(), stored.end());
+    }
+    return out;
+  }
+
+  /// Connected (clean session 1) and subscribed to C2D at `q`; returns what the subscription
+  /// produced (the store action, the SUBACK).
   actions subscribed(qos_level q = qos_level::at_least_once) {
     (void)connected(make_connect("dev1", true));
-    return in(make_subscribe(1, {{c2d_filter, q}}));
+    return sub(make_subscribe(1, {{c2d_filter, q}}));
   }
 
   core::c2d_delivery delivery(std::uint64_t seq, std::uint64_t lock_id,

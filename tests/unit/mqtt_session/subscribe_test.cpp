@@ -1,5 +1,6 @@
 // SUBSCRIBE / UNSUBSCRIBE rules (spec §3.4, §3.5, §1.6): only the device's C2D filter,
-// `$iothub/…` refused with 0x80, anything else closes; durable only with clean session 0.
+// `$iothub/…` refused with 0x80, anything else closes; the subscription is the hub's (it holds
+// the delivery credit), durable there only with clean session 0.
 #include <doctest/doctest.h>
 
 #include "tests/unit/mqtt_session/session_harness.hpp"
@@ -8,22 +9,23 @@ using namespace emu;
 using namespace emu::mqtt;
 using namespace emu::mqtt::testing;
 
-TEST_CASE("clean session 0: the subscription is stored before SUBACK, then delivery starts") {
-  harness h;
-  (void)h.connected(make_connect("dev1", false));
-  const auto out = h.in(make_subscribe(3, {{c2d_filter, qos_level::at_least_once}}));
-  const auto stores = only<action::store_subscription>(out);
-  REQUIRE(stores.size() == 1);
-  CHECK(stores[0].qos == 1);
-  CHECK(sent(out).empty());
-  CHECK_FALSE(has<action::lock_next>(out));
+TEST_CASE("the subscription goes to the hub before SUBACK (so no PUBLISH can precede it)") {
+  for (const bool clean : {false, true}) {
+    CAPTURE(clean);
+    harness h;
+    (void)h.connected(make_connect("dev1", clean));
+    const auto out = h.in(make_subscribe(3, {{c2d_filter, qos_level::at_least_once}}));
+    const auto stores = only<action::store_subscription>(out);
+    REQUIRE(stores.size() == 1);
+    CHECK(stores[0].qos == 1);
+    CHECK(sent(out).empty());
 
-  const auto stored = h.s->on_subscription_stored(true, h.now);
-  const auto acks = sent_of<suback>(stored);
-  REQUIRE(acks.size() == 1);
-  CHECK(acks[0].packet_id == 3);
-  CHECK(acks[0].return_codes == std::vector{suback_return_code::granted_qos1});
-  CHECK(has<action::lock_next>(stored));
+    const auto stored = h.s->on_subscription_stored(true, h.now);
+    const auto acks = sent_of<suback>(stored);
+    REQUIRE(acks.size() == 1);
+    CHECK(acks[0].packet_id == 3);
+    CHECK(acks[0].return_codes == std::vector{suback_return_code::granted_qos1});
+  }
 }
 
 TEST_CASE("a failed subscription commit closes the connection") {
@@ -35,27 +37,26 @@ TEST_CASE("a failed subscription commit closes the connection") {
   CHECK(closed_with(out) == close_reason::store_failed);
 }
 
-TEST_CASE("clean session 1: SUBACK at once, nothing stored") {
+TEST_CASE("subscribing again at the same QoS asks nothing of the hub: SUBACK at once") {
   harness h;
-  (void)h.connected(make_connect("dev1", true));
+  (void)h.subscribed();
   const auto out = h.in(make_subscribe(3, {{c2d_filter, qos_level::at_least_once}}));
   CHECK_FALSE(has<action::store_subscription>(out));
   REQUIRE(sent_of<suback>(out).size() == 1);
-  CHECK(has<action::lock_next>(out));
 }
 
 TEST_CASE("granted QoS: 0 stays 0, 2 is granted as 1 (spec §3.4)") {
   {
     harness h;
     (void)h.connected(make_connect("dev1", true));
-    const auto out = h.in(make_subscribe(1, {{c2d_filter, qos_level::exactly_once}}));
+    const auto out = h.sub(make_subscribe(1, {{c2d_filter, qos_level::exactly_once}}));
     CHECK(sent_of<suback>(out)[0].return_codes == std::vector{suback_return_code::granted_qos1});
     CHECK(h.s->subscription_qos() == 1);
   }
   {
     harness h;
     (void)h.connected(make_connect("dev1", true));
-    const auto out = h.in(make_subscribe(1, {{c2d_filter, qos_level::at_most_once}}));
+    const auto out = h.sub(make_subscribe(1, {{c2d_filter, qos_level::at_most_once}}));
     CHECK(sent_of<suback>(out)[0].return_codes == std::vector{suback_return_code::granted_qos0});
     CHECK(h.s->subscription_qos() == 0);
   }
@@ -64,9 +65,9 @@ TEST_CASE("granted QoS: 0 stays 0, 2 is granted as 1 (spec §3.4)") {
 TEST_CASE("$iothub filters are refused with 0x80 and the connection stays") {
   harness h;
   (void)h.connected(make_connect("dev1", true));
-  const auto out = h.in(make_subscribe(9, {{"$iothub/twin/res/#", qos_level::at_most_once},
-                                           {c2d_filter, qos_level::at_least_once},
-                                           {"$iothub/methods/POST/#", qos_level::at_least_once}}));
+  const auto out = h.sub(make_subscribe(9, {{"$iothub/twin/res/#", qos_level::at_most_once},
+                                            {c2d_filter, qos_level::at_least_once},
+                                            {"$iothub/methods/POST/#", qos_level::at_least_once}}));
   CHECK_FALSE(has<action::close>(out));
   REQUIRE(sent_of<suback>(out).size() == 1);
   CHECK(sent_of<suback>(out)[0].return_codes == std::vector{suback_return_code::failure,
@@ -105,10 +106,9 @@ TEST_CASE("at most five topic filters at a time (spec §3.4)") {
   }
 }
 
-TEST_CASE("UNSUBSCRIBE of the C2D filter removes the stored subscription and stops delivery") {
+TEST_CASE("UNSUBSCRIBE of the C2D filter removes the subscription on the hub (delivery stops)") {
   harness h;
   (void)h.connected(make_connect("dev1", false), 1);  // resumed session, QoS 1
-  (void)h.s->on_delivery(std::nullopt, h.now);        // the queue was empty
   unsubscribe u;
   u.packet_id = 4;
   u.filters = {c2d_filter};
@@ -120,7 +120,7 @@ TEST_CASE("UNSUBSCRIBE of the C2D filter removes the stored subscription and sto
   const auto stored = h.s->on_subscription_stored(true, h.now);
   REQUIRE(sent_of<unsuback>(stored).size() == 1);
   CHECK(sent_of<unsuback>(stored)[0].packet_id == 4);
-  CHECK_FALSE(has<action::lock_next>(h.s->on_c2d_available(h.now)));
+  CHECK_FALSE(h.s->subscription_qos().has_value());
 }
 
 TEST_CASE("UNSUBSCRIBE of an unknown filter is still acknowledged; another device's closes") {

@@ -15,10 +15,10 @@ const std::string kKey2 = "AAECAwQFBgcICQoLDA0ODw==";
 
 void check_error(const result<connection_string>& r, std::string_view reason_part) {
   REQUIRE_FALSE(r.ok());
-  CHECK(r.err().code == hub_error::argument_invalid);
-  CAPTURE(r.err().message);
-  CHECK(r.err().message.find(reason_part) != std::string::npos);
-  CHECK(r.err().message.find(kKey) == std::string::npos);
+  CHECK(r.error().code == hub_error::argument_invalid);
+  CAPTURE(r.error().message);
+  CHECK(r.error().message.find(reason_part) != std::string::npos);
+  CHECK(r.error().message.find(kKey) == std::string::npos);
 }
 
 }  // namespace

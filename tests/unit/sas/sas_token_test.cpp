@@ -19,11 +19,11 @@ constexpr std::string_view kSig = "py9A+6ty2D5vA7YYoAaTH6S7NRpbcH6tyXQ5/puoL4U="
 
 void check_error(const result<sas_token>& r, std::string_view reason_part) {
   REQUIRE_FALSE(r.ok());
-  CHECK(r.err().code == hub_error::argument_invalid);
-  CAPTURE(r.err().message);
-  CHECK(r.err().message.find(reason_part) != std::string::npos);
+  CHECK(r.error().code == hub_error::argument_invalid);
+  CAPTURE(r.error().message);
+  CHECK(r.error().message.find(reason_part) != std::string::npos);
   // Reasons never echo the signature (brief: no keys or signatures in reasons).
-  CHECK(r.err().message.find("py9A") == std::string::npos);
+  CHECK(r.error().message.find("py9A") == std::string::npos);
 }
 
 }  // namespace

@@ -44,10 +44,10 @@ std::vector<core::state_change> transaction(std::uint64_t i) {
   cs.push_back(change::put_feedback_record{storage_test::make_record(i, "crash-dev")});
   if (i % 5 == 0) {
     const std::uint64_t batch = i / 5;
-    cs.push_back(change::put_feedback_batch{storage_test::make_batch(batch)});
-    for (std::uint64_t r = i - 4; r <= i; ++r) {
-      cs.push_back(change::put_feedback_record{storage_test::make_record(r, "crash-dev", batch)});
-    }
+    core::feedback_batch b = storage_test::make_batch(batch);
+    for (std::uint64_t r = i - 4; r <= i; ++r)
+      b.records.push_back(storage_test::make_record(r, "crash-dev", batch));
+    cs.push_back(change::cut_feedback_batch{std::move(b)});
     if (batch > 2) cs.push_back(change::remove_feedback_batch{batch - 2});
   }
   cs.push_back(change::put_telemetry{storage_test::make_telemetry(i, "crash-dev")});

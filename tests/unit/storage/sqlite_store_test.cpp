@@ -78,8 +78,8 @@ changes populated() {
       change::put_message{make_message(2, "dev-b")},
       change::put_message{make_message(3, "dev-a")},
       change::put_message{make_message(4, "dev-b")},
-      change::put_feedback_batch{make_batch(1)},
-      change::put_feedback_batch{make_batch(2)},
+      change::cut_feedback_batch{make_batch(1)},
+      change::cut_feedback_batch{make_batch(2)},
       change::put_feedback_record{make_record(1, "dev-a", 1)},
       change::put_feedback_record{make_record(2, "dev-b", 1)},
       change::put_feedback_record{make_record(3, "dev-a", 2)},
@@ -122,10 +122,12 @@ TEST_CASE("every change type round-trips through commit and load") {
     core::feedback_batch b1 = make_batch(1);
     b1.delivery_count = 2;
     b1.lock_id = 77;
-    f.commit({change::put_device{a2}, change::put_message{m3},
-              change::put_feedback_record{make_record(4, "dev-a", 2)},  // now batched
-              change::put_feedback_batch{b1}, change::put_subscription{{"dev-a", 0}},
-              change::put_telemetry{make_telemetry(2, "dev-c")}});
+    f.commit(
+        {change::put_device{a2}, change::put_message{m3},
+         change::put_feedback_record{make_record(4, "dev-a", 2)},  // now batched
+         change::put_feedback_batch_state{b1.id, b1.delivery_count, b1.lock_id, b1.lock_expiry},
+         change::put_subscription{{"dev-a", 0}},
+         change::put_telemetry{make_telemetry(2, "dev-c")}});
     f.check();
 
     // put_message_state touches only the state columns.
@@ -239,16 +241,44 @@ TEST_CASE("remove_feedback_batch removes the batch and its records") {
   f.check();
 }
 
-TEST_CASE("put_feedback_batch writes the batch row only; records come separately") {
+TEST_CASE("cut_feedback_batch moves the stored pending records into the batch, no rewrite") {
   fixture f(true);
+  f.commit({change::put_device{make_device("d")}, change::put_feedback_record{make_record(1, "d")},
+            change::put_feedback_record{make_record(2, "d")},
+            change::put_feedback_record{make_record(3, "d")}});
   core::feedback_batch b = make_batch(5);
-  b.records = {make_record(1, "d", 5)};
-  f.commit({change::put_feedback_batch{b}});
+  b.records = {make_record(1, "d", 5), make_record(2, "d", 5)};  // the front of the pending ones
+  f.commit({change::cut_feedback_batch{b}});
   const core::hub_snapshot s = f.store->load();
   REQUIRE(s.batches.size() == 1);
-  CHECK(s.batches[0].records.empty());
-  CHECK(s.pending_feedback.empty());
+  CHECK(s.batches[0].records == b.records);
+  REQUIRE(s.pending_feedback.size() == 1);
+  CHECK(s.pending_feedback[0].id == 3);
   f.check();
+
+  // A cut that does not match what is stored (a record the store does not have) is refused,
+  // and nothing of its transaction is applied.
+  core::feedback_batch wrong = make_batch(6);
+  wrong.records = {make_record(3, "d", 6), make_record(4, "d", 6)};
+  CHECK_THROWS_AS(
+      f.store->commit(std::vector<core::state_change>{change::cut_feedback_batch{wrong}}),
+      storage_error);
+  CHECK(f.store->load().pending_feedback.size() == 1);
+  CHECK(f.store->load().batches.size() == 1);
+}
+
+TEST_CASE("put_feedback_batch_state changes a stored batch's delivery state only") {
+  fixture f(true);
+  f.commit({change::cut_feedback_batch{make_batch(2)}});
+  f.commit({change::put_feedback_batch_state{2, 7, 99, at(1'767'225'999'000)}});
+  const auto b = f.store->load().batches.at(0);
+  CHECK(b.delivery_count == 7);
+  CHECK(b.lock_id == 99);
+  CHECK(b.created == make_batch(2).created);
+  f.check();
+  CHECK_THROWS_AS(f.store->commit(std::vector<core::state_change>{
+                      change::put_feedback_batch_state{42, 1, 1, at(0)}}),
+                  storage_error);
 }
 
 TEST_CASE("remove_telemetry_up_to removes ids <= n") {
@@ -334,7 +364,7 @@ TEST_CASE("foreign keys are checked at COMMIT, so the order inside a group does 
   f.commit({change::put_message{make_message(30, "dev-new")},
             change::put_feedback_record{make_record(1, "dev-new", 4)},
             change::put_subscription{{"dev-new", 1}}, change::put_device{make_device("dev-new")},
-            change::put_feedback_batch{make_batch(4)}});
+            change::cut_feedback_batch{make_batch(4)}});
   f.check();
 }
 
@@ -423,10 +453,23 @@ TEST_CASE("random groups of changes match the reference model, also after reopen
                 make_record(id, "dev-" + std::to_string(pick(6)), batch)};
             break;
           }
-          case 7:
-            c = change::put_feedback_batch{
-                make_batch(pick(3) == 0 && next_batch > 1 ? next_batch - 1 : next_batch++)};
+          case 7: {
+            if (!scratch.batches.empty() && pick(3) == 0) {
+              const auto id =
+                  std::next(scratch.batches.begin(), long(pick(scratch.batches.size())))->first;
+              c = change::put_feedback_batch_state{id, int(pick(10)), pick(1000),
+                                                   at(std::int64_t(pick(100000)))};
+              break;
+            }
+            // A cut takes a front part of the pending records, as the hub cuts them.
+            core::feedback_batch b = make_batch(next_batch++);
+            for (const auto& [id, r] : scratch.records)
+              if (r.batch_id == 0) b.records.push_back(r);
+            b.records.resize(pick(b.records.size() + 1));
+            for (auto& r : b.records) r.batch_id = b.id;
+            c = change::cut_feedback_batch{std::move(b)};
             break;
+          }
           case 8:
             if (scratch.batches.empty()) continue;
             c = change::remove_feedback_batch{

@@ -205,10 +205,19 @@ struct model {
   }
   void on(const core::change::remove_message& c) { messages.erase(c.seq); }
   void on(const core::change::put_feedback_record& c) { records[c.value.id] = c.value; }
-  void on(const core::change::put_feedback_batch& c) {
+  void on(const core::change::cut_feedback_batch& c) {
     auto b = c.value;
     b.records.clear();
     batches[b.id] = b;
+    if (c.value.records.empty()) return;
+    for (auto& [id, r] : records)
+      if (r.batch_id == 0 && id <= c.value.records.back().id) r.batch_id = b.id;
+  }
+  void on(const core::change::put_feedback_batch_state& c) {
+    auto& b = batches.at(c.batch_id);
+    b.delivery_count = c.delivery_count;
+    b.lock_id = c.lock_id;
+    b.lock_expiry = c.lock_expiry;
   }
   void on(const core::change::remove_feedback_batch& c) {
     std::erase_if(records, [&](const auto& kv) { return kv.second.batch_id == c.batch_id; });

@@ -1,4 +1,4 @@
-#include "emulator/runtime/tls_context.hpp"
+#include "emulator/net/tls_context.hpp"
 
 #include <doctest/doctest.h>
 
@@ -7,17 +7,17 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
-#include <asio/ssl/stream.hpp>
 #include <asio/write.hpp>
 #include <functional>
 #include <optional>
 #include <string>
 #include <thread>
 
-#include "emulator/runtime/dev_certificates.hpp"
+#include "emulator/app/dev_certificates.hpp"
 #include "tests/unit/tls/tls_test_support.hpp"
 
-using namespace emu::runtime;
+using namespace emu::net;
+using emu::app::ensure_dev_certificates;
 using namespace emu::test;
 
 namespace {
@@ -36,14 +36,14 @@ std::string error_of(const std::function<void()>& f) {
 }
 
 /// Accepts one connection on 127.0.0.1:<ephemeral> in a background thread, completes the
-/// server handshake, answers "ping" with "pong" and records what happened. With `raw` it drives
-/// OpenSSL directly on native_handle(), the way the AMQP front may.
+/// server handshake driving OpenSSL on native_handle() (as net::transport does), answers "ping"
+/// with "pong" and records what happened.
 class one_shot_server {
  public:
-  explicit one_shot_server(tls_server_context& context, bool raw = false)
+  explicit one_shot_server(tls_server_context& context)
       : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
     port_ = acceptor_.local_endpoint().port();
-    thread_ = std::thread([this, &context, raw] { raw ? run_raw(context) : run_asio(context); });
+    thread_ = std::thread([this, &context] { run_raw(context); });
   }
   ~one_shot_server() { join(); }
   void join() {
@@ -57,28 +57,6 @@ class one_shot_server {
   int version = 0;
 
  private:
-  void run_asio(tls_server_context& context) {
-    asio::ssl::stream<asio::ip::tcp::socket> stream(io_, context.asio_context());
-    asio::error_code ec;
-    acceptor_.accept(stream.lowest_layer(), ec);
-    if (ec) {
-      handshake_error = "accept: " + ec.message();
-      return;
-    }
-    stream.handshake(asio::ssl::stream_base::server, ec);
-    if (ec) {
-      handshake_error = ec.message();
-      return;
-    }
-    version = SSL_version(stream.native_handle());
-    std::array<char, 4> buf{};
-    asio::read(stream, asio::buffer(buf), ec);
-    if (ec) return;
-    received.assign(buf.data(), buf.size());
-    asio::write(stream, asio::buffer(std::string_view("pong")), ec);
-    stream.shutdown(ec);  // waits for the client's close_notify
-  }
-
   void run_raw(tls_server_context& context) {
     asio::ip::tcp::socket socket(io_);
     asio::error_code ec;
@@ -172,10 +150,9 @@ client_result run_client(unsigned short port, const client_options& o) {
 TEST_CASE("the context is configured for small idle connections and TLS 1.2+") {
   temp_dir dir;
   const auto certs = ensure_dev_certificates(dir.path(), {});
-  tls_server_context context(certs);
+  tls_server_context context(tls_server_options{certs.server_cert, certs.server_key});
   SSL_CTX* ctx = context.native_handle();
   REQUIRE(ctx != nullptr);
-  CHECK(ctx == context.asio_context().native_handle());
   CHECK(SSL_CTX_get_min_proto_version(ctx) == TLS1_2_VERSION);
   CHECK((SSL_CTX_get_max_proto_version(ctx) == TLS1_3_VERSION ||
          SSL_CTX_get_max_proto_version(ctx) == 0));
@@ -186,7 +163,7 @@ TEST_CASE("the context is configured for small idle connections and TLS 1.2+") {
   CHECK(SSL_CTX_get0_certificate(ctx) != nullptr);
   CHECK(SSL_CTX_check_private_key(ctx) == 1);
 
-  // Moving keeps the same SSL_CTX (streams hold a reference to the context object).
+  // Moving keeps the same SSL_CTX (connections hold it).
   tls_server_context moved(std::move(context));
   CHECK(moved.native_handle() == ctx);
 }
@@ -254,14 +231,13 @@ TEST_CASE("bad credentials are rejected with the file names") {
 TEST_CASE("TLS handshake over loopback with CA and host name verification") {
   temp_dir dir;
   const auto certs = ensure_dev_certificates(dir.path(), {"emuhub.localhost"});
-  tls_server_context context(certs);
+  tls_server_context context(tls_server_options{certs.server_cert, certs.server_key});
 
-  SUBCASE("TLS 1.2 and TLS 1.3, through Asio and through the native SSL_CTX") {
+  SUBCASE("TLS 1.2 and TLS 1.3 on the native SSL_CTX") {
     for (const int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
-      for (const bool raw : {false, true}) {
+      {
         CAPTURE(version);
-        CAPTURE(raw);
-        one_shot_server server(context, raw);
+        one_shot_server server(context);
         client_options o;
         o.ca = certs.ca_cert;
         o.min_version = version;

@@ -18,18 +18,18 @@
 #include <stdexcept>
 #include <string>
 
-#include "emulator/runtime/openssl_handles.hpp"
+#include "emulator/net/openssl_handles.hpp"
 
 namespace emu::test {
 
-// The same RAII handles as the emulator (emulator/runtime/openssl_handles.hpp), plus the
+// The same RAII handles as the emulator (emulator/net/openssl_handles.hpp), plus the
 // client-side SSL objects the tests need.
-using runtime::bio_ptr;
-using runtime::openssl_deleter;
-using runtime::pkey_ptr;
-using runtime::x509_ptr;
-using store_ptr = runtime::x509_store_ptr;
-using store_ctx_ptr = runtime::x509_store_ctx_ptr;
+using net::bio_ptr;
+using net::openssl_deleter;
+using net::pkey_ptr;
+using net::x509_ptr;
+using store_ptr = net::x509_store_ptr;
+using store_ctx_ptr = net::x509_store_ctx_ptr;
 using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, openssl_deleter<SSL_CTX_free>>;
 using ssl_ptr = std::unique_ptr<SSL, openssl_deleter<SSL_free>>;
 

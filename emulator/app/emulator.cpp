@@ -1,0 +1,287 @@
+#include "emulator/app/emulator.hpp"
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <system_error>
+#include <utility>
+
+#include "emulator/amqp/amqp_front.hpp"
+#include "emulator/app/dev_certificates.hpp"
+#include "emulator/https/https_front.hpp"
+#include "emulator/log/log.hpp"
+#include "emulator/mqtt/gateway/gateway.hpp"
+#include "emulator/net/io_pool.hpp"
+#include "emulator/net/tls_context.hpp"
+#include "storage/sqlite_store.hpp"
+
+namespace emu::app {
+
+namespace {
+
+/// How long stop() waits for each front's connections to finish (their close linger is 2 s; an
+/// HTTP request in flight gets its answer first).
+constexpr std::chrono::seconds drain_time{5};
+
+/// Creates the configured devices that are missing; aligns keys and status of existing ones.
+void seed_devices(core::hub& hub, const std::vector<core::device_spec>& devices,
+                  core::time_point now) {
+  for (const auto& spec : devices) {
+    const core::device* existing = hub.find_device(spec.id);
+    if (existing == nullptr) {
+      (void)hub.create_device(spec, now);
+      continue;
+    }
+    const bool differs =
+        existing->status != spec.status ||
+        (!spec.primary_key.empty() && spec.primary_key != existing->primary_key) ||
+        (!spec.secondary_key.empty() && spec.secondary_key != existing->secondary_key);
+    if (differs) (void)hub.update_device(spec, "*", now);
+  }
+}
+
+}  // namespace
+
+std::filesystem::path certificate_dir(const emulator_config& c) {
+  if (!c.in_memory || c.data_dir_given) return c.data_dir / "certs";
+  // A throw-away hub keeps its CA in the user's cache so it stays trusted across runs.
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return std::filesystem::path(xdg) / "iothub-emulator" / "certs";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::filesystem::path(home) / ".cache" / "iothub-emulator" / "certs";
+  return std::filesystem::temp_directory_path() / "iothub-emulator-certs";
+}
+
+/// Declared in the order they are built; destroyed the other way round: the fronts (and the
+/// connections they own) before the io pool, the io pool before the executor that abandoned
+/// handlers may still post to, the executor (and the store it owns) before the TLS context.
+struct emulator::parts {
+  std::optional<net::tls_server_context> tls;
+  std::filesystem::path ca_path;
+  std::filesystem::path db_path;
+  storage::sqlite_store* store = nullptr;  // owned by the executor
+  std::unique_ptr<executor::hub_executor> executor;
+  std::unique_ptr<net::io_pool> io;
+  std::unique_ptr<mqtt::gateway> mqtt;
+  std::unique_ptr<amqp::amqp_front> amqp;
+  std::unique_ptr<https::https_front> https;
+  bool started = false;
+};
+
+emulator::emulator(emulator_config config) : config_(std::move(config)) {}
+
+emulator::~emulator() {
+  stop();
+}
+
+bool emulator::running() const {
+  return parts_ != nullptr && parts_->started;
+}
+
+executor::hub_executor& emulator::executor() {
+  if (!parts_ || !parts_->executor) throw std::logic_error("iothub-emulator: not started");
+  return *parts_->executor;
+}
+
+emulator::connection_counts emulator::connections() const {
+  if (!parts_ || !parts_->started) return {};
+  return {parts_->mqtt->connection_count(), parts_->amqp->connection_count(),
+          parts_->https->connection_count()};
+}
+
+ready_info emulator::start() {
+  if (parts_) throw std::logic_error("iothub-emulator: start() called twice");
+  log::set_level(config_.log_level);
+  static auto& log_tls = log::get("tls");
+  parts_ = std::make_unique<parts>();
+  parts& p = *parts_;
+  const auto fail = [this](exit_code code, const std::string& message, std::error_code cause = {}) {
+    stop();
+    return start_error(code, message, cause);
+  };
+
+  // Storage: a refused database (corrupt, newer, another program's, locked) is exit code 3.
+  std::unique_ptr<storage::sqlite_store> store;
+  try {
+    if (config_.in_memory) {
+      store = std::make_unique<storage::sqlite_store>(std::string(storage::in_memory_path));
+    } else {
+      std::filesystem::create_directories(config_.data_dir);
+      p.db_path = std::filesystem::absolute(config_.data_dir / "iothub.db");
+      store = std::make_unique<storage::sqlite_store>(p.db_path.string());
+    }
+  } catch (const std::exception& e) {
+    throw fail(exit_code::bad_database, std::string("database: ") + e.what());
+  }
+  p.store = store.get();
+
+  // TLS: the configured certificate, or a development CA and server certificate of our own.
+  try {
+    if (!config_.tls_cert.empty()) {
+      p.tls.emplace(net::tls_server_options{config_.tls_cert, config_.tls_key});
+    } else {
+      const auto certs = ensure_dev_certificates(certificate_dir(config_), {config_.hub.host_name});
+      for (const auto& note : certs.notes) log_tls.info("{}", note);
+      p.ca_path = std::filesystem::absolute(certs.ca_cert);
+      p.tls.emplace(net::tls_server_options{certs.server_cert, certs.server_key});
+    }
+  } catch (const std::exception& e) {
+    throw fail(exit_code::bad_tls, std::string("tls: ") + e.what());
+  }
+
+  // Loading the store can still fail here (damaged pages SQLite only meets when it reads them):
+  // a refused database too, not an abort.
+  try {
+    p.executor = std::make_unique<executor::hub_executor>(config_.hub, std::move(store));
+  } catch (const std::exception& e) {
+    throw fail(exit_code::bad_database, std::string("database: ") + e.what());
+  }
+
+  // The fronts register their hub-event listeners before the executor starts.
+  p.io = std::make_unique<net::io_pool>(config_.io_threads);
+  p.mqtt = std::make_unique<mqtt::gateway>(config_.mqtt, config_.hub.host_name, *p.executor,
+                                           p.io->context());
+  p.amqp = std::make_unique<amqp::amqp_front>(config_.amqp, config_.hub.hub_name,
+                                              config_.hub.host_name, *p.executor, p.io->context());
+  p.https = std::make_unique<https::https_front>(
+      config_.https, *p.executor, p.io->context(),
+      [this](std::chrono::milliseconds by, std::function<void()> done) {
+        advance_clock(by, std::move(done));
+      });
+
+  try {
+    p.executor->start([devices = config_.devices](core::hub& hub, core::time_point now) {
+      seed_devices(hub, devices, now);
+    });
+  } catch (const std::exception& e) {
+    throw fail(exit_code::bad_database, std::string("database: ") + e.what());
+  }
+
+  // Every listener is bound before anything is announced; a port in use is exit code 5.
+  ready_info info;
+  info.host_name = config_.hub.host_name;
+  info.hub_name = config_.hub.hub_name;
+  info.ca_certificate = p.ca_path;
+  info.database = p.db_path;
+  SSL_CTX* const tls = p.tls->native_handle();
+  const auto& bind = config_.listen.bind;
+  const auto listen = [&](const char* name, int wanted, const auto& open) {
+    try {
+      info.ports[name] = open(static_cast<std::uint16_t>(wanted));
+    } catch (const std::system_error& e) {
+      throw fail(exit_code::cannot_listen,
+                 std::string(name) + ": cannot listen on " + bind + ":" + std::to_string(wanted) +
+                     ": " + e.code().message(),
+                 e.code());
+    }
+  };
+  listen("mqtt", config_.listen.mqtt_port,
+         [&](std::uint16_t port) { return p.mqtt->listen(bind, port, tls); });
+  if (const auto plain = config_.listen.mqtt_plain_port)
+    listen("mqttPlain", *plain,
+           [&](std::uint16_t port) { return p.mqtt->listen(bind, port, nullptr); });
+  listen("amqp", config_.listen.amqp_port,
+         [&](std::uint16_t port) { return p.amqp->listen(bind, port, tls); });
+  if (const auto plain = config_.listen.amqp_plain_port)
+    listen("amqpPlain", *plain,
+           [&](std::uint16_t port) { return p.amqp->listen(bind, port, nullptr); });
+  listen("https", config_.listen.https_port, [&](std::uint16_t port) {
+    try {
+      return p.https->listen(bind, port, tls);
+    } catch (const std::system_error& e) {
+      // 443 needs root or CAP_NET_BIND_SERVICE. When nobody asked for it explicitly, the
+      // one-command start must still work for a normal user: take a free port and say so.
+      if (config_.listen.https_port_given || e.code() != std::errc::permission_denied) throw;
+      const auto fallback = p.https->listen(bind, 0, tls);
+      log::get("https").warn(
+          "port {} needs root or CAP_NET_BIND_SERVICE; serving HTTPS on port {} instead (the Node "
+          "Registry only uses 443; set --https-port to choose)",
+          port, fallback);
+      return fallback;
+    }
+  });
+  p.io->start();
+  p.started = true;
+
+  // Connection strings for people and test harnesses, with the keys the hub really has.
+  for (const auto& policy : config_.hub.policies) {
+    if (policy.name != "iothubowner" && policy.name != "service") continue;
+    info.policy_connection_strings[policy.name] = "HostName=" + config_.hub.host_name +
+                                                  ";SharedAccessKeyName=" + policy.name +
+                                                  ";SharedAccessKey=" + policy.primary_key;
+  }
+  for (const auto& d : call([](core::hub&hub, core::time_point) { return hub.list_devices(); })) {
+    const bool configured = std::any_of(config_.devices.begin(), config_.devices.end(),
+                                        [&](const core::device_spec& s) { return s.id == d.id; });
+    if (!configured) continue;
+    info.device_connection_strings[d.id] = "HostName=" + config_.hub.host_name +
+                                           ";DeviceId=" + d.id +
+                                           ";SharedAccessKey=" + d.primary_key;
+  }
+  return info;
+}
+
+void emulator::stop() {
+  if (!parts_) return;
+  parts& p = *parts_;
+  // 1. The fronts: no new connections; the open ones end (answers in flight still go out, and
+  //    their ends reach the hub: device sessions give their messages back).
+  if (p.mqtt) p.mqtt->stop();
+  if (p.amqp) p.amqp->stop();
+  if (p.https) p.https->stop();
+  if (p.started) {
+    const auto deadline = std::chrono::steady_clock::now() + drain_time;
+    const auto left = [&] {
+      return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now()),
+                      std::chrono::milliseconds(0));
+    };
+    p.mqtt->wait_closed(left());
+    p.amqp->wait_closed(left());
+    p.https->wait_closed(left());
+  }
+  // 2. The executor finishes what is queued (those ends) and commits.
+  if (p.executor) p.executor->stop();
+  // 3. The io pool: nothing is left for it but what a stuck connection would hold.
+  if (p.io) p.io->stop();
+  // 4. The WAL goes into the database file (graceful shutdown).
+  if (p.store != nullptr && !config_.in_memory && p.started) {
+    try {
+      p.store->checkpoint();
+    } catch (const std::exception& e) {
+      log::get("storage").warn("checkpoint failed: {}", e.what());
+    }
+  }
+  p.started = false;
+  p.mqtt.reset();
+  p.amqp.reset();
+  p.https.reset();
+  p.io.reset();
+  p.executor.reset();
+  parts_.reset();
+}
+
+void emulator::advance_clock(std::chrono::milliseconds by) {
+  std::promise<void> done;
+  auto future = done.get_future();
+  advance_clock(by, [&done] { done.set_value(); });
+  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
+    throw std::runtime_error("iothub-emulator: the hub did not answer in time");
+}
+
+void emulator::advance_clock(std::chrono::milliseconds by, std::function<void()> done) {
+  if (by.count() < 0) throw std::invalid_argument("iothub-emulator: the clock only moves forward");
+  parts& p = *parts_;
+  p.executor->advance_clock(by);
+  // A round at the new time applies what became due (its first step is hub.advance(now)); once
+  // it committed, the fronts re-check their own deadlines that follow hub time.
+  p.executor->submit([](core::hub&, core::time_point) { return 0; },
+                     [&p, done = std::move(done)](bool, int) {
+                       p.mqtt->clock_advanced();
+                       p.amqp->clock_advanced();
+                       done();
+                     });
+}
+
+}  // namespace emu::app

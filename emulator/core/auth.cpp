@@ -1,0 +1,101 @@
+#include "emulator/core/auth.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "emulator/core/host_name.hpp"
+#include "emulator/core/sas_token.hpp"
+
+namespace emu::core {
+
+namespace {
+
+error unauthorized(std::string message) {
+  return error{hub_error::unauthorized, std::move(message)};
+}
+
+/// Splits a decoded `sr` into host and path ("host/devices/d" → "host", "/devices/d").
+std::pair<std::string_view, std::string_view> split_resource(std::string_view sr) {
+  const auto slash = sr.find('/');
+  if (slash == std::string_view::npos) return {sr, {}};
+  return {sr.substr(0, slash), sr.substr(slash)};
+}
+
+const access_policy* find_policy(const hub_settings& settings, std::string_view name) {
+  const auto it = std::find_if(settings.policies.begin(), settings.policies.end(),
+                               [&](const access_policy& p) { return p.name == name; });
+  return it == settings.policies.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+result<auth_grant> authenticate_device(const hub_settings& settings, const registry& devices,
+                                       std::string_view token, std::string_view device_id,
+                                       time_point now) {
+  auto parsed = parse_sas_token(token);
+  if (!parsed) return unauthorized(parsed.error().message);
+  const sas_token& t = *parsed;
+  const auto expiry = time_point{std::chrono::seconds{t.expiry}} + settings.token_clock_skew;
+  if (now >= expiry) return unauthorized("The SAS token has expired.");
+  const auto [host, path] = split_resource(t.resource_uri);
+  if (!names_this_hub(host, settings.host_name))
+    return unauthorized("The SAS token is for another hub (sr host).");
+  const device* d = devices.find(device_id);
+  // Spec §3.3 / REG-DOC: a disabled device cannot use device endpoints; unknown and disabled
+  // devices are refused the same way (MQTT: CONNACK 5).
+  if (d == nullptr) return unauthorized("Device not found.");
+  if (d->status != device_status::enabled) return unauthorized("The device is disabled.");
+
+  auth_grant grant;
+  grant.device_id = d->id;
+  grant.expiry = expiry;
+  grant.permissions = static_cast<permission_set>(permission::device_connect);
+  const std::string target = "/devices/" + d->id;
+  if (t.key_name.empty()) {
+    // A device-key token: its scope must cover this device (spec §5.2).
+    if (!resource_covers(path, target))
+      return unauthorized("The SAS token's sr does not cover this device.");
+    if (!signature_matches(t, d->primary_key) && !signature_matches(t, d->secondary_key))
+      return unauthorized("The SAS token's signature does not match.");
+    return grant;
+  }
+  // A hub-policy token with DeviceConnect (gateways): `{host}` or `{host}/devices[/id]`.
+  const access_policy* policy = find_policy(settings, t.key_name);
+  if (policy == nullptr) return unauthorized("Unknown shared access policy.");
+  if (!path.empty() && !resource_covers(path, target))
+    return unauthorized("The SAS token's sr does not cover this device.");
+  if (!signature_matches(t, policy->primary_key) && !signature_matches(t, policy->secondary_key))
+    return unauthorized("The SAS token's signature does not match.");
+  if (!has(policy->permissions, permission::device_connect))
+    return unauthorized("The policy does not grant DeviceConnect.");
+  grant.policy = policy->name;
+  return grant;
+}
+
+result<auth_grant> authenticate_service(const hub_settings& settings, std::string_view token,
+                                        permission needed, time_point now) {
+  auto parsed = parse_sas_token(token);
+  if (!parsed) return unauthorized(parsed.error().message);
+  const sas_token& t = *parsed;
+  const auto expiry = time_point{std::chrono::seconds{t.expiry}} + settings.token_clock_skew;
+  if (now >= expiry) return unauthorized("The SAS token has expired.");
+  if (t.key_name.empty())
+    return unauthorized("A device token cannot be used on a service endpoint (no skn).");
+  const auto [host, path] = split_resource(t.resource_uri);
+  if (!names_this_hub(host, settings.host_name))
+    return unauthorized("The SAS token is for another hub (sr host).");
+  const access_policy* policy = find_policy(settings, t.key_name);
+  if (policy == nullptr) return unauthorized("Unknown shared access policy.");
+  if (!signature_matches(t, policy->primary_key) && !signature_matches(t, policy->secondary_key))
+    return unauthorized("The SAS token's signature does not match.");
+  if (!has(policy->permissions, needed))
+    return unauthorized("The policy '" + policy->name + "' does not grant " +
+                        std::string(to_string(needed)) + ".");
+  auth_grant grant;
+  grant.policy = policy->name;
+  grant.permissions = policy->permissions;
+  grant.expiry = expiry;
+  return grant;
+}
+
+}  // namespace emu::core

@@ -1,0 +1,42 @@
+#pragma once
+/// Who may do what (spec §5): verifying a SAS token presented by a device for its own
+/// endpoints, or by a back-end for the service and registry endpoints.
+///
+/// Pure functions of the hub's settings (host name, policies, clock skew) and registry.
+#include <string>
+#include <string_view>
+
+#include "emulator/core/access_policy.hpp"
+#include "emulator/core/errors.hpp"
+#include "emulator/core/hub_settings.hpp"
+#include "emulator/core/registry.hpp"
+#include "emulator/core/time.hpp"
+
+namespace emu::core {
+
+/// What a verified token grants.
+struct auth_grant {
+  /// Device tokens: the device id; hub tokens: empty.
+  std::string device_id;
+  /// The policy name for hub-policy tokens; empty for device-key tokens.
+  std::string policy;
+  permission_set permissions = 0;
+  /// `se` plus the clock skew: the connection must be closed when this passes (spec §3.3,
+  /// §4.2).
+  time_point expiry{};
+};
+
+/// A token presented by a device for its own endpoints: a device-key token whose `sr` covers
+/// `{host}/devices/{id}`, or a hub-policy token with DeviceConnect. Unknown and disabled
+/// devices are refused alike (spec §3.3: CONNACK 5).
+result<auth_grant> authenticate_device(const hub_settings& settings, const registry& devices,
+                                       std::string_view token, std::string_view device_id,
+                                       time_point now);
+
+/// A token for the service and registry endpoints: a hub-policy token (skn) whose `sr` names
+/// this hub's host (any path below it) and whose policy has `needed`. Device-key tokens are
+/// refused.
+result<auth_grant> authenticate_service(const hub_settings& settings, std::string_view token,
+                                        permission needed, time_point now);
+
+}  // namespace emu::core

@@ -1,0 +1,146 @@
+#include "emulator/executor/hub_executor.hpp"
+
+#include <chrono>
+#include <exception>
+
+#include "emulator/log/log.hpp"
+
+namespace emu::executor {
+
+namespace {
+/// After a failed commit, how long until the round's lost deliveries are tried again.
+constexpr std::chrono::milliseconds retry_interval{100};
+}  // namespace
+
+hub_executor::hub_executor(core::hub_settings settings, std::unique_ptr<core::state_store> store)
+    : hub_(std::move(settings)), store_(std::move(store)) {
+  hub_.restore(store_->load());
+}
+
+hub_executor::~hub_executor() {
+  stop();
+}
+
+void hub_executor::add_listener(listener l) {
+  listeners_.push_back(std::move(l));
+}
+
+core::time_point hub_executor::now() const {
+  const auto wall = std::chrono::time_point_cast<core::duration>(std::chrono::system_clock::now());
+  return core::time_point{wall.time_since_epoch()} + core::duration{clock_offset_ms_.load()};
+}
+
+void hub_executor::start(const std::function<void(core::hub&, core::time_point)>& init) {
+  const auto t = now();
+  hub_.advance(t);            // whatever became due while the emulator was stopped
+  hub_.release_all_locks(t);  // nobody holds a lock across a restart
+  if (init) init(hub_, t);
+  store_->commit(hub_.take_changes());
+  hub_.round_committed();
+  (void)hub_.take_events();  // nobody is connected yet
+  thread_ = std::thread([this] { run(); });
+}
+
+void hub_executor::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void hub_executor::post(work w) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(w));
+  }
+  wake_.notify_one();
+}
+
+void hub_executor::advance_clock(core::duration by) {
+  clock_offset_ms_ += by.count();
+  {
+    std::lock_guard lock(mutex_);
+    clock_moved_ = true;
+  }
+  wake_.notify_one();
+}
+
+void hub_executor::run() {
+  std::deque<work> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      for (;;) {
+        if (!queue_.empty() || clock_moved_) break;
+        const auto deadline = hub_.next_deadline();
+        if (deadline && *deadline <= now()) break;
+        if (stopping_) return;
+        if (retry_pending_) {
+          // A failed commit left deliveries to try again (hub::round_failed): retry shortly,
+          // without spinning while the disk stays full.
+          if (wake_.wait_for(lock, retry_interval) == std::cv_status::timeout) break;
+          continue;
+        }
+        if (deadline) {
+          // The deadline is in the executor's clock (wall clock + offset); wait in wall time.
+          const auto wall_deadline = std::chrono::system_clock::time_point{
+              (*deadline - core::duration{clock_offset_ms_.load()}).time_since_epoch()};
+          wake_.wait_until(lock, wall_deadline);
+        } else {
+          wake_.wait(lock);
+        }
+      }
+      clock_moved_ = false;
+      batch.swap(queue_);
+    }
+    run_round(batch);
+    batch.clear();
+  }
+}
+
+void hub_executor::run_round(std::deque<work>& batch) {
+  std::vector<completion> completions;
+  completions.reserve(batch.size());
+  hub_.advance(now());  // apply what is due before serving requests (no expired delivery)
+  for (auto& w : batch) {
+    if (auto c = w(hub_, now())) completions.push_back(std::move(c));
+  }
+  hub_.advance(now());  // e.g. a message sent with an expiry in the past
+  commit_or_restore(completions);
+}
+
+void hub_executor::commit_or_restore(std::vector<completion>& completions) {
+  auto changes = hub_.take_changes();
+  bool committed = true;
+  if (!changes.empty()) {
+    try {
+      store_->commit(changes);
+      commits_.fetch_add(1);
+    } catch (const std::exception& e) {
+      // Nothing of this round is durable: undo it in memory and tell every requester. The
+      // store is the truth (a full disk, an I/O error); the process keeps serving.
+      static auto& log = emu::log::get("storage");
+      log.error("commit failed, round rolled back: {}", e.what());
+      committed = false;
+      try {
+        (void)hub_.take_events();  // the round's events describe what was rolled back
+        hub_.round_failed(store_->load(), now());
+      } catch (const std::exception& e2) {
+        log.critical("cannot reload the state from storage: {}", e2.what());
+        std::terminate();
+      }
+    }
+  }
+  if (committed) hub_.round_committed();
+  retry_pending_ = !committed && hub_.has_changes();
+  auto events = committed ? hub_.take_events() : std::vector<core::hub_event>{};
+  for (auto& c : completions) c(committed);
+  if (!committed) return;
+  for (const auto& e : events)
+    for (const auto& l : listeners_) l(e);
+}
+
+}  // namespace emu::executor

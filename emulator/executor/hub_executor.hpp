@@ -1,0 +1,108 @@
+#pragma once
+/// The hub executor: the one thread that owns the hub core and its store.
+///
+/// Fronts never touch the hub directly; they post work. The executor runs in rounds: it takes
+/// every pending work item, applies them to the hub in order, commits all their changes to the
+/// store in ONE transaction (group commit), and only then runs each item's completion with
+/// `committed = true`. So nothing is acknowledged on the wire before its transaction is durable
+/// (ARCHITECTURE "Who owns state"). If the commit fails, the hub is rebuilt from the store
+/// (undoing the round) and every completion of the round gets `committed = false`.
+///
+/// The executor owns the hub's clock: now = the system clock + an offset that test control can
+/// advance ("clock travel"), so the hub core itself never reads a clock. It wakes up at the
+/// hub's next deadline (TTL, lock timeout, feedback batch) with no polling.
+///
+/// Hub events (deliveries, ended sessions, …) are delivered to listeners on the executor
+/// thread after the commit of the round that produced them.
+///
+/// The executor runs hub calls only: a work item calls the hub and captures what it needs; a
+/// completion or a listener only hands the result to a front (posts it to a connection's
+/// strand). Parsing, rendering and I/O happen on the fronts' threads.
+///
+/// Thread safety: post()/submit()/advance_clock()/stop() may be called from any thread.
+/// Completions and listeners run on the executor thread and must not block.
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "emulator/core/hub.hpp"
+#include "emulator/core/state_store.hpp"
+
+namespace emu::executor {
+
+class hub_executor {
+ public:
+  /// Called after the commit of the round: `committed` is false if the commit failed.
+  using completion = std::function<void(bool committed)>;
+  /// Runs on the executor thread with the hub and the current time; returns its completion
+  /// (may be empty).
+  using work = std::function<completion(core::hub&, core::time_point now)>;
+  using listener = std::function<void(const core::hub_event&)>;
+
+  /// Loads the store into a new hub. Throws what the store throws (corrupt/newer database).
+  hub_executor(core::hub_settings settings, std::unique_ptr<core::state_store> store);
+  ~hub_executor();
+  hub_executor(const hub_executor&) = delete;
+  hub_executor& operator=(const hub_executor&) = delete;
+
+  /// Registers a listener for hub events; call before start().
+  void add_listener(listener l);
+  /// Runs `init` on the hub before the thread starts (e.g. seeding the default device), then
+  /// commits its changes. Throws if that commit fails.
+  void start(const std::function<void(core::hub&, core::time_point)>& init = {});
+  /// Finishes the queued work, commits, and joins the thread. Idempotent.
+  void stop();
+
+  void post(work w);
+
+  /// Convenience: `fn(hub, now)` returns a value R; `done(committed, R)` runs after the commit.
+  template <class Fn, class Done>
+  void submit(Fn fn, Done done) {
+    post([fn = std::move(fn), done = std::move(done)](core::hub& h,
+                                                      core::time_point now) mutable -> completion {
+      auto r = fn(h, now);
+      return [r = std::move(r), done = std::move(done)](bool committed) mutable {
+        done(committed, std::move(r));
+      };
+    });
+  }
+
+  /// Moves the executor's clock forward (test control). Wakes the thread so due deadlines fire.
+  /// The fronts' own deadlines that follow hub time (token expiry, keep-alive) are re-checked
+  /// by the caller (app::emulator::advance_clock tells every front).
+  void advance_clock(core::duration by);
+  /// The executor's current time (system clock + offset). Any thread.
+  core::time_point now() const;
+  /// How far clock travel has moved the clock ahead of the system clock. Any thread.
+  core::duration clock_offset() const { return core::duration{clock_offset_ms_.load()}; }
+
+  /// Number of commits so far and work items applied (for diagnostics and benchmarks).
+  std::uint64_t commits() const { return commits_.load(); }
+
+ private:
+  void run();
+  void run_round(std::deque<work>& batch);
+  void commit_or_restore(std::vector<completion>& completions);
+
+  core::hub hub_;
+  std::unique_ptr<core::state_store> store_;
+  std::vector<listener> listeners_;
+  std::atomic<std::int64_t> clock_offset_ms_{0};
+  std::atomic<std::uint64_t> commits_{0};
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<work> queue_;
+  bool stopping_ = false;
+  bool clock_moved_ = false;
+  bool retry_pending_ = false;  // executor thread only
+  std::thread thread_;
+};
+
+}  // namespace emu::executor

@@ -1,0 +1,322 @@
+#include "emulator/https/http_session.hpp"
+
+#include <spdlog/logger.h>
+
+#include <cmath>
+#include <exception>
+#include <string_view>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "emulator/core/hub.hpp"
+#include "emulator/https/error_response.hpp"
+#include "emulator/https/http_codec.hpp"
+#include "emulator/https/https_state.hpp"
+#include "emulator/https/registry_api.hpp"
+#include "emulator/https/test_control_api.hpp"
+#include "emulator/https/text_checks.hpp"
+
+namespace emu::https {
+
+namespace {
+
+using json = nlohmann::json;
+
+http_response hub_unavailable() {
+  return error_response(503, "ServiceUnavailable", "The hub did not answer in time.");
+}
+
+}  // namespace
+
+http_session::http_session(std::shared_ptr<https_state> state) : state_(std::move(state)) {}
+
+void http_session::on_open(net::link& l) {
+  state_->log.debug("#{} {} {} up", l.id(), l.peer(), l.transport_name());
+  await_request(true);
+}
+
+std::size_t http_session::input_limit() const {
+  // Enough for the largest request the limits allow; the parser refuses anything larger before
+  // the buffer reaches this, so overflow means a request beyond the bounds.
+  const auto& l = state_->settings.limits;
+  return l.max_head_bytes + l.max_body_bytes + 1;
+}
+
+std::optional<net::steady_time> http_session::deadline() const {
+  if (phase_ == phase::closed) return std::nullopt;
+  return deadline_;
+}
+
+void http_session::await_request(bool first) {
+  phase_ = phase::reading;
+  continue_sent_ = false;
+  refused_ = false;
+  request_started_ = false;
+  lead_ = scanned_ = needed_ = 0;
+  deadline_ = state_->now() +
+              (first ? state_->settings.request_timeout : state_->settings.keep_alive_timeout);
+}
+
+// ---- input ------------------------------------------------------------------------------------
+
+std::size_t http_session::on_input(std::span<const std::uint8_t> input) {
+  if (phase_ != phase::reading) return 0;
+  if (!request_started_) {
+    // The first byte of a request: from now on the whole request has `request_timeout` (a slow
+    // client cannot stretch it byte by byte).
+    request_started_ = true;
+    deadline_ = state_->now() + state_->settings.request_timeout;
+  }
+  const std::string_view seen(reinterpret_cast<const char*>(input.data()), input.size());
+  const auto& limits = state_->settings.limits;
+  // parse_request() reads the whole head each time; call it only when it can say something
+  // new, so a head or body trickling in byte by byte costs linear, not quadratic, work.
+  if (needed_ > 0) {
+    if (seen.size() < needed_) return 0;  // the body is not complete yet
+  } else {
+    while (lead_ < seen.size() && (seen[lead_] == '\r' || seen[lead_] == '\n')) ++lead_;
+    const std::size_t from = std::max(lead_, scanned_ >= 2 ? scanned_ - 2 : 0);
+    const bool head_end = seen.find("\n\n", from) != std::string_view::npos ||
+                          seen.find("\n\r\n", from) != std::string_view::npos;
+    scanned_ = seen.size();
+    // Without the head's end the parser can only refuse a head over its bound.
+    if (!head_end && lead_ <= limits.max_head_bytes && seen.size() - lead_ <= limits.max_head_bytes)
+      return 0;
+  }
+  auto r = parse_request(seen, limits);
+  switch (r.status) {
+    case parse_status::need_more:
+      // The connection's buffer grows as the body arrives, not to the announced size: a
+      // Content-Length alone must not reserve memory.
+      needed_ = r.needed;
+      if (r.expect_continue && !continue_sent_) {
+        continue_sent_ = true;
+        link_->output().insert(link_->output().end(), continue_response.begin(),
+                               continue_response.end());
+      }
+      return 0;
+    case parse_status::error:
+      state_->log.debug("#{} refused: {} {}", link_->id(), r.error_status, r.error_text);
+      refused_ = true;
+      respond(parse_error_response(r), false);
+      return input.size();
+    case parse_status::complete:
+      answer(std::move(r.request), r.keep_alive);
+      return r.consumed;
+  }
+  return 0;
+}
+
+void http_session::on_input_overflow() {
+  refused_ = true;
+  respond(error_response(431, "ArgumentInvalid", "The request is too large."), false);
+}
+
+void http_session::on_input_closed(std::string_view error) {
+  if (phase_ == phase::answering || phase_ == phase::writing) {
+    // The client half-closed after its request (curl, HTTP/1.0): it still reads the answer.
+    keep_alive_ = false;
+    if (!error.empty()) link_->close_now(error);
+    return;
+  }
+  link_->close(!error.empty()     ? error
+               : request_started_ ? "closed by the client inside a request"
+                                  : "closed by the client");
+}
+
+// ---- time -------------------------------------------------------------------------------------
+
+void http_session::on_deadline(net::steady_time) {
+  switch (phase_) {
+    case phase::reading:
+      if (request_started_ && link_->output_pending() == 0) {
+        // A request that began but did not finish in time is told so (RFC 9110 §15.5.9)
+        // before the connection closes; the answer gets write_timeout like any other.
+        state_->log.debug("#{} request timeout", link_->id());
+        respond(
+            error_response(408, "RequestTimeout",
+                           "The request did not arrive within " +
+                               std::to_string(state_->settings.request_timeout.count()) + " ms."),
+            false);
+        return;
+      }
+      link_->close(request_started_ ? "request timeout" : "keep-alive idle timeout");
+      return;
+    case phase::answering:
+      // Queued behind slow requests or a busy hub for longer than the hub may take: answer
+      // without it (its late answer is dropped: generation_).
+      ++generation_;
+      respond(hub_unavailable(), false);
+      return;
+    case phase::writing:
+      link_->close_now("response write timeout");
+      return;
+    case phase::closed:
+      return;
+  }
+}
+
+// ---- requests ---------------------------------------------------------------------------------
+
+void http_session::answer(http_request request, bool keep_alive) {
+  phase_ = phase::answering;
+  keep_alive_ = keep_alive && !stopping_;
+  method_ = request.method;
+  path_ = request.target.substr(0, request.target.find('?'));  // headers (the token) never
+  deadline_ = state_->now() + state_->settings.hub_timeout;
+  const route r = match_route(request.method, request.target);
+  switch (r.kind) {
+    case route_kind::bad_request:
+      respond(error_response(400, "ArgumentInvalid", "The path has a malformed percent escape."),
+              keep_alive_);
+      return;
+    case route_kind::not_found:
+      respond(error_response(404, "NotFound", "No such resource."), keep_alive_);
+      return;
+    case route_kind::method_not_allowed:
+      respond(error_response(405, "MethodNotAllowed", "The method is not allowed on this path."),
+              keep_alive_);
+      return;
+    case route_kind::health:
+      // Like the Event Hubs emulator's health contract: no auth, no secrets.
+      respond(json_response(json{{"status", "healthy"}}), keep_alive_);
+      return;
+    default:
+      break;
+  }
+  if (!is_admin(r.kind)) {
+    auto prepared = prepare_registry(r, request);
+    if (auto* immediate = std::get_if<http_response>(&prepared)) {
+      respond(*immediate, keep_alive_);
+      return;
+    }
+    ask_hub(std::get<hub_call>(std::move(prepared)), false);
+    return;
+  }
+  // Test control does not exist unless enabled; when enabled it answers loopback peers only
+  // (it needs no token: a local test harness drives it).
+  if (!state_->settings.test_control) {
+    respond(error_response(404, "NotFound", "No such resource."), keep_alive_);
+    return;
+  }
+  if (!is_loopback_address(link_->peer_address())) {
+    respond(error_response(403, "Forbidden", "Test control is served to loopback peers only."),
+            keep_alive_);
+    return;
+  }
+  if (r.kind == route_kind::admin_clock) {
+    const auto& ex = state_->executor;
+    respond(json_response(clock_json(ex.now(), ex.clock_offset())), keep_alive_);
+    return;
+  }
+  if (r.kind == route_kind::admin_clock_advance) {
+    travel(request);
+    return;
+  }
+  auto prepared = prepare_test_control(r, request);
+  if (auto* immediate = std::get_if<http_response>(&prepared)) {
+    respond(*immediate, keep_alive_);
+    return;
+  }
+  ask_hub(std::get<hub_call>(std::move(prepared)), true);
+}
+
+void http_session::ask_hub(hub_call call, bool admin) {
+  const auto generation = ++generation_;
+  state_->executor.submit(
+      [call = std::move(call), log = &state_->log](core::hub& hub, core::time_point now) {
+        // An exception must not escape onto the executor thread (it would end the process).
+        try {
+          return call(hub, now);
+        } catch (const std::exception& e) {
+          log->error("request failed: {}", e.what());
+          return hub_answer{core::error{core::hub_error::server_error, "Internal error."}};
+        }
+      },
+      [handle = link_->handle(), generation, admin](bool committed, hub_answer a) {
+        handle.post([generation, admin, committed, a = std::move(a)](net::protocol& p) {
+          static_cast<http_session&>(p).on_hub_answer(generation, committed, admin, a);
+        });
+      });
+}
+
+void http_session::on_hub_answer(std::uint64_t generation, bool committed, bool admin,
+                                 const hub_answer& a) {
+  // Answered meanwhile (503 after hub_timeout) or closed: the late answer is dropped.
+  if (phase_ != phase::answering || generation != generation_) return;
+  if (!committed) {
+    respond(error_response(500, "ServerError", "The change could not be stored; nothing was done."),
+            keep_alive_);
+    return;
+  }
+  // JSON is rendered here, on the I/O thread, not on the hub executor.
+  respond(admin ? render_test_control(a) : render_registry(a), keep_alive_);
+}
+
+void http_session::travel(const http_request& request) {
+  const json doc = json::parse(request.body, nullptr, false);
+  const json* seconds = nullptr;
+  if (!doc.is_discarded() && doc.is_object() && doc.contains("seconds")) seconds = &doc["seconds"];
+  // Forward only, at most ten years: the hub's clock never runs backwards.
+  if (seconds == nullptr || !seconds->is_number() || !std::isfinite(seconds->get<double>()) ||
+      seconds->get<double>() < 0 || seconds->get<double>() > 10.0 * 366 * 24 * 3600) {
+    respond(error_response(400, "ArgumentInvalid",
+                           "The body must be {\"seconds\": N} with 0 <= N <= 10 years."),
+            keep_alive_);
+    return;
+  }
+  const auto by = std::chrono::milliseconds{std::llround(seconds->get<double>() * 1000)};
+  const auto generation = ++generation_;
+  // The answer comes once a hub round has run at the new time and every front was told, so
+  // the caller already sees what became due (TTL expiry, lock timeouts, feedback batches).
+  state_->travel(by, [handle = link_->handle(), generation] {
+    handle.post([generation](net::protocol& p) {
+      auto& s = static_cast<http_session&>(p);
+      if (s.phase_ != phase::answering || generation != s.generation_) return;
+      const auto& ex = s.state_->executor;
+      s.respond(json_response(clock_json(ex.now(), ex.clock_offset())), s.keep_alive_);
+    });
+  });
+}
+
+void http_session::respond(const http_response& response, bool keep_alive) {
+  if (phase_ == phase::closed) return;
+  phase_ = phase::writing;
+  keep_alive_ = keep_alive && !stopping_;
+  if (state_->log.should_log(spdlog::level::debug))
+    state_->log.debug("#{} {} {} -> {}", link_->id(), method_, path_, response.status);
+  const auto bytes = encode_response(response, keep_alive_);
+  link_->output().insert(link_->output().end(), bytes.begin(), bytes.end());
+  deadline_ = state_->now() + state_->settings.write_timeout;
+}
+
+void http_session::on_output_flushed() {
+  if (phase_ != phase::writing) return;
+  if (refused_ && !stopping_) {
+    link_->close("refused request", /*drain_input=*/true);
+    return;
+  }
+  if (!keep_alive_ || stopping_) {
+    link_->close(stopping_ ? "the emulator is stopping" : "response with Connection: close");
+    return;
+  }
+  await_request(false);
+}
+
+void http_session::on_shutdown(std::string_view reason) {
+  stopping_ = true;
+  // A request being answered gets its response (with `Connection: close`) first.
+  if (phase_ == phase::answering || phase_ == phase::writing) {
+    keep_alive_ = false;
+    return;
+  }
+  link_->close(reason);
+}
+
+void http_session::on_closed(std::string_view reason) {
+  phase_ = phase::closed;
+  state_->log.debug("#{} {} closed: {}", link_->id(), link_->peer(), reason);
+}
+
+}  // namespace emu::https

@@ -1,0 +1,79 @@
+#pragma once
+/// One HTTPS client connection as a net::protocol: the request/response cycle of HTTP/1.1
+/// keep-alive over http_codec.
+///
+/// Every phase has a deadline, so no client can hold a connection by being slow (issue 7,
+/// slowloris rows of the attack matrix):
+///   next request  `request_timeout` for the first request after the handshake; then
+///                 `keep_alive_timeout` of idleness between requests; once a request's first
+///                 byte arrives the whole request (head and body) must arrive within
+///                 `request_timeout` (else 408, then close);
+///   the hub       `hub_timeout` for the hub call's answer (else 503; a late answer is
+///                 dropped);
+///   response      `write_timeout` to hand the whole response to a client that reads;
+///   after a refusal the connection drains (net::link::close with draining), so a client that
+///                 sends its whole body before reading sees the 413/431 instead of a reset.
+/// Reading pauses while a request is answered, so a connection holds at most one request (a
+/// pipelined one waits, unread, in the connection's buffer).
+///
+/// Thread safety: every member runs on the connection's strand.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "emulator/https/http_message.hpp"
+#include "emulator/https/hub_call.hpp"
+#include "emulator/https/routes.hpp"
+#include "emulator/net/protocol.hpp"
+
+namespace emu::https {
+
+struct https_state;
+
+class http_session final : public net::protocol {
+ public:
+  explicit http_session(std::shared_ptr<https_state> state);
+
+  void on_open(net::link& l) override;
+  std::size_t on_input(std::span<const std::uint8_t> bytes) override;
+  void on_input_closed(std::string_view error) override;
+  void on_deadline(net::steady_time now) override;
+  void on_output_flushed() override;
+  void on_shutdown(std::string_view reason) override;
+  void on_closed(std::string_view reason) override;
+  void on_input_overflow() override;
+  bool wants_input() const override { return phase_ == phase::reading; }
+  std::size_t input_limit() const override;
+  std::optional<net::steady_time> deadline() const override;
+
+ private:
+  enum class phase : std::uint8_t { reading, answering, writing, closed };
+
+  void await_request(bool first);
+  void answer(http_request request, bool keep_alive);
+  void ask_hub(hub_call call, bool admin);
+  void travel(const http_request& request);
+  void on_hub_answer(std::uint64_t generation, bool committed, bool admin, const hub_answer& a);
+  void respond(const http_response& response, bool keep_alive);
+
+  std::shared_ptr<https_state> state_;
+  phase phase_ = phase::reading;
+  bool request_started_ = false;  // a byte of the next request has arrived
+  bool continue_sent_ = false;    // `100 Continue` written for the request being read
+  bool keep_alive_ = true;        // after the response being written
+  bool refused_ = false;          // the response being written refuses the request
+  bool stopping_ = false;         // on_shutdown() was called
+  net::steady_time deadline_{};   // of the current phase
+  std::uint64_t generation_ = 0;  // of the request being answered (a late hub answer is old)
+  std::string method_;            // of the request being answered (for the log)
+  std::string path_;
+  // Parsing work is linear in the bytes received, however they are split into reads:
+  std::size_t lead_ = 0;     // CR/LF bytes before the request line (RFC 9112 §2.2)
+  std::size_t scanned_ = 0;  // bytes already searched for the end of the head
+  std::size_t needed_ = 0;   // head parsed: the request's total size, else 0
+};
+
+}  // namespace emu::https

@@ -1,0 +1,56 @@
+#include "emulator/https/https_front.hpp"
+
+#include <spdlog/logger.h>
+
+#include <utility>
+
+#include "emulator/https/http_session.hpp"
+#include "emulator/https/https_state.hpp"
+#include "emulator/log/log.hpp"
+
+namespace emu::https {
+
+https_state::https_state(https_settings s, executor::hub_executor& e, clock_travel t, clock n)
+    : settings(std::move(s)),
+      now(std::move(n)),
+      executor(e),
+      travel(std::move(t)),
+      connections(std::make_shared<net::connection_set>(settings.max_connections)),
+      log(emu::log::get("https")) {}
+
+https_front::https_front(https_settings settings, executor::hub_executor& executor,
+                         asio::io_context& io, clock_travel travel)
+    : state_(std::make_shared<https_state>(std::move(settings), executor, std::move(travel))),
+      io_(io) {}
+
+https_front::~https_front() {
+  stop();
+  // What never closed (its io pool is gone) holds the shared state: drop it here.
+  state_->connections->clear();
+}
+
+std::uint16_t https_front::listen(const std::string& address, std::uint16_t port, SSL_CTX* tls) {
+  net::listener_options options{"https", "https.maxConnections", state_->settings.connection};
+  auto l = std::make_unique<net::listener>(
+      io_, tls, state_->connections, std::move(options),
+      [state = state_] { return std::make_unique<http_session>(state); });
+  const auto bound = l->listen(address, port);
+  if (state_->settings.test_control) state_->log.info("test control is on (loopback clients)");
+  listeners_.push_back(std::move(l));
+  return bound;
+}
+
+void https_front::stop() {
+  for (auto& l : listeners_) l->stop();
+  state_->connections->close("the emulator is stopping");
+}
+
+bool https_front::wait_closed(std::chrono::milliseconds timeout) {
+  return state_->connections->wait_empty(timeout);
+}
+
+std::size_t https_front::connection_count() const {
+  return state_->connections->size();
+}
+
+}  // namespace emu::https

@@ -1,0 +1,58 @@
+#pragma once
+/// How an HTTPS request reaches the hub without the hub executor doing HTTP work (issue 12):
+/// the request is parsed on the front's I/O thread into a `hub_call` (a closure over plain
+/// values), the executor runs only that call, which returns plain hub values (`hub_answer`),
+/// and the answer is rendered to JSON back on the I/O thread.
+///
+///     auto p = prepare_registry(route, request);      // I/O thread: parse the body, or fail
+///     hub_answer a = p.call(hub, now);                 // executor: auth + the hub operation
+///     http_response r = render(route, a);              // I/O thread: JSON
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "emulator/core/c2d_message.hpp"
+#include "emulator/core/device.hpp"
+#include "emulator/core/errors.hpp"
+#include "emulator/core/feedback.hpp"
+#include "emulator/core/telemetry_message.hpp"
+#include "emulator/core/time.hpp"
+
+namespace emu::core {
+class hub;
+}
+
+namespace emu::https {
+
+/// A device as the registry shows it: the identity and its queue length.
+struct device_view {
+  core::device device;
+  int queued = 0;
+};
+/// Success without a body (204).
+struct no_content {};
+/// Success with `{}`.
+struct empty_object {};
+struct purged {
+  std::string device_id;
+  int count = 0;
+};
+struct enqueued {
+  std::uint64_t seq = 0;
+};
+struct feedback_state {
+  std::vector<core::feedback_record> pending;
+  std::vector<core::feedback_batch> batches;
+};
+
+/// What a hub call returns: a hub error, or one of the plain values above.
+using hub_answer = std::variant<core::error, device_view, std::vector<device_view>, no_content,
+                                empty_object, purged, std::vector<core::c2d_message>, enqueued,
+                                feedback_state, std::vector<core::telemetry_message>>;
+
+/// The hub's part of one request; runs on the hub executor.
+using hub_call = std::function<hub_answer(core::hub&, core::time_point now)>;
+
+}  // namespace emu::https

@@ -1,0 +1,351 @@
+#include "emulator/mqtt/gateway/device_connection.hpp"
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "emulator/core/hub.hpp"
+#include "emulator/core/sas_token.hpp"
+#include "emulator/mqtt/codec/encoder.hpp"
+#include "emulator/mqtt/gateway/gateway_state.hpp"
+
+namespace emu::mqtt {
+
+namespace {
+
+/// The longest MQTT fixed header: one type byte and four remaining-length bytes.
+constexpr std::size_t max_fixed_header = 5;
+
+}  // namespace
+
+device_connection::device_connection(std::shared_ptr<gateway_state> state)
+    : state_(std::move(state)),
+      session_(state_->settings.session),
+      decoder_(
+          decoder_limits{packet_size_limit(state_->settings, session::phase::awaiting_connect)}) {}
+
+device_connection::~device_connection() = default;
+
+core::time_point device_connection::hub_now() const {
+  // The executor's clock (wall clock + test-control offset), so deadlines agree with the hub.
+  return state_->executor.now();
+}
+
+std::string device_connection::who() const {
+  std::string text = "#" + std::to_string(link_->id()) + " " + link_->peer();
+  if (!device_id_.empty()) text += " device '" + device_id_ + "'";
+  return text;
+}
+
+// ---- net::protocol ----------------------------------------------------------------------------
+
+void device_connection::on_open(net::link& l) {
+  state_->log.debug("#{} {} {} up", l.id(), l.peer(), l.transport_name());
+  apply(session_.on_open(hub_now()));
+}
+
+bool device_connection::wants_input() const {
+  // Back-pressure: no reading while the hub authenticates, or while many hub requests of this
+  // device are outstanding (a device that floods publishes).
+  return !closed_ && session_.accepting_packets() &&
+         hub_requests_ < state_->settings.max_pending_hub_requests;
+}
+
+std::size_t device_connection::input_limit() const {
+  return packet_size_limit(state_->settings, session_.current_phase()) + max_fixed_header;
+}
+
+std::size_t device_connection::on_input(std::span<const std::uint8_t> bytes) {
+  std::size_t used = 0;
+  while (!closed_ && !close_reason_ && session_.accepting_packets() && used < bytes.size()) {
+    // The limit grows once the CONNECT is accepted (bytes pipelined behind it are decoded with
+    // the larger one).
+    decoder_.set_limits(
+        decoder_limits{packet_size_limit(state_->settings, session_.current_phase())});
+    auto r = decoder_.decode(bytes.subspan(used));
+    if (r.status == decode_status::need_more) break;
+    if (r.status == decode_status::error) {
+      if (r.error == decode_error::packet_too_large &&
+          session_.current_phase() != session::phase::connected) {
+        state_->log.debug(
+            "{}: first packet larger than {} bytes before the CONNECT was accepted "
+            "(mqtt.maxConnectPacketSize)",
+            who(), packet_size_limit(state_->settings, session_.current_phase()));
+      }
+      apply(session_.on_decode_error(r.error, hub_now()));
+      return bytes.size();
+    }
+    used += r.consumed;
+    log_packet(r.value);
+    apply(session_.on_packet(std::move(r.value), hub_now()));
+  }
+  return used;
+}
+
+void device_connection::on_input_closed(std::string_view error) {
+  close_now(close_reason::connection_lost,
+            error.empty() ? std::string("closed by the peer") : std::string(error));
+}
+
+std::optional<net::steady_time> device_connection::deadline() const {
+  const auto at = session_.timer();
+  if (!at) return std::nullopt;
+  // Hub time → the connection's steady clock. The two run together until clock travel moves
+  // the hub's clock (a new offset): then the mapping is taken anew, so the same hub deadline
+  // maps to an earlier steady time (the gateway pokes every connection to ask again). A
+  // stable mapping also keeps the connection's timer from being re-armed on every packet.
+  const auto offset = state_->executor.clock_offset();
+  if (!anchor_ || offset != anchor_offset_) {
+    anchor_ = std::pair{hub_now(), net::steady_clock::now()};
+    anchor_offset_ = offset;
+  }
+  const auto [hub_then, steady_then] = *anchor_;
+  return steady_then + std::chrono::duration_cast<net::steady_clock::duration>(*at - hub_then);
+}
+
+void device_connection::on_deadline(net::steady_time) {
+  apply(session_.on_timer(hub_now()));
+}
+
+void device_connection::on_shutdown(std::string_view) {
+  close_now(close_reason::server_shutdown, "the emulator is stopping");
+}
+
+void device_connection::on_closed(std::string_view reason) {
+  closed_ = true;
+  if (!close_reason_) {
+    // The transport ended it (a write failed, the close linger passed, …).
+    close_reason_ = close_reason::connection_lost;
+    log_close(close_reason::connection_lost, reason);
+    apply(session_.close(close_reason::connection_lost, hub_now()));
+  }
+  hub_disconnect();
+}
+
+// ---- from the hub -----------------------------------------------------------------------------
+
+void device_connection::on_delivery(core::c2d_delivery d, int qos) {
+  // Closed meanwhile: the session's end on the hub gives the message back (spec §1.6).
+  if (closed_ || close_reason_) return;
+  apply(session_.on_delivery(std::move(d), qos, hub_now()));
+}
+
+void device_connection::close_now(close_reason why, std::string detail) {
+  if (closed_ || close_reason_) return;
+  close_reason_ = why;
+  log_close(why, detail);
+  // Whatever the session still has to do (publish the Will) goes first.
+  apply(session_.close(why, hub_now()));
+  link_->close(detail);
+}
+
+void device_connection::close_after_flush(close_reason why, const std::string& detail) {
+  if (closed_ || close_reason_) return;
+  close_reason_ = why;
+  log_close(why, detail);
+  // The last packets (a CONNACK 5, …) leave first, within the connection's close linger.
+  link_->close(detail);
+}
+
+// ---- actions ----------------------------------------------------------------------------------
+
+void device_connection::apply(actions list) {
+  for (auto& a : list) apply_one(a);
+}
+
+void device_connection::apply_one(session_action& a) {
+  std::visit(
+      [this](auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, action::send>) {
+          if (closed_) return;
+          if (const auto e = encode(x.value, link_->output()); e != encode_error::none) {
+            close_now(close_reason::protocol_error,
+                      "cannot encode a packet: " + std::string(to_string(e)));
+          }
+        } else if constexpr (std::is_same_v<T, action::close>) {
+          close_after_flush(x.reason, x.detail);
+        } else if constexpr (std::is_same_v<T, action::authenticate>) {
+          hub_connect(std::move(x));
+        } else if constexpr (std::is_same_v<T, action::store_subscription>) {
+          hub_subscribe(x.qos);
+        } else if constexpr (std::is_same_v<T, action::settle>) {
+          hub_settle(x.seq, x.lock_id);
+        } else if constexpr (std::is_same_v<T, action::store_telemetry>) {
+          hub_store_telemetry(std::move(x));
+        } else if constexpr (std::is_same_v<T, action::set_timer>) {
+          // deadline() reads the session's timer after every callback.
+        }
+      },
+      a);
+}
+
+// ---- hub work ---------------------------------------------------------------------------------
+// Each request runs on the hub executor; its answer (after the commit) comes back to this
+// connection's strand through its handle. If the connection is gone by then, what the answer
+// brought is given back on the executor.
+
+void device_connection::request_done() {
+  if (hub_requests_ > 0) --hub_requests_;
+}
+
+void device_connection::hub_connect(action::authenticate a) {
+  ++hub_requests_;
+  device_id_ = a.device_id;
+  state_->log.debug("{} CONNECT clean={} token {}", who(), a.clean_session ? 1 : 0,
+                    core::describe_token(a.password));
+  core::session_request request{a.device_id, std::move(a.password), a.clean_session,
+                                a.inflight_window};
+  state_->executor.submit(
+      [request = std::move(request)](core::hub& h, core::time_point now) {
+        return h.connect_device(request, now);
+      },
+      [state = state_, handle = link_->handle(), device = a.device_id](
+          bool committed, core::result<core::session_grant> r) mutable {
+        auth_result answer;
+        if (!r) {
+          answer.result = auth_result::outcome::refused;
+          answer.reason = r.error().message;
+        } else if (!committed) {
+          // The round was rolled back, the session with it.
+          answer.result = auth_result::outcome::store_failed;
+          answer.reason = "the hub could not commit the connection";
+        } else {
+          answer.result = auth_result::outcome::accepted;
+          answer.epoch = r->epoch;
+          answer.expiry = r->expiry;
+          answer.generation_id = r->generation_id;
+          answer.hub_scope = r->hub_scope;
+          answer.stored_subscription = r->subscription;
+          // Before this round's events are handed out: its deliveries find the connection.
+          state->routes.set(device, r->epoch, handle);
+        }
+        const auto epoch = answer.epoch;
+        const bool accepted = answer.result == auth_result::outcome::accepted;
+        const bool posted = handle.post([answer = std::move(answer)](net::protocol& p) mutable {
+          auto& c = static_cast<device_connection&>(p);
+          c.request_done();
+          if (answer.result == auth_result::outcome::accepted) c.epoch_ = answer.epoch;
+          if (c.closed_) {
+            c.hub_disconnect();  // closed while the hub was answering: end the session now
+            return;
+          }
+          const bool ok = answer.result == auth_result::outcome::accepted;
+          c.apply(c.session_.on_auth_result(std::move(answer), c.hub_now()));
+          if (ok && c.session_.current_phase() == session::phase::connected) {
+            const auto qos = c.session_.subscription_qos();
+            c.state_->log.info("{} connected ({}, clean={}, c2d subscription {})", c.who(),
+                               c.link_->transport_name(), c.session_.clean_session() ? 1 : 0,
+                               qos ? "QoS " + std::to_string(*qos) : std::string("none"));
+          }
+        });
+        if (!posted && accepted) {
+          state->routes.remove(device, epoch);
+          state->executor.post([device, epoch](core::hub& h, core::time_point now) {
+            h.disconnect_device(device, epoch, now);
+            return executor::hub_executor::completion{};
+          });
+        }
+      });
+}
+
+void device_connection::hub_disconnect() {
+  if (epoch_ == 0) return;
+  const auto epoch = std::exchange(epoch_, 0);
+  state_->routes.remove(device_id_, epoch);
+  state_->executor.post([device = device_id_, epoch](core::hub& h, core::time_point now) {
+    // Spec §1.6 (emulator choice): the session's unacknowledged messages go back at once.
+    h.disconnect_device(device, epoch, now);
+    return executor::hub_executor::completion{};
+  });
+}
+
+void device_connection::hub_subscribe(std::optional<int> qos) {
+  ++hub_requests_;
+  state_->executor.submit(
+      [device = device_id_, epoch = epoch_, qos](core::hub& h, core::time_point now) {
+        return h.subscribe_c2d(device, epoch, qos, now).ok();
+      },
+      [handle = link_->handle()](bool committed, bool ok) {
+        handle.post([stored = committed && ok](net::protocol& p) {
+          auto& c = static_cast<device_connection&>(p);
+          c.request_done();
+          if (!c.closed_) c.apply(c.session_.on_subscription_stored(stored, c.hub_now()));
+        });
+      });
+}
+
+void device_connection::hub_settle(std::uint64_t seq, std::uint64_t lock_id) {
+  state_->executor.post(
+      [device = device_id_, epoch = epoch_, seq, lock_id](core::hub& h, core::time_point now) {
+        // A lost lock (timed out, or given back when a new connection took over) is ignored:
+        // the message was or will be delivered again (at-least-once, spec §1.5).
+        (void)h.settle(device, epoch, seq, lock_id, core::settlement::complete, now);
+        return executor::hub_executor::completion{};
+      });
+}
+
+void device_connection::hub_store_telemetry(action::store_telemetry t) {
+  ++hub_requests_;
+  const auto packet_id = t.packet_id;
+  state_->executor.submit(
+      [device = device_id_, t = std::move(t)](core::hub& h, core::time_point now) mutable {
+        return h.record_telemetry(device, std::move(t.properties), std::move(t.body), now);
+      },
+      [handle = link_->handle(), packet_id](bool committed, std::uint64_t) {
+        handle.post([committed, packet_id](net::protocol& p) {
+          auto& c = static_cast<device_connection&>(p);
+          c.request_done();
+          if (!c.closed_)
+            c.apply(c.session_.on_telemetry_stored(packet_id, committed, c.hub_now()));
+        });
+      });
+}
+
+// ---- logs -------------------------------------------------------------------------------------
+
+void device_connection::log_packet(const packet& p) const {
+  // Subscriptions are what device SDKs get wrong most (sdk-wire §1.3: no SUBSCRIBE after a
+  // token renewal), so they are visible at debug level.
+  if (!state_->log.should_log(spdlog::level::debug)) return;
+  if (const auto* s = std::get_if<subscribe>(&p)) {
+    std::string text;
+    for (const auto& f : s->subscriptions)
+      text += " " + f.filter + " (QoS " + std::to_string(static_cast<int>(f.qos)) + ")";
+    state_->log.debug("{} SUBSCRIBE{}", who(), text);
+  } else if (const auto* u = std::get_if<unsubscribe>(&p)) {
+    std::string text;
+    for (const auto& f : u->filters) text += " " + f;
+    state_->log.debug("{} UNSUBSCRIBE{}", who(), text);
+  }
+}
+
+void device_connection::log_close(close_reason why, std::string_view detail) const {
+  auto level = spdlog::level::info;
+  switch (why) {
+    case close_reason::client_disconnect:
+    case close_reason::server_shutdown:
+      level = spdlog::level::debug;
+      break;
+    case close_reason::connection_lost:
+    case close_reason::connect_timeout:
+      level = device_id_.empty() ? spdlog::level::debug : spdlog::level::info;
+      break;
+    case close_reason::not_authorized:
+    case close_reason::server_unavailable:
+    case close_reason::store_failed:
+      level = spdlog::level::warn;
+      break;
+    default:
+      break;
+  }
+  if (!state_->log.should_log(level)) return;
+  if (detail.empty()) {
+    state_->log.log(level, "{} closed: {}", who(), to_string(why));
+  } else {
+    state_->log.log(level, "{} closed: {} ({})", who(), to_string(why), detail);
+  }
+}
+
+}  // namespace emu::mqtt
