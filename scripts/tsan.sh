@@ -2,13 +2,13 @@
 # ThreadSanitizer run of the threaded parts (hub executor, MQTT gateway, AMQP front, HTTPS front,
 # the app): builds iothub-emulator with -fsanitize=thread in build/tsan and runs the integration
 # tests that drive the real binary against it (reliability, attack matrix, app command line, the
-# official Node device SDK tests), with the MQTT gateway on 4 I/O threads.
+# official Node device SDK tests), with the fronts on 4 shared I/O threads.
 # Every emulator process writes its TSan reports to build/tsan/reports/; the script fails if any
 # report was written or any test failed, and prints the reports.
 #   TSAN_TESTS="reliability/test_crash_safety attacks/test_auth"  a subset (paths under
 #                                                              tests/integration, no .py)
 #   TSAN_JOBS=N                                                 build parallelism (default nproc)
-#   EMU_MQTT_IO_THREADS=N                                       gateway I/O threads (default 4)
+#   EMU_IO_THREADS=N                                            I/O threads of the fronts (default 4)
 # Usage: scripts/tsan.sh [build|run]   (default: both). scripts/test.sh runs `build` before
 # CTest, and CTest's `tsan_integration` test runs `run`, so the whole suite ends in one summary.
 set -euo pipefail
@@ -41,8 +41,8 @@ export EMU_BINARY=$build/emulator/app/iothub-emulator
 export PYTHONPATH=$root/tests/support:$root/tests/integration/reliability:$root/tests/integration/attacks
 # Slower binary: give each emulator life more time to stop.
 export SHUTDOWN_BOUND_SECONDS=${SHUTDOWN_BOUND_SECONDS:-30}
-# The MQTT gateway on several I/O threads: connections really run in parallel.
-export EMU_MQTT_IO_THREADS=${EMU_MQTT_IO_THREADS:-4}
+# Every front on several I/O threads: connections really run in parallel.
+export EMU_IO_THREADS=${EMU_IO_THREADS:-4}
 
 default_tests="reliability/test_crash_safety reliability/test_graceful_shutdown
   attacks/test_auth attacks/test_topics attacks/test_sizes attacks/test_slow attacks/test_floods

@@ -41,12 +41,12 @@ def without_asan_quarantine(env):
 
 
 def emulator_config(**extra):
-    """The attack tests' configuration: their devices, EMU_MQTT_IO_THREADS gateway threads
-    (scripts/tsan.sh runs the gateway on several), and `extra` sections merged in."""
+    """The attack tests' configuration: their devices, EMU_IO_THREADS I/O threads
+    (scripts/tsan.sh runs the fronts on several), and `extra` sections merged in."""
     config = {"devices": [{"deviceId": d} for d in DEVICES]}
-    threads = os.environ.get("EMU_MQTT_IO_THREADS")
+    threads = os.environ.get("EMU_IO_THREADS")
     if threads:
-        config["mqtt"] = {"ioThreads": int(threads)}
+        config["ioThreads"] = int(threads)
     for key, value in extra.items():
         if isinstance(value, dict):
             config.setdefault(key, {}).update(value)

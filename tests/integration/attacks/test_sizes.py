@@ -133,20 +133,32 @@ class HttpMemory(AttackTest):
     emulator_env = without_asan_quarantine(os.environ)
 
     def test_announced_http_bodies_do_not_reserve_memory(self):
-        """200 connections each send a head announcing a 1 MiB body (within the limit) and
-        then nothing. The read buffer grows with the bytes that arrive, not with the announced
+        """200 connections each send a head announcing a 1 MiB body (within the limit), the
+        body's first byte, and then nothing. The read buffer grows with the bytes that arrive, not with the announced
         Content-Length: the emulator's RSS grows by far less than the 200 MiB announced (it
         grew by ~400 MiB when the buffer was sized from Content-Length)."""
         rss_before = process_rss_kib(self.emu.proc.pid)
+        # `Expect: 100-continue` makes the emulator's reading of each head observable: its
+        # `100 Continue` says the head is parsed and the body is awaited. Then the body's first
+        # byte goes out, as a client that sends its body would.
         head = (b"PUT /devices/big?api-version=2021-04-12 HTTP/1.1\r\nHost: localhost\r\n"
-                b"Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{")
+                b"Content-Type: application/json\r\nContent-Length: 1048576\r\n"
+                b"Expect: 100-continue\r\n\r\n")
         socks = []
         try:
             for _ in range(200):
                 sock = tls_connect(self.hub.ports["https"], self.hub.ca)
                 socks.append(sock)
                 sock.sendall(head)
-            time.sleep(1.0)  # the emulator reads every head
+            for sock in socks:
+                sock.settimeout(10)
+                interim = b""
+                while not interim.endswith(b"\r\n\r\n"):
+                    chunk = sock.recv(64)
+                    self.assertTrue(chunk, "closed instead of 100 Continue")
+                    interim += chunk
+                self.assertTrue(interim.startswith(b"HTTP/1.1 100 Continue"), interim)
+                sock.sendall(b"{")
             grown_mib = (process_rss_kib(self.emu.proc.pid) - rss_before) / 1024
         finally:
             for sock in socks:

@@ -17,7 +17,7 @@ A device may *receive* a message twice (a kill between the PUBLISH and the commi
 PUBACK): that is at-least-once delivery, counted as "redelivered", not an error.
 
 Knobs (environment): RELIABILITY_KILLS (default 40), RELIABILITY_SEED (default: random,
-printed), RELIABILITY_SENDERS (3), RELIABILITY_DEVICES (4), EMU_MQTT_IO_THREADS (the gateway's
+printed), RELIABILITY_SENDERS (3), RELIABILITY_DEVICES (4), EMU_IO_THREADS (the fronts'
 I/O threads; default the emulator's).
 """
 import collections
@@ -51,8 +51,8 @@ def config(devices):
         # muddied by dead-lettering, so allow the maximum.
         "c2d": {"maxDeliveryCount": 100},
     }
-    if os.environ.get("EMU_MQTT_IO_THREADS"):  # scripts/tsan.sh: the gateway on several threads
-        c["mqtt"] = {"ioThreads": int(os.environ["EMU_MQTT_IO_THREADS"])}
+    if os.environ.get("EMU_IO_THREADS"):  # scripts/tsan.sh: the fronts on several I/O threads
+        c["ioThreads"] = int(os.environ["EMU_IO_THREADS"])
     return c
 
 

@@ -87,8 +87,8 @@ class GracefulShutdownTest(unittest.TestCase):
 
     def start_emulator(self):
         config = {"devices": [{"deviceId": d} for d in DEVICES], "c2d": {"maxDeliveryCount": 100}}
-        if os.environ.get("EMU_MQTT_IO_THREADS"):  # scripts/tsan.sh
-            config["mqtt"] = {"ioThreads": int(os.environ["EMU_MQTT_IO_THREADS"])}
+        if os.environ.get("EMU_IO_THREADS"):  # scripts/tsan.sh
+            config["ioThreads"] = int(os.environ["EMU_IO_THREADS"])
         emu = Emulator(BINARY, args=["--test-control"], data_dir=self.data_dir, config=config)
         self.emulators.append(emu)
         return emu.start()
@@ -167,7 +167,7 @@ class GracefulShutdownTest(unittest.TestCase):
 
     def test_sigterm_with_pipelined_https_requests_in_flight(self):
         """30 TLS clients each keep 8 pipelined requests in flight when SIGTERM comes: every
-        request handed to the workers is answered or its connection closed, the emulator exits
+        request handed to the hub is answered or its connection closed, the emulator exits
         0 (an ASan build would exit non-zero on a leaked connection) within the bound, and no
         client is left hanging on an open connection. The HTTPS front once lost requests that
         were parsed while it stopped: their connections stayed open and leaked."""
@@ -176,8 +176,9 @@ class GracefulShutdownTest(unittest.TestCase):
             port = emu.ready["ports"]["https"]
             context = ssl.create_default_context(cafile=emu.ready["caCertificate"])
             request = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n" * 8
-            outcome = {"answered": 0, "ended": 0, "hung": 0}
+            outcome = {"answered": 0, "ended": 0, "hung": 0, "serving": 0}
             lock = threading.Lock()
+            serving = threading.Condition(lock)  # a client got its first answers
             deadline = time.monotonic() + 60
 
             def client():
@@ -188,6 +189,7 @@ class GracefulShutdownTest(unittest.TestCase):
                     return
                 sock.settimeout(20)  # longer than any bound of the stop
                 try:
+                    first = True
                     while time.monotonic() < deadline:
                         sock.sendall(request)
                         data = sock.recv(65536)
@@ -195,6 +197,10 @@ class GracefulShutdownTest(unittest.TestCase):
                             break
                         with lock:
                             outcome["answered"] += data.count(b"HTTP/1.1 ")
+                            if first:
+                                first = False
+                                outcome["serving"] += 1
+                                serving.notify_all()
                     with lock:
                         outcome["ended"] += 1
                 except socket.timeout:
@@ -209,7 +215,12 @@ class GracefulShutdownTest(unittest.TestCase):
             threads = [threading.Thread(target=client) for _ in range(30)]
             for t in threads:
                 t.start()
-            time.sleep(1.5)
+            # SIGTERM once every client is in its request loop (so requests are in flight on
+            # all 30 connections), not after a guessed pause.
+            with serving:
+                self.assertTrue(serving.wait_for(lambda: outcome["serving"] == len(threads), 30),
+                                "only %d of %d clients were answered" %
+                                (outcome["serving"], len(threads)))
             code, seconds = self.sigterm(emu)
             for t in threads:
                 t.join(30)
