@@ -152,6 +152,15 @@ void c2d_queue::release(std::string_view device_id, std::uint64_t seq, std::uint
   unlock(*m, /*count_delivery=*/false, now);
 }
 
+void c2d_queue::give_back(std::string_view device_id, std::uint64_t seq, std::uint64_t lock_id,
+                          time_point now) {
+  c2d_message* m = find(seq);
+  if (m == nullptr || m->device_id != device_id || m->state != c2d_state::invisible ||
+      m->lock_id != lock_id || m->lock_expiry <= now)
+    return;
+  unlock(*m, /*count_delivery=*/true, now);
+}
+
 void c2d_queue::release_device(std::string_view device_id, time_point now) {
   const auto q = queues_.find(device_id);
   if (q == queues_.end()) return;

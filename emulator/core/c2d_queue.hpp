@@ -53,6 +53,13 @@ class c2d_queue {
   /// away: spec §1.6, emulator choice). Unknown or stale locks are ignored.
   void release(std::string_view device_id, std::uint64_t seq, std::uint64_t lock_id,
                time_point now);
+  /// Returns an Invisible message whose connection went away before it settled the message
+  /// (issue 13): back to Enqueued *counting a delivery*, as an abandon does, so a message that
+  /// makes a device drop its connection each time ends dead-lettered after
+  /// `c2d.maxDeliveryCount` deliveries (DeliveryCountExceeded feedback) instead of looping.
+  /// Unknown, stale or timed-out locks are ignored (the lock timeout handles the last).
+  void give_back(std::string_view device_id, std::uint64_t seq, std::uint64_t lock_id,
+                 time_point now);
   /// release() for every message of the device that is locked.
   void release_device(std::string_view device_id, time_point now);
   /// Every locked message back to Enqueued, without counting (at start: nobody holds a lock

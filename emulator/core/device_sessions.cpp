@@ -17,9 +17,12 @@ std::uint64_t device_sessions::open(std::string_view device_id, bool clean_sessi
   if (const session* old = sessions_.find(device_id)) {
     journal_.emit(
         event::session_ended{std::string(device_id), old->epoch, session_end::taken_over});
+    // What the older connection had in flight was sent and not acknowledged: it goes back
+    // counting a delivery, as on a disconnect (close()).
+    close(device_id, old->epoch, now);
   }
-  // Whatever an older connection (or the process before a restart) still holds locked goes
-  // back to the queue now, in order (spec §1.6).
+  // Whatever else is still locked for the device (a lock taken outside any session) goes back
+  // to the queue now, in order, uncounted (spec §1.6).
   queue_.release_device(device_id, now);
   if (clean_session) set_durable_subscription(device_id, std::nullopt);
   session s;
@@ -42,7 +45,10 @@ void device_sessions::close(std::string_view device_id, std::uint64_t epoch, tim
   if (s == nullptr || s->epoch != epoch) return;
   const auto in_flight = s->in_flight;
   sessions_.erase(device_id);
-  for (const auto& [seq, lock_id] : in_flight) queue_.release(device_id, seq, lock_id, now);
+  // Spec §1.6 (emulator choice): back to the queue at once, not after the lock timeout; and
+  // counted (issue 13), or a message whose delivery makes the device's connection drop, or an
+  // SDK's reconnect loop that drops every connection before its PUBACK, is redelivered forever.
+  for (const auto& [seq, lock_id] : in_flight) queue_.give_back(device_id, seq, lock_id, now);
 }
 
 void device_sessions::end(std::string_view device_id, session_end why, time_point now) {

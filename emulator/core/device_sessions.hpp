@@ -53,7 +53,8 @@ class device_sessions {
   std::uint64_t open(std::string_view device_id, bool clean_session, std::size_t inflight_window,
                      time_point now);
   /// The connection of `epoch` is gone: its in-flight messages go back to the queue at once
-  /// (spec §1.6, emulator choice). A stale epoch does nothing.
+  /// (spec §1.6, emulator choice), each counting a delivery (c2d_queue::give_back). A stale
+  /// epoch does nothing.
   void close(std::string_view device_id, std::uint64_t epoch, time_point now);
   /// The hub ends the session (the device was disabled, deleted, re-keyed).
   void end(std::string_view device_id, session_end why, time_point now);

@@ -48,7 +48,8 @@ TEST_CASE("takeover: the older session ends, its locks go back, its epoch is ref
   CHECK(f.h.queue_of("dev1")[0].state == c2d_state::invisible);
 
   // The same device connects again (spec §3.3): the first session ends, and what it held is
-  // delivered to the new one at once, without a lock timeout and without counting (§1.6).
+  // delivered to the new one at once, without a lock timeout (§1.6), counting the delivery the
+  // old connection never acknowledged (issue 13).
   const auto second = f.h.connect_device(session_request{"dev1", f.token(), false, 1}, f.now);
   REQUIRE(second.ok());
   events = f.h.take_events();
@@ -60,7 +61,7 @@ TEST_CASE("takeover: the older session ends, its locks go back, its epoch is ref
   REQUIRE(d.size() == 1);  // the stored subscription resumes: delivered right after CONNACK
   CHECK(d[0].epoch == second->epoch);
   CHECK(d[0].delivery.message.seq == seq);
-  CHECK(d[0].delivery.message.delivery_count == 0);
+  CHECK(d[0].delivery.message.delivery_count == 1);
 
   // Anything the old connection still sends is refused: it cannot settle, subscribe or end
   // the new session.
@@ -133,7 +134,7 @@ TEST_CASE("a lock timeout frees the slot: the same message goes out again with a
   CHECK(f.h.settle("dev1", g.epoch, seq, d[0].delivery.lock_id, settlement::complete, f.now).ok());
 }
 
-TEST_CASE("a disconnect gives the in-flight messages back at once, uncounted") {
+TEST_CASE("a disconnect gives the in-flight messages back at once, counting a delivery") {
   fixture f;
   const auto g = subscribed(f);
   f.send("a");
@@ -142,9 +143,49 @@ TEST_CASE("a disconnect gives the in-flight messages back at once, uncounted") {
   const auto q = f.h.queue_of("dev1");
   REQUIRE(q.size() == 1);
   CHECK(q[0].state == c2d_state::enqueued);
-  CHECK(q[0].delivery_count == 0);
+  CHECK(q[0].delivery_count == 1);                        // sent and never acknowledged (issue 13)
   CHECK(fixture::deliveries(f.h.take_events()).empty());  // nobody to deliver to
   CHECK(f.h.subscription("dev1") == 1);                   // the persistent session stays
+}
+
+TEST_CASE("a connection that drops before every PUBACK ends dead-lettered, not in a loop") {
+  // Issue 13: an SDK that reconnects at once after each close, with the connection closed
+  // before its PUBACK every time, once received one message 574 times in 8 s. Each dropped
+  // delivery counts, so after c2d.maxDeliveryCount connections the message is dead-lettered
+  // with DeliveryCountExceeded feedback and nothing more is delivered.
+  fixture f;
+  f.send("poison", ack_mode::negative);
+  const int max = f.h.settings().c2d_max_delivery_count;
+  int delivered = 0;
+  auto g = subscribed(f);  // the persistent session is subscribed from now on
+  for (int i = 0; i < max + 5; ++i) {
+    const auto d = fixture::deliveries(f.h.take_events());
+    delivered += static_cast<int>(d.size());
+    if (d.empty()) break;
+    f.h.disconnect_device("dev1", g.epoch, f.now);
+    // The SDK reconnects at once; the stored subscription resumes delivery at CONNACK.
+    const auto again = f.h.connect_device(session_request{"dev1", f.token(), false, 1}, f.now);
+    REQUIRE(again.ok());
+    g = *again;
+  }
+  CHECK(delivered == max);
+  CHECK(f.h.queue_of("dev1").empty());
+  const auto records = f.h.pending_feedback();
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].status == feedback_status::delivery_count_exceeded);
+  CHECK(records[0].original_message_id == "poison");
+}
+
+TEST_CASE("a lock taken outside any session is released uncounted when the device connects") {
+  fixture f;
+  f.send("a");
+  const auto d = f.h.lock_next("dev1", f.now);
+  REQUIRE(d.has_value());
+  const auto g = subscribed(f);
+  (void)g;
+  const auto q = f.h.queue_of("dev1");
+  REQUIRE(q.size() == 1);
+  CHECK(q[0].delivery_count == 0);
 }
 
 TEST_CASE("subscriptions: persistent sessions keep theirs, clean ones drop it") {
