@@ -109,9 +109,19 @@ CREATE TABLE counters (
 );
 )sql";
 
-constexpr std::array<migration, 1> ladder{{
-    {1, v1_initial},
-    // {2, "ALTER TABLE …;"},  // the next schema change goes here
+// Device twins (issue 13): one JSON document per device (core::to_stored). A version 1 file
+// gains the table; its devices get an empty twin in memory, stored with its first change.
+constexpr const char* v2_twins = R"sql(
+CREATE TABLE twins (
+  device_id TEXT NOT NULL PRIMARY KEY
+            REFERENCES devices (id) DEFERRABLE INITIALLY DEFERRED,
+  document  TEXT NOT NULL CHECK (json_valid(document))
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<migration, 2> ladder{{
+    {1, v1_initial}, {2, v2_twins},
+    // {3, "ALTER TABLE …;"},  // the next schema change goes here
 }};
 
 }  // namespace

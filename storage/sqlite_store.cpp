@@ -257,10 +257,14 @@ std::string select(const char* columns, const char* rest) {
 }
 
 // Child tables first, so no foreign key is ever violated in between.
-constexpr std::array<const char*, 7> clear_sql{
-    "DELETE FROM feedback_records", "DELETE FROM feedback_batches", "DELETE FROM c2d_messages",
-    "DELETE FROM subscriptions",    "DELETE FROM devices",          "DELETE FROM telemetry",
-    "DELETE FROM counters"};
+constexpr std::array<const char*, 8> clear_sql{"DELETE FROM feedback_records",
+                                               "DELETE FROM feedback_batches",
+                                               "DELETE FROM c2d_messages",
+                                               "DELETE FROM subscriptions",
+                                               "DELETE FROM twins",
+                                               "DELETE FROM devices",
+                                               "DELETE FROM telemetry",
+                                               "DELETE FROM counters"};
 
 }  // namespace
 
@@ -295,13 +299,17 @@ struct sqlite_store::prepared {
                          "INSERT INTO subscriptions (device_id, qos) VALUES (?1, ?2) "
                          "ON CONFLICT (device_id) DO UPDATE SET qos = excluded.qos"),
         delete_subscription(conn, "DELETE FROM subscriptions WHERE device_id = ?1"),
+        put_twin(conn,
+                 "INSERT INTO twins (device_id, document) VALUES (?1, ?2) "
+                 "ON CONFLICT (device_id) DO UPDATE SET document = excluded.document"),
+        delete_twin(conn, "DELETE FROM twins WHERE device_id = ?1"),
         put_telemetry(conn, put_telemetry_sql),
         delete_telemetry_up_to(conn, "DELETE FROM telemetry WHERE id <= ?1"),
         put_counters(conn, put_counters_sql),
         clear{statement(conn, clear_sql[0]), statement(conn, clear_sql[1]),
               statement(conn, clear_sql[2]), statement(conn, clear_sql[3]),
               statement(conn, clear_sql[4]), statement(conn, clear_sql[5]),
-              statement(conn, clear_sql[6])},
+              statement(conn, clear_sql[6]), statement(conn, clear_sql[7])},
         load_devices(conn,
                      "SELECT id, status, status_reason, primary_key, secondary_key, "
                      "generation_id, etag, status_updated_ms FROM devices ORDER BY id"),
@@ -315,6 +323,7 @@ struct sqlite_store::prepared {
                      "SELECT id, created_ms, expiry_ms, delivery_count, lock_id, lock_expiry_ms "
                      "FROM feedback_batches ORDER BY id"),
         load_subscriptions(conn, "SELECT device_id, qos FROM subscriptions ORDER BY device_id"),
+        load_twins(conn, "SELECT device_id, document FROM twins ORDER BY device_id"),
         load_telemetry(conn,
                        "SELECT id, device_id, enqueued_ms, properties, body FROM telemetry "
                        "ORDER BY id"),
@@ -330,11 +339,12 @@ struct sqlite_store::prepared {
   statement put_feedback_record, put_feedback_batch, batch_pending_records,
       put_feedback_batch_state, delete_batch_records, delete_batch;
   statement put_subscription, delete_subscription;
+  statement put_twin, delete_twin;
   statement put_telemetry, delete_telemetry_up_to;
   statement put_counters;
   std::array<statement, clear_sql.size()> clear;
   statement load_devices, load_messages, load_unbatched, load_batched, load_batches,
-      load_subscriptions, load_telemetry, load_counters;
+      load_subscriptions, load_twins, load_telemetry, load_counters;
 
   // ---- one change each ----------------------------------------------------------------
   void apply(const core::change::put_device& c) {
@@ -346,6 +356,7 @@ struct sqlite_store::prepared {
     delete_device_messages.run(c.device_id);
     delete_device_unbatched.run(c.device_id);
     delete_subscription.run(c.device_id);
+    delete_twin.run(c.device_id);
     delete_device.run(c.device_id);
   }
   void apply(const core::change::put_message& c) {
@@ -399,6 +410,9 @@ struct sqlite_store::prepared {
     put_subscription.run(c.value.device_id, c.value.qos);
   }
   void apply(const core::change::remove_subscription& c) { delete_subscription.run(c.device_id); }
+  void apply(const core::change::put_twin& c) {
+    put_twin.run(c.value.device_id, core::to_stored(c.value));
+  }
   void apply(const core::change::put_telemetry& c) {
     const core::telemetry_message& t = c.value;
     put_telemetry.run(t.id, t.device_id, ms(t.enqueued_time), blob{encode_properties(t.properties)},
@@ -514,6 +528,15 @@ struct sqlite_store::prepared {
       while (load_subscriptions.step()) {
         snap.subscriptions.push_back(core::c2d_subscription{load_subscriptions.column_text(0),
                                                             load_subscriptions.column_int(1)});
+      }
+    }
+    {
+      auto q = load_twins.query();
+      while (load_twins.step()) {
+        const auto id = load_twins.column_text(0);
+        auto twin = core::from_stored(id, load_twins.column_text(1));
+        if (!twin) damaged(db, "the twin of device '" + id + "' is not a twin document");
+        snap.twins.push_back(std::move(*twin));
       }
     }
     {

@@ -12,6 +12,9 @@ void hub::restore(const hub_snapshot& snapshot) {
   queue_.restore(snapshot.messages);
   feedback_.restore(snapshot.pending_feedback, snapshot.batches);
   sessions_.restore(snapshot.subscriptions);
+  std::vector<std::string> ids;
+  for (const auto& d : snapshot.devices) ids.push_back(d.id);
+  twins_.restore(snapshot.twins, ids);
   telemetry_.restore(snapshot.telemetry);
   journal_.discard();
 }
@@ -27,6 +30,7 @@ void hub::reset(time_point) {
   queue_.clear();
   feedback_.clear();
   sessions_.clear();
+  twins_.clear();
   telemetry_.clear();
   journal_.record(change::clear_all{});
   (void)journal_.counters_for_update();  // ids are never reused, not even across a reset
@@ -51,7 +55,10 @@ void hub::round_failed(const hub_snapshot& stored, time_point now) {
 // ---- registry -------------------------------------------------------------------------------
 
 result<device> hub::create_device(const device_spec& spec, time_point now) {
-  return registry_.create(spec, now);
+  auto created = registry_.create(spec, now);
+  // A new device starts with an empty twin (next-capabilities §2).
+  if (created) twins_.create(created->id, now);
+  return created;
 }
 
 result<device> hub::update_device(const device_spec& spec, std::string_view if_match,
@@ -70,8 +77,39 @@ status hub::delete_device(std::string_view id, std::string_view if_match, time_p
   sessions_.remove_device(id, now);
   queue_.remove_device(id);
   feedback_.remove_pending_of(id);
+  twins_.remove(id);  // the store deletes the twin with the device
   registry_.erase(id);
   return success();
+}
+
+// ---- twins ----------------------------------------------------------------------------------
+
+result<device_twin> hub::twin(std::string_view device_id) const {
+  const device_twin* t = twins_.find(device_id);
+  if (t == nullptr)
+    return error{hub_error::device_not_found,
+                 "The device '" + std::string(device_id) + "' does not exist."};
+  return *t;
+}
+
+result<device_twin> hub::update_twin(std::string_view device_id, const twin_update& u,
+                                     std::string_view if_match, time_point now) {
+  return twins_.update(device_id, u, if_match, now);
+}
+
+result<device_twin> hub::replace_twin(std::string_view device_id, const twin_replacement& r,
+                                      std::string_view if_match, time_point now) {
+  return twins_.replace(device_id, r, if_match, now);
+}
+
+result<std::int64_t> hub::patch_reported(std::string_view device_id, std::uint64_t epoch,
+                                         const nlohmann::json& patch, time_point now) {
+  if (!sessions_.is_current(device_id, epoch))
+    return error{hub_error::device_message_lock_lost, "The session is no longer current."};
+  if (!registry_.enabled(device_id))
+    return error{hub_error::device_not_found,
+                 "The device '" + std::string(device_id) + "' is not enabled."};
+  return twins_.patch_reported(device_id, patch, now);
 }
 
 // ---- authentication -------------------------------------------------------------------------

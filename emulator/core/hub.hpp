@@ -8,6 +8,7 @@
 ///                    delivery credit (spec §3.3, §1.6)
 ///   c2d_queue        C2D states, TTL, locks (spec §1)        c2d_queue.hpp
 ///   feedback_queue   records, batches, receivers (spec §2)   feedback_queue.hpp
+///   device_twins     tags, desired, reported (next-cap. §2)  device_twins.hpp
 ///   telemetry_log    device-to-cloud messages (spec §3.6)    telemetry_log.hpp
 ///   journal          what a round changed (for the store),   journal.hpp
 ///                    what to tell the fronts (events)
@@ -31,6 +32,7 @@
 #include "emulator/core/c2d_queue.hpp"
 #include "emulator/core/device.hpp"
 #include "emulator/core/device_sessions.hpp"
+#include "emulator/core/device_twins.hpp"
 #include "emulator/core/errors.hpp"
 #include "emulator/core/feedback.hpp"
 #include "emulator/core/feedback_queue.hpp"
@@ -160,6 +162,20 @@ class hub {
   std::vector<feedback_record> pending_feedback() const { return feedback_.pending(); }
   std::vector<feedback_batch> feedback_batches() const { return feedback_.batches(); }
 
+  // ---- twins (next-capabilities §2) ---------------------------------------------------------
+  /// The device's twin; `device_not_found` for an unknown device.
+  result<device_twin> twin(std::string_view device_id) const;
+  /// Service PATCH (device_twins::update). `if_match`: the etag without quotes, "*" or empty.
+  result<device_twin> update_twin(std::string_view device_id, const twin_update& u,
+                                  std::string_view if_match, time_point now);
+  /// Service PUT (device_twins::replace).
+  result<device_twin> replace_twin(std::string_view device_id, const twin_replacement& r,
+                                   std::string_view if_match, time_point now);
+  /// A device's reported patch from its session `epoch`: the new reported `$version`.
+  /// `device_not_found` for a disabled device; `device_message_lock_lost` for a stale epoch.
+  result<std::int64_t> patch_reported(std::string_view device_id, std::uint64_t epoch,
+                                      const nlohmann::json& patch, time_point now);
+
   // ---- telemetry ---------------------------------------------------------------------------
   std::uint64_t record_telemetry(std::string_view device_id, std::vector<property> properties,
                                  std::string body, time_point now);
@@ -187,6 +203,7 @@ class hub {
   feedback_queue feedback_{settings_, journal_};
   c2d_queue queue_{settings_, journal_, feedback_};
   device_sessions sessions_{journal_, registry_, queue_};
+  device_twins twins_{journal_};
   telemetry_log telemetry_{settings_.telemetry_capacity, journal_};
 };
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <variant>
 
+#include <nlohmann/json.hpp>
+
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/feedback.hpp"
 
@@ -37,11 +39,19 @@ struct feedback_delivery {
   std::uint64_t receiver = 0;
   feedback_batch batch;
 };
+/// The service changed the device's desired properties (device_twins.hpp): the device's
+/// connection pushes `patch` (the change, with `null` for removed members, and `$version`) if
+/// it subscribed to desired updates (next-capabilities §2.2).
+struct desired_patch {
+  std::string device_id;
+  std::int64_t version = 0;
+  nlohmann::json patch;
+};
 /// Everything was reset (test control): every connection should be closed.
 struct hub_reset {};
 }  // namespace event
 
 using hub_event = std::variant<event::c2d_delivery, event::session_ended, event::feedback_delivery,
-                               event::hub_reset>;
+                               event::desired_patch, event::hub_reset>;
 
 }  // namespace emu::core

@@ -18,7 +18,7 @@ std::vector<state_change> journal::take_changes() {
 
 namespace {
 
-enum class row : std::uint8_t { device, message, record, batch, subscription };
+enum class row : std::uint8_t { device, message, record, batch, subscription, twin };
 
 /// The stored row a change writes, if it writes one row that a later change may supersede.
 struct row_key {
@@ -54,6 +54,8 @@ std::optional<row_key> key_of(const state_change& c) {
           return row_key{row::subscription, 0, x.value.device_id};
         if constexpr (std::is_same_v<T, change::remove_subscription>)
           return row_key{row::subscription, 0, x.device_id};
+        if constexpr (std::is_same_v<T, change::put_twin>)
+          return row_key{row::twin, 0, x.value.device_id};
         return std::nullopt;
       },
       c);

@@ -15,6 +15,7 @@
 
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/device.hpp"
+#include "emulator/core/device_twin.hpp"
 #include "emulator/core/feedback.hpp"
 #include "emulator/core/telemetry_message.hpp"
 #include "emulator/core/time.hpp"
@@ -93,6 +94,10 @@ struct put_subscription {
 struct remove_subscription {
   std::string device_id;
 };
+/// Inserts or replaces a device's whole twin (removed with the device).
+struct put_twin {
+  device_twin value;
+};
 struct put_telemetry {
   telemetry_message value;
 };
@@ -112,8 +117,8 @@ using state_change =
                  change::put_message_state, change::remove_message, change::put_feedback_record,
                  change::cut_feedback_batch, change::put_feedback_batch_state,
                  change::remove_feedback_batch, change::put_subscription,
-                 change::remove_subscription, change::put_telemetry, change::remove_telemetry_up_to,
-                 change::put_counters, change::clear_all>;
+                 change::remove_subscription, change::put_twin, change::put_telemetry,
+                 change::remove_telemetry_up_to, change::put_counters, change::clear_all>;
 
 /// Everything the store holds, as loaded at start.
 struct hub_snapshot {
@@ -122,6 +127,7 @@ struct hub_snapshot {
   std::vector<feedback_record> pending_feedback;  // batch_id == 0, ordered by id
   std::vector<feedback_batch> batches;            // ordered by id, records filled in
   std::vector<c2d_subscription> subscriptions;
+  std::vector<device_twin> twins;
   std::vector<telemetry_message> telemetry;  // ordered by id
   hub_counters counters;
   bool empty() const { return devices.empty() && counters == hub_counters{}; }

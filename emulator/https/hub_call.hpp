@@ -15,6 +15,7 @@
 
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/device.hpp"
+#include "emulator/core/device_twin.hpp"
 #include "emulator/core/errors.hpp"
 #include "emulator/core/feedback.hpp"
 #include "emulator/core/telemetry_message.hpp"
@@ -28,6 +29,12 @@ namespace emu::https {
 
 /// A device as the registry shows it: the identity and its queue length.
 struct device_view {
+  core::device device;
+  int queued = 0;
+};
+/// A twin with what the service JSON shows of its device.
+struct twin_view {
+  core::device_twin twin;
   core::device device;
   int queued = 0;
 };
@@ -50,7 +57,7 @@ struct feedback_state {
 /// What a hub call returns: a hub error, or one of the plain values above.
 using hub_answer = std::variant<core::error, device_view, std::vector<device_view>, no_content,
                                 empty_object, purged, std::vector<core::c2d_message>, enqueued,
-                                feedback_state, std::vector<core::telemetry_message>>;
+                                feedback_state, std::vector<core::telemetry_message>, twin_view>;
 
 /// The hub's part of one request; runs on the hub executor.
 using hub_call = std::function<hub_answer(core::hub&, core::time_point now)>;

@@ -6,6 +6,7 @@
 
 #include "emulator/https/device_json.hpp"
 #include "emulator/https/error_response.hpp"
+#include "emulator/https/twin_json.hpp"
 
 namespace emu::https {
 
@@ -30,7 +31,12 @@ core::permission required_permission(route_kind k) {
   switch (k) {
     case route_kind::list_devices:
     case route_kind::get_device:
+    case route_kind::get_twin:
       return core::permission::registry_read;
+    case route_kind::update_twin:
+    case route_kind::replace_twin:
+      // SAS-DOC: ServiceConnect covers "twin desired/tags" (spec §5.3).
+      return core::permission::service_connect;
     case route_kind::put_device:
     case route_kind::delete_device:
       return core::permission::registry_write;
@@ -49,9 +55,14 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
   // Parsed here, on the I/O thread; the hub only sees the values.
   std::optional<core::result<core::device_spec>> spec;
   if (r.kind == route_kind::put_device) spec = parse_device_body(request.body, r.device_id);
+  std::optional<core::result<core::twin_update>> twin_patch;
+  if (r.kind == route_kind::update_twin) twin_patch = parse_twin_patch(request.body);
+  std::optional<core::result<core::twin_replacement>> twin_doc;
+  if (r.kind == route_kind::replace_twin) twin_doc = parse_twin_replacement(request.body);
   return hub_call{[r, token = request.authorization, if_match = if_match_etag(request.if_match),
-                   create = request.if_match.empty(),
-                   spec = std::move(spec)](core::hub& hub, core::time_point now) -> hub_answer {
+                   create = request.if_match.empty(), spec = std::move(spec),
+                   twin_patch = std::move(twin_patch), twin_doc = std::move(twin_doc)](
+                      core::hub& hub, core::time_point now) -> hub_answer {
     const auto grant = hub.authenticate_service(token, required_permission(r.kind), now);
     if (!grant) return grant.error();
     switch (r.kind) {
@@ -85,6 +96,24 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
         if (!n) return n.error();
         return purged{r.device_id, *n};
       }
+      case route_kind::get_twin:
+      case route_kind::update_twin:
+      case route_kind::replace_twin: {
+        core::result<core::device_twin> t = core::error{core::hub_error::server_error, ""};
+        if (r.kind == route_kind::get_twin) {
+          t = hub.twin(r.device_id);
+        } else if (r.kind == route_kind::update_twin) {
+          if (!*twin_patch) return twin_patch->error();
+          t = hub.update_twin(r.device_id, **twin_patch, if_match, now);
+        } else {
+          if (!*twin_doc) return twin_doc->error();
+          t = hub.replace_twin(r.device_id, **twin_doc, if_match, now);
+        }
+        if (!t) return t.error();
+        const core::device* d = hub.find_device(r.device_id);
+        if (d == nullptr) return core::error{core::hub_error::device_not_found, "Device gone."};
+        return twin_view{std::move(*t), *d, hub.queued_count(r.device_id)};
+      }
       default:
         return core::error{core::hub_error::argument_invalid, "No such registry operation."};
     }
@@ -107,6 +136,10 @@ http_response render_registry(const hub_answer& a) {
           http_response ok;
           ok.status = 204;
           return ok;
+        } else if constexpr (std::is_same_v<T, twin_view>) {
+          http_response r = json_response(twin_json(x.twin, x.device, x.queued));
+          r.headers.emplace_back("ETag", "\"" + x.twin.etag + "\"");
+          return r;
         } else if constexpr (std::is_same_v<T, purged>) {
           return json_response(json{{"deviceId", x.device_id}, {"totalMessagesPurged", x.count}});
         } else {

@@ -65,6 +65,16 @@ route match_route(std::string_view method, std::string_view target) {
     return make(route_kind::not_found);
   }
 
+  if (n >= 1 && s[0] == "twins") {
+    if (n == 2 && !s[1].empty())
+      return pick(method,
+                  {{"GET", route_kind::get_twin},
+                   {"PATCH", route_kind::update_twin},
+                   {"PUT", route_kind::replace_twin}},
+                  s[1]);
+    return make(route_kind::not_found);
+  }
+
   if (n >= 2 && s[0] == "admin") {
     if (n == 4 && s[1] == "devices" && !s[2].empty() && s[3] == "messages")
       return pick(

@@ -8,6 +8,7 @@
 ///   GET    /devices   and   GET /devices/          (list; the Node SDK sends the trailing /)
 ///   GET|PUT|DELETE /devices/{id}
 ///   DELETE /devices/{id}/commands                  (purge the C2D queue)
+///   GET|PATCH|PUT /twins/{id}                      (device twins, next-capabilities §2.4)
 ///   GET|POST /admin/devices/{id}/messages          (test control, docs/test-control.md)
 ///   GET    /admin/feedback, /admin/telemetry, /admin/clock
 ///   POST   /admin/clock/advance, /admin/reset
@@ -25,6 +26,9 @@ enum class route_kind {
   put_device,
   delete_device,
   purge_queue,
+  get_twin,
+  update_twin,
+  replace_twin,
   admin_get_messages,
   admin_post_message,
   admin_feedback,

@@ -131,6 +131,12 @@ void device_connection::on_delivery(core::c2d_delivery d, int qos) {
   apply(session_.on_delivery(std::move(d), qos, hub_now()));
 }
 
+void device_connection::on_desired_patch(std::int64_t version, const nlohmann::json& patch) {
+  if (closed_ || close_reason_) return;
+  // Rendered here, on the connection's strand, not on the hub executor (issue 12).
+  apply(session_.on_desired_patch(version, patch.dump(), hub_now()));
+}
+
 void device_connection::close_now(close_reason why, std::string detail) {
   if (closed_ || close_reason_) return;
   close_reason_ = why;
@@ -176,6 +182,13 @@ void device_connection::apply_one(session_action& a) {
           hub_store_telemetry(std::move(x));
         } else if constexpr (std::is_same_v<T, action::set_timer>) {
           // deadline() reads the session's timer after every callback.
+        } else if constexpr (std::is_same_v<T, action::twin_request>) {
+          hub_twin(std::move(x));
+        } else if constexpr (std::is_same_v<T, action::set_method_subscription> ||
+                             std::is_same_v<T, action::method_response>) {
+          // Direct methods are not served yet (issue 13, in progress): the service's
+          // invocation answers 404, so no call can be waiting for this.
+          state_->log.debug("{} direct-method traffic ignored (not implemented yet)", who());
         }
       },
       a);
@@ -299,6 +312,65 @@ void device_connection::hub_store_telemetry(action::store_telemetry t) {
           c.request_done();
           if (!c.closed_)
             c.apply(c.session_.on_telemetry_stored(packet_id, committed, c.hub_now()));
+        });
+      });
+}
+
+void device_connection::hub_twin(action::twin_request t) {
+  ++hub_requests_;
+  using kind = action::twin_request::kind;
+  // The hub's answer as plain values; the JSON is rendered back on this strand.
+  struct answer {
+    std::optional<core::error> failure;
+    std::optional<core::device_twin> twin;  // GET
+    std::int64_t version = 0;               // PATCH: the new reported $version
+  };
+  state_->executor.submit(
+      [device = device_id_, epoch = epoch_, what = t.what, patch = std::move(t.patch)](
+          core::hub& h, core::time_point now) {
+        answer a;
+        if (what == kind::get) {
+          auto r = h.twin(device);
+          if (r)
+            a.twin = std::move(*r);
+          else
+            a.failure = r.error();
+        } else {
+          auto r = h.patch_reported(device, epoch, patch, now);
+          if (r)
+            a.version = *r;
+          else
+            a.failure = r.error();
+        }
+        return a;
+      },
+      [handle = link_->handle(), rid = std::move(t.rid), what = t.what, packet_id = t.packet_id](
+          bool committed, answer a) mutable {
+        handle.post([committed, a = std::move(a), rid = std::move(rid), what,
+                     packet_id](net::protocol& p) mutable {
+          auto& c = static_cast<device_connection&>(p);
+          c.request_done();
+          if (c.closed_) return;
+          const auto now = c.hub_now();
+          twin_answer out;
+          out.rid = std::move(rid);
+          out.packet_id = packet_id;
+          if (!committed) {
+            // next-capabilities §2.2: a server error is a 5xx response, not a closed connection.
+            out.status = 500;
+            out.body = twin_error_body(500001, "The hub could not commit the request.", now);
+          } else if (a.failure) {
+            const int number = core::error_number(a.failure->code);
+            out.status = number / 1000;
+            out.body = twin_error_body(number, a.failure->message, now);
+          } else if (what == kind::get) {
+            out.status = 200;
+            out.body = core::twin_for_device(*a.twin).dump();
+          } else {
+            out.status = 204;
+            out.version = a.version;
+          }
+          c.apply(c.session_.on_twin_response(std::move(out), now));
         });
       });
 }

@@ -46,6 +46,8 @@ class device_connection final : public net::protocol {
 
   // ---- from the hub (posted to the strand by the gateway) ----------------------------------
   void on_delivery(core::c2d_delivery d, int qos);
+  /// The service changed the device's desired properties (core event desired_patch).
+  void on_desired_patch(std::int64_t version, const nlohmann::json& patch);
   /// Closes at once: takeover, device changed, hub reset, shutdown.
   void close_now(close_reason why, std::string detail);
 
@@ -63,6 +65,7 @@ class device_connection final : public net::protocol {
   void hub_subscribe(std::optional<int> qos);
   void hub_settle(std::uint64_t seq, std::uint64_t lock_id);
   void hub_store_telemetry(action::store_telemetry t);
+  void hub_twin(action::twin_request t);
   void hub_disconnect();
   void request_done();
 

@@ -51,6 +51,12 @@ void gateway_state::on_hub_event(const core::hub_event& e) {
                                       : "the device was changed in the registry");
             });
           }
+        } else if constexpr (std::is_same_v<T, core::event::desired_patch>) {
+          if (const auto c = routes.latest(x.device_id)) {
+            c->post([version = x.version, patch = x.patch](net::protocol& p) {
+              static_cast<device_connection&>(p).on_desired_patch(version, patch);
+            });
+          }
         } else if constexpr (std::is_same_v<T, core::event::hub_reset>) {
           for (const auto& c : connections->handles()) {
             c.post([](net::protocol& p) {

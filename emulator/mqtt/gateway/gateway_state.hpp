@@ -52,6 +52,14 @@ class session_routes {
     if (e == it->second.end()) return std::nullopt;
     return e->second;
   }
+  /// The connection of the device's newest session (events that concern the device, not one
+  /// session: desired-property updates).
+  std::optional<net::connection_handle> latest(std::string_view device_id) const {
+    std::lock_guard lock(mutex_);
+    const auto it = routes_.find(device_id);
+    if (it == routes_.end() || it->second.empty()) return std::nullopt;
+    return it->second.rbegin()->second;
+  }
 
  private:
   mutable std::mutex mutex_;

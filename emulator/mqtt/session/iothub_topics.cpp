@@ -242,8 +242,14 @@ std::string_view to_string(subscription_kind k) {
   switch (k) {
     case subscription_kind::c2d:
       return "c2d";
-    case subscription_kind::iothub_feature:
-      return "iothub_feature";
+    case subscription_kind::twin_responses:
+      return "twin_responses";
+    case subscription_kind::twin_desired:
+      return "twin_desired";
+    case subscription_kind::methods:
+      return "methods";
+    case subscription_kind::iothub_unknown:
+      return "iothub_unknown";
     case subscription_kind::other_device:
       return "other_device";
     case subscription_kind::unsupported:
@@ -253,7 +259,12 @@ std::string_view to_string(subscription_kind k) {
 }
 
 subscription_kind classify_subscription(std::string_view filter, std::string_view device_id) {
-  if (filter.starts_with(iothub_prefix)) return subscription_kind::iothub_feature;
+  // The filters the SDKs use (next-capabilities §2.1, §3.2); anything else under $iothub/ is
+  // refused with 0x80 without closing the connection.
+  if (filter == "$iothub/twin/res/#") return subscription_kind::twin_responses;
+  if (filter == "$iothub/twin/PATCH/properties/desired/#") return subscription_kind::twin_desired;
+  if (filter == "$iothub/methods/POST/#") return subscription_kind::methods;
+  if (filter.starts_with(iothub_prefix)) return subscription_kind::iothub_unknown;
   // `devices/#` and `devices/+/…` reach other devices too: their id level is not ours.
   const auto parts = split_device_topic(filter);
   if (!parts) return subscription_kind::unsupported;
@@ -283,6 +294,73 @@ publish_kind classify_publish_topic(std::string_view topic, std::string_view dev
   if (parts->device_id != device_id) return publish_kind::other_device;
   if (!parts->has_rest || !telemetry_bag(parts->rest)) return publish_kind::unsupported;
   return publish_kind::telemetry;
+}
+
+namespace {
+
+/// Splits `path/?query` (or `path?query`) into the path without a trailing `/` and the query.
+std::pair<std::string_view, std::string_view> split_query(std::string_view topic) {
+  const auto q = topic.find('?');
+  std::string_view path = topic.substr(0, q);
+  const std::string_view query =
+      q == std::string_view::npos ? std::string_view{} : topic.substr(q + 1);
+  if (path.ends_with('/')) path.remove_suffix(1);
+  return {path, query};
+}
+
+std::optional<int> decimal_status(std::string_view text) {
+  if (text.empty() || text.size() > 3) return std::nullopt;
+  int value = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+}  // namespace
+
+iothub_publish parse_iothub_publish(std::string_view topic) {
+  iothub_publish out;
+  const auto [path, query] = split_query(topic);
+  if (const auto bag = decode_property_bag(query)) {
+    for (const auto& p : *bag) {
+      if (p.name == "$rid") {
+        out.rid = p.value;
+        break;
+      }
+    }
+  }
+  constexpr std::string_view method_res = "$iothub/methods/res/";
+  if (path == "$iothub/twin/GET") {
+    out.operation = iothub_operation::twin_get;
+  } else if (path == "$iothub/twin/PATCH/properties/reported") {
+    out.operation = iothub_operation::twin_patch_reported;
+  } else if (path.starts_with(method_res) &&
+             path.substr(method_res.size()).find('/') == std::string_view::npos) {
+    out.operation = iothub_operation::method_response;
+    out.status = decimal_status(path.substr(method_res.size()));
+  } else if (path.starts_with("$iothub/twin/")) {
+    out.operation = iothub_operation::twin_unknown;
+  }
+  return out;
+}
+
+std::string twin_response_topic(int status, std::string_view rid,
+                                std::optional<std::int64_t> version) {
+  std::string topic = "$iothub/twin/res/" + std::to_string(status) + "/?$rid=";
+  topic += emu::core::url_encode(rid);
+  if (version) topic += "&$version=" + std::to_string(*version);
+  return topic;
+}
+
+std::string desired_patch_topic(std::int64_t version) {
+  return "$iothub/twin/PATCH/properties/desired/?$version=" + std::to_string(version);
+}
+
+std::string method_request_topic(std::string_view method_name, std::string_view rid) {
+  return "$iothub/methods/POST/" + emu::core::url_encode(method_name) +
+         "/?$rid=" + emu::core::url_encode(rid);
 }
 
 }  // namespace emu::mqtt

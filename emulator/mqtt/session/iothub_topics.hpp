@@ -7,6 +7,7 @@
 /// strictly (every byte but A-Z a-z 0-9 `-_.~`), so `$` is `%24`, `/` is `%2F`, space is `%20`
 /// and `+` is never a space (spec §3.5, sdk-wire §1.4: the SDKs split the topic on `/` and
 /// decode with decodeURIComponent / urllib unquote).
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -103,7 +104,10 @@ emu::result<std::vector<emu::core::property>, topic_error> parse_telemetry_topic
 
 enum class subscription_kind {
   c2d,             // exactly devices/{id}/messages/devicebound/#
-  iothub_feature,  // $iothub/… (twin, methods): not supported yet; the server answers 0x80
+  twin_responses,  // $iothub/twin/res/#
+  twin_desired,    // $iothub/twin/PATCH/properties/desired/#
+  methods,         // $iothub/methods/POST/#
+  iothub_unknown,  // any other $iothub/… filter: SUBACK 0x80, the connection stays
   other_device,    // devices/{other}/…, including wildcards in the id level
   unsupported,     // anything else (other devicebound shapes, modules, arbitrary topics)
 };
@@ -114,7 +118,7 @@ subscription_kind classify_subscription(std::string_view filter, std::string_vie
 
 enum class publish_kind {
   telemetry,       // devices/{id}/messages/events[/][?][bag]  (see parse_telemetry_topic)
-  iothub_feature,  // $iothub/… (twin, methods)
+  iothub_feature,  // $iothub/… (twin, methods): see parse_iothub_publish
   other_device,    // devices/{other}/…
   unsupported,     // anything else
 };
@@ -122,5 +126,35 @@ enum class publish_kind {
 std::string_view to_string(publish_kind k);
 
 publish_kind classify_publish_topic(std::string_view topic, std::string_view device_id);
+
+// ---- twins and direct methods (spec §3.7, next-capabilities §2.1-§2.2, §3.2) -------------------
+
+enum class iothub_operation {
+  twin_get,             // $iothub/twin/GET/?$rid={rid}
+  twin_patch_reported,  // $iothub/twin/PATCH/properties/reported/?$rid={rid}
+  method_response,      // $iothub/methods/res/{status}/?$rid={rid}
+  twin_unknown,         // another $iothub/twin/… operation: answered 400 when it has a $rid
+  unknown,              // any other $iothub/… topic: acknowledged, ignored
+};
+
+struct iothub_publish {
+  iothub_operation operation = iothub_operation::unknown;
+  /// `$rid` from the query, percent-decoded; nullopt when absent (or the query is malformed).
+  std::optional<std::string> rid;
+  /// method_response: the device's status; nullopt when the level is not a decimal integer.
+  std::optional<int> status;
+};
+
+/// Parses a `$iothub/…` topic name a device published to. The query follows `/?` (or `?`);
+/// `$rid` is taken from it, other pairs (e.g. `$version`) are ignored.
+iothub_publish parse_iothub_publish(std::string_view topic);
+
+/// `$iothub/twin/res/{status}/?$rid={rid}[&$version={version}]`; the rid percent-encoded.
+std::string twin_response_topic(int status, std::string_view rid,
+                                std::optional<std::int64_t> version = std::nullopt);
+/// `$iothub/twin/PATCH/properties/desired/?$version={version}`.
+std::string desired_patch_topic(std::int64_t version);
+/// `$iothub/methods/POST/{name}/?$rid={rid}`; name and rid percent-encoded.
+std::string method_request_topic(std::string_view method_name, std::string_view rid);
 
 }  // namespace emu::mqtt

@@ -396,8 +396,7 @@ void session::on_publish(publish& p, core::time_point now, actions& out) {
       fail(close_reason::forbidden_topic, "publish to another device's topic", now, out);
       return;
     case publish_kind::iothub_feature:
-      fail(close_reason::forbidden_topic,
-           "twin and direct-method topics are not implemented by the emulator", now, out);
+      on_iothub_publish(p, now, out);
       return;
     case publish_kind::unsupported:
       fail(close_reason::forbidden_topic, "publish to an unsupported topic", now, out);
@@ -419,6 +418,113 @@ void session::on_publish(publish& p, core::time_point now, actions& out) {
   stamp(properties, p.retain);
   const std::uint16_t id = p.qos == qos_level::at_least_once ? p.packet_id : 0;
   out.push_back(action::store_telemetry{id, std::move(properties), std::move(p.payload)});
+}
+
+void session::on_iothub_publish(publish& p, core::time_point now, actions& out) {
+  // Issue 13: never a disconnect here. An SDK resends an unacknowledged PUBLISH (DUP=1) right
+  // after it reconnects, so closing turned one request into a reconnect storm.
+  const auto request = parse_iothub_publish(p.topic);
+  const bool ack_after_commit = request.operation == iothub_operation::twin_patch_reported &&
+                                request.rid && p.qos == qos_level::at_least_once;
+  if (p.qos == qos_level::at_least_once && !ack_after_commit)
+    out.push_back(action::send{puback{p.packet_id}});
+  switch (request.operation) {
+    case iothub_operation::twin_get:
+      if (!request.rid) {
+        twin_error("", 400004, "The request has no $rid.", now, out);
+        return;
+      }
+      out.push_back(action::twin_request{action::twin_request::kind::get, *request.rid, {}, 0});
+      return;
+    case iothub_operation::twin_patch_reported: {
+      if (!request.rid) {
+        twin_error("", 400004, "The request has no $rid.", now, out);
+        return;
+      }
+      auto patch = nlohmann::json::parse(p.payload, nullptr, /*allow_exceptions=*/false);
+      if (patch.is_discarded() || !patch.is_object()) {
+        if (ack_after_commit) out.push_back(action::send{puback{p.packet_id}});
+        // The text IoT Hub sends (azure-iot-sdk-node#590).
+        twin_error(*request.rid, 400004,
+                   "Provided json is not a valid 'tags' or 'properties' object.", now, out);
+        return;
+      }
+      out.push_back(action::twin_request{action::twin_request::kind::patch_reported, *request.rid,
+                                         std::move(patch),
+                                         ack_after_commit ? p.packet_id : std::uint16_t{0}});
+      return;
+    }
+    case iothub_operation::method_response:
+      // A response without its $rid or status cannot be matched to a call: dropped (the
+      // caller gets its timeout), as IoT Hub does with responses to unknown requests.
+      if (request.rid && request.status)
+        out.push_back(action::method_response{*request.rid, *request.status, std::move(p.payload)});
+      return;
+    case iothub_operation::twin_unknown:
+      if (request.rid) twin_error(*request.rid, 400004, "Unknown twin operation.", now, out);
+      return;
+    case iothub_operation::unknown:
+      return;
+  }
+}
+
+void session::twin_error(std::string_view rid, int error_number, std::string_view message,
+                         core::time_point now, actions& out) {
+  if (!twin_responses_) return;  // nobody listens: MQTT sends only what was subscribed to
+  publish r;
+  r.qos = qos_level::at_most_once;
+  r.topic = twin_response_topic(error_number / 1000, rid);
+  r.payload = twin_error_body(error_number, message, now);
+  out.push_back(action::send{std::move(r)});
+}
+
+std::string twin_error_body(int error_number, std::string_view message, core::time_point now) {
+  return nlohmann::json{{"errorCode", error_number},
+                        {"trackingId", "iothub-emulator"},
+                        {"message", message},
+                        {"timestampUtc", core::to_iso8601(now)}}
+      .dump();
+}
+
+actions session::on_twin_response(twin_answer a, core::time_point now) {
+  (void)now;
+  actions out;
+  if (phase_ != phase::connected) return out;
+  if (a.packet_id != 0) out.push_back(action::send{puback{a.packet_id}});
+  if (!twin_responses_) return out;
+  publish r;
+  r.qos = qos_level::at_most_once;
+  r.topic = twin_response_topic(a.status, a.rid, a.version);
+  r.payload = std::move(a.body);
+  out.push_back(action::send{std::move(r)});
+  return out;
+}
+
+actions session::on_desired_patch(std::int64_t version, std::string body, core::time_point now) {
+  (void)now;
+  actions out;
+  // Nothing is queued for a device that does not listen: it GETs the twin when it subscribes
+  // (DOC device twins "Device reconnection flow").
+  if (phase_ != phase::connected || !twin_desired_) return out;
+  publish r;
+  r.qos = qos_level::at_most_once;
+  r.topic = desired_patch_topic(version);
+  r.payload = std::move(body);
+  out.push_back(action::send{std::move(r)});
+  return out;
+}
+
+actions session::on_method_request(std::string_view name, std::string_view rid, std::string payload,
+                                   core::time_point now) {
+  (void)now;
+  actions out;
+  if (phase_ != phase::connected || !methods_) return out;
+  publish r;
+  r.qos = qos_level::at_most_once;  // next-capabilities §3.2: method requests are QoS 0
+  r.topic = method_request_topic(name, rid);
+  r.payload = std::move(payload);
+  out.push_back(action::send{std::move(r)});
+  return out;
 }
 
 void session::on_puback(const puback& p, core::time_point now, actions& out) {
@@ -452,8 +558,25 @@ void session::on_subscribe(const subscribe& s, core::time_point now, actions& ou
                                                 : suback_return_code::granted_qos1);
         break;
       }
-      case subscription_kind::iothub_feature:
-        // Twins and direct methods are not implemented: refuse the filter, keep the connection.
+      case subscription_kind::twin_responses:
+      case subscription_kind::twin_desired:
+      case subscription_kind::methods: {
+        // Responses, notifications and method calls go out at QoS 0 (next-capabilities §2.2,
+        // §3.2 "Method requests are QoS 0"), within any granted QoS.
+        const auto kind = classify_subscription(req.filter, device_id_);
+        if (kind == subscription_kind::twin_responses) twin_responses_ = true;
+        if (kind == subscription_kind::twin_desired) twin_desired_ = true;
+        if (kind == subscription_kind::methods && !methods_) {
+          methods_ = true;
+          out.push_back(action::set_method_subscription{true});
+        }
+        ack.return_codes.push_back(req.qos == qos_level::at_most_once
+                                       ? suback_return_code::granted_qos0
+                                       : suback_return_code::granted_qos1);
+        break;
+      }
+      case subscription_kind::iothub_unknown:
+        // Not a topic IoT Hub offers: refuse the filter, keep the connection.
         ack.return_codes.push_back(suback_return_code::failure);
         break;
       case subscription_kind::other_device:
@@ -490,7 +613,19 @@ void session::on_unsubscribe(const unsubscribe& u, core::time_point now, actions
         fail(close_reason::forbidden_topic, "unsubscribe from another device's topic: " + filter,
              now, out);
         return;
-      case subscription_kind::iothub_feature:
+      case subscription_kind::twin_responses:
+        twin_responses_ = false;
+        break;
+      case subscription_kind::twin_desired:
+        twin_desired_ = false;
+        break;
+      case subscription_kind::methods:
+        if (methods_) {
+          methods_ = false;
+          out.push_back(action::set_method_subscription{false});
+        }
+        break;
+      case subscription_kind::iothub_unknown:
       case subscription_kind::unsupported:
         break;  // MQTT-3.10.4-5: UNSUBACK even when nothing matched
     }

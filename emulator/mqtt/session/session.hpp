@@ -19,8 +19,13 @@
 ///   - the connection ends when the token's grant expires (spec §3.3);
 ///   - PUBLISH QoS 0/1 to `devices/{id}/messages/events/…` = telemetry, PUBACK after commit;
 ///     QoS 2, foreign or unsupported topics close the connection (spec §3.4);
-///   - SUBSCRIBE only `devices/{id}/messages/devicebound/#` (QoS 2 granted as 1); `$iothub/…`
-///     filters get 0x80 (twins and methods are not implemented); anything else closes;
+///   - SUBSCRIBE `devices/{id}/messages/devicebound/#` (QoS 2 granted as 1), and the twin and
+///     method filters the SDKs use (next-capabilities §2.1, §3.2); other `$iothub/…` filters
+///     get 0x80; anything else closes;
+///   - `$iothub/…` PUBLISHes never close the connection (issue 13: an SDK that resends its
+///     unacknowledged PUBLISH after each reconnect turned a close into a storm): QoS 1 ones are
+///     acknowledged, twin requests answered on `$iothub/twin/res/{status}/?$rid=` (400 with an
+///     IoT Hub error body for a malformed one), unknown topics ignored;
 ///   - C2D: the hub delivers up to `inflight_window` messages at a time; a PUBACK completes
 ///     (spec §1.5); with a QoS 0 subscription the hub completes them as it sends them; when the
 ///     connection ends the hub gives the unacknowledged ones back to the queue.
@@ -35,6 +40,8 @@
 #include <string>
 #include <variant>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/limits.hpp"
@@ -158,12 +165,47 @@ struct store_telemetry {
 struct set_timer {
   core::time_point at;
 };
+/// A twin request of the device (next-capabilities §2.1); answer with on_twin_response().
+struct twin_request {
+  enum class kind : std::uint8_t { get, patch_reported };
+  kind what = kind::get;
+  std::string rid;
+  nlohmann::json patch;  // patch_reported: the parsed body
+  /// patch_reported at QoS 1: its PUBACK follows the commit (on_twin_response); 0 otherwise.
+  std::uint16_t packet_id = 0;
+};
+/// The session's subscription to `$iothub/methods/POST/#` changed: the hub sends method
+/// calls only to subscribed sessions (next-capabilities §3.2).
+struct set_method_subscription {
+  bool subscribed = false;
+};
+/// The device answered a direct method call (`$iothub/methods/res/{status}/?$rid={rid}`).
+struct method_response {
+  std::string rid;
+  int status = 0;
+  std::string payload;
+};
 }  // namespace action
 
 using session_action =
     std::variant<action::send, action::close, action::authenticate, action::store_subscription,
-                 action::settle, action::store_telemetry, action::set_timer>;
+                 action::settle, action::store_telemetry, action::set_timer, action::twin_request,
+                 action::set_method_subscription, action::method_response>;
 using actions = std::vector<session_action>;
+
+/// The hub's answer to a twin request: `$iothub/twin/res/{status}/?$rid={rid}[&$version=N]`.
+struct twin_answer {
+  std::string rid;
+  int status = 200;
+  std::string body;                     // JSON text, or empty (204)
+  std::optional<std::int64_t> version;  // reported `$version` after a PATCH
+  std::uint16_t packet_id = 0;          // the request's QoS 1 packet id, acknowledged now
+};
+
+/// The body of a twin error response, as IoT Hub's REST errors (next-capabilities §2.2: the
+/// Node SDK needs `errorCode`): {"errorCode":400004,"trackingId":…,"message":…,
+/// "timestampUtc":…}.
+std::string twin_error_body(int error_number, std::string_view message, core::time_point now);
 
 class session {
  public:
@@ -184,6 +226,15 @@ class session {
   /// `qos` (0: the hub has completed it already).
   actions on_delivery(core::c2d_delivery d, int qos, core::time_point now);
   actions on_telemetry_stored(std::uint16_t packet_id, bool committed, core::time_point now);
+  /// The hub answered a twin_request (after its commit).
+  actions on_twin_response(twin_answer a, core::time_point now);
+  /// The service changed desired properties (core event desired_patch): pushed as
+  /// `$iothub/twin/PATCH/properties/desired/?$version=N` if the device subscribed to them.
+  actions on_desired_patch(std::int64_t version, std::string body, core::time_point now);
+  /// A direct method call for the device: `$iothub/methods/POST/{name}/?$rid={rid}` if the
+  /// device subscribed to methods.
+  actions on_method_request(std::string_view name, std::string_view rid, std::string payload,
+                            core::time_point now);
   actions on_timer(core::time_point now);
   /// The owner closes the connection (peer gone, takeover, shutdown, …). Returns what must
   /// still be done: publish the Will (MQTT-3.1.2-8). The owner tells the hub the session is
@@ -196,6 +247,9 @@ class session {
   bool accepting_packets() const { return phase_ != phase::authenticating; }
   const std::string& device_id() const { return device_id_; }
   std::optional<int> subscription_qos() const { return subscription_; }
+  bool twin_responses_subscribed() const { return twin_responses_; }
+  bool desired_subscribed() const { return twin_desired_; }
+  bool methods_subscribed() const { return methods_; }
   std::size_t inflight_count() const { return inflight_.size(); }
   /// The hub's epoch of this connection's session (0 before it is accepted).
   std::uint64_t epoch() const { return epoch_; }
@@ -218,6 +272,9 @@ class session {
   void handle(packet& p, core::time_point now, actions& out);
   void on_connect(connect& c, core::time_point now, actions& out);
   void on_publish(publish& p, core::time_point now, actions& out);
+  void on_iothub_publish(publish& p, core::time_point now, actions& out);
+  void twin_error(std::string_view rid, int error_number, std::string_view message,
+                  core::time_point now, actions& out);
   void on_puback(const puback& p, core::time_point now, actions& out);
   void on_subscribe(const subscribe& s, core::time_point now, actions& out);
   void on_unsubscribe(const unsubscribe& u, core::time_point now, actions& out);
@@ -249,6 +306,11 @@ class session {
   // subscriptions
   std::optional<int> subscription_;  // granted QoS of the C2D subscription
   std::deque<pending_ack> acks_;
+  // $iothub subscriptions of this connection (not kept across connections: the SDKs subscribe
+  // again after every connect)
+  bool twin_responses_ = false;
+  bool twin_desired_ = false;
+  bool methods_ = false;
   std::size_t stores_pending_ = 0;
 
   // C2D delivery: PUBLISHes sent at QoS 1 and not yet PUBACKed, by packet id

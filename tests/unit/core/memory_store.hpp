@@ -29,6 +29,7 @@ class memory_store final : public state_store {
       s.batches.push_back(b);
     }
     for (const auto& [id, q] : subscriptions_) s.subscriptions.push_back({id, q});
+    for (const auto& [id, t] : twins_) s.twins.push_back(t);
     for (const auto& [id, t] : telemetry_) s.telemetry.push_back(t);
     s.counters = counters_;
     return s;
@@ -52,6 +53,7 @@ class memory_store final : public state_store {
       return kv.second.batch_id == 0 && kv.second.device_id == c.device_id;
     });
     subscriptions_.erase(c.device_id);
+    twins_.erase(c.device_id);
   }
   void apply(const change::put_message& c) { messages_[c.value.seq] = c.value; }
   void apply(const change::put_message_state& c) {
@@ -84,6 +86,7 @@ class memory_store final : public state_store {
   }
   void apply(const change::put_subscription& c) { subscriptions_[c.value.device_id] = c.value.qos; }
   void apply(const change::remove_subscription& c) { subscriptions_.erase(c.device_id); }
+  void apply(const change::put_twin& c) { twins_[c.value.device_id] = c.value; }
   void apply(const change::put_telemetry& c) { telemetry_[c.value.id] = c.value; }
   void apply(const change::remove_telemetry_up_to& c) {
     std::erase_if(telemetry_, [&](const auto& kv) { return kv.first <= c.up_to_id; });
@@ -95,6 +98,7 @@ class memory_store final : public state_store {
     records_.clear();
     batches_.clear();
     subscriptions_.clear();
+    twins_.clear();
     telemetry_.clear();
     counters_ = {};
   }
@@ -104,6 +108,7 @@ class memory_store final : public state_store {
   std::map<std::uint64_t, feedback_record> records_;
   std::map<std::uint64_t, feedback_batch> batches_;
   std::map<std::string, int> subscriptions_;
+  std::map<std::string, device_twin> twins_;
   std::map<std::uint64_t, telemetry_message> telemetry_;
   hub_counters counters_;
 };

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -401,9 +402,12 @@ TEST_CASE("classify_subscription") {
   };
   const row rows[] = {
       {"devices/dev1/messages/devicebound/#", subscription_kind::c2d},
-      {"$iothub/twin/res/#", subscription_kind::iothub_feature},
-      {"$iothub/methods/POST/#", subscription_kind::iothub_feature},
-      {"$iothub/twin/PATCH/properties/desired/#", subscription_kind::iothub_feature},
+      {"$iothub/twin/res/#", subscription_kind::twin_responses},
+      {"$iothub/methods/POST/#", subscription_kind::methods},
+      {"$iothub/twin/PATCH/properties/desired/#", subscription_kind::twin_desired},
+      {"$iothub/twin/res/+", subscription_kind::iothub_unknown},
+      {"$iothub/methods/#", subscription_kind::iothub_unknown},
+      {"$iothub/#", subscription_kind::iothub_unknown},
       {"devices/dev2/messages/devicebound/#", subscription_kind::other_device},
       {"devices/+/messages/devicebound/#", subscription_kind::other_device},
       {"devices/#", subscription_kind::other_device},
@@ -423,7 +427,50 @@ TEST_CASE("classify_subscription") {
     CAPTURE(r.filter);
     CHECK(classify_subscription(r.filter, "dev1") == r.kind);
   }
-  CHECK(to_string(subscription_kind::iothub_feature) == "iothub_feature");
+  CHECK(to_string(subscription_kind::twin_responses) == "twin_responses");
+  CHECK(to_string(subscription_kind::iothub_unknown) == "iothub_unknown");
+}
+
+TEST_CASE("parse_iothub_publish: the twin and method topics the SDKs publish") {
+  struct row {
+    const char* topic;
+    iothub_operation op;
+    std::optional<std::string> rid;
+    std::optional<int> status;
+  };
+  const row rows[] = {
+      // Node/Python/C SDKs: "$iothub/twin/GET/?$rid=N"
+      {"$iothub/twin/GET/?$rid=1", iothub_operation::twin_get, "1", std::nullopt},
+      {"$iothub/twin/GET?$rid=abc", iothub_operation::twin_get, "abc", std::nullopt},
+      {"$iothub/twin/GET/", iothub_operation::twin_get, std::nullopt, std::nullopt},
+      {"$iothub/twin/GET/?$rid=a%2Fb&x=1", iothub_operation::twin_get, "a/b", std::nullopt},
+      {"$iothub/twin/PATCH/properties/reported/?$rid=7&$version=3",
+       iothub_operation::twin_patch_reported, "7", std::nullopt},
+      {"$iothub/methods/res/200/?$rid=5", iothub_operation::method_response, "5", 200},
+      {"$iothub/methods/res/404?$rid=5", iothub_operation::method_response, "5", 404},
+      {"$iothub/methods/res/abc/?$rid=5", iothub_operation::method_response, "5", std::nullopt},
+      {"$iothub/methods/res/2000/?$rid=5", iothub_operation::method_response, "5", std::nullopt},
+      {"$iothub/methods/res/200/x/?$rid=5", iothub_operation::unknown, "5", std::nullopt},
+      {"$iothub/twin/PATCH/properties/desired/?$rid=2", iothub_operation::twin_unknown, "2",
+       std::nullopt},
+      {"$iothub/twin/DELETE/?$rid=3", iothub_operation::twin_unknown, "3", std::nullopt},
+      {"$iothub/other/thing", iothub_operation::unknown, std::nullopt, std::nullopt},
+      {"$iothub/twin/GET/?$rid=%zz", iothub_operation::twin_get, std::nullopt, std::nullopt},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(r.topic);
+    const auto p = parse_iothub_publish(r.topic);
+    CHECK(p.operation == r.op);
+    CHECK(p.rid == r.rid);
+    CHECK(p.status == r.status);
+  }
+}
+
+TEST_CASE("twin and method topics the hub publishes") {
+  CHECK(twin_response_topic(200, "1") == "$iothub/twin/res/200/?$rid=1");
+  CHECK(twin_response_topic(204, "x y", 4) == "$iothub/twin/res/204/?$rid=x%20y&$version=4");
+  CHECK(desired_patch_topic(12) == "$iothub/twin/PATCH/properties/desired/?$version=12");
+  CHECK(method_request_topic("reboot", "42") == "$iothub/methods/POST/reboot/?$rid=42");
 }
 
 TEST_CASE("classify_publish_topic") {

@@ -134,7 +134,7 @@ TEST_CASE("QoS 2 publish closes the connection (spec §3.4)") {
 TEST_CASE("publishing to another device's or an unsupported topic closes the connection") {
   for (const std::string topic :
        {"devices/dev2/messages/events/", "devices/dev1/messages/devicebound/x", "foo/bar",
-        "devices/dev1/modules/m1/messages/events/", "$iothub/twin/GET/?$rid=1",
+        "devices/dev1/modules/m1/messages/events/",
         "devices/dev1/messages/events/bad%zzescape=1"}) {
     CAPTURE(topic);
     harness h;

@@ -62,17 +62,41 @@ TEST_CASE("granted QoS: 0 stays 0, 2 is granted as 1 (spec §3.4)") {
   }
 }
 
-TEST_CASE("$iothub filters are refused with 0x80 and the connection stays") {
+TEST_CASE(
+    "the twin and method filters are granted; other $iothub filters get 0x80, the connection "
+    "stays") {
   harness h;
   (void)h.connected(make_connect("dev1", true));
-  const auto out = h.sub(make_subscribe(9, {{"$iothub/twin/res/#", qos_level::at_most_once},
-                                            {c2d_filter, qos_level::at_least_once},
-                                            {"$iothub/methods/POST/#", qos_level::at_least_once}}));
+  const auto out =
+      h.sub(make_subscribe(9, {{"$iothub/twin/res/#", qos_level::at_most_once},
+                               {c2d_filter, qos_level::at_least_once},
+                               {"$iothub/methods/POST/#", qos_level::at_least_once},
+                               {"$iothub/twin/PATCH/properties/desired/#", qos_level::exactly_once},
+                               {"$iothub/#", qos_level::at_least_once}}));
   CHECK_FALSE(has<action::close>(out));
   REQUIRE(sent_of<suback>(out).size() == 1);
-  CHECK(sent_of<suback>(out)[0].return_codes == std::vector{suback_return_code::failure,
-                                                            suback_return_code::granted_qos1,
-                                                            suback_return_code::failure});
+  CHECK(sent_of<suback>(out)[0].return_codes ==
+        std::vector{suback_return_code::granted_qos0, suback_return_code::granted_qos1,
+                    suback_return_code::granted_qos1, suback_return_code::granted_qos1,
+                    suback_return_code::failure});
+  CHECK(h.s->twin_responses_subscribed());
+  CHECK(h.s->desired_subscribed());
+  CHECK(h.s->methods_subscribed());
+  // The hub learns of the method subscription once, before the SUBACK goes out.
+  REQUIRE(only<action::set_method_subscription>(out).size() == 1);
+  CHECK(only<action::set_method_subscription>(out)[0].subscribed);
+
+  const auto again =
+      h.sub(make_subscribe(10, {{"$iothub/methods/POST/#", qos_level::at_most_once}}));
+  CHECK_FALSE(has<action::set_method_subscription>(again));
+
+  const auto un = h.sub(unsubscribe{11, {"$iothub/methods/POST/#", "$iothub/twin/res/#"}});
+  REQUIRE(only<action::set_method_subscription>(un).size() == 1);
+  CHECK_FALSE(only<action::set_method_subscription>(un)[0].subscribed);
+  CHECK_FALSE(h.s->methods_subscribed());
+  CHECK_FALSE(h.s->twin_responses_subscribed());
+  CHECK(h.s->desired_subscribed());
+  CHECK(sent_of<unsuback>(un).size() == 1);
 }
 
 TEST_CASE("subscribing to another device's or an unsupported filter closes the connection") {

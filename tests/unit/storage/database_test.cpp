@@ -75,26 +75,44 @@ constexpr std::array<migration, 3> ladder_v3_broken{{
 
 }  // namespace
 
-TEST_CASE("a new file gets schema v1, our application_id, WAL and the pragmas") {
+TEST_CASE("a new file gets the current schema (v2), our application_id, WAL and the pragmas") {
   temp_dir dir;
   const std::string path = dir.file("hub.db");
   {
     sqlite_store store(path);
     database& db = store.db();
-    CHECK(db.schema_version() == 1);
-    CHECK(emu::storage::current_schema_version() == 1);
-    CHECK(db.query_integer("PRAGMA user_version") == 1);
+    CHECK(db.schema_version() == 2);
+    CHECK(emu::storage::current_schema_version() == 2);
+    CHECK(db.query_integer("PRAGMA user_version") == 2);
     CHECK(db.query_integer("PRAGMA application_id") == 0x494F5448);
     CHECK(db.query_text("PRAGMA journal_mode") == "wal");
     CHECK(db.query_integer("PRAGMA synchronous") == 2);  // FULL
     CHECK(db.query_integer("PRAGMA foreign_keys") == 1);
     CHECK(db.query_text("PRAGMA locking_mode") == "exclusive");
-    CHECK(db.query_integer("SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 7);
+    CHECK(db.query_integer("SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 8);
     CHECK(store.load().empty());
   }
   // Reopening a current file changes nothing and succeeds.
   sqlite_store again(path);
-  CHECK(again.db().schema_version() == 1);
+  CHECK(again.db().schema_version() == 2);
+}
+
+TEST_CASE("a version 1 file (before twins) is migrated to v2 and keeps its devices") {
+  temp_dir dir;
+  const std::string path = dir.file("v1.db");
+  {
+    database db(path, emu::storage::schema_ladder().first(1));
+    CHECK(db.schema_version() == 1);
+  }
+  raw_exec(
+      path,
+      "INSERT INTO devices VALUES ('old-device', 'enabled', '', 'a2V5', 'a2V5', '1', 'ZQ==', 0)");
+  sqlite_store store(path);
+  CHECK(store.db().schema_version() == 2);
+  const auto snap = store.load();
+  REQUIRE(snap.devices.size() == 1);
+  CHECK(snap.devices[0].id == "old-device");
+  CHECK(snap.twins.empty());  // the hub gives it an empty twin (device_twins::restore)
 }
 
 TEST_CASE("synchronous=NORMAL is an option") {
@@ -108,18 +126,18 @@ TEST_CASE("synchronous=NORMAL is an option") {
 TEST_CASE("an in-memory database gets the schema and writes no file") {
   sqlite_store store(std::string(emu::storage::in_memory_path));
   CHECK(store.db().in_memory());
-  CHECK(store.db().query_integer("PRAGMA user_version") == 1);
+  CHECK(store.db().query_integer("PRAGMA user_version") == 2);
   CHECK(store.db().query_integer("PRAGMA foreign_keys") == 1);
   CHECK(store.load().empty());
   store.checkpoint();  // no-op
 }
 
-TEST_CASE("an existing empty file is migrated to v1") {
+TEST_CASE("an existing empty file is migrated to the current version") {
   temp_dir dir;
   const std::string path = dir.file("empty.db");
   storage_test::write_bytes(path, "");
   sqlite_store store(path);
-  CHECK(store.db().query_integer("PRAGMA user_version") == 1);
+  CHECK(store.db().query_integer("PRAGMA user_version") == 2);
   CHECK(store.db().query_integer("PRAGMA application_id") == emu::storage::application_id);
 }
 
@@ -131,7 +149,7 @@ TEST_CASE("a schema version newer than the build is refused, and the file is lef
   const std::string message = error_of([&] { sqlite_store store(path); });
   CHECK(contains(message, path));
   CHECK(contains(message,
-                 "database schema version 7 is newer than this iothub-emulator supports (1); "
+                 "database schema version 7 is newer than this iothub-emulator supports (2); "
                  "upgrade the emulator"));
   CHECK(raw_text(path, "PRAGMA user_version") == "7");
 }
@@ -205,7 +223,7 @@ TEST_CASE("quick_check on open accepts a healthy file") {
   o.quick_check = true;
   { sqlite_store store(dir.file("hub.db"), o); }
   sqlite_store store(dir.file("hub.db"), o);
-  CHECK(store.db().schema_version() == 1);
+  CHECK(store.db().schema_version() == 2);
 }
 
 TEST_CASE("the ladder climbs missing steps in one transaction") {

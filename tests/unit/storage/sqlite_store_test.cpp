@@ -506,3 +506,42 @@ TEST_CASE("random groups of changes match the reference model, also after reopen
     f.check();
   }
 }
+
+TEST_CASE("twins: stored whole, replaced, removed with their device, cleared") {
+  for (const bool in_memory : {false, true}) {
+    CAPTURE(in_memory);
+    fixture f(in_memory);
+    core::device_twin t;
+    t.device_id = "dev-a";
+    t.etag = "ZQ==";
+    t.tags = {{"site", "lab"}, {"floor", 3}};
+    t.desired.values = {{"interval", 5}, {"nested", {{"a", nullptr}, {"b", {1, 2}}}}};
+    t.desired.metadata = {{"$lastUpdated", "2026-01-01T00:00:00.0000000Z"}};
+    t.desired.version = 4;
+    t.reported.values = {{"fw", "1.0 \xc3\xa9"}};
+    t.reported.version = 2;
+    t.version = 7;
+    f.commit({change::put_device{make_device("dev-a")}, change::put_device{make_device("dev-b")},
+              change::put_twin{t}});
+    f.check();
+    t.desired.version = 5;
+    t.desired.values["interval"] = 10;
+    core::device_twin other = t;
+    other.device_id = "dev-b";
+    f.commit({change::put_twin{t}, change::put_twin{other}});
+    f.check();
+    f.commit({change::remove_device{"dev-a"}});
+    f.check();
+    f.commit({change::clear_all{}});
+    f.check();
+  }
+}
+
+TEST_CASE("a twin without its device is refused at commit, and nothing of the round is kept") {
+  fixture f(false);
+  core::device_twin t;
+  t.device_id = "ghost";
+  const changes orphan{change::put_twin{t}};
+  CHECK_THROWS_AS(f.store->commit(orphan), storage_error);
+  f.check();
+}

@@ -157,11 +157,12 @@ inline std::string diff(const core::hub_snapshot& a, const core::hub_snapshot& b
     }
     return s;
   };
-  for (const std::string& s : {sized("messages", a.messages, b.messages),
-                               sized("pending_feedback", a.pending_feedback, b.pending_feedback),
-                               sized("batches", a.batches, b.batches),
-                               sized("subscriptions", a.subscriptions, b.subscriptions),
-                               sized("telemetry", a.telemetry, b.telemetry)}) {
+  for (const std::string& s :
+       {sized("messages", a.messages, b.messages),
+        sized("pending_feedback", a.pending_feedback, b.pending_feedback),
+        sized("batches", a.batches, b.batches),
+        sized("subscriptions", a.subscriptions, b.subscriptions), sized("twins", a.twins, b.twins),
+        sized("telemetry", a.telemetry, b.telemetry)}) {
     if (!s.empty()) return s;
   }
   if (!(a.counters == b.counters)) return "counters differ";
@@ -176,6 +177,7 @@ struct model {
   std::map<std::uint64_t, core::feedback_record> records;
   std::map<std::uint64_t, core::feedback_batch> batches;  // records kept empty here
   std::map<std::string, core::c2d_subscription> subscriptions;
+  std::map<std::string, core::device_twin> twins;
   std::map<std::uint64_t, core::telemetry_message> telemetry;
   core::hub_counters counters;
 
@@ -193,6 +195,7 @@ struct model {
       return kv.second.device_id == c.device_id && kv.second.batch_id == 0;
     });
     subscriptions.erase(c.device_id);
+    twins.erase(c.device_id);
     devices.erase(c.device_id);
   }
   void on(const core::change::put_message& c) { messages[c.value.seq] = c.value; }
@@ -225,6 +228,7 @@ struct model {
   }
   void on(const core::change::put_subscription& c) { subscriptions[c.value.device_id] = c.value; }
   void on(const core::change::remove_subscription& c) { subscriptions.erase(c.device_id); }
+  void on(const core::change::put_twin& c) { twins[c.value.device_id] = c.value; }
   void on(const core::change::put_telemetry& c) { telemetry[c.value.id] = c.value; }
   void on(const core::change::remove_telemetry_up_to& c) {
     std::erase_if(telemetry, [&](const auto& kv) { return kv.first <= c.up_to_id; });
@@ -247,6 +251,7 @@ struct model {
       }
     }
     for (const auto& [id, sub] : subscriptions) s.subscriptions.push_back(sub);
+    for (const auto& [id, t] : twins) s.twins.push_back(t);
     for (const auto& [id, t] : telemetry) s.telemetry.push_back(t);
     s.counters = counters;
     return s;
