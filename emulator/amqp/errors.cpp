@@ -36,6 +36,8 @@ amqp_error to_amqp_error(const core::error& e) {
     case core::hub_error::device_already_exists:
     case core::hub_error::precondition_failed:
     case core::hub_error::server_error:
+    case core::hub_error::device_not_online:
+    case core::hub_error::gateway_timeout:
       break;
   }
   return make(condition::internal_error, e.code, e.message);

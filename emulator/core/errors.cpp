@@ -12,6 +12,8 @@ std::string_view error_name(hub_error e) {
       return "DeviceMaximumQueueDepthExceeded";
     case hub_error::device_not_found:
       return "DeviceNotFound";
+    case hub_error::device_not_online:
+      return "DeviceNotOnline";
     case hub_error::device_already_exists:
       return "DeviceAlreadyExists";
     case hub_error::precondition_failed:
@@ -22,6 +24,8 @@ std::string_view error_name(hub_error e) {
       return "MessageTooLarge";
     case hub_error::server_error:
       return "ServerError";
+    case hub_error::gateway_timeout:
+      return "GatewayTimeout";
   }
   return "ServerError";
 }
@@ -36,6 +40,8 @@ int error_number(hub_error e) {
       return 403004;
     case hub_error::device_not_found:
       return 404001;
+    case hub_error::device_not_online:
+      return 404103;
     case hub_error::device_already_exists:
       return 409001;
     case hub_error::precondition_failed:
@@ -46,6 +52,8 @@ int error_number(hub_error e) {
       return 413001;
     case hub_error::server_error:
       return 500001;
+    case hub_error::gateway_timeout:
+      return 504101;
   }
   return 500001;
 }

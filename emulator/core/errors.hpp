@@ -15,11 +15,13 @@ enum class hub_error {
   unauthorized,                         // 401002 IotHubUnauthorizedAccess
   device_maximum_queue_depth_exceeded,  // 403004
   device_not_found,                     // 404001
+  device_not_online,                    // 404103 (direct methods)
   device_already_exists,                // 409001
   precondition_failed,                  // 412001
   device_message_lock_lost,             // 412002
   message_too_large,                    // 413001
   server_error,                         // 500001
+  gateway_timeout,                      // 504101 (direct methods: no answer in time)
 };
 
 /// The error's name as IoT Hub spells it ("DeviceNotFound"), used in `ErrorCode:` texts.

@@ -31,6 +31,8 @@ void hub::reset(time_point) {
   feedback_.clear();
   sessions_.clear();
   twins_.clear();
+  methods_.end_all(hub_error::device_not_found, "The hub was reset.");
+  iothub_topics_.clear();
   telemetry_.clear();
   journal_.record(change::clear_all{});
   (void)journal_.counters_for_update();  // ids are never reused, not even across a reset
@@ -78,6 +80,8 @@ status hub::delete_device(std::string_view id, std::string_view if_match, time_p
   queue_.remove_device(id);
   feedback_.remove_pending_of(id);
   twins_.remove(id);  // the store deletes the twin with the device
+  methods_.end_device(id, hub_error::device_not_found, "The device was deleted.");
+  iothub_topics_.erase(std::string(id));
   registry_.erase(id);
   return success();
 }
@@ -135,6 +139,12 @@ result<session_grant> hub::connect_device(const session_request& r, time_point n
   g.generation_id = registry_.find(r.device_id)->generation_id;
   g.hub_scope = !grant->policy.empty();
   if (!r.clean_session) g.subscription = sessions_.durable_subscription(r.device_id);
+  if (r.clean_session) {
+    iothub_topics_.erase(r.device_id);
+  } else if (const auto it = iothub_topics_.find(r.device_id); it != iothub_topics_.end()) {
+    g.iothub_topics = it->second;
+  }
+  methods_.subscribe(r.device_id, g.epoch, (g.iothub_topics & iothub_topic::methods) != 0, now);
   deliver_available(now);
   sessions_.deliver(r.device_id, now);
   return g;
@@ -251,17 +261,55 @@ std::uint64_t hub::record_telemetry(std::string_view device_id, std::vector<prop
 // ---- time -----------------------------------------------------------------------------------
 
 void hub::advance(time_point now) {
+  methods_.advance(now);
   queue_.advance(now);
   feedback_.advance(now);
   deliver_available(now);
 }
 
 std::optional<time_point> hub::next_deadline() const {
-  const auto a = queue_.next_deadline();
-  const auto b = feedback_.next_deadline();
-  if (!a) return b;
-  if (!b) return a;
-  return std::min(*a, *b);
+  std::optional<time_point> out;
+  for (const auto& d :
+       {queue_.next_deadline(), feedback_.next_deadline(), methods_.next_deadline()})
+    if (d && (!out || *d < *out)) out = d;
+  return out;
+}
+
+// ---- direct methods -------------------------------------------------------------------------
+
+bool hub::methods_reachable(std::string_view device_id) const {
+  const auto epoch = methods_.subscribed_epoch(device_id);
+  return epoch && registry_.enabled(device_id) && sessions_.is_current(device_id, *epoch);
+}
+
+result<std::uint64_t> hub::invoke_method(std::string_view device_id, method_call call,
+                                         time_point now) {
+  if (registry_.find(device_id) == nullptr)
+    return error{hub_error::device_not_found,
+                 "The device '" + std::string(device_id) + "' does not exist."};
+  const bool reachable = methods_reachable(device_id);
+  const auto epoch = reachable ? *methods_.subscribed_epoch(device_id) : 0;
+  return methods_.invoke(device_id, epoch, reachable, std::move(call), now);
+}
+
+status hub::set_iothub_topics(std::string_view device_id, std::uint64_t epoch, std::uint8_t topics,
+                              time_point now) {
+  if (!sessions_.is_current(device_id, epoch))
+    return error{hub_error::device_message_lock_lost, "The session is no longer current."};
+  if (topics == 0)
+    iothub_topics_.erase(std::string(device_id));
+  else
+    iothub_topics_[std::string(device_id)] = topics;
+  methods_.subscribe(device_id, epoch, (topics & iothub_topic::methods) != 0, now);
+  return success();
+}
+
+bool hub::answer_method(std::string_view device_id, std::uint64_t epoch, std::string_view rid,
+                        int device_status, std::string payload) {
+  // An answer from an older connection of the device still answers its call: the call was
+  // sent to that connection.
+  (void)epoch;
+  return methods_.answer(device_id, rid, device_status, std::move(payload));
 }
 
 }  // namespace emu::core

@@ -21,6 +21,7 @@
 /// Thread safety: none. One owner thread (the hub executor) calls everything.
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,11 +34,13 @@
 #include "emulator/core/device.hpp"
 #include "emulator/core/device_sessions.hpp"
 #include "emulator/core/device_twins.hpp"
+#include "emulator/core/direct_methods.hpp"
 #include "emulator/core/errors.hpp"
 #include "emulator/core/feedback.hpp"
 #include "emulator/core/feedback_queue.hpp"
 #include "emulator/core/hub_event.hpp"
 #include "emulator/core/hub_settings.hpp"
+#include "emulator/core/iothub_topic.hpp"
 #include "emulator/core/journal.hpp"
 #include "emulator/core/registry.hpp"
 #include "emulator/core/state_store.hpp"
@@ -67,6 +70,8 @@ struct session_grant {
   /// The C2D subscription the session starts with (clean session 0, stored): delivery starts
   /// at once, without a new SUBSCRIBE (spec §1.6, sdk-wire §1.3).
   std::optional<int> subscription;
+  /// The `$iothub/…` filters the session starts with (iothub_topic bits; clean session 0).
+  std::uint8_t iothub_topics = 0;
 };
 
 class hub {
@@ -176,6 +181,22 @@ class hub {
   result<std::int64_t> patch_reported(std::string_view device_id, std::uint64_t epoch,
                                       const nlohmann::json& patch, time_point now);
 
+  // ---- direct methods (next-capabilities §3) -------------------------------------------------
+  /// Starts a call (direct_methods.hpp): its id, which the caller waits for as
+  /// event::method_result. `device_not_found` for an unknown device; `device_not_online` at
+  /// once when the device is not reachable and `connect_timeout` is 0.
+  result<std::uint64_t> invoke_method(std::string_view device_id, method_call call, time_point now);
+  /// The session `epoch` now subscribes to `topics` (iothub_topic bits): kept for the
+  /// device's next connection with clean session 0; with `methods` the device is reachable
+  /// for direct methods.
+  status set_iothub_topics(std::string_view device_id, std::uint64_t epoch, std::uint8_t topics,
+                           time_point now);
+  /// The device answered call `rid` from session `epoch`; false when no such call is waiting.
+  bool answer_method(std::string_view device_id, std::uint64_t epoch, std::string_view rid,
+                     int device_status, std::string payload);
+  /// Connected with a current session subscribed to methods.
+  bool methods_reachable(std::string_view device_id) const;
+
   // ---- telemetry ---------------------------------------------------------------------------
   std::uint64_t record_telemetry(std::string_view device_id, std::vector<property> properties,
                                  std::string body, time_point now);
@@ -204,6 +225,8 @@ class hub {
   c2d_queue queue_{settings_, journal_, feedback_};
   device_sessions sessions_{journal_, registry_, queue_};
   device_twins twins_{journal_};
+  direct_methods methods_{journal_};
+  std::map<std::string, std::uint8_t, std::less<>> iothub_topics_;  // device → iothub_topic bits
   telemetry_log telemetry_{settings_.telemetry_capacity, journal_};
 };
 

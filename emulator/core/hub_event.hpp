@@ -3,13 +3,16 @@
 /// never polled): a C2D message for a device session, a feedback batch for a feedback
 /// receiver, a session that ended, a reset.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 
 #include <nlohmann/json.hpp>
 
 #include "emulator/core/c2d_message.hpp"
+#include "emulator/core/errors.hpp"
 #include "emulator/core/feedback.hpp"
+#include "emulator/core/time.hpp"
 
 namespace emu::core {
 
@@ -47,11 +50,30 @@ struct desired_patch {
   std::int64_t version = 0;
   nlohmann::json patch;
 };
+/// A direct method call for the device session `epoch` (direct_methods.hpp): the front
+/// publishes `$iothub/methods/POST/{name}/?$rid={call_id}`.
+struct method_request {
+  std::string device_id;
+  std::uint64_t epoch = 0;
+  std::uint64_t call_id = 0;
+  std::string name;
+  std::string payload;  // JSON text
+};
+/// A direct method call ended: the device's answer, or an error (404103 DeviceNotOnline,
+/// 504101 GatewayTimeout, …). The front that made the call answers its caller.
+struct method_result {
+  std::uint64_t call_id = 0;
+  std::optional<error> failure;
+  int status = 0;              // the device's status (no failure)
+  std::string payload;         // the device's JSON text (no failure)
+  duration connect_timeout{};  // for the 404103 body's info.timeout
+};
 /// Everything was reset (test control): every connection should be closed.
 struct hub_reset {};
 }  // namespace event
 
 using hub_event = std::variant<event::c2d_delivery, event::session_ended, event::feedback_delivery,
-                               event::desired_patch, event::hub_reset>;
+                               event::desired_patch, event::method_request, event::method_result,
+                               event::hub_reset>;
 
 }  // namespace emu::core

@@ -13,6 +13,7 @@
 #include "emulator/https/error_response.hpp"
 #include "emulator/https/http_codec.hpp"
 #include "emulator/https/https_state.hpp"
+#include "emulator/https/method_json.hpp"
 #include "emulator/https/registry_api.hpp"
 #include "emulator/https/test_control_api.hpp"
 #include "emulator/https/text_checks.hpp"
@@ -234,7 +235,11 @@ void http_session::ask_hub(hub_call call, bool admin) {
           return hub_answer{core::error{core::hub_error::server_error, "Internal error."}};
         }
       },
-      [handle = link_->handle(), generation, admin](bool committed, hub_answer a) {
+      [handle = link_->handle(), generation, admin, state = state_](bool committed, hub_answer a) {
+        // A direct method call: wait for its outcome (registered here, on the executor
+        // thread, before a later round's event can look for it).
+        if (const auto* m = std::get_if<method_pending>(&a); m != nullptr && committed)
+          state->methods.add(m->call_id, {handle, generation});
         handle.post([generation, admin, committed, a = std::move(a)](net::protocol& p) {
           static_cast<http_session&>(p).on_hub_answer(generation, committed, admin, a);
         });
@@ -250,8 +255,19 @@ void http_session::on_hub_answer(std::uint64_t generation, bool committed, bool 
             keep_alive_);
     return;
   }
+  if (const auto* m = std::get_if<method_pending>(&a)) {
+    // The hub ends the call by its own timeouts; this deadline only guards the guard.
+    deadline_ = state_->now() + std::chrono::duration_cast<net::steady_clock::duration>(m->wait) +
+                state_->settings.hub_timeout;
+    return;
+  }
   // JSON is rendered here, on the I/O thread, not on the hub executor.
   respond(admin ? render_test_control(a) : render_registry(a), keep_alive_);
+}
+
+void http_session::on_method_result(std::uint64_t generation, const core::event::method_result& r) {
+  if (phase_ != phase::answering || generation != generation_) return;
+  respond(method_result_response(r), keep_alive_);
 }
 
 void http_session::travel(const http_request& request) {

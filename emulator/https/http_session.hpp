@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "emulator/core/hub_event.hpp"
 #include "emulator/https/http_message.hpp"
 #include "emulator/https/hub_call.hpp"
 #include "emulator/https/routes.hpp"
@@ -48,6 +49,9 @@ class http_session final : public net::protocol {
   bool wants_input() const override { return phase_ == phase::reading; }
   std::size_t input_limit() const override;
   std::optional<net::steady_time> deadline() const override;
+
+  /// The outcome of the direct method call this connection's request waits for.
+  void on_method_result(std::uint64_t generation, const core::event::method_result& r);
 
  private:
   enum class phase : std::uint8_t { reading, answering, writing, closed };

@@ -21,7 +21,18 @@ https_state::https_state(https_settings s, executor::hub_executor& e, clock_trav
 https_front::https_front(https_settings settings, executor::hub_executor& executor,
                          asio::io_context& io, clock_travel travel)
     : state_(std::make_shared<https_state>(std::move(settings), executor, std::move(travel))),
-      io_(io) {}
+      io_(io) {
+  // Direct methods: the outcome goes to the connection that made the call, rendered there.
+  executor.add_listener([state = state_](const core::hub_event& e) {
+    const auto* r = std::get_if<core::event::method_result>(&e);
+    if (r == nullptr) return;
+    if (auto w = state->methods.take(r->call_id)) {
+      w->connection.post([generation = w->generation, result = *r](net::protocol& p) {
+        static_cast<http_session&>(p).on_method_result(generation, result);
+      });
+    }
+  });
+}
 
 https_front::~https_front() {
   stop();

@@ -1,12 +1,17 @@
 #pragma once
 /// What the HTTPS front and its connections share. Owned by shared_ptr (every connection keeps
 /// it alive). Read-only after construction, except the connection set, which locks itself.
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 
 #include "emulator/executor/hub_executor.hpp"
 #include "emulator/https/https_front.hpp"
 #include "emulator/https/https_settings.hpp"
+#include "emulator/net/connection_handle.hpp"
 #include "emulator/net/connection_set.hpp"
 #include "emulator/net/protocol.hpp"
 
@@ -15,6 +20,33 @@ class logger;
 }
 
 namespace emu::https {
+
+/// The connections waiting for a direct method's outcome, by call id. Registered on the
+/// executor thread in the completion of the call's round, so before any event of a later round
+/// (the device's answer, the timeout) can look for it; taken by the event listener.
+class method_waiters {
+ public:
+  struct waiter {
+    net::connection_handle connection;
+    std::uint64_t generation = 0;  // of the request (http_session)
+  };
+  void add(std::uint64_t call_id, waiter w) {
+    const std::lock_guard lock(mutex_);
+    waiting_[call_id] = std::move(w);
+  }
+  std::optional<waiter> take(std::uint64_t call_id) {
+    const std::lock_guard lock(mutex_);
+    const auto it = waiting_.find(call_id);
+    if (it == waiting_.end()) return std::nullopt;
+    auto w = std::move(it->second);
+    waiting_.erase(it);
+    return w;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::uint64_t, waiter> waiting_;
+};
 
 struct https_state {
   /// The connections' clock for their deadlines (a parameter, so tests move time instead of
@@ -29,6 +61,7 @@ struct https_state {
   executor::hub_executor& executor;
   const clock_travel travel;
   std::shared_ptr<net::connection_set> connections;
+  method_waiters methods;
   spdlog::logger& log;
 };
 

@@ -54,10 +54,18 @@ struct feedback_state {
   std::vector<core::feedback_batch> batches;
 };
 
+/// A direct method call that waits for the device: the session answers when the hub's
+/// event::method_result for `call_id` arrives, at the latest after `wait`.
+struct method_pending {
+  std::uint64_t call_id = 0;
+  core::duration wait{};
+};
+
 /// What a hub call returns: a hub error, or one of the plain values above.
-using hub_answer = std::variant<core::error, device_view, std::vector<device_view>, no_content,
-                                empty_object, purged, std::vector<core::c2d_message>, enqueued,
-                                feedback_state, std::vector<core::telemetry_message>, twin_view>;
+using hub_answer =
+    std::variant<core::error, device_view, std::vector<device_view>, no_content, empty_object,
+                 purged, std::vector<core::c2d_message>, enqueued, feedback_state,
+                 std::vector<core::telemetry_message>, twin_view, method_pending>;
 
 /// The hub's part of one request; runs on the hub executor.
 using hub_call = std::function<hub_answer(core::hub&, core::time_point now)>;

@@ -6,6 +6,7 @@
 
 #include "emulator/https/device_json.hpp"
 #include "emulator/https/error_response.hpp"
+#include "emulator/https/method_json.hpp"
 #include "emulator/https/twin_json.hpp"
 
 namespace emu::https {
@@ -35,7 +36,8 @@ core::permission required_permission(route_kind k) {
       return core::permission::registry_read;
     case route_kind::update_twin:
     case route_kind::replace_twin:
-      // SAS-DOC: ServiceConnect covers "twin desired/tags" (spec §5.3).
+    case route_kind::invoke_method:
+      // SAS-DOC: ServiceConnect covers "twin desired/tags" and direct methods (spec §5.3).
       return core::permission::service_connect;
     case route_kind::put_device:
     case route_kind::delete_device:
@@ -59,11 +61,17 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
   if (r.kind == route_kind::update_twin) twin_patch = parse_twin_patch(request.body);
   std::optional<core::result<core::twin_replacement>> twin_doc;
   if (r.kind == route_kind::replace_twin) twin_doc = parse_twin_replacement(request.body);
+  std::optional<core::result<core::method_call>> call;
+  if (r.kind == route_kind::invoke_method) call = parse_method_invocation(request.body);
   return hub_call{[r, token = request.authorization, if_match = if_match_etag(request.if_match),
                    create = request.if_match.empty(), spec = std::move(spec),
-                   twin_patch = std::move(twin_patch), twin_doc = std::move(twin_doc)](
-                      core::hub& hub, core::time_point now) -> hub_answer {
-    const auto grant = hub.authenticate_service(token, required_permission(r.kind), now);
+                   twin_patch = std::move(twin_patch), twin_doc = std::move(twin_doc),
+                   call = std::move(call)](core::hub& hub, core::time_point now) -> hub_answer {
+    auto grant = hub.authenticate_service(token, required_permission(r.kind), now);
+    // Reading a twin is a registry read and also part of ServiceConnect (SAS-DOC: back ends
+    // "retrieve and update device twins" with ServiceConnect).
+    if (!grant && r.kind == route_kind::get_twin)
+      grant = hub.authenticate_service(token, core::permission::service_connect, now);
     if (!grant) return grant.error();
     switch (r.kind) {
       case route_kind::list_devices: {
@@ -113,6 +121,13 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
         const core::device* d = hub.find_device(r.device_id);
         if (d == nullptr) return core::error{core::hub_error::device_not_found, "Device gone."};
         return twin_view{std::move(*t), *d, hub.queued_count(r.device_id)};
+      }
+      case route_kind::invoke_method: {
+        if (!*call) return call->error();
+        const auto wait = (*call)->response_timeout + (*call)->connect_timeout;
+        const auto id = hub.invoke_method(r.device_id, **call, now);
+        if (!id) return id.error();
+        return method_pending{*id, wait};
       }
       default:
         return core::error{core::hub_error::argument_invalid, "No such registry operation."};

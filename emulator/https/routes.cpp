@@ -72,6 +72,8 @@ route match_route(std::string_view method, std::string_view target) {
                    {"PATCH", route_kind::update_twin},
                    {"PUT", route_kind::replace_twin}},
                   s[1]);
+    if (n == 3 && !s[1].empty() && s[2] == "methods")
+      return pick(method, {{"POST", route_kind::invoke_method}}, s[1]);
     return make(route_kind::not_found);
   }
 

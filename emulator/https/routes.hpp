@@ -9,6 +9,7 @@
 ///   GET|PUT|DELETE /devices/{id}
 ///   DELETE /devices/{id}/commands                  (purge the C2D queue)
 ///   GET|PATCH|PUT /twins/{id}                      (device twins, next-capabilities §2.4)
+///   POST   /twins/{id}/methods                     (direct methods, next-capabilities §3.1)
 ///   GET|POST /admin/devices/{id}/messages          (test control, docs/test-control.md)
 ///   GET    /admin/feedback, /admin/telemetry, /admin/clock
 ///   POST   /admin/clock/advance, /admin/reset
@@ -29,6 +30,7 @@ enum class route_kind {
   get_twin,
   update_twin,
   replace_twin,
+  invoke_method,
   admin_get_messages,
   admin_post_message,
   admin_feedback,

@@ -137,6 +137,12 @@ void device_connection::on_desired_patch(std::int64_t version, const nlohmann::j
   apply(session_.on_desired_patch(version, patch.dump(), hub_now()));
 }
 
+void device_connection::on_method_request(std::uint64_t call_id, const std::string& name,
+                                          std::string payload) {
+  if (closed_) return;
+  apply(session_.on_method_request(name, std::to_string(call_id), std::move(payload), hub_now()));
+}
+
 void device_connection::close_now(close_reason why, std::string detail) {
   if (closed_ || close_reason_) return;
   close_reason_ = why;
@@ -184,11 +190,20 @@ void device_connection::apply_one(session_action& a) {
           // deadline() reads the session's timer after every callback.
         } else if constexpr (std::is_same_v<T, action::twin_request>) {
           hub_twin(std::move(x));
-        } else if constexpr (std::is_same_v<T, action::set_method_subscription> ||
-                             std::is_same_v<T, action::method_response>) {
-          // Direct methods are not served yet (issue 13, in progress): the service's
-          // invocation answers 404, so no call can be waiting for this.
-          state_->log.debug("{} direct-method traffic ignored (not implemented yet)", who());
+        } else if constexpr (std::is_same_v<T, action::store_iothub_topics>) {
+          // Posted before the SUBACK is written: a method call made after the device saw
+          // its SUBACK finds it reachable (the executor runs work in order).
+          state_->executor.post([device = device_id_, epoch = epoch_, topics = x.topics](
+                                    core::hub& h, core::time_point now) {
+            (void)h.set_iothub_topics(device, epoch, topics, now);
+            return executor::hub_executor::completion{};
+          });
+        } else if constexpr (std::is_same_v<T, action::method_response>) {
+          state_->executor.post([device = device_id_, epoch = epoch_, r = std::move(x)](
+                                    core::hub& h, core::time_point) mutable {
+            (void)h.answer_method(device, epoch, r.rid, r.status, std::move(r.payload));
+            return executor::hub_executor::completion{};
+          });
         }
       },
       a);
@@ -231,6 +246,7 @@ void device_connection::hub_connect(action::authenticate a) {
           answer.generation_id = r->generation_id;
           answer.hub_scope = r->hub_scope;
           answer.stored_subscription = r->subscription;
+          answer.stored_iothub_topics = r->iothub_topics;
           // Before this round's events are handed out: its deliveries find the connection.
           state->routes.set(device, r->epoch, handle);
         }

@@ -48,6 +48,8 @@ class device_connection final : public net::protocol {
   void on_delivery(core::c2d_delivery d, int qos);
   /// The service changed the device's desired properties (core event desired_patch).
   void on_desired_patch(std::int64_t version, const nlohmann::json& patch);
+  /// A direct method call (core event method_request) for this connection.
+  void on_method_request(std::uint64_t call_id, const std::string& name, std::string payload);
   /// Closes at once: takeover, device changed, hub reset, shutdown.
   void close_now(close_reason why, std::string detail);
 

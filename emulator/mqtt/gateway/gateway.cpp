@@ -57,6 +57,13 @@ void gateway_state::on_hub_event(const core::hub_event& e) {
               static_cast<device_connection&>(p).on_desired_patch(version, patch);
             });
           }
+        } else if constexpr (std::is_same_v<T, core::event::method_request>) {
+          // No route: the call times out (504101), as on IoT Hub when the device vanishes.
+          if (const auto c = routes.find(x.device_id, x.epoch)) {
+            c->post([id = x.call_id, name = x.name, payload = x.payload](net::protocol& p) mutable {
+              static_cast<device_connection&>(p).on_method_request(id, name, std::move(payload));
+            });
+          }
         } else if constexpr (std::is_same_v<T, core::event::hub_reset>) {
           for (const auto& c : connections->handles()) {
             c.post([](net::protocol& p) {

@@ -166,7 +166,8 @@ actions session::on_auth_result(auth_result r, core::time_point now) {
   // SDKs reconnect on token renewal without subscribing again, so the hub delivers queued
   // messages right after this CONNACK (spec §1.6 DOCS-31378).
   subscription_ = clean_session_ ? std::nullopt : r.stored_subscription;
-  const bool session_present = subscription_.has_value();
+  iothub_topics_ = clean_session_ ? 0 : r.stored_iothub_topics;
+  const bool session_present = subscription_.has_value() || iothub_topics_ != 0;
   out.push_back(action::send{connack{session_present, connect_return_code::accepted}});
   arm_timer(now, out);
   while (!deferred_.empty() && phase_ == phase::connected) {
@@ -470,7 +471,8 @@ void session::on_iothub_publish(publish& p, core::time_point now, actions& out) 
 
 void session::twin_error(std::string_view rid, int error_number, std::string_view message,
                          core::time_point now, actions& out) {
-  if (!twin_responses_) return;  // nobody listens: MQTT sends only what was subscribed to
+  // Nobody listens: MQTT sends only what was subscribed to.
+  if (!has_topic(core::iothub_topic::twin_responses)) return;
   publish r;
   r.qos = qos_level::at_most_once;
   r.topic = twin_response_topic(error_number / 1000, rid);
@@ -491,7 +493,7 @@ actions session::on_twin_response(twin_answer a, core::time_point now) {
   actions out;
   if (phase_ != phase::connected) return out;
   if (a.packet_id != 0) out.push_back(action::send{puback{a.packet_id}});
-  if (!twin_responses_) return out;
+  if (!has_topic(core::iothub_topic::twin_responses)) return out;
   publish r;
   r.qos = qos_level::at_most_once;
   r.topic = twin_response_topic(a.status, a.rid, a.version);
@@ -505,7 +507,7 @@ actions session::on_desired_patch(std::int64_t version, std::string body, core::
   actions out;
   // Nothing is queued for a device that does not listen: it GETs the twin when it subscribes
   // (DOC device twins "Device reconnection flow").
-  if (phase_ != phase::connected || !twin_desired_) return out;
+  if (phase_ != phase::connected || !has_topic(core::iothub_topic::twin_desired)) return out;
   publish r;
   r.qos = qos_level::at_most_once;
   r.topic = desired_patch_topic(version);
@@ -518,7 +520,7 @@ actions session::on_method_request(std::string_view name, std::string_view rid, 
                                    core::time_point now) {
   (void)now;
   actions out;
-  if (phase_ != phase::connected || !methods_) return out;
+  if (phase_ != phase::connected || !has_topic(core::iothub_topic::methods)) return out;
   publish r;
   r.qos = qos_level::at_most_once;  // next-capabilities §3.2: method requests are QoS 0
   r.topic = method_request_topic(name, rid);
@@ -548,6 +550,7 @@ void session::on_subscribe(const subscribe& s, core::time_point now, actions& ou
   suback ack;
   ack.packet_id = s.packet_id;
   std::optional<int> wanted = subscription_;
+  std::uint8_t topics = iothub_topics_;
   for (const auto& req : s.subscriptions) {
     switch (classify_subscription(req.filter, device_id_)) {
       case subscription_kind::c2d: {
@@ -560,21 +563,14 @@ void session::on_subscribe(const subscribe& s, core::time_point now, actions& ou
       }
       case subscription_kind::twin_responses:
       case subscription_kind::twin_desired:
-      case subscription_kind::methods: {
+      case subscription_kind::methods:
         // Responses, notifications and method calls go out at QoS 0 (next-capabilities §2.2,
         // §3.2 "Method requests are QoS 0"), within any granted QoS.
-        const auto kind = classify_subscription(req.filter, device_id_);
-        if (kind == subscription_kind::twin_responses) twin_responses_ = true;
-        if (kind == subscription_kind::twin_desired) twin_desired_ = true;
-        if (kind == subscription_kind::methods && !methods_) {
-          methods_ = true;
-          out.push_back(action::set_method_subscription{true});
-        }
+        topics |= topic_bit(classify_subscription(req.filter, device_id_));
         ack.return_codes.push_back(req.qos == qos_level::at_most_once
                                        ? suback_return_code::granted_qos0
                                        : suback_return_code::granted_qos1);
         break;
-      }
       case subscription_kind::iothub_unknown:
         // Not a topic IoT Hub offers: refuse the filter, keep the connection.
         ack.return_codes.push_back(suback_return_code::failure);
@@ -590,6 +586,7 @@ void session::on_subscribe(const subscribe& s, core::time_point now, actions& ou
         return;
     }
   }
+  store_topics(topics, out);
   const bool changed = wanted != subscription_;
   subscription_ = wanted;
   // The hub delivers by the session's subscription, and keeps it across connections unless
@@ -602,8 +599,28 @@ void session::on_subscribe(const subscribe& s, core::time_point now, actions& ou
   queue_ack(std::move(ack), changed, out);
 }
 
+std::uint8_t session::topic_bit(subscription_kind k) {
+  switch (k) {
+    case subscription_kind::twin_responses:
+      return core::iothub_topic::twin_responses;
+    case subscription_kind::twin_desired:
+      return core::iothub_topic::twin_desired;
+    case subscription_kind::methods:
+      return core::iothub_topic::methods;
+    default:
+      return 0;
+  }
+}
+
+void session::store_topics(std::uint8_t topics, actions& out) {
+  if (topics == iothub_topics_) return;
+  iothub_topics_ = topics;
+  out.push_back(action::store_iothub_topics{topics});
+}
+
 void session::on_unsubscribe(const unsubscribe& u, core::time_point now, actions& out) {
   std::optional<int> wanted = subscription_;
+  std::uint8_t topics = iothub_topics_;
   for (const auto& filter : u.filters) {
     switch (classify_subscription(filter, device_id_)) {
       case subscription_kind::c2d:
@@ -614,22 +631,16 @@ void session::on_unsubscribe(const unsubscribe& u, core::time_point now, actions
              now, out);
         return;
       case subscription_kind::twin_responses:
-        twin_responses_ = false;
-        break;
       case subscription_kind::twin_desired:
-        twin_desired_ = false;
-        break;
       case subscription_kind::methods:
-        if (methods_) {
-          methods_ = false;
-          out.push_back(action::set_method_subscription{false});
-        }
+        topics &= static_cast<std::uint8_t>(~topic_bit(classify_subscription(filter, device_id_)));
         break;
       case subscription_kind::iothub_unknown:
       case subscription_kind::unsupported:
         break;  // MQTT-3.10.4-5: UNSUBACK even when nothing matched
     }
   }
+  store_topics(topics, out);
   const bool changed = wanted != subscription_;
   subscription_ = wanted;
   if (changed) {

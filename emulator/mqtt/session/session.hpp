@@ -44,10 +44,12 @@
 #include <nlohmann/json.hpp>
 
 #include "emulator/core/c2d_message.hpp"
+#include "emulator/core/iothub_topic.hpp"
 #include "emulator/core/limits.hpp"
 #include "emulator/core/time.hpp"
 #include "emulator/mqtt/codec/errors.hpp"
 #include "emulator/mqtt/codec/packet.hpp"
+#include "emulator/mqtt/session/iothub_topics.hpp"
 
 namespace emu::mqtt {
 
@@ -122,6 +124,8 @@ struct auth_result {
   /// The durable session's C2D subscription QoS (clean session 0 only): delivery resumes
   /// right after CONNACK without a new SUBSCRIBE (spec §1.6, sdk-wire §1.3).
   std::optional<int> stored_subscription;
+  /// The durable session's `$iothub/…` filters (core::iothub_topic bits, clean session 0).
+  std::uint8_t stored_iothub_topics = 0;
 };
 
 namespace action {
@@ -174,10 +178,11 @@ struct twin_request {
   /// patch_reported at QoS 1: its PUBACK follows the commit (on_twin_response); 0 otherwise.
   std::uint16_t packet_id = 0;
 };
-/// The session's subscription to `$iothub/methods/POST/#` changed: the hub sends method
-/// calls only to subscribed sessions (next-capabilities §3.2).
-struct set_method_subscription {
-  bool subscribed = false;
+/// The session's `$iothub/…` filters changed (core::iothub_topic bits): the hub keeps them
+/// for the next connection (clean session 0) and sends method calls only to sessions that
+/// subscribed to them (next-capabilities §3.2). Comes before the SUBACK/UNSUBACK.
+struct store_iothub_topics {
+  std::uint8_t topics = 0;
 };
 /// The device answered a direct method call (`$iothub/methods/res/{status}/?$rid={rid}`).
 struct method_response {
@@ -190,7 +195,7 @@ struct method_response {
 using session_action =
     std::variant<action::send, action::close, action::authenticate, action::store_subscription,
                  action::settle, action::store_telemetry, action::set_timer, action::twin_request,
-                 action::set_method_subscription, action::method_response>;
+                 action::store_iothub_topics, action::method_response>;
 using actions = std::vector<session_action>;
 
 /// The hub's answer to a twin request: `$iothub/twin/res/{status}/?$rid={rid}[&$version=N]`.
@@ -247,9 +252,9 @@ class session {
   bool accepting_packets() const { return phase_ != phase::authenticating; }
   const std::string& device_id() const { return device_id_; }
   std::optional<int> subscription_qos() const { return subscription_; }
-  bool twin_responses_subscribed() const { return twin_responses_; }
-  bool desired_subscribed() const { return twin_desired_; }
-  bool methods_subscribed() const { return methods_; }
+  bool twin_responses_subscribed() const { return has_topic(core::iothub_topic::twin_responses); }
+  bool desired_subscribed() const { return has_topic(core::iothub_topic::twin_desired); }
+  bool methods_subscribed() const { return has_topic(core::iothub_topic::methods); }
   std::size_t inflight_count() const { return inflight_.size(); }
   /// The hub's epoch of this connection's session (0 before it is accepted).
   std::uint64_t epoch() const { return epoch_; }
@@ -278,6 +283,9 @@ class session {
   void on_puback(const puback& p, core::time_point now, actions& out);
   void on_subscribe(const subscribe& s, core::time_point now, actions& out);
   void on_unsubscribe(const unsubscribe& u, core::time_point now, actions& out);
+  static std::uint8_t topic_bit(subscription_kind k);
+  /// Records the session's new `$iothub/…` filters and tells the hub when they changed.
+  void store_topics(std::uint8_t topics, actions& out);
   void stamp(std::vector<core::property>& properties, bool retain) const;
   void refuse(connect_return_code code, close_reason why, std::string detail, actions& out);
   void fail(close_reason why, std::string detail, core::time_point now, actions& out);
@@ -306,11 +314,10 @@ class session {
   // subscriptions
   std::optional<int> subscription_;  // granted QoS of the C2D subscription
   std::deque<pending_ack> acks_;
-  // $iothub subscriptions of this connection (not kept across connections: the SDKs subscribe
-  // again after every connect)
-  bool twin_responses_ = false;
-  bool twin_desired_ = false;
-  bool methods_ = false;
+  // $iothub subscriptions (core::iothub_topic bits): kept by the hub across connections of a
+  // clean-session-0 session, like the C2D subscription
+  std::uint8_t iothub_topics_ = 0;
+  bool has_topic(std::uint8_t t) const { return (iothub_topics_ & t) != 0; }
   std::size_t stores_pending_ = 0;
 
   // C2D delivery: PUBLISHes sent at QoS 1 and not yet PUBACKed, by packet id

@@ -47,8 +47,11 @@ async function eventually(cond, ms = 10000, what = 'a condition') {
 }
 
 class TestServer {
-  /** @param {object} [config] merged over the generated config file (e.g. {mqtt: {...}}) */
-  static async start(config = {}) {
+  /**
+   * @param {object} [config] merged over the generated config file (e.g. {mqtt: {...}})
+   * @param {object} [options] {httpsPort}: 443 for the service SDKs, which always use 443
+   */
+  static async start(config = {}, options = {}) {
     const binary = process.env.EMU_BINARY;
     const certDir = process.env.MQTT_CERT_DIR;
     if (!binary || !certDir) throw new Error('EMU_BINARY and MQTT_CERT_DIR must be set');
@@ -58,7 +61,8 @@ class TestServer {
     fs.cpSync(certDir, path.join(dataDir, 'certs'), { recursive: true });
     const configFile = path.join(s.tmp, 'config.json');
     fs.writeFileSync(configFile, JSON.stringify({ devices: DEVICES, logLevel: 'debug', ...config }));
-    s.proc = spawn(binary, ['--mqtt-port', '0', '--amqp-port', '0', '--https-port', '0',
+    s.proc = spawn(binary, ['--mqtt-port', '0', '--amqp-port', '0',
+      '--https-port', String(options.httpsPort ?? 0),
       '--bind', '127.0.0.1', '--data-dir', dataDir, '--ready-file', path.join(s.tmp, 'ready.json'),
       '--config', configFile, '--test-control'], { stdio: ['ignore', 'pipe', 'pipe'] });
     s.log = '';
@@ -95,6 +99,11 @@ class TestServer {
     return `HostName=${this.ready.hostName};DeviceId=${device};` +
       `SharedAccessKey=${key || this.keys[device]};` +
       `GatewayHostName=localhost:${this.ready.ports.mqtt}`;
+  }
+
+  /** A service connection string (`iothubowner`, `service`, …) for azure-iothub. */
+  serviceConnectionString(policy = 'iothubowner') {
+    return this.ready.connectionStrings[policy];
   }
 
   /**
@@ -185,8 +194,8 @@ class TestServer {
   }
 }
 
-async function startServer(config = {}) {
-  return TestServer.start(config);
+async function startServer(config = {}, options = {}) {
+  return TestServer.start(config, options);
 }
 
 module.exports = { startServer, withTimeout, eventually };

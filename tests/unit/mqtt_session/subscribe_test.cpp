@@ -3,6 +3,8 @@
 // the delivery credit), durable there only with clean session 0.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "tests/unit/mqtt_session/session_harness.hpp"
 
 using namespace emu;
@@ -82,21 +84,55 @@ TEST_CASE(
   CHECK(h.s->twin_responses_subscribed());
   CHECK(h.s->desired_subscribed());
   CHECK(h.s->methods_subscribed());
-  // The hub learns of the method subscription once, before the SUBACK goes out.
-  REQUIRE(only<action::set_method_subscription>(out).size() == 1);
-  CHECK(only<action::set_method_subscription>(out)[0].subscribed);
+  // The hub learns of the new filters once, before the SUBACK goes out.
+  REQUIRE(only<action::store_iothub_topics>(out).size() == 1);
+  CHECK(only<action::store_iothub_topics>(out)[0].topics == 7);
+  const auto stored_at = std::find_if(out.begin(), out.end(), [](const session_action& a) {
+    return std::holds_alternative<action::store_iothub_topics>(a);
+  });
+  const auto suback_at = std::find_if(out.begin(), out.end(), [](const session_action& a) {
+    const auto* s = std::get_if<action::send>(&a);
+    return s != nullptr && std::holds_alternative<suback>(s->value);
+  });
+  CHECK(stored_at < suback_at);
 
   const auto again =
       h.sub(make_subscribe(10, {{"$iothub/methods/POST/#", qos_level::at_most_once}}));
-  CHECK_FALSE(has<action::set_method_subscription>(again));
+  CHECK_FALSE(has<action::store_iothub_topics>(again));
 
   const auto un = h.sub(unsubscribe{11, {"$iothub/methods/POST/#", "$iothub/twin/res/#"}});
-  REQUIRE(only<action::set_method_subscription>(un).size() == 1);
-  CHECK_FALSE(only<action::set_method_subscription>(un)[0].subscribed);
+  REQUIRE(only<action::store_iothub_topics>(un).size() == 1);
+  CHECK(only<action::store_iothub_topics>(un)[0].topics == 2);
   CHECK_FALSE(h.s->methods_subscribed());
   CHECK_FALSE(h.s->twin_responses_subscribed());
   CHECK(h.s->desired_subscribed());
   CHECK(sent_of<unsuback>(un).size() == 1);
+}
+
+TEST_CASE("a persistent session starts with its stored $iothub filters; a clean one without") {
+  {
+    harness h;
+    (void)h.open();
+    REQUIRE(has<action::authenticate>(h.in(make_connect("dev1", false))));
+    auto r = h.accepted();
+    r.stored_iothub_topics = 3;
+    const auto out = h.s->on_auth_result(r, h.now);
+    REQUIRE(sent_of<connack>(out).size() == 1);
+    CHECK(sent_of<connack>(out)[0].session_present);
+    CHECK(h.s->twin_responses_subscribed());
+    CHECK(h.s->desired_subscribed());
+    CHECK_FALSE(h.s->methods_subscribed());
+  }
+  {
+    harness h;
+    (void)h.open();
+    REQUIRE(has<action::authenticate>(h.in(make_connect("dev1", true))));
+    auto r = h.accepted();
+    r.stored_iothub_topics = 3;
+    const auto out = h.s->on_auth_result(r, h.now);
+    CHECK_FALSE(sent_of<connack>(out)[0].session_present);
+    CHECK_FALSE(h.s->twin_responses_subscribed());
+  }
 }
 
 TEST_CASE("subscribing to another device's or an unsupported filter closes the connection") {
