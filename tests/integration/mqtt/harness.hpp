@@ -307,9 +307,10 @@ class test_server {
     cli.set_read_timeout(10s);
     cli.set_write_timeout(10s);
     const std::string text = body.is_null() ? "" : body.dump();
-    httplib::Result r = method == "GET"    ? cli.Get(path, headers)
-                        : method == "POST" ? cli.Post(path, headers, text, "application/json")
-                                           : cli.Put(path, headers, text, "application/json");
+    httplib::Result r = method == "GET"     ? cli.Get(path, headers)
+                        : method == "POST"  ? cli.Post(path, headers, text, "application/json")
+                        : method == "PATCH" ? cli.Patch(path, headers, text, "application/json")
+                                            : cli.Put(path, headers, text, "application/json");
     REQUIRE_MESSAGE(r, method << " " << path << ": " << httplib::to_string(r.error()) << "; log:\n"
                               << log());
     REQUIRE_MESSAGE(r->status == expected,
@@ -340,6 +341,17 @@ class test_server {
   }
   /// Received telemetry: [{id, deviceId, properties: {name: value}, body, …}].
   json telemetry() { return request("GET", "/admin/telemetry", nullptr, 200); }
+
+  /// A service REST call signed with the iothubowner policy (twins, methods, registry).
+  json service(const std::string& method, const std::string& path, const json& body, int expected,
+               httplib::Headers headers = {}) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    headers.emplace("Authorization",
+                    emu::core::make_sas_token(host_name, owner_key, "iothubowner", now + 600));
+    return request(method, path + "?api-version=2021-04-12", body, expected, headers);
+  }
 
   /// Disables a device through the registry REST API (PUT /devices/{id}, If-Match *).
   void disable(const std::string& device) {
