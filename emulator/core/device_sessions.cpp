@@ -40,6 +40,10 @@ bool device_sessions::is_current(std::string_view device_id, std::uint64_t epoch
   return s != nullptr && s->epoch == epoch;
 }
 
+bool device_sessions::is_connected(std::string_view device_id) const {
+  return sessions_.find(device_id) != nullptr;
+}
+
 void device_sessions::close(std::string_view device_id, std::uint64_t epoch, time_point now) {
   const session* s = sessions_.find(device_id);
   if (s == nullptr || s->epoch != epoch) return;

@@ -59,6 +59,8 @@ class device_sessions {
   /// The hub ends the session (the device was disabled, deleted, re-keyed).
   void end(std::string_view device_id, session_end why, time_point now);
   bool is_current(std::string_view device_id, std::uint64_t epoch) const;
+  /// The device has a session (a connection) now.
+  bool is_connected(std::string_view device_id) const;
 
   /// The session's C2D subscription: QoS 0 or 1, or none. Durable unless the session is
   /// clean. `device_message_lock_lost` for a stale epoch.

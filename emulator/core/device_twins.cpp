@@ -52,6 +52,19 @@ const device_twin* device_twins::find(std::string_view device_id) const {
   return it == twins_.end() ? nullptr : &it->second;
 }
 
+std::vector<twin_change> device_twins::history(std::string_view device_id) const {
+  const auto it = history_.find(device_id);
+  if (it == history_.end()) return {};
+  return {it->second.begin(), it->second.end()};
+}
+
+void device_twins::remember(const device_twin& t, std::string part, std::string by, json patch,
+                            time_point now) {
+  auto& h = history_[t.device_id];
+  h.push_back(twin_change{t.version, std::move(part), std::move(by), std::move(patch), now});
+  while (h.size() > max_history) h.pop_front();
+}
+
 device_twin* device_twins::modify(std::string_view device_id) {
   const auto it = twins_.find(device_id);
   return it == twins_.end() ? nullptr : &it->second;
@@ -112,6 +125,10 @@ result<device_twin> device_twins::update(std::string_view device_id, const twin_
   t.etag = new_etag();
   *current = t;
   changed(*current, u.desired ? &desired_patch : nullptr);
+  json written = json::object();
+  if (u.tags) written["tags"] = *u.tags;
+  if (u.desired) written["properties"]["desired"] = *u.desired;
+  remember(*current, "update", "service", std::move(written), now);
   return *current;
 }
 
@@ -143,6 +160,8 @@ result<device_twin> device_twins::replace(std::string_view device_id, const twin
   t.etag = new_etag();
   *current = t;
   changed(*current, &desired_patch);
+  remember(*current, "replace", "service",
+           json{{"tags", t.tags}, {"properties", {{"desired", t.desired.values}}}}, now);
   return *current;
 }
 
@@ -158,6 +177,7 @@ result<std::int64_t> device_twins::patch_reported(std::string_view device_id, co
   current->reported = std::move(reported);
   ++current->version;
   changed(*current, nullptr);
+  remember(*current, "reported", "device", patch, now);
   return current->reported.version;
 }
 

@@ -14,6 +14,7 @@
 ///
 /// Thread safety: none; part of the hub.
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -44,6 +45,16 @@ struct twin_replacement {
   nlohmann::json desired = nlohmann::json::object();
 };
 
+/// One write of a twin, for test control's version history (not durable: kept in memory, the
+/// last `max_history` per device).
+struct twin_change {
+  std::int64_t version = 0;  // the twin's version after the write
+  std::string part;          // "update" (service PATCH), "replace" (service PUT), "reported"
+  std::string by;            // "service" or "device"
+  nlohmann::json patch;      // what was written
+  time_point at{};
+};
+
 class device_twins {
  public:
   explicit device_twins(journal& j) : journal_(j) {}
@@ -51,14 +62,23 @@ class device_twins {
   /// The stored twins; devices without one (a database from before twins) get an empty twin,
   /// which is stored with its first change.
   void restore(const std::vector<device_twin>& stored, const std::vector<std::string>& devices);
-  void clear() { twins_.clear(); }
+  void clear() {
+    twins_.clear();
+    history_.clear();
+  }
 
   /// A new device's empty twin (recorded).
   void create(std::string_view device_id, time_point now);
   /// The device is deleted: its twin goes (the store removes it with the device).
-  void remove(std::string_view device_id) { twins_.erase(std::string(device_id)); }
+  void remove(std::string_view device_id) {
+    twins_.erase(std::string(device_id));
+    history_.erase(std::string(device_id));
+  }
 
   const device_twin* find(std::string_view device_id) const;
+  /// The device's recent writes, oldest first.
+  std::vector<twin_change> history(std::string_view device_id) const;
+  static constexpr std::size_t max_history = 100;
 
   /// `device_not_found`, `precondition_failed` (etag), `argument_invalid` (a part that breaks
   /// the rules of twin_patch.hpp, or a section that would exceed its size).
@@ -76,8 +96,12 @@ class device_twins {
   /// Records the twin and, when desired changed, emits the device's notification.
   void changed(const device_twin& t, const nlohmann::json* desired_patch);
 
+  void remember(const device_twin& t, std::string part, std::string by, nlohmann::json patch,
+                time_point now);
+
   journal& journal_;
   std::map<std::string, device_twin, std::less<>> twins_;
+  std::map<std::string, std::deque<twin_change>, std::less<>> history_;
 };
 
 }  // namespace emu::core

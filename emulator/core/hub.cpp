@@ -33,6 +33,7 @@ void hub::reset(time_point) {
   twins_.clear();
   methods_.end_all(hub_error::device_not_found, "The hub was reset.");
   iothub_topics_.clear();
+  presence_.clear();
   telemetry_.clear();
   journal_.record(change::clear_all{});
   (void)journal_.counters_for_update();  // ids are never reused, not even across a reset
@@ -82,6 +83,7 @@ status hub::delete_device(std::string_view id, std::string_view if_match, time_p
   twins_.remove(id);  // the store deletes the twin with the device
   methods_.end_device(id, hub_error::device_not_found, "The device was deleted.");
   iothub_topics_.erase(std::string(id));
+  presence_.erase(std::string(id));
   registry_.erase(id);
   return success();
 }
@@ -113,6 +115,7 @@ result<std::int64_t> hub::patch_reported(std::string_view device_id, std::uint64
   if (!registry_.enabled(device_id))
     return error{hub_error::device_not_found,
                  "The device '" + std::string(device_id) + "' is not enabled."};
+  touch(device_id, now);
   return twins_.patch_reported(device_id, patch, now);
 }
 
@@ -145,12 +148,15 @@ result<session_grant> hub::connect_device(const session_request& r, time_point n
     g.iothub_topics = it->second;
   }
   methods_.subscribe(r.device_id, g.epoch, (g.iothub_topics & iothub_topic::methods) != 0, now);
+  presence_changed(r.device_id, now);
+  touch(r.device_id, now);
   deliver_available(now);
   sessions_.deliver(r.device_id, now);
   return g;
 }
 
 void hub::disconnect_device(std::string_view device_id, std::uint64_t epoch, time_point now) {
+  if (sessions_.is_current(device_id, epoch)) presence_changed(device_id, now);
   sessions_.close(device_id, epoch, now);
   deliver_available(now);
 }
@@ -165,6 +171,7 @@ status hub::settle(std::string_view device_id, std::uint64_t epoch, std::uint64_
   if (!sessions_.is_current(device_id, epoch))
     return error{hub_error::device_message_lock_lost, "The session is no longer current."};
   auto settled = queue_.settle(device_id, seq, lock_id, how, now);
+  touch(device_id, now);
   deliver_available(now);
   sessions_.deliver(device_id, now);
   return settled;
@@ -255,6 +262,7 @@ void hub::release_batch(std::uint64_t batch_id, std::uint64_t lock_id, time_poin
 
 std::uint64_t hub::record_telemetry(std::string_view device_id, std::vector<property> properties,
                                     std::string body, time_point now) {
+  touch(device_id, now);
   return telemetry_.append(device_id, std::move(properties), std::move(body), now);
 }
 
@@ -273,6 +281,31 @@ std::optional<time_point> hub::next_deadline() const {
        {queue_.next_deadline(), feedback_.next_deadline(), methods_.next_deadline()})
     if (d && (!out || *d < *out)) out = d;
   return out;
+}
+
+// ---- presence -------------------------------------------------------------------------------
+
+device_presence hub::presence(std::string_view device_id) const {
+  device_presence p;
+  if (const auto it = presence_.find(device_id); it != presence_.end()) p = it->second;
+  p.connected = sessions_.is_connected(device_id);
+  return p;
+}
+
+void hub::touch(std::string_view device_id, time_point now) {
+  const auto it = presence_.find(device_id);
+  if (it != presence_.end())
+    it->second.last_activity = now;
+  else
+    presence_[std::string(device_id)].last_activity = now;
+}
+
+void hub::presence_changed(std::string_view device_id, time_point now) {
+  const auto it = presence_.find(device_id);
+  if (it != presence_.end())
+    it->second.state_updated = now;
+  else
+    presence_[std::string(device_id)].state_updated = now;
 }
 
 // ---- direct methods -------------------------------------------------------------------------

@@ -32,6 +32,7 @@
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/c2d_queue.hpp"
 #include "emulator/core/device.hpp"
+#include "emulator/core/device_presence.hpp"
 #include "emulator/core/device_sessions.hpp"
 #include "emulator/core/device_twins.hpp"
 #include "emulator/core/direct_methods.hpp"
@@ -106,6 +107,8 @@ class hub {
   status delete_device(std::string_view id, std::string_view if_match, time_point now);
   const device* find_device(std::string_view id) const { return registry_.find(id); }
   std::vector<device> list_devices() const { return registry_.list(); }
+  /// Connected or not, and the last activity (connectionState, lastActivityTime).
+  device_presence presence(std::string_view device_id) const;
   /// Messages currently queued for a device (cloudToDeviceMessageCount).
   int queued_count(std::string_view device_id) const { return queue_.queued_count(device_id); }
 
@@ -170,6 +173,10 @@ class hub {
   // ---- twins (next-capabilities §2) ---------------------------------------------------------
   /// The device's twin; `device_not_found` for an unknown device.
   result<device_twin> twin(std::string_view device_id) const;
+  /// The twin's recent writes (test control), oldest first.
+  std::vector<twin_change> twin_history(std::string_view device_id) const {
+    return twins_.history(device_id);
+  }
   /// Service PATCH (device_twins::update). `if_match`: the etag without quotes, "*" or empty.
   result<device_twin> update_twin(std::string_view device_id, const twin_update& u,
                                   std::string_view if_match, time_point now);
@@ -227,6 +234,10 @@ class hub {
   device_twins twins_{journal_};
   direct_methods methods_{journal_};
   std::map<std::string, std::uint8_t, std::less<>> iothub_topics_;  // device → iothub_topic bits
+  /// Presence times by device (`connected` is read from the sessions).
+  std::map<std::string, device_presence, std::less<>> presence_;
+  void touch(std::string_view device_id, time_point now);
+  void presence_changed(std::string_view device_id, time_point now);
   telemetry_log telemetry_{settings_.telemetry_capacity, journal_};
 };
 

@@ -25,19 +25,23 @@ std::optional<std::string> optional_string(const json& object, const char* name)
 
 }  // namespace
 
-json device_json(const core::device& d, int queued) {
+std::string time_or_never(core::time_point t) {
+  return t == core::time_point{} ? std::string(never) : core::to_iso8601(t);
+}
+
+json device_json(const core::device& d, int queued, const core::device_presence& presence) {
   return json{
       {"deviceId", d.id},
       {"generationId", d.generation_id},
       {"etag", d.etag},
-      {"connectionState", "Disconnected"},
+      {"connectionState", presence.connected ? "Connected" : "Disconnected"},
       {"status", std::string(core::to_string(d.status))},
       {"statusReason", d.status_reason.empty() ? json(nullptr) : json(d.status_reason)},
-      {"connectionStateUpdatedTime", never},
+      {"connectionStateUpdatedTime", time_or_never(presence.state_updated)},
       {"statusUpdatedTime", d.status_updated_time == core::time_point{}
                                 ? std::string(never)
                                 : core::to_iso8601(d.status_updated_time)},
-      {"lastActivityTime", never},
+      {"lastActivityTime", time_or_never(presence.last_activity)},
       {"cloudToDeviceMessageCount", queued},
       {"authentication",
        {{"symmetricKey", {{"primaryKey", d.primary_key}, {"secondaryKey", d.secondary_key}}},

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "emulator/core/device.hpp"
+#include "emulator/core/device_presence.hpp"
 #include "emulator/core/errors.hpp"
 #include "emulator/core/registry.hpp"
 
@@ -18,7 +19,10 @@ namespace emu::https {
 /// cloudToDeviceMessageCount (`queued`), authentication (SAS keys, null thumbprints, type
 /// "sas") and capabilities {iotEdge false}. Contains the device's keys: only for authorized
 /// callers.
-nlohmann::json device_json(const core::device& d, int queued);
+nlohmann::json device_json(const core::device& d, int queued,
+                           const core::device_presence& presence = {});
+/// An ISO 8601 time, or the registry's "never" (0001-01-01T00:00:00Z) for {}.
+std::string time_or_never(core::time_point t);
 
 /// Parses a registry `PUT /devices/{id}` body for the device named in the path.
 ///   - `deviceId` may be absent; when present it must equal `path_id`.

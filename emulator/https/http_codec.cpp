@@ -224,6 +224,10 @@ parse_result parse_request(std::string_view bytes, const http_limits& limits) {
       r.request.authorization = std::string(f.value);
     } else if (iequals(f.name, "if-match")) {
       r.request.if_match = std::string(f.value);
+    } else if (iequals(f.name, "x-ms-continuation")) {
+      r.request.continuation = std::string(f.value);
+    } else if (iequals(f.name, "x-ms-max-item-count")) {
+      r.request.max_item_count = std::string(f.value);
     }
   }
   // RFC 9112 §3.2: an HTTP/1.1 request without Host MUST be answered 400.

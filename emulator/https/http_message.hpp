@@ -15,6 +15,9 @@ struct http_request {
   std::string target;
   std::string authorization;  ///< the `Authorization` header, empty when absent
   std::string if_match;       ///< the `If-Match` header as sent (quotes included)
+  /// Twin query paging (next-capabilities §2.5): `x-ms-continuation` and `x-ms-max-item-count`.
+  std::string continuation;
+  std::string max_item_count;
   std::string body;
 };
 

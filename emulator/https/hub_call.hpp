@@ -9,17 +9,21 @@
 ///     http_response r = render(route, a);              // I/O thread: JSON
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/device.hpp"
+#include "emulator/core/device_presence.hpp"
 #include "emulator/core/device_twin.hpp"
+#include "emulator/core/device_twins.hpp"
 #include "emulator/core/errors.hpp"
 #include "emulator/core/feedback.hpp"
 #include "emulator/core/telemetry_message.hpp"
 #include "emulator/core/time.hpp"
+#include "emulator/core/twin_query.hpp"
 
 namespace emu::core {
 class hub;
@@ -31,12 +35,27 @@ namespace emu::https {
 struct device_view {
   core::device device;
   int queued = 0;
+  core::device_presence presence;
 };
 /// A twin with what the service JSON shows of its device.
 struct twin_view {
   core::device_twin twin;
   core::device device;
   int queued = 0;
+  core::device_presence presence;
+};
+/// A twin with its recent writes (test control).
+struct twin_history_view {
+  twin_view view;
+  std::vector<core::twin_change> history;
+};
+/// The answer of a twin query (`POST /devices/query`): every twin, in device id order; the
+/// front filters, counts and pages them (twin_query runs on the I/O thread).
+struct twin_list {
+  std::vector<twin_view> twins;
+  std::shared_ptr<const core::twin_query> query;  // parsed on the I/O thread
+  std::size_t offset = 0;                         // from x-ms-continuation
+  std::size_t page_size = 100;                    // x-ms-max-item-count
 };
 /// Success without a body (204).
 struct no_content {};
@@ -62,10 +81,10 @@ struct method_pending {
 };
 
 /// What a hub call returns: a hub error, or one of the plain values above.
-using hub_answer =
-    std::variant<core::error, device_view, std::vector<device_view>, no_content, empty_object,
-                 purged, std::vector<core::c2d_message>, enqueued, feedback_state,
-                 std::vector<core::telemetry_message>, twin_view, method_pending>;
+using hub_answer = std::variant<core::error, device_view, std::vector<device_view>, no_content,
+                                empty_object, purged, std::vector<core::c2d_message>, enqueued,
+                                feedback_state, std::vector<core::telemetry_message>, twin_view,
+                                method_pending, twin_list, twin_history_view>;
 
 /// The hub's part of one request; runs on the hub executor.
 using hub_call = std::function<hub_answer(core::hub&, core::time_point now)>;

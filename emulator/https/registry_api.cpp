@@ -16,14 +16,14 @@ namespace {
 using json = nlohmann::json;
 
 http_response device_response(const device_view& v) {
-  http_response r = json_response(device_json(v.device, v.queued));
+  http_response r = json_response(device_json(v.device, v.queued, v.presence));
   // C# treats the header as authoritative (spec §7); weak ETag quoted per RFC 7232.
   r.headers.emplace_back("ETag", "\"" + v.device.etag + "\"");
   return r;
 }
 
 device_view view_of(const core::hub& hub, const core::device& d) {
-  return device_view{d, hub.queued_count(d.id)};
+  return device_view{d, hub.queued_count(d.id), hub.presence(d.id)};
 }
 
 }  // namespace
@@ -33,6 +33,7 @@ core::permission required_permission(route_kind k) {
     case route_kind::list_devices:
     case route_kind::get_device:
     case route_kind::get_twin:
+    case route_kind::query_twins:
       return core::permission::registry_read;
     case route_kind::update_twin:
     case route_kind::replace_twin:
@@ -49,6 +50,60 @@ core::permission required_permission(route_kind k) {
   }
 }
 
+namespace {
+
+/// A `POST /devices/query` request: `{"query": "…"}` and the paging headers.
+core::result<twin_list> parse_query_request(const http_request& request) {
+  const json doc = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("query") || !doc["query"].is_string())
+    return core::error{core::hub_error::argument_invalid,
+                       "The body must be {\"query\": \"SELECT ...\"}."};
+  auto q = core::twin_query::parse(doc["query"].get<std::string>());
+  if (!q) return q.error();
+  twin_list out;
+  out.query = std::make_shared<const core::twin_query>(std::move(*q));
+  // The continuation token is the offset of the next page (opaque to clients).
+  const auto number = [](const std::string& text, std::size_t& value) {
+    if (text.empty() || text.size() > 9) return false;
+    value = 0;
+    for (const char c : text) {
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + static_cast<std::size_t>(c - '0');
+    }
+    return true;
+  };
+  if (!request.continuation.empty() && !number(request.continuation, out.offset))
+    return core::error{core::hub_error::argument_invalid, "Invalid x-ms-continuation token."};
+  if (!request.max_item_count.empty() && (!number(request.max_item_count, out.page_size) ||
+                                          out.page_size == 0 || out.page_size > 1000))
+    return core::error{core::hub_error::argument_invalid,
+                       "x-ms-max-item-count must be between 1 and 1000."};
+  return out;
+}
+
+/// Filters, counts or pages the twins (next-capabilities §2.5): a page of service twin JSON
+/// with `x-ms-continuation` when more follow; COUNT() gives `[{"<alias>": n}]`.
+http_response query_response(const twin_list& list) {
+  json matched = json::array();
+  std::size_t count = 0;
+  for (const auto& v : list.twins) {
+    json doc = twin_json(v.twin, v.device, v.queued, v.presence);
+    if (!list.query->matches(doc)) continue;
+    if (!list.query->is_count() && count >= list.offset && count < list.offset + list.page_size)
+      matched.push_back(std::move(doc));
+    ++count;
+  }
+  if (list.query->is_count())
+    return json_response(json::array({json{{*list.query->count_alias(), count}}}));
+  http_response r = json_response(matched);
+  r.headers.emplace_back("x-ms-item-type", "Twin");
+  if (list.offset + list.page_size < count)
+    r.headers.emplace_back("x-ms-continuation", std::to_string(list.offset + list.page_size));
+  return r;
+}
+
+}  // namespace
+
 std::variant<http_response, hub_call> prepare_registry(const route& r,
                                                        const http_request& request) {
   if (request.authorization.empty())
@@ -63,14 +118,17 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
   if (r.kind == route_kind::replace_twin) twin_doc = parse_twin_replacement(request.body);
   std::optional<core::result<core::method_call>> call;
   if (r.kind == route_kind::invoke_method) call = parse_method_invocation(request.body);
+  std::optional<core::result<twin_list>> query;
+  if (r.kind == route_kind::query_twins) query = parse_query_request(request);
   return hub_call{[r, token = request.authorization, if_match = if_match_etag(request.if_match),
                    create = request.if_match.empty(), spec = std::move(spec),
                    twin_patch = std::move(twin_patch), twin_doc = std::move(twin_doc),
-                   call = std::move(call)](core::hub& hub, core::time_point now) -> hub_answer {
+                   call = std::move(call),
+                   query = std::move(query)](core::hub& hub, core::time_point now) -> hub_answer {
     auto grant = hub.authenticate_service(token, required_permission(r.kind), now);
     // Reading a twin is a registry read and also part of ServiceConnect (SAS-DOC: back ends
     // "retrieve and update device twins" with ServiceConnect).
-    if (!grant && r.kind == route_kind::get_twin)
+    if (!grant && (r.kind == route_kind::get_twin || r.kind == route_kind::query_twins))
       grant = hub.authenticate_service(token, core::permission::service_connect, now);
     if (!grant) return grant.error();
     switch (r.kind) {
@@ -120,7 +178,20 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
         if (!t) return t.error();
         const core::device* d = hub.find_device(r.device_id);
         if (d == nullptr) return core::error{core::hub_error::device_not_found, "Device gone."};
-        return twin_view{std::move(*t), *d, hub.queued_count(r.device_id)};
+        return twin_view{std::move(*t), *d, hub.queued_count(r.device_id),
+                         hub.presence(r.device_id)};
+      }
+      case route_kind::query_twins: {
+        // Copies of every twin, in device id order; filtering, counting and paging happen
+        // on the I/O thread (query_response).
+        if (!*query) return query->error();
+        twin_list out = **query;
+        for (const auto& d : hub.list_devices()) {
+          auto t = hub.twin(d.id);
+          if (t)
+            out.twins.push_back({std::move(*t), d, hub.queued_count(d.id), hub.presence(d.id)});
+        }
+        return out;
       }
       case route_kind::invoke_method: {
         if (!*call) return call->error();
@@ -145,16 +216,18 @@ http_response render_registry(const hub_answer& a) {
           return device_response(x);
         } else if constexpr (std::is_same_v<T, std::vector<device_view>>) {
           json list = json::array();
-          for (const auto& v : x) list.push_back(device_json(v.device, v.queued));
+          for (const auto& v : x) list.push_back(device_json(v.device, v.queued, v.presence));
           return json_response(list);
         } else if constexpr (std::is_same_v<T, no_content>) {
           http_response ok;
           ok.status = 204;
           return ok;
         } else if constexpr (std::is_same_v<T, twin_view>) {
-          http_response r = json_response(twin_json(x.twin, x.device, x.queued));
+          http_response r = json_response(twin_json(x.twin, x.device, x.queued, x.presence));
           r.headers.emplace_back("ETag", "\"" + x.twin.etag + "\"");
           return r;
+        } else if constexpr (std::is_same_v<T, twin_list>) {
+          return query_response(x);
         } else if constexpr (std::is_same_v<T, purged>) {
           return json_response(json{{"deviceId", x.device_id}, {"totalMessagesPurged", x.count}});
         } else {

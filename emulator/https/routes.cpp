@@ -54,6 +54,7 @@ route match_route(std::string_view method, std::string_view target) {
     if (n == 1 || (n == 2 && s[1].empty()))
       return pick(method, {{"GET", route_kind::list_devices}});
     if (s[1].empty()) return make(route_kind::not_found);
+    if (n == 2 && s[1] == "query" && method == "POST") return make(route_kind::query_twins);
     if (n == 2)
       return pick(method,
                   {{"GET", route_kind::get_device},
@@ -83,6 +84,10 @@ route match_route(std::string_view method, std::string_view target) {
           method,
           {{"GET", route_kind::admin_get_messages}, {"POST", route_kind::admin_post_message}},
           s[2]);
+    if (n == 4 && s[1] == "devices" && !s[2].empty() && s[3] == "twin")
+      return pick(method,
+                  {{"GET", route_kind::admin_get_twin}, {"PATCH", route_kind::admin_patch_twin}},
+                  s[2]);
     if (n == 2 && s[1] == "feedback") return pick(method, {{"GET", route_kind::admin_feedback}});
     if (n == 2 && s[1] == "telemetry") return pick(method, {{"GET", route_kind::admin_telemetry}});
     if (n == 2 && s[1] == "clock") return pick(method, {{"GET", route_kind::admin_clock}});
@@ -97,6 +102,8 @@ bool is_admin(route_kind k) {
   switch (k) {
     case route_kind::admin_get_messages:
     case route_kind::admin_post_message:
+    case route_kind::admin_get_twin:
+    case route_kind::admin_patch_twin:
     case route_kind::admin_feedback:
     case route_kind::admin_telemetry:
     case route_kind::admin_clock:

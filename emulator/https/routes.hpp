@@ -10,7 +10,10 @@
 ///   DELETE /devices/{id}/commands                  (purge the C2D queue)
 ///   GET|PATCH|PUT /twins/{id}                      (device twins, next-capabilities §2.4)
 ///   POST   /twins/{id}/methods                     (direct methods, next-capabilities §3.1)
+///   POST   /devices/query                          (twin queries, next-capabilities §2.5; a
+///                                                  device named `query` keeps GET/PUT/DELETE)
 ///   GET|POST /admin/devices/{id}/messages          (test control, docs/test-control.md)
+///   GET|PATCH /admin/devices/{id}/twin             (the twin with its history; a service update)
 ///   GET    /admin/feedback, /admin/telemetry, /admin/clock
 ///   POST   /admin/clock/advance, /admin/reset
 /// The device id segment is percent-decoded here, exactly once (the Node SDK sends
@@ -31,8 +34,11 @@ enum class route_kind {
   update_twin,
   replace_twin,
   invoke_method,
+  query_twins,
   admin_get_messages,
   admin_post_message,
+  admin_get_twin,
+  admin_patch_twin,
   admin_feedback,
   admin_telemetry,
   admin_clock,

@@ -7,6 +7,7 @@
 #include "emulator/https/error_response.hpp"
 #include "emulator/https/iso8601.hpp"
 #include "emulator/https/text_checks.hpp"
+#include "emulator/https/twin_json.hpp"
 
 namespace emu::https {
 
@@ -191,6 +192,28 @@ std::variant<http_response, hub_call> prepare_test_control(const route& r,
           return core::error{core::hub_error::device_not_found, "Device " + id + " not found."};
         return hub.queue_of(id);
       }};
+    case route_kind::admin_get_twin:
+      return hub_call{[id = r.device_id](core::hub& hub, core::time_point) -> hub_answer {
+        auto t = hub.twin(id);
+        if (!t) return t.error();
+        const core::device* d = hub.find_device(id);
+        if (d == nullptr) return core::error{core::hub_error::device_not_found, "Device gone."};
+        return twin_history_view{
+            twin_view{std::move(*t), *d, hub.queued_count(id), hub.presence(id)},
+            hub.twin_history(id)};
+      }};
+    case route_kind::admin_patch_twin: {
+      auto parsed = parse_twin_patch(request.body);
+      if (!parsed) return error_response(parsed.error());
+      return hub_call{[id = r.device_id, u = std::move(*parsed)](
+                          core::hub& hub, core::time_point now) -> hub_answer {
+        auto t = hub.update_twin(id, u, "*", now);
+        if (!t) return t.error();
+        const core::device* d = hub.find_device(id);
+        if (d == nullptr) return core::error{core::hub_error::device_not_found, "Device gone."};
+        return twin_view{std::move(*t), *d, hub.queued_count(id), hub.presence(id)};
+      }};
+    }
     case route_kind::admin_post_message: {
       auto parsed = parse_admin_message(request.body, r.device_id);
       if (!parsed) return error_response(parsed.error());
@@ -229,6 +252,19 @@ http_response render_test_control(const hub_answer& a) {
           json list = json::array();
           for (const auto& m : x) list.push_back(message_json(m));
           return json_response(list);
+        } else if constexpr (std::is_same_v<T, twin_view>) {
+          return json_response(twin_json(x.twin, x.device, x.queued, x.presence));
+        } else if constexpr (std::is_same_v<T, twin_history_view>) {
+          json history = json::array();
+          for (const auto& c : x.history)
+            history.push_back(json{{"version", c.version},
+                                   {"part", c.part},
+                                   {"by", c.by},
+                                   {"patch", c.patch},
+                                   {"time", core::to_iso8601(c.at)}});
+          return json_response(
+              json{{"twin", twin_json(x.view.twin, x.view.device, x.view.queued, x.view.presence)},
+                   {"history", history}});
         } else if constexpr (std::is_same_v<T, enqueued>) {
           return json_response(json{{"seq", x.seq}}, 201);
         } else if constexpr (std::is_same_v<T, feedback_state>) {

@@ -1,5 +1,7 @@
 #include "emulator/https/twin_json.hpp"
 
+#include "emulator/https/device_json.hpp"
+
 namespace emu::https {
 
 namespace {
@@ -23,7 +25,8 @@ core::result<json> object_body(std::string_view body) {
 
 }  // namespace
 
-json twin_json(const core::device_twin& twin, const core::device& device, int queued) {
+json twin_json(const core::device_twin& twin, const core::device& device, int queued,
+               const core::device_presence& presence) {
   return json{
       {"deviceId", twin.device_id},
       {"etag", twin.etag},
@@ -34,8 +37,8 @@ json twin_json(const core::device_twin& twin, const core::device& device, int qu
       {"statusUpdateTime", device.status_updated_time == core::time_point{}
                                ? std::string(never)
                                : core::to_iso8601(device.status_updated_time)},
-      {"connectionState", "Disconnected"},
-      {"lastActivityTime", never},
+      {"connectionState", presence.connected ? "Connected" : "Disconnected"},
+      {"lastActivityTime", time_or_never(presence.last_activity)},
       {"cloudToDeviceMessageCount", queued},
       {"authenticationType", "sas"},
       {"x509Thumbprint", {{"primaryThumbprint", nullptr}, {"secondaryThumbprint", nullptr}}},

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "emulator/core/device.hpp"
+#include "emulator/core/device_presence.hpp"
 #include "emulator/core/device_twins.hpp"
 #include "emulator/core/errors.hpp"
 
@@ -16,7 +17,8 @@ namespace emu::https {
 /// connectionState, lastActivityTime, cloudToDeviceMessageCount, authenticationType,
 /// x509Thumbprint, modelId, capabilities, tags, properties {desired, reported} each with
 /// `$metadata` and `$version`.
-nlohmann::json twin_json(const core::device_twin& twin, const core::device& device, int queued);
+nlohmann::json twin_json(const core::device_twin& twin, const core::device& device, int queued,
+                         const core::device_presence& presence = {});
 
 /// A `PATCH /twins/{id}` body: `tags` and `properties.desired`, each an object (a merge patch)
 /// or null (remove everything); both optional. Read-only members the SDKs echo (deviceId,

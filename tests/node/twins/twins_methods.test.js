@@ -209,3 +209,47 @@ test('direct method: connectTimeoutInSeconds waits for the device to come online
   assert.equal(r.result.payload, 2);
   await client.close();
 });
+
+test('queries: WHERE on tags and reported properties, COUNT(), paging with continuation tokens', async () => {
+  for (const [id, site] of [['dev1', 'lab'], ['dev2', 'lab'], ['dev3', 'plant']]) {
+    const { responseBody: t } = await registry.getTwin(id);
+    await registry.updateTwin(id, { tags: { site, rank: id === 'dev1' ? 1 : 2 } }, t.etag);
+  }
+  const lab = registry.createQuery("SELECT * FROM devices WHERE tags.site = 'lab'", 1);
+  const ids = [];
+  while (lab.hasMoreResults) {
+    const { result } = await lab.nextAsTwin();
+    assert.ok(result.length <= 1, 'one twin per page');
+    ids.push(...result.map((t) => t.deviceId));
+  }
+  assert.deepEqual(ids.sort(), ['dev1', 'dev2']);
+
+  const q = registry.createQuery("SELECT * FROM devices WHERE tags.site = 'lab' AND NOT (tags.rank > 1) OR properties.reported.mode = 'eco'");
+  const { result: mixed } = await q.nextAsTwin();
+  assert.deepEqual(mixed.map((t) => t.deviceId).sort(), ['dev1', 'dev2'],
+    'dev1 by its tags, dev2 by the reported mode set in an earlier test');
+
+  const { result: count } = await registry.createQuery('SELECT COUNT() AS total FROM devices').next();
+  assert.deepEqual(count, [{ total: 3 }]);
+
+  await assert.rejects(registry.createQuery('SELECT * FROM nowhere').next(),
+    (err) => err.response && err.response.statusCode === 400);
+});
+
+test('the registry shows connectionState and lastActivityTime of a connected device', async () => {
+  const client = await openDevice('dev3');
+  const { responseBody: on } = await registry.get('dev3');
+  assert.equal(on.connectionState, 'Connected');
+  assert.notEqual(on.lastActivityTime, '0001-01-01T00:00:00Z');
+  const { result: online } = await registry.createQuery("SELECT * FROM devices WHERE connectionState = 'Connected'").nextAsTwin();
+  assert.deepEqual(online.map((t) => t.deviceId), ['dev3']);
+  await client.close();
+  const deadline = Date.now() + 10000;
+  let state;
+  do {
+    ({ responseBody: { connectionState: state } } = await registry.get('dev3'));
+    if (state === 'Disconnected') break;
+    await new Promise((r) => setTimeout(r, 50));
+  } while (Date.now() < deadline);
+  assert.equal(state, 'Disconnected');
+});

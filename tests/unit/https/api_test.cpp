@@ -51,8 +51,12 @@ struct api {
   }
   http_response call(const std::string& method, const std::string& target, std::string body = {},
                      std::string if_match = {}, std::string auth = "owner") {
-    http_request r{method, target, auth == "owner" ? token() : auth, std::move(if_match),
-                   std::move(body)};
+    http_request r;
+    r.method = method;
+    r.target = target;
+    r.authorization = auth == "owner" ? token() : auth;
+    r.if_match = std::move(if_match);
+    r.body = std::move(body);
     const auto rt = match_route(method, target);
     return is_admin(rt.kind) ? handle_test_control(hub, now, rt, r)
                              : handle_registry(hub, now, rt, r);
