@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <system_error>
 #include <utility>
 
@@ -67,6 +69,10 @@ struct emulator::parts {
   std::unique_ptr<amqp::amqp_front> amqp;
   std::unique_ptr<https::https_front> https;
   bool started = false;
+  // invoke_method(): the callers waiting for a call's outcome, by call id. Registered on the
+  // executor thread in the call's completion, before any later round's event.
+  std::mutex methods_mutex;
+  std::map<std::uint64_t, std::promise<core::event::method_result>> methods;
 };
 
 emulator::emulator(emulator_config config) : config_(std::move(config)) {}
@@ -77,6 +83,32 @@ emulator::~emulator() {
 
 bool emulator::running() const {
   return parts_ != nullptr && parts_->started;
+}
+
+std::future<core::event::method_result> emulator::invoke_method(std::string device_id,
+                                                                core::method_call call) {
+  auto& p = *parts_;
+  auto promise = std::make_shared<std::promise<core::event::method_result>>();
+  auto future = promise->get_future();
+  executor().submit(
+      [device_id = std::move(device_id), call = std::move(call)](core::hub& hub,
+                                                                 core::time_point now) mutable {
+        return hub.invoke_method(device_id, std::move(call), now);
+      },
+      [&p, promise](bool committed, core::result<std::uint64_t> id) {
+        core::event::method_result failed;
+        if (!committed) {
+          failed.failure = core::error{core::hub_error::server_error, "The hub could not commit."};
+        } else if (!id) {
+          failed.failure = id.error();
+        } else {
+          const std::lock_guard lock(p.methods_mutex);
+          p.methods.emplace(*id, std::move(*promise));
+          return;
+        }
+        promise->set_value(std::move(failed));
+      });
+  return future;
 }
 
 executor::hub_executor& emulator::executor() {
@@ -149,6 +181,16 @@ ready_info emulator::start() {
       [this](std::chrono::milliseconds by, std::function<void()> done) {
         advance_clock(by, std::move(done));
       });
+
+  p.executor->add_listener([&p](const core::hub_event& e) {
+    const auto* r = std::get_if<core::event::method_result>(&e);
+    if (r == nullptr) return;
+    const std::lock_guard lock(p.methods_mutex);
+    const auto it = p.methods.find(r->call_id);
+    if (it == p.methods.end()) return;  // an HTTPS caller's call
+    it->second.set_value(*r);
+    p.methods.erase(it);
+  });
 
   try {
     p.executor->start([devices = config_.devices](core::hub& hub, core::time_point now) {

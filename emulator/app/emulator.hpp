@@ -90,6 +90,12 @@ class emulator {
   auto call(Fn fn, std::chrono::milliseconds timeout = std::chrono::seconds(30))
       -> decltype(fn(std::declval<core::hub&>(), core::time_point{}));
 
+  /// Starts a direct method call (core::hub::invoke_method) and returns its outcome once it
+  /// ends: the device's answer, or a failure (404001, 404103 DeviceNotOnline, 504101
+  /// GatewayTimeout). Tools and the fixture; any thread.
+  std::future<core::event::method_result> invoke_method(std::string device_id,
+                                                        core::method_call call);
+
   /// Open connections per front (diagnostics, tests).
   struct connection_counts {
     std::size_t mqtt = 0;

@@ -12,6 +12,8 @@
 #include <system_error>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "emulator/app/config.hpp"
 #include "emulator/app/emulator.hpp"
 #include "emulator/core/hub.hpp"
@@ -227,6 +229,63 @@ std::uint64_t emulator_fixture::send_c2d(const std::string& device_id, const c2d
   });
   if (!seq) throw_hub_error(seq.error());
   return *seq;
+}
+
+std::string emulator_fixture::twin(const std::string& device_id) {
+  const auto t =
+      impl_->call([device_id](core::hub& hub, core::time_point) { return hub.twin(device_id); });
+  if (!t) throw_hub_error(t.error());
+  return nlohmann::json{{"deviceId", t->device_id},
+                        {"etag", t->etag},
+                        {"version", t->version},
+                        {"tags", t->tags},
+                        {"properties",
+                         {{"desired", core::section_for_service(t->desired)},
+                          {"reported", core::section_for_service(t->reported)}}}}
+      .dump();
+}
+
+std::int64_t emulator_fixture::update_desired(const std::string& device_id,
+                                              const std::string& patch_json) {
+  auto patch = nlohmann::json::parse(patch_json, nullptr, /*allow_exceptions=*/false);
+  if (patch.is_discarded() || !patch.is_object())
+    throw std::invalid_argument("emulator_fixture: the desired patch must be a JSON object");
+  core::twin_update u;
+  u.desired = std::move(patch);
+  const auto t = impl_->call([device_id, u](core::hub& hub, core::time_point now) {
+    return hub.update_twin(device_id, u, "*", now);
+  });
+  if (!t) throw_hub_error(t.error());
+  return t->desired.version;
+}
+
+method_response_view emulator_fixture::invoke_method(const std::string& device_id,
+                                                     const std::string& method_name,
+                                                     const std::string& payload_json,
+                                                     std::chrono::seconds response_timeout,
+                                                     std::chrono::seconds connect_timeout) {
+  if (!impl_->hub || !impl_->hub->running())
+    throw std::logic_error("emulator_fixture: not started");
+  if (!nlohmann::json::accept(payload_json))
+    throw std::invalid_argument("emulator_fixture: the method payload must be JSON");
+  core::method_call c;
+  c.name = method_name;
+  c.payload = payload_json;
+  c.response_timeout = response_timeout;
+  c.connect_timeout = connect_timeout;
+  auto outcome = impl_->hub->invoke_method(device_id, std::move(c));
+  // The hub ends every call by its own timeouts; this bound only guards against a stop.
+  if (outcome.wait_for(response_timeout + connect_timeout + std::chrono::seconds(30)) !=
+      std::future_status::ready)
+    throw std::runtime_error("iothub-emulator: the method call did not end in time");
+  core::event::method_result r;
+  try {
+    r = outcome.get();
+  } catch (const std::future_error&) {
+    throw std::runtime_error("iothub-emulator: stopped during the method call");
+  }
+  if (r.failure) throw_hub_error(*r.failure);
+  return {r.status, r.payload};
 }
 
 std::chrono::system_clock::time_point emulator_fixture::now() const {

@@ -131,6 +131,12 @@ struct telemetry_view {
   std::string body;
 };
 
+/// A direct method's answer from the device (next-capabilities §3).
+struct method_response_view {
+  int status = 0;
+  std::string payload;  ///< the device's JSON text
+};
+
 class emulator_fixture {
  public:
   explicit emulator_fixture(fixture_options options = {});
@@ -175,6 +181,24 @@ class emulator_fixture {
   std::vector<c2d_message_view> queue(const std::string& device_id);
   feedback_view feedback();
   std::vector<telemetry_view> telemetry();
+  // ---- twins and direct methods (issue 13) -------------------------------------------------
+  /// The device's twin as JSON text: `{"deviceId", "etag", "version", "tags", "properties":
+  /// {"desired": {…, "$metadata", "$version"}, "reported": {…}}}`. Throws if unknown.
+  std::string twin(const std::string& device_id);
+  /// Merges `patch_json` (a JSON object, e.g. `{"interval":5}`; null members delete) into the
+  /// device's desired properties as the service would; a connected device subscribed to
+  /// desired updates receives it. Returns the new desired `$version`. Throws
+  /// "ArgumentInvalid: …" for a patch Azure refuses.
+  std::int64_t update_desired(const std::string& device_id, const std::string& patch_json);
+  /// Calls a direct method and waits for the device's answer (at most `response_timeout`
+  /// once sent, and `connect_timeout` for an offline device to subscribe). Throws
+  /// std::runtime_error "DeviceNotOnline: …", "GatewayTimeout: …" or "DeviceNotFound: …".
+  method_response_view invoke_method(
+      const std::string& device_id, const std::string& method_name,
+      const std::string& payload_json = "null",
+      std::chrono::seconds response_timeout = std::chrono::seconds(30),
+      std::chrono::seconds connect_timeout = std::chrono::seconds(0));
+
   /// Removes all devices, messages, feedback and telemetry (the policies stay).
   void reset();
 
