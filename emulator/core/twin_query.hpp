@@ -47,8 +47,9 @@ class twin_query {
   /// "Syntax error at 23: expected a comparison operator".
   static result<twin_query> parse(std::string_view text);
 
-  /// SELECT COUNT(): the name of the count column (`SELECT COUNT() AS n` → "n"; without an
-  /// alias Azure names it "$1"); nullopt for SELECT *.
+  /// The name of the count column for `SELECT COUNT()`: the alias when one is given
+  /// (`SELECT COUNT() AS n` → "n"), else "$1" as Azure names an unnamed aggregate
+  /// (`SELECT COUNT()` → "$1"). nullopt for `SELECT *`.
   const std::optional<std::string>& count_alias() const { return count_alias_; }
   bool is_count() const { return count_alias_.has_value(); }
 
