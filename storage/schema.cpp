@@ -119,9 +119,45 @@ CREATE TABLE twins (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<migration, 2> ladder{{
-    {1, v1_initial}, {2, v2_twins},
-    // {3, "ALTER TABLE …;"},  // the next schema change goes here
+// The partitioned telemetry log (issue 14). An event's key is `partition * 2^40 + sequence
+// number`: one B-tree for the log, appends at each partition's end, and retention deletes one
+// key range per partition. Each partition's counters have their own row, so sequence numbers
+// and offsets survive trims and restarts. Telemetry of a version 2 file moves to partition 0
+// in its old order (sequence numbers from 0, offsets from its sizes); the hub derives that
+// partition's counters from it, and the partition count comes from the settings at the first
+// start on schema 3.
+constexpr const char* v3_telemetry_partitions = R"sql(
+CREATE TABLE telemetry_partitions (
+  partition     INTEGER PRIMARY KEY CHECK (partition >= 0 AND partition < 32),
+  next_sequence INTEGER NOT NULL CHECK (next_sequence >= 0),
+  next_offset   INTEGER NOT NULL CHECK (next_offset >= 0)
+);
+
+CREATE TABLE telemetry_events (
+  id          INTEGER PRIMARY KEY,  -- partition * 2^40 + sequence number
+  byte_offset INTEGER NOT NULL,
+  device_id   TEXT    NOT NULL,     -- no foreign key: telemetry outlives the device
+  module_id   TEXT    NOT NULL,
+  source      TEXT    NOT NULL,
+  enqueued_ms INTEGER NOT NULL,
+  properties  BLOB    NOT NULL,
+  body        BLOB    NOT NULL
+);
+
+INSERT INTO telemetry_events (id, byte_offset, device_id, module_id, source, enqueued_ms,
+                              properties, body)
+SELECT ROW_NUMBER() OVER w - 1,
+       COALESCE(SUM(length(body) + length(properties) + 64)
+                  OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0),
+       device_id, '', 'Telemetry', enqueued_ms, properties, body
+FROM telemetry WINDOW w AS (ORDER BY id);
+
+DROP TABLE telemetry;
+)sql";
+
+constexpr std::array<migration, 3> ladder{{
+    {1, v1_initial}, {2, v2_twins}, {3, v3_telemetry_partitions},
+    // {4, "ALTER TABLE …;"},  // the next schema change goes here
 }};
 
 }  // namespace

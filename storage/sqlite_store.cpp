@@ -227,12 +227,21 @@ ON CONFLICT (id) DO UPDATE SET
   delivery_count = excluded.delivery_count, lock_id = excluded.lock_id,
   lock_expiry_ms = excluded.lock_expiry_ms)sql";
 
+// schema.cpp v3: an event's key is partition * 2^40 + sequence number.
+constexpr int event_key_shift = 40;
+std::int64_t event_key(int partition, std::int64_t sequence_number) {
+  return (static_cast<std::int64_t>(partition) << event_key_shift) + sequence_number;
+}
+
 constexpr const char* put_telemetry_sql = R"sql(
-INSERT INTO telemetry (id, device_id, enqueued_ms, properties, body)
-VALUES (?1, ?2, ?3, ?4, ?5)
-ON CONFLICT (id) DO UPDATE SET
-  device_id = excluded.device_id, enqueued_ms = excluded.enqueued_ms,
-  properties = excluded.properties, body = excluded.body)sql";
+INSERT INTO telemetry_events (id, byte_offset, device_id, module_id, source, enqueued_ms,
+                              properties, body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8))sql";
+
+constexpr const char* put_partition_sql = R"sql(
+INSERT INTO telemetry_partitions (partition, next_sequence, next_offset) VALUES (?1, ?2, ?3)
+ON CONFLICT (partition) DO UPDATE SET
+  next_sequence = excluded.next_sequence, next_offset = excluded.next_offset)sql";
 
 constexpr const char* put_counters_sql = R"sql(
 INSERT INTO counters (id, next_message_seq, next_lock_id, next_feedback_id, next_batch_id,
@@ -257,13 +266,14 @@ std::string select(const char* columns, const char* rest) {
 }
 
 // Child tables first, so no foreign key is ever violated in between.
-constexpr std::array<const char*, 8> clear_sql{"DELETE FROM feedback_records",
+constexpr std::array<const char*, 9> clear_sql{"DELETE FROM feedback_records",
                                                "DELETE FROM feedback_batches",
                                                "DELETE FROM c2d_messages",
                                                "DELETE FROM subscriptions",
                                                "DELETE FROM twins",
                                                "DELETE FROM devices",
-                                               "DELETE FROM telemetry",
+                                               "DELETE FROM telemetry_events",
+                                               "DELETE FROM telemetry_partitions",
                                                "DELETE FROM counters"};
 
 }  // namespace
@@ -304,12 +314,14 @@ struct sqlite_store::prepared {
                  "ON CONFLICT (device_id) DO UPDATE SET document = excluded.document"),
         delete_twin(conn, "DELETE FROM twins WHERE device_id = ?1"),
         put_telemetry(conn, put_telemetry_sql),
-        delete_telemetry_up_to(conn, "DELETE FROM telemetry WHERE id <= ?1"),
+        delete_telemetry_up_to(conn, "DELETE FROM telemetry_events WHERE id BETWEEN ?1 AND ?2"),
+        put_partition(conn, put_partition_sql),
         put_counters(conn, put_counters_sql),
         clear{statement(conn, clear_sql[0]), statement(conn, clear_sql[1]),
               statement(conn, clear_sql[2]), statement(conn, clear_sql[3]),
               statement(conn, clear_sql[4]), statement(conn, clear_sql[5]),
-              statement(conn, clear_sql[6]), statement(conn, clear_sql[7])},
+              statement(conn, clear_sql[6]), statement(conn, clear_sql[7]),
+              statement(conn, clear_sql[8])},
         load_devices(conn,
                      "SELECT id, status, status_reason, primary_key, secondary_key, "
                      "generation_id, etag, status_updated_ms FROM devices ORDER BY id"),
@@ -325,8 +337,11 @@ struct sqlite_store::prepared {
         load_subscriptions(conn, "SELECT device_id, qos FROM subscriptions ORDER BY device_id"),
         load_twins(conn, "SELECT device_id, document FROM twins ORDER BY device_id"),
         load_telemetry(conn,
-                       "SELECT id, device_id, enqueued_ms, properties, body FROM telemetry "
-                       "ORDER BY id"),
+                       "SELECT id, byte_offset, device_id, module_id, source, enqueued_ms, "
+                       "properties, body FROM telemetry_events ORDER BY id"),
+        load_partitions(conn,
+                        "SELECT partition, next_sequence, next_offset FROM telemetry_partitions "
+                        "ORDER BY partition"),
         load_counters(conn,
                       "SELECT next_message_seq, next_lock_id, next_feedback_id, next_batch_id, "
                       "next_telemetry_id, next_generation, last_batch_ms FROM counters "
@@ -340,11 +355,11 @@ struct sqlite_store::prepared {
       put_feedback_batch_state, delete_batch_records, delete_batch;
   statement put_subscription, delete_subscription;
   statement put_twin, delete_twin;
-  statement put_telemetry, delete_telemetry_up_to;
+  statement put_telemetry, delete_telemetry_up_to, put_partition;
   statement put_counters;
   std::array<statement, clear_sql.size()> clear;
   statement load_devices, load_messages, load_unbatched, load_batched, load_batches,
-      load_subscriptions, load_twins, load_telemetry, load_counters;
+      load_subscriptions, load_twins, load_telemetry, load_partitions, load_counters;
 
   // ---- one change each ----------------------------------------------------------------
   void apply(const core::change::put_device& c) {
@@ -414,15 +429,17 @@ struct sqlite_store::prepared {
     put_twin.run(c.value.device_id, core::to_stored(c.value));
   }
   void apply(const core::change::put_telemetry& c) {
-    const core::telemetry_message& t = c.value;
-    put_telemetry.run(t.id, t.device_id, ms(t.enqueued_time), blob{encode_properties(t.properties)},
+    const core::telemetry_message& t = *c.value;
+    put_telemetry.run(event_key(t.partition, t.sequence_number), t.offset, t.device_id, t.module_id,
+                      t.source, ms(t.enqueued_time), blob{encode_properties(t.properties)},
                       blob{t.body});
   }
   void apply(const core::change::remove_telemetry_up_to& c) {
-    // Ids are stored as signed 64-bit values; "everything" (e.g. UINT64_MAX) must stay a large
-    // positive bound rather than wrap to a negative one.
-    constexpr auto max_id = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-    delete_telemetry_up_to.run(std::min(c.up_to_id, max_id));
+    if (c.up_to_sequence < 0) return;
+    delete_telemetry_up_to.run(event_key(c.partition, 0), event_key(c.partition, c.up_to_sequence));
+  }
+  void apply(const core::change::put_partition_counters& c) {
+    put_partition.run(c.value.partition, c.value.next_sequence_number, c.value.next_offset);
   }
   void apply(const core::change::put_counters& c) {
     const core::hub_counters& n = c.value;
@@ -544,12 +561,25 @@ struct sqlite_store::prepared {
       while (load_telemetry.step()) {
         const statement& s = load_telemetry;
         core::telemetry_message t;
-        t.id = s.column_uint64(0);
-        t.device_id = s.column_text(1);
-        t.enqueued_time = time_column(s, 2);
-        t.properties = decode_properties(db, s.column_blob(3));
-        t.body = s.column_blob(4);
+        const auto key = s.column_int64(0);
+        t.partition = static_cast<int>(key >> event_key_shift);
+        t.sequence_number = key & ((std::int64_t{1} << event_key_shift) - 1);
+        t.offset = s.column_int64(1);
+        t.device_id = s.column_text(2);
+        t.module_id = s.column_text(3);
+        t.source = s.column_text(4);
+        t.enqueued_time = time_column(s, 5);
+        t.properties = decode_properties(db, s.column_blob(6));
+        t.body = s.column_blob(7);
         snap.telemetry.push_back(std::move(t));
+      }
+    }
+    {
+      auto q = load_partitions.query();
+      while (load_partitions.step()) {
+        const statement& s = load_partitions;
+        snap.partitions.push_back(
+            core::partition_counters{s.column_int(0), s.column_int64(1), s.column_int64(2)});
       }
     }
     {

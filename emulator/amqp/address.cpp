@@ -42,17 +42,9 @@ std::string normalize_address(std::string_view address) {
   return out;
 }
 
-node_kind classify_address(std::string_view address) {
-  const std::string path = normalize_address(address);
-  if (path == "$cbs") return node_kind::cbs;
-  if (path == "/messages/devicebound") return node_kind::c2d;
-  if (path == "/messages/servicebound/feedback") return node_kind::feedback;
-  return node_kind::unknown;
-}
+namespace {
 
-std::optional<std::string> c2d_target_device(std::string_view to) {
-  std::string_view path = path_of(to);
-  // Expected segments: "", "devices", {id}, "messages", "devicebound".
+std::vector<std::string_view> split_segments(std::string_view path) {
   std::vector<std::string_view> segments;
   while (true) {
     const auto slash = path.find('/');
@@ -60,6 +52,41 @@ std::optional<std::string> c2d_target_device(std::string_view to) {
     if (slash == std::string_view::npos) break;
     path.remove_prefix(slash + 1);
   }
+  return segments;
+}
+
+}  // namespace
+
+node_kind classify_address(std::string_view address, std::string_view event_hub_name) {
+  const std::string path = normalize_address(address);
+  if (path == "$cbs") return node_kind::cbs;
+  if (path == "/messages/devicebound") return node_kind::c2d;
+  if (path == "/messages/servicebound/feedback") return node_kind::feedback;
+  std::string_view rest = path;
+  if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+  if (rest == "$management" ||
+      (istarts_with(rest, event_hub_name) && rest.substr(event_hub_name.size()) == "/$management"))
+    return node_kind::management;
+  if (rest == "messages/events" || istarts_with(rest, "messages/events/"))
+    return node_kind::events_redirect;
+  if (parse_partition_address(address, event_hub_name)) return node_kind::event_hub_partition;
+  return node_kind::unknown;
+}
+
+std::optional<partition_address> parse_partition_address(std::string_view address,
+                                                         std::string_view event_hub_name) {
+  std::string_view path = path_of(address);
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  const auto s = split_segments(path);
+  if (s.size() != 5 || !iequals(s[0], event_hub_name) || !iequals(s[1], "ConsumerGroups") ||
+      s[2].empty() || !iequals(s[3], "Partitions") || s[4].empty())
+    return std::nullopt;
+  return partition_address{std::string(s[2]), std::string(s[4])};
+}
+
+std::optional<std::string> c2d_target_device(std::string_view to) {
+  // Expected segments: "", "devices", {id}, "messages", "devicebound".
+  const auto segments = split_segments(path_of(to));
   if (segments.size() != 5 || !segments[0].empty() || !iequals(segments[1], "devices") ||
       segments[2].empty() || !iequals(segments[3], "messages") ||
       !iequals(segments[4], "devicebound")) {

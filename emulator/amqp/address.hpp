@@ -19,6 +19,14 @@ enum class node_kind {
   cbs,       ///< `$cbs`: claims-based security (put-token), spec §4.2
   c2d,       ///< `/messages/devicebound`: the service's C2D sender attaches here, spec §4.3
   feedback,  ///< `/messages/servicebound/feedback`: delivery feedback, spec §2.2
+  /// `$management` or `<hub>/$management`: Event Hubs READ of the hub and its partitions
+  /// (next-capabilities §1.4)
+  management,
+  /// `<hub>/ConsumerGroups/<cg>/Partitions/<n>`: an Event Hubs receiver (next-capabilities §1.5)
+  event_hub_partition,
+  /// `/messages/events…`: the IoT Hub path of the built-in endpoint, answered with
+  /// amqp:link:redirect to the Event Hubs-compatible one (next-capabilities §1.7)
+  events_redirect,
   unknown,
 };
 
@@ -28,8 +36,19 @@ enum class node_kind {
 std::string normalize_address(std::string_view address);
 
 /// Which node an attach's address names (source for links the client receives on, target for
-/// links it sends on).
-node_kind classify_address(std::string_view address);
+/// links it sends on). `event_hub_name` is the Event Hubs-compatible name (the hub name),
+/// compared case-insensitively.
+node_kind classify_address(std::string_view address, std::string_view event_hub_name);
+
+/// The parts of an Event Hubs receiver address, `[/]<eventHub>/ConsumerGroups/<cg>/Partitions/<n>`
+/// (optional `amqps://host[:port]` prefix; fixed segments in any case). The consumer group and
+/// partition id are kept as sent (the hub checks them).
+struct partition_address {
+  std::string consumer_group;
+  std::string partition_id;
+};
+std::optional<partition_address> parse_partition_address(std::string_view address,
+                                                         std::string_view event_hub_name);
 
 /// The device id of a C2D message's `to`, which must be `/devices/{id}/messages/devicebound`
 /// (fixed segments in any case, optional `amqps://host[:port]` prefix). The id is

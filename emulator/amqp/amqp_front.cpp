@@ -1,5 +1,6 @@
 #include "emulator/amqp/amqp_front.hpp"
 
+#include <atomic>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -11,11 +12,21 @@ namespace emu::amqp {
 
 namespace {
 
-amqp_settings with_names(amqp_settings s, const std::string& hub_name,
-                         const std::string& host_name) {
+amqp_settings with_names(amqp_settings s, const std::string& hub_name, const std::string& host_name,
+                         core::time_point created) {
   s.hub_name = hub_name;
   s.host_name = host_name;
+  s.hub_created = created;
   return s;
+}
+
+template <class Fn>
+void post_to(const net::connection_handle& c, Fn fn) {
+  c.post([fn = std::move(fn)](net::protocol& p) mutable {
+    static_cast<amqp_session&>(p).run([&](amqp_connection* conn) {
+      if (conn != nullptr) fn(*conn);
+    });
+  });
 }
 
 }  // namespace
@@ -27,14 +38,24 @@ amqp_state::amqp_state(amqp_settings s, executor::hub_executor& e)
 
 void amqp_state::on_hub_event(const core::hub_event& e) {
   if (const auto* d = std::get_if<core::event::feedback_delivery>(&e)) {
-    if (const auto c = routes.find(d->receiver)) {
-      c->post([receiver = d->receiver, batch = d->batch](net::protocol& p) mutable {
-        static_cast<amqp_session&>(p).run([&](amqp_connection* conn) {
-          if (conn != nullptr) conn->feedback_delivery(receiver, std::move(batch));
-        });
+    if (const auto c = routes.feedback.find(d->receiver)) {
+      post_to(*c, [receiver = d->receiver, batch = d->batch](amqp_connection& conn) mutable {
+        conn.feedback_delivery(receiver, std::move(batch));
       });
     }
     // No route: the link is gone, and its receiver's detach gives the batch back.
+  } else if (const auto* t = std::get_if<core::event::telemetry_delivery>(&e)) {
+    if (const auto c = routes.readers.find(t->reader)) {
+      post_to(*c, [reader = t->reader, events = t->events](amqp_connection& conn) {
+        conn.telemetry_delivery(reader, events);
+      });
+    }
+  } else if (const auto* r = std::get_if<core::event::telemetry_reader_ended>(&e)) {
+    if (const auto c = routes.readers.find(r->reader)) {
+      post_to(*c, [reader = r->reader, why = r->why](amqp_connection& conn) {
+        conn.telemetry_reader_ended(reader, why);
+      });
+    }
   } else if (std::holds_alternative<core::event::hub_reset>(e)) {
     for (const auto& c : connections->handles()) {
       c.post([](net::protocol& p) {
@@ -48,8 +69,8 @@ void amqp_state::on_hub_event(const core::hub_event& e) {
 amqp_front::amqp_front(amqp_settings settings, const std::string& hub_name,
                        const std::string& host_name, executor::hub_executor& executor,
                        asio::io_context& io)
-    : state_(std::make_shared<amqp_state>(with_names(std::move(settings), hub_name, host_name),
-                                          executor)),
+    : state_(std::make_shared<amqp_state>(
+          with_names(std::move(settings), hub_name, host_name, executor.now()), executor)),
       io_(io) {
   executor.add_listener([state = state_](const core::hub_event& e) { state->on_hub_event(e); });
 }
@@ -64,10 +85,15 @@ std::uint16_t amqp_front::listen(const std::string& address, std::uint16_t port,
   net::listener_options options{"amqp", "amqp.maxConnections", {}};
   // The TLS handshake gets the AMQP handshake time-out; the AMQP open gets it again after.
   options.connection.tls_handshake_timeout = state_->settings.handshake_timeout;
+  // The port this listener is bound to (known after bind when asked for port 0): sessions
+  // name it in redirects.
+  auto local_port = std::make_shared<std::atomic<std::uint16_t>>(port);
   auto l = std::make_unique<net::listener>(
-      io_, tls, state_->connections, std::move(options),
-      [state = state_] { return std::make_unique<amqp_session>(state); });
+      io_, tls, state_->connections, std::move(options), [state = state_, local_port] {
+        return std::make_unique<amqp_session>(state, local_port->load());
+      });
   const auto bound = l->listen(address, port);
+  local_port->store(bound);
   listeners_.push_back(std::move(l));
   return bound;
 }

@@ -17,7 +17,7 @@
 ///     (encoding_check.hpp).
 ///   - The hub is reached only through the hub executor; answers are posted back to the
 ///     connection's strand, and a C2D send is accepted only after its commit. Feedback is
-///     pushed by the hub to the link of the receiver it was locked for (feedback_routes).
+///     pushed by the hub to the link of the receiver it was locked for (link_routes).
 ///
 /// Thread safety: construct and listen() from one controlling thread; stop(), wait_closed(),
 /// clock_advanced() and connection_count() from any thread. Construct before

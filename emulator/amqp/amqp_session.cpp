@@ -7,7 +7,8 @@
 
 namespace emu::amqp {
 
-amqp_session::amqp_session(std::shared_ptr<amqp_state> state) : state_(std::move(state)) {}
+amqp_session::amqp_session(std::shared_ptr<amqp_state> state, std::uint16_t local_port)
+    : state_(std::move(state)), local_port_(local_port) {}
 
 amqp_session::~amqp_session() = default;
 
@@ -20,6 +21,7 @@ void amqp_session::on_open(net::link& l) {
   };
   conn_ = std::make_unique<amqp_connection>(state_->executor, state_->settings, std::move(post),
                                             l.handle(), state_->routes, l.peer());
+  conn_->set_local_port(local_port_);
   if (!conn_->start(net::steady_clock::now())) {
     conn_.reset();
     l.close_now("Proton could not allocate the connection");

@@ -21,7 +21,8 @@ struct amqp_state;
 
 class amqp_session final : public net::protocol {
  public:
-  explicit amqp_session(std::shared_ptr<amqp_state> state);
+  /// `local_port`: the port of the listener that accepted the connection (redirects name it).
+  amqp_session(std::shared_ptr<amqp_state> state, std::uint16_t local_port);
   ~amqp_session() override;
 
   /// The connection, or null once closed.
@@ -47,6 +48,7 @@ class amqp_session final : public net::protocol {
   void after_activity();
 
   std::shared_ptr<amqp_state> state_;
+  std::uint16_t local_port_;
   std::unique_ptr<amqp_connection> conn_;
   std::optional<net::steady_time> next_;
   bool closing_ = false;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "emulator/core/time.hpp"
 #include "emulator/log/log.hpp"
 
 namespace emu::amqp {
@@ -23,6 +24,9 @@ struct amqp_settings {
   /// user name, because the legacy C client derives the hub name from it (sdk-wire §7). From
   /// the hub's settings, like hub_name.
   std::string host_name;
+  /// When the hub was created, as the Event Hubs `$management` READ reports it (`created_at`);
+  /// set by the front when it starts, like hub_name.
+  core::time_point hub_created{};
 
   /// Connections beyond this are closed right after accept.
   std::size_t max_connections = 1000;

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "emulator/amqp/amqp_settings.hpp"
-#include "emulator/amqp/feedback_routes.hpp"
+#include "emulator/amqp/link_routes.hpp"
 #include "emulator/core/hub_event.hpp"
 #include "emulator/executor/hub_executor.hpp"
 #include "emulator/net/connection_set.hpp"
@@ -20,7 +20,7 @@ struct amqp_state {
   const amqp_settings settings;
   executor::hub_executor& executor;
   std::shared_ptr<net::connection_set> connections;
-  feedback_routes routes;
+  link_routes routes;
 
   /// Hub events (executor thread, after the commit): feedback batches to their links, a reset
   /// to every connection.

@@ -1,6 +1,5 @@
 #include "emulator/amqp/cbs_node.hpp"
 
-#include <proton/terminus.h>
 #include <proton/binary.hpp>
 #include <proton/scalar.hpp>
 #include <proton/value.hpp>
@@ -15,10 +14,6 @@
 namespace emu::amqp {
 
 namespace {
-
-/// CBS requests are small (a token and a few properties); anything bigger is not a request.
-constexpr std::size_t max_request_bytes = 64 * 1024;
-constexpr std::uint32_t request_credit = 16;
 
 std::string string_property(const proton::message& m, const std::string& name) {
   const auto& props = m.properties();
@@ -81,56 +76,10 @@ proton::message make_cbs_reply(const proton::message_id& request_id, const std::
 
 // ---- request link ----------------------------------------------------------------------
 
-void cbs_request_link::on_open() {
-  top_up();
-}
-
-void cbs_request_link::top_up() {
-  const int credit = pn_link_credit(link_);
-  if (credit < static_cast<int>(request_credit / 2))
-    pn_link_flow(link_, static_cast<int>(request_credit) - credit);
-}
-
-void cbs_request_link::on_delivery(pn_delivery_t* d) {
-  if (d != pn_link_current(link_) || !pn_delivery_readable(d)) return;
-  char chunk[4096];
-  bool too_large = false;
-  while (true) {
-    const ssize_t n = pn_link_recv(link_, chunk, sizeof chunk);
-    if (n <= 0) break;
-    if (buffer_.size() + static_cast<std::size_t>(n) > max_request_bytes) {
-      too_large = true;
-    } else {
-      buffer_.append(chunk, static_cast<std::size_t>(n));
-    }
-  }
-  if (too_large) {
-    buffer_.clear();
-    reject_delivery(d, amqp_error{std::string(condition::message_size_exceeded),
-                                  "A CBS request larger than 64 KB.", 0});
-    pn_link_advance(link_);
-    top_up();
-    return;
-  }
-  if (pn_delivery_partial(d)) return;
-  pn_link_advance(link_);
-  if (pn_delivery_aborted(d)) {
-    buffer_.clear();
-    pn_delivery_settle(d);
-    top_up();
-    return;
-  }
-  std::string bytes = std::move(buffer_);
-  buffer_.clear();
-  accept_delivery(d);
-  top_up();
-  handle_request(bytes);
-}
-
 void cbs_request_link::reply(const proton::message_id& id, const std::string& reply_to, int code,
                              const std::string& description) {
   auto bytes = encode_message(make_cbs_reply(id, reply_to, code, description));
-  if (bytes) conn_.send_cbs_reply(reply_to, std::move(*bytes), serial());
+  if (bytes) conn_.send_reply(node_kind::cbs, reply_to, std::move(*bytes), serial());
 }
 
 void cbs_request_link::handle_request(std::string_view bytes) {
@@ -162,47 +111,15 @@ void cbs_request_link::handle_request(std::string_view bytes) {
         if (r.ok()) {
           c->set_grant(r.value());
           auto reply = encode_message(make_cbs_reply(id, reply_to, 200, "OK"));
-          if (reply) c->send_cbs_reply(reply_to, std::move(*reply), serial);
+          if (reply) c->send_reply(node_kind::cbs, reply_to, std::move(*reply), serial);
         } else {
           const amqp_error e = to_amqp_error(r.error());
           c->log(log_level::info, "CBS: put-token refused: " + e.description);
           auto reply = encode_message(make_cbs_reply(id, reply_to, 401, e.description));
-          if (reply) c->send_cbs_reply(reply_to, std::move(*reply), serial);
+          if (reply) c->send_reply(node_kind::cbs, reply_to, std::move(*reply), serial);
         }
         c->cbs_finished();
       });
-}
-
-// ---- reply link ------------------------------------------------------------------------
-
-void cbs_reply_link::on_delivery(pn_delivery_t* d) {
-  // spec §4.2: clients accept (settle) each CBS response; that ends the delivery.
-  if (pn_delivery_settled(d) || pn_delivery_remote_state(d) != 0) pn_delivery_settle(d);
-}
-
-std::string cbs_reply_link::remote_target() const {
-  const char* address = pn_terminus_get_address(pn_link_remote_target(link_));
-  return address != nullptr ? address : "";
-}
-
-void cbs_reply_link::send(std::vector<char> bytes) {
-  if (queue_.size() >= max_queued_) {
-    conn_.log(log_level::warn, "CBS: reply dropped, the client's $cbs receiver gives no credit");
-    return;
-  }
-  queue_.push_back(std::move(bytes));
-  send_queued();
-}
-
-void cbs_reply_link::send_queued() {
-  while (!queue_.empty() && pn_link_credit(link_) > 0) {
-    const std::string tag = std::to_string(next_tag_++);
-    pn_delivery(link_, pn_dtag(tag.data(), tag.size()));
-    const auto& bytes = queue_.front();
-    pn_link_send(link_, bytes.data(), bytes.size());
-    pn_link_advance(link_);  // settled in on_delivery, when the client has settled it
-    queue_.pop_front();
-  }
 }
 
 }  // namespace emu::amqp

@@ -17,12 +17,11 @@
 #include <proton/message_id.hpp>
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <variant>
 #include <vector>
 
-#include "emulator/amqp/link_handler.hpp"
+#include "emulator/amqp/request_link.hpp"
 #include "emulator/base/result.hpp"
 
 namespace emu::amqp {
@@ -50,45 +49,16 @@ emu::result<put_token_request, cbs_status> parse_put_token(const proton::message
 proton::message make_cbs_reply(const proton::message_id& request_id, const std::string& reply_to,
                                int status_code, const std::string& description);
 
-/// Our receiver for the client's `$cbs` sender: reads requests and asks the hub.
-class cbs_request_link final : public link_handler {
+/// Our receiver for the client's `$cbs` sender: reads requests and asks the hub. Replies go
+/// on a reply_link of node `cbs`.
+class cbs_request_link final : public request_link {
  public:
-  using link_handler::link_handler;
-  void on_open() override;
-  void on_delivery(pn_delivery_t* d) override;
+  using request_link::request_link;
 
  private:
-  void handle_request(std::string_view bytes);
+  void handle_request(std::string_view bytes) override;
   void reply(const proton::message_id& id, const std::string& reply_to, int code,
              const std::string& description);
-  void top_up();
-
-  std::string buffer_;
-};
-
-/// Our sender for the client's `$cbs` receiver: carries replies as credit allows. Replies are
-/// sent unsettled and settled when the client accepts them (Node and C# auto-accept; a
-/// pre-settled reply would confuse clients that accept explicitly, e.g. Proton's
-/// BlockingReceiver).
-class cbs_reply_link final : public link_handler {
- public:
-  cbs_reply_link(amqp_connection& conn, pn_link_t* link, std::uint64_t serial,
-                 std::size_t max_queued)
-      : link_handler(conn, link, serial), max_queued_(max_queued) {}
-  void on_open() override { send_queued(); }
-  void on_flow() override { send_queued(); }
-  void on_delivery(pn_delivery_t* d) override;
-  /// Queues a reply (dropped with a log line if the queue is full).
-  void send(std::vector<char> bytes);
-  /// The remote target address (C# sets it to the request's reply-to).
-  std::string remote_target() const;
-
- private:
-  void send_queued();
-
-  std::size_t max_queued_;
-  std::deque<std::vector<char>> queue_;
-  std::uint64_t next_tag_ = 1;
 };
 
 }  // namespace emu::amqp

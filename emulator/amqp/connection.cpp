@@ -14,6 +14,11 @@
 #include "emulator/amqp/cbs_node.hpp"
 #include "emulator/amqp/encoding_check.hpp"
 #include "emulator/amqp/feedback_sender.hpp"
+#include "emulator/amqp/link_options.hpp"
+#include "emulator/amqp/management_node.hpp"
+#include "emulator/amqp/partition_sender.hpp"
+#include "emulator/amqp/reply_link.hpp"
+#include "emulator/amqp/selector_filter.hpp"
 #include "emulator/core/access_policy.hpp"
 #include "emulator/core/sas_token.hpp"
 #include "emulator/log/log.hpp"
@@ -82,7 +87,7 @@ void reject_delivery(pn_delivery_t* d, const amqp_error& e) {
 
 amqp_connection::amqp_connection(executor::hub_executor& executor, const amqp_settings& settings,
                                  post_fn post, net::connection_handle handle,
-                                 amqp::feedback_routes& routes, std::string peer)
+                                 amqp::link_routes& routes, std::string peer)
     : executor_(executor),
       settings_(settings),
       post_(std::move(post)),
@@ -327,6 +332,30 @@ void amqp_connection::feedback_delivery(std::uint64_t receiver, core::feedback_b
   // The link is gone: its receiver's detach gives the batch back to the queue.
 }
 
+void amqp_connection::telemetry_delivery(
+    std::uint64_t reader,
+    const std::vector<std::shared_ptr<const core::telemetry_message>>& events) {
+  for (auto& [serial, h] : links_) {
+    auto* p = dynamic_cast<partition_sender*>(h.get());
+    if (p != nullptr && p->reader() == reader) {
+      p->deliver(events);
+      return;
+    }
+  }
+  // The link is gone: the events stay in the log, nothing to give back.
+}
+
+void amqp_connection::telemetry_reader_ended(std::uint64_t reader, const core::error& why) {
+  for (auto& [serial, h] : links_) {
+    auto* p = dynamic_cast<partition_sender*>(h.get());
+    if (p != nullptr && p->reader() == reader) {
+      p->end(why);
+      pump();
+      return;
+    }
+  }
+}
+
 // ---- authorisation and CBS ------------------------------------------------------------------
 
 bool amqp_connection::authorized() const {
@@ -348,27 +377,28 @@ void amqp_connection::cbs_finished() {
   for (pn_link_t* link : waiting) decide_attach(link);
 }
 
-void amqp_connection::send_cbs_reply(std::string_view reply_to, std::vector<char> bytes,
-                                     std::uint64_t request_serial) {
+void amqp_connection::send_reply(node_kind node, std::string_view reply_to, std::vector<char> bytes,
+                                 std::uint64_t request_serial) {
   pn_session_t* session = nullptr;
   if (const auto it = links_.find(request_serial); it != links_.end())
     session = pn_link_session(it->second->link());
-  cbs_reply_link* by_target = nullptr;
-  cbs_reply_link* in_session = nullptr;
-  cbs_reply_link* newest = nullptr;
+  reply_link* by_target = nullptr;
+  reply_link* in_session = nullptr;
+  reply_link* newest = nullptr;
   // links_ is ordered by serial, i.e. by attach order: the last match is the newest.
   for (auto& [serial, h] : links_) {
-    auto* r = dynamic_cast<cbs_reply_link*>(h.get());
-    if (r == nullptr) continue;
+    auto* r = dynamic_cast<reply_link*>(h.get());
+    if (r == nullptr || r->node() != node) continue;
     newest = r;
     if (session != nullptr && pn_link_session(r->link()) == session) in_session = r;
     if (by_target == nullptr && !reply_to.empty() && r->remote_target() == reply_to) by_target = r;
   }
-  cbs_reply_link* chosen = by_target != nullptr    ? by_target
-                           : in_session != nullptr ? in_session
-                                                   : newest;
+  reply_link* chosen = by_target != nullptr    ? by_target
+                       : in_session != nullptr ? in_session
+                                               : newest;
   if (chosen == nullptr) {
-    log(log_level::warn, "CBS: no receiver link with source $cbs for the reply");
+    log(log_level::warn, std::string("no receiver link with source ") +
+                             (node == node_kind::cbs ? "$cbs" : "$management") + " for the reply");
     return;
   }
   chosen->send(std::move(bytes));
@@ -494,16 +524,35 @@ void amqp_connection::decide_attach(pn_link_t* link) {
                                  "Too many links on this connection.", 0});
     return;
   }
-  const node_kind kind = classify_address(address);
+  const node_kind kind = classify_address(address, settings_.hub_name);
   switch (kind) {
     case node_kind::cbs:
       if (we_send) {
-        accept_link(link, std::make_unique<cbs_reply_link>(*this, link, next_serial_++,
-                                                           settings_.max_queued_cbs_replies));
+        accept_link(link, std::make_unique<reply_link>(*this, link, next_serial_++, kind,
+                                                       settings_.max_queued_cbs_replies));
       } else {
         accept_link(link, std::make_unique<cbs_request_link>(*this, link, next_serial_++));
       }
       return;
+    case node_kind::management:
+      // Like $cbs, open to all: each request is checked (management_node.cpp).
+      if (we_send) {
+        accept_link(link, std::make_unique<reply_link>(*this, link, next_serial_++, kind,
+                                                       settings_.max_queued_cbs_replies));
+      } else {
+        accept_link(link, std::make_unique<management_request_link>(*this, link, next_serial_++));
+      }
+      return;
+    case node_kind::event_hub_partition:
+      if (!we_send) {
+        refuse_link(link,
+                    amqp_error{std::string(condition::not_allowed),
+                               "'" + address + "' only delivers events: attach a receiver.", 0});
+        return;
+      }
+      break;
+    case node_kind::events_redirect:
+      break;
     case node_kind::c2d:
       if (we_send) {
         refuse_link(link,
@@ -525,7 +574,8 @@ void amqp_connection::decide_attach(pn_link_t* link) {
                   amqp_error{std::string(condition::not_found),
                              "No node '" + address +
                                  "' on the service endpoint (known: $cbs, /messages/devicebound, "
-                                 "/messages/serviceBound/feedback).",
+                                 "/messages/serviceBound/feedback, /messages/events, $management, "
+                                 "<hub>/ConsumerGroups/<group>/Partitions/<n>).",
                              0});
       return;
   }
@@ -542,6 +592,10 @@ void amqp_connection::decide_attach(pn_link_t* link) {
   }
   if (kind == node_kind::c2d) {
     accept_link(link, std::make_unique<c2d_receiver>(*this, link, next_serial_++));
+  } else if (kind == node_kind::events_redirect) {
+    redirect_link(link);
+  } else if (kind == node_kind::event_hub_partition) {
+    attach_partition_reader(link, address);
   } else {
     accept_link(link, std::make_unique<feedback_sender>(*this, link, next_serial_++));
   }
@@ -574,6 +628,67 @@ void amqp_connection::refuse_link(pn_link_t* link, const amqp_error& e) {
   pn_link_close(link);
   log(log_level::info, "refused link '" + std::string(pn_link_name(link)) + "': " + e.condition +
                            ": " + e.description);
+}
+
+void amqp_connection::redirect_link(pn_link_t* link) {
+  // next-capabilities §1.7: the IoT Hub path of the built-in endpoint answers with
+  // amqp:link:redirect to the Event Hubs-compatible one, here on this same listener. The
+  // @azure/event-hubs 1.x client needs info.hostname and info.address, the address matching
+  // `5671/<eventHub>/$management`.
+  const std::string port = std::to_string(local_port_);
+  const std::string target =
+      "amqps://" + settings_.host_name + ":" + port + "/" + settings_.hub_name + "/$management";
+  if (pn_link_is_sender(link)) {
+    pn_terminus_set_type(pn_link_source(link), PN_UNSPECIFIED);
+    pn_terminus_copy(pn_link_target(link), pn_link_remote_target(link));
+  } else {
+    pn_terminus_copy(pn_link_source(link), pn_link_remote_source(link));
+    pn_terminus_set_type(pn_link_target(link), PN_UNSPECIFIED);
+  }
+  pn_link_open(link);
+  pn_condition_t* c = pn_link_condition(link);
+  pn_condition_set_name(c, std::string(condition::link_redirect).c_str());
+  pn_condition_set_description(c,
+                               "The built-in endpoint is read through its Event "
+                               "Hubs-compatible name.");
+  pn_data_t* info = pn_condition_info(c);
+  pn_data_clear(info);
+  pn_data_put_map(info);
+  pn_data_enter(info);
+  const auto put = [info](std::string_view key, std::string_view value) {
+    pn_data_put_symbol(info, pn_bytes(key.size(), key.data()));
+    pn_data_put_string(info, pn_bytes(value.size(), value.data()));
+  };
+  put("hostname", settings_.host_name);
+  put("network-host", settings_.host_name);
+  pn_data_put_symbol(info, pn_bytes(4, "port"));
+  pn_data_put_int(info, local_port_);
+  put("address", target);
+  pn_data_exit(info);
+  pn_link_close(link);
+  log(log_level::info, "redirected link '" + std::string(pn_link_name(link)) + "' to " + target);
+}
+
+void amqp_connection::attach_partition_reader(pn_link_t* link, const std::string& address) {
+  const auto parts = parse_partition_address(address, settings_.hub_name);
+  core::reader_request request;
+  request.consumer_group = parts->consumer_group;
+  request.epoch = link_epoch(pn_link_remote_properties(link));
+  auto text = selector_filter_text(pn_terminus_filter(pn_link_remote_source(link)));
+  if (!text) {
+    refuse_link(link, invalid_field(text.error()));
+    return;
+  }
+  if (*text) {
+    auto position = parse_selector_filter(**text);
+    if (!position) {
+      refuse_link(link, invalid_field(position.error()));
+      return;
+    }
+    request.start = *position;
+  }
+  accept_link(link, std::make_unique<partition_sender>(*this, link, next_serial_++,
+                                                       parts->partition_id, std::move(request)));
 }
 
 link_handler* amqp_connection::handler_of(pn_link_t* link) {

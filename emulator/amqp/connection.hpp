@@ -35,10 +35,11 @@
 #include <utility>
 #include <vector>
 
+#include "emulator/amqp/address.hpp"
 #include "emulator/amqp/amqp_settings.hpp"
 #include "emulator/amqp/errors.hpp"
-#include "emulator/amqp/feedback_routes.hpp"
 #include "emulator/amqp/link_handler.hpp"
+#include "emulator/amqp/link_routes.hpp"
 #include "emulator/amqp/proton_handles.hpp"
 #include "emulator/amqp/sasl_authenticator.hpp"
 #include "emulator/core/hub.hpp"
@@ -58,7 +59,7 @@ class amqp_connection {
   /// `handle` is the connection's own (for routes to it); `routes` finds the connection of a
   /// feedback receiver (the front's).
   amqp_connection(executor::hub_executor& executor, const amqp_settings& settings, post_fn post,
-                  net::connection_handle handle, feedback_routes& routes, std::string peer);
+                  net::connection_handle handle, link_routes& routes, std::string peer);
   /// Gives back what the links hold (unsettled feedback batches are released to the hub).
   ~amqp_connection();
   amqp_connection(const amqp_connection&) = delete;
@@ -99,13 +100,21 @@ class amqp_connection {
   /// The hub locked `batch` for the feedback receiver `receiver` (event::feedback_delivery):
   /// the feedback link of that receiver sends it.
   void feedback_delivery(std::uint64_t receiver, core::feedback_batch batch);
+  /// Events for the telemetry reader `reader` (event::telemetry_delivery): its link sends them.
+  void telemetry_delivery(
+      std::uint64_t reader,
+      const std::vector<std::shared_ptr<const core::telemetry_message>>& events);
+  /// The hub ended the telemetry reader `reader` (event::telemetry_reader_ended).
+  void telemetry_reader_ended(std::uint64_t reader, const core::error& why);
+  /// The port this connection's listener is bound to (the redirect's address names it).
+  void set_local_port(std::uint16_t port) { local_port_ = port; }
 
   // ---- for link handlers ----------------------------------------------------------------
   executor::hub_executor& executor() { return executor_; }
   const amqp_settings& settings() const { return settings_; }
   const post_fn& poster() const { return post_; }
   const net::connection_handle& handle() const { return handle_; }
-  amqp::feedback_routes& feedback_routes() { return routes_; }
+  amqp::link_routes& routes() { return routes_; }
   void log(log_level level, std::string_view text) const;
 
   /// Runs `fn(hub, now)` on the executor; `done(conn, committed, result)` then runs on this
@@ -134,18 +143,23 @@ class amqp_connection {
   /// A put-token is being verified; attaches that need a token wait for it (cbs_finished).
   void cbs_started() { ++cbs_in_flight_; }
   void cbs_finished();
-  /// Sends a CBS reply on the `$cbs` receiver link whose target equals `reply_to`, else on
-  /// a link with source `$cbs` (spec §4.2 "Emulator routing rule"): the newest one in the
-  /// session of the request link `request_serial` if it is still open, else the newest one.
-  /// (A client that attaches a new `$cbs` pair per request reads the newest receiver.)
-  void send_cbs_reply(std::string_view reply_to, std::vector<char> bytes,
-                      std::uint64_t request_serial);
+  /// Sends a reply of `node` ($cbs, $management) on the client's receiver link of that node
+  /// whose target equals `reply_to`, else on one with that source (spec §4.2 "Emulator routing
+  /// rule", next-capabilities §1.3): the newest one in the session of the request link
+  /// `request_serial` if it is still open, else the newest one. (A client that attaches a new
+  /// pair per request reads the newest receiver.)
+  void send_reply(node_kind node, std::string_view reply_to, std::vector<char> bytes,
+                  std::uint64_t request_serial);
+  /// When the hub was created, as `$management` reports it (the front's start).
+  core::time_point created() const { return settings_.hub_created; }
 
  private:
   void handle(pn_event_t* e);
   void on_link_remote_open(pn_link_t* link);
   void decide_attach(pn_link_t* link);
   void refuse_link(pn_link_t* link, const amqp_error& e);
+  void redirect_link(pn_link_t* link);
+  void attach_partition_reader(pn_link_t* link, const std::string& address);
   void accept_link(pn_link_t* link, std::unique_ptr<link_handler> handler);
   link_handler* handler_of(pn_link_t* link);
   void drop_link(pn_link_t* link);
@@ -159,7 +173,7 @@ class amqp_connection {
   const amqp_settings& settings_;
   post_fn post_;
   net::connection_handle handle_;
-  amqp::feedback_routes& routes_;
+  amqp::link_routes& routes_;
   std::string peer_;
 
   // Declared before the driver: Proton keeps pointers into it until the transport is freed.
@@ -171,6 +185,7 @@ class amqp_connection {
   std::uint64_t next_serial_ = 1;
   std::optional<core::auth_grant> grant_;
   int cbs_in_flight_ = 0;
+  std::uint16_t local_port_ = 5671;
 
   steady_time open_deadline_{};
   bool remote_opened_ = false;

@@ -33,6 +33,12 @@ amqp_error to_amqp_error(const core::error& e) {
       return make(condition::invalid_field, e.code, e.message);
     case core::hub_error::device_message_lock_lost:
       return make(condition::message_lock_lost, e.code, e.message);
+    case core::hub_error::entity_not_found:
+      // next-capabilities §9.6: core-amqp maps it to a non-retryable error.
+      return make(condition::not_found, e.code, e.message);
+    case core::hub_error::receiver_disconnected:
+      // next-capabilities §1.2: core-amqp maps amqp:link:stolen to ReceiverDisconnectedError.
+      return make(condition::link_stolen, e.code, e.message);
     case core::hub_error::device_already_exists:
     case core::hub_error::precondition_failed:
     case core::hub_error::server_error:

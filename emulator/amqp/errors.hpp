@@ -25,6 +25,8 @@ inline constexpr std::string_view not_implemented = "amqp:not-implemented";
 inline constexpr std::string_view connection_forced = "amqp:connection:forced";
 inline constexpr std::string_view framing_error = "amqp:connection:framing-error";
 inline constexpr std::string_view message_lock_lost = "com.microsoft:message-lock-lost";
+inline constexpr std::string_view link_stolen = "amqp:link:stolen";
+inline constexpr std::string_view link_redirect = "amqp:link:redirect";
 }  // namespace condition
 
 /// An AMQP `error` (condition + description) plus the IoT Hub error number, which is sent as

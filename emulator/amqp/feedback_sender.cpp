@@ -38,7 +38,7 @@ void feedback_sender::on_open() {
 
 void feedback_sender::on_attached(std::uint64_t receiver) {
   receiver_ = receiver;
-  conn_.feedback_routes().set(receiver, conn_.handle());
+  conn_.routes().feedback.set(receiver, conn_.handle());
   report_credit();
 }
 
@@ -162,7 +162,7 @@ void feedback_sender::on_settled(std::uint64_t id, bool committed, const core::s
 void feedback_sender::on_closed() {
   closed_ = true;
   if (receiver_ != 0) {
-    conn_.feedback_routes().remove(receiver_);
+    conn_.routes().feedback.remove(receiver_);
     detach_from_hub(conn_.executor(), receiver_);
   }
   unsettled_.clear();

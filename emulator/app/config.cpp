@@ -233,6 +233,7 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
            }},
           {"testControl", r.flag("testControl", c.https.test_control)},
           {"tokenClockSkewSeconds", r.secs("tokenClockSkewSeconds", c.hub.token_clock_skew)},
+          // The older spelling of eventHubs.maxEvents.
           {"telemetryCapacity", r.number("telemetryCapacity", c.hub.telemetry_capacity)},
           {"ioThreads",
            [&](const json& v) {
@@ -345,6 +346,32 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
                      {"maxMessageSize", m.number("maxMessageSize", h.c2d_max_message_size)},
                  });
            }},
+          {"eventHubs",
+           [&](const json& v) {
+             // The built-in Event Hubs-compatible endpoint (issue 14).
+             reader m("eventHubs", errors);
+             auto& h = c.hub;
+             m.read(v,
+                    {
+                        {"partitionCount", m.number("partitionCount", h.partition_count)},
+                        {"retentionSeconds", m.secs("retentionSeconds", h.telemetry_retention)},
+                        {"retentionBytes", m.number("retentionBytes", h.telemetry_retention_bytes)},
+                        {"maxEvents", m.number("maxEvents", h.telemetry_capacity)},
+                        {"consumerGroups",
+                         [&](const json& g) {
+                           if (!g.is_array())
+                             return m.error("consumerGroups", "must be a list of names", g);
+                           h.consumer_groups.clear();
+                           for (const auto& n : g) {
+                             if (!n.is_string() || n.get<std::string>().empty() ||
+                                 n.get<std::string>().find('/') != std::string::npos)
+                               return m.error("consumerGroups",
+                                              "must be non-empty names without '/'", n);
+                             h.consumer_groups.push_back(n.get<std::string>());
+                           }
+                         }},
+                    });
+           }},
           {"feedback",
            [&](const json& v) {
              reader m("feedback", errors);
@@ -409,7 +436,12 @@ std::vector<config_error> validate(const emulator_config& c) {
   range_i("feedback.maxDeliveryCount", h.feedback_max_delivery_count,
           core::limits::delivery_count_min, core::limits::delivery_count_max);
   range_s("tokenClockSkewSeconds", h.token_clock_skew, core::duration{0}, std::chrono::hours(1));
-  range_i("telemetryCapacity", static_cast<long long>(h.telemetry_capacity), 1, 10000000);
+  range_i("eventHubs.maxEvents", static_cast<long long>(h.telemetry_capacity), 1, 100000000);
+  range_i("eventHubs.partitionCount", h.partition_count, 1, core::limits::d2c_max_partition_count);
+  range_s("eventHubs.retentionSeconds", h.telemetry_retention, std::chrono::seconds(1),
+          std::chrono::hours(24 * 7));
+  range_i("eventHubs.retentionBytes", static_cast<long long>(h.telemetry_retention_bytes), 1024,
+          64LL * 1024 * 1024 * 1024);
   port("listen.mqttPort", c.listen.mqtt_port);
   port("listen.amqpPort", c.listen.amqp_port);
   port("listen.httpsPort", c.listen.https_port);

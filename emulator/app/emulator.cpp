@@ -253,6 +253,21 @@ ready_info emulator::start() {
                                                   ";SharedAccessKeyName=" + policy.name +
                                                   ";SharedAccessKey=" + policy.primary_key;
   }
+  // The Event Hubs-compatible endpoint (issue 14) is the AMQP listener itself; its name is the
+  // hub name. Event Hubs clients take the port from Endpoint (next-capabilities §1.2); the
+  // plain listener, when there is one, serves clients with UseDevelopmentEmulator=true.
+  for (const auto& policy : config_.hub.policies) {
+    if (policy.name != "service") continue;
+    const auto endpoint = [&](int port) {
+      return "Endpoint=sb://" + config_.hub.host_name + ":" + std::to_string(port) +
+             "/;SharedAccessKeyName=" + policy.name + ";SharedAccessKey=" + policy.primary_key +
+             ";EntityPath=" + config_.hub.hub_name;
+    };
+    info.policy_connection_strings["eventHubsCompatible"] = endpoint(info.ports["amqp"]);
+    if (info.ports.contains("amqpPlain"))
+      info.policy_connection_strings["eventHubsCompatibleDevelopment"] =
+          endpoint(info.ports["amqpPlain"]) + ";UseDevelopmentEmulator=true";
+  }
   for (const auto& d : call([](core::hub&hub, core::time_point) { return hub.list_devices(); })) {
     const bool configured = std::any_of(config_.devices.begin(), config_.devices.end(),
                                         [&](const core::device_spec& s) { return s.id == d.id; });

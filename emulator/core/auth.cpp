@@ -14,8 +14,12 @@ error unauthorized(std::string message) {
   return error{hub_error::unauthorized, std::move(message)};
 }
 
-/// Splits a decoded `sr` into host and path ("host/devices/d" → "host", "/devices/d").
+/// Splits a decoded `sr` into host and path ("host/devices/d" → "host", "/devices/d"). A
+/// scheme is dropped first: the Event Hubs clients sign `sb://host/<hub>/...` audiences
+/// (next-capabilities §1.3, §1.7).
 std::pair<std::string_view, std::string_view> split_resource(std::string_view sr) {
+  if (const auto scheme = sr.find("://"); scheme != std::string_view::npos && sr.find('/') > scheme)
+    sr.remove_prefix(scheme + 3);
   const auto slash = sr.find('/');
   if (slash == std::string_view::npos) return {sr, {}};
   return {sr.substr(0, slash), sr.substr(slash)};
@@ -86,7 +90,11 @@ result<auth_grant> authenticate_service(const hub_settings& settings, std::strin
     return unauthorized("The SAS token is for another hub (sr host).");
   const access_policy* policy = find_policy(settings, t.key_name);
   if (policy == nullptr) return unauthorized("Unknown shared access policy.");
-  if (!signature_matches(t, policy->primary_key) && !signature_matches(t, policy->secondary_key))
+  // The IoT Hub clients sign with the decoded key, the Event Hubs clients with its text
+  // (next-capabilities §1.3): either proves the key.
+  if (!signature_matches(t, policy->primary_key) && !signature_matches(t, policy->secondary_key) &&
+      !signature_matches_text_key(t, policy->primary_key) &&
+      !signature_matches_text_key(t, policy->secondary_key))
     return unauthorized("The SAS token's signature does not match.");
   if (!has(policy->permissions, needed))
     return unauthorized("The policy '" + policy->name + "' does not grant " +

@@ -26,6 +26,10 @@ std::string_view error_name(hub_error e) {
       return "ServerError";
     case hub_error::gateway_timeout:
       return "GatewayTimeout";
+    case hub_error::entity_not_found:
+      return "EntityNotFound";
+    case hub_error::receiver_disconnected:
+      return "ReceiverDisconnected";
   }
   return "ServerError";
 }
@@ -54,6 +58,11 @@ int error_number(hub_error e) {
       return 500001;
     case hub_error::gateway_timeout:
       return 504101;
+    // Event Hubs errors have no six-digit IoT Hub number; the HTTP-like status stands in.
+    case hub_error::entity_not_found:
+      return 404;
+    case hub_error::receiver_disconnected:
+      return 409;
   }
   return 500001;
 }

@@ -22,6 +22,8 @@ enum class hub_error {
   message_too_large,                    // 413001
   server_error,                         // 500001
   gateway_timeout,                      // 504101 (direct methods: no answer in time)
+  entity_not_found,                     // 404 (Event Hubs: no such consumer group or partition)
+  receiver_disconnected,                // 409 (Event Hubs: a reader with a higher epoch took over)
 };
 
 /// The error's name as IoT Hub spells it ("DeviceNotFound"), used in `ErrorCode:` texts.

@@ -1,5 +1,9 @@
 #include "emulator/core/hub.hpp"
 
+#include <algorithm>
+
+#include "emulator/core/ascii.hpp"
+
 namespace emu::core {
 
 hub::hub(hub_settings settings) : settings_(std::move(settings)) {}
@@ -15,7 +19,7 @@ void hub::restore(const hub_snapshot& snapshot) {
   std::vector<std::string> ids;
   for (const auto& d : snapshot.devices) ids.push_back(d.id);
   twins_.restore(snapshot.twins, ids);
-  telemetry_.restore(snapshot.telemetry);
+  telemetry_.restore(snapshot.telemetry, snapshot.partitions);
   journal_.discard();
 }
 
@@ -35,6 +39,7 @@ void hub::reset(time_point) {
   iothub_topics_.clear();
   presence_.clear();
   telemetry_.clear();
+  readers_.clear();
   journal_.record(change::clear_all{});
   (void)journal_.counters_for_update();  // ids are never reused, not even across a reset
   journal_.emit(event::hub_reset{});
@@ -43,11 +48,13 @@ void hub::reset(time_point) {
 void hub::round_committed() {
   sessions_.commit_volatile();
   feedback_.commit_volatile();
+  readers_.commit_volatile();
 }
 
 void hub::round_failed(const hub_snapshot& stored, time_point now) {
   sessions_.rollback_volatile();
   feedback_.rollback_volatile();
+  readers_.rollback_volatile();
   restore(stored);
   // The lost round's deliveries were never sent: the messages are Enqueued again (the store
   // has them so) and the sessions' slots free; try again in the next round.
@@ -260,10 +267,67 @@ void hub::release_batch(std::uint64_t batch_id, std::uint64_t lock_id, time_poin
 
 // ---- telemetry ------------------------------------------------------------------------------
 
-std::uint64_t hub::record_telemetry(std::string_view device_id, std::vector<property> properties,
-                                    std::string body, time_point now) {
+std::int64_t hub::record_telemetry(std::string_view device_id, std::vector<property> properties,
+                                   std::string body, time_point now) {
   touch(device_id, now);
-  return telemetry_.append(device_id, std::move(properties), std::move(body), now);
+  telemetry_message m;
+  m.device_id = std::string(device_id);
+  m.properties = std::move(properties);
+  m.body = std::move(body);
+  // Readers get it at the end of the round (advance), with everything else appended in it.
+  return telemetry_.append(std::move(m), now)->sequence_number;
+}
+
+std::vector<std::string> hub::consumer_groups() const {
+  std::vector<std::string> out{"$Default"};
+  for (const auto& g : settings_.consumer_groups)
+    if (!iequals(g, "$Default")) out.push_back(g);
+  return out;
+}
+
+namespace {
+
+/// A partition id as Event Hubs spells it: a decimal number without sign or leading zeros.
+std::optional<int> parse_partition_id(std::string_view id, int count) {
+  if (id.empty() || id.size() > 2 || (id.size() > 1 && id[0] == '0')) return std::nullopt;
+  int n = 0;
+  for (const char c : id) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  if (n >= count) return std::nullopt;
+  return n;
+}
+
+error no_partition(std::string_view id, int count) {
+  return error{hub_error::entity_not_found, "The partition '" + std::string(id) +
+                                                "' does not exist (partitions 0.." +
+                                                std::to_string(count - 1) + ")."};
+}
+
+}  // namespace
+
+result<partition_info> hub::partition(std::string_view partition_id) const {
+  const auto p = parse_partition_id(partition_id, telemetry_.partition_count());
+  if (!p) return no_partition(partition_id, telemetry_.partition_count());
+  return telemetry_.info(*p);
+}
+
+result<std::uint64_t> hub::attach_telemetry_reader(std::string_view partition_id,
+                                                   reader_request r) {
+  const auto groups = consumer_groups();
+  if (std::none_of(groups.begin(), groups.end(),
+                   [&](const std::string& g) { return iequals(g, r.consumer_group); }))
+    return error{hub_error::entity_not_found,
+                 "The consumer group '" + r.consumer_group + "' does not exist."};
+  const auto p = parse_partition_id(partition_id, telemetry_.partition_count());
+  if (!p) return no_partition(partition_id, telemetry_.partition_count());
+  r.partition = *p;
+  return readers_.attach(r, telemetry_);
+}
+
+std::uint64_t hub::set_telemetry_credit(std::uint64_t reader, std::uint64_t limit) {
+  return readers_.set_limit(reader, limit, telemetry_);
 }
 
 // ---- time -----------------------------------------------------------------------------------
@@ -273,12 +337,14 @@ void hub::advance(time_point now) {
   queue_.advance(now);
   feedback_.advance(now);
   deliver_available(now);
+  telemetry_.trim(now);
+  readers_.deliver(telemetry_);
 }
 
 std::optional<time_point> hub::next_deadline() const {
   std::optional<time_point> out;
-  for (const auto& d :
-       {queue_.next_deadline(), feedback_.next_deadline(), methods_.next_deadline()})
+  for (const auto& d : {queue_.next_deadline(), feedback_.next_deadline(), methods_.next_deadline(),
+                        telemetry_.next_deadline()})
     if (d && (!out || *d < *out)) out = d;
   return out;
 }

@@ -9,7 +9,9 @@
 ///   c2d_queue        C2D states, TTL, locks (spec §1)        c2d_queue.hpp
 ///   feedback_queue   records, batches, receivers (spec §2)   feedback_queue.hpp
 ///   device_twins     tags, desired, reported (next-cap. §2)  device_twins.hpp
-///   telemetry_log    device-to-cloud messages (spec §3.6)    telemetry_log.hpp
+///   telemetry_log    device-to-cloud events in partitions    telemetry_log.hpp
+///                    (spec §3.6, next-capabilities §1)
+///   telemetry_readers Event Hubs readers: credit, epochs     telemetry_readers.hpp
 ///   journal          what a round changed (for the store),   journal.hpp
 ///                    what to tell the fronts (events)
 ///
@@ -46,6 +48,7 @@
 #include "emulator/core/registry.hpp"
 #include "emulator/core/state_store.hpp"
 #include "emulator/core/telemetry_log.hpp"
+#include "emulator/core/telemetry_readers.hpp"
 #include "emulator/core/time.hpp"
 
 namespace emu::core {
@@ -204,10 +207,25 @@ class hub {
   /// Connected with a current session subscribed to methods.
   bool methods_reachable(std::string_view device_id) const;
 
-  // ---- telemetry ---------------------------------------------------------------------------
-  std::uint64_t record_telemetry(std::string_view device_id, std::vector<property> properties,
-                                 std::string body, time_point now);
+  // ---- telemetry (issue 14) ---------------------------------------------------------------
+  /// Appends a device's message to the telemetry log (its partition, sequence number, offset
+  /// and enqueued time are assigned); returns its sequence number.
+  std::int64_t record_telemetry(std::string_view device_id, std::vector<property> properties,
+                                std::string body, time_point now);
   std::vector<telemetry_message> telemetry() const { return telemetry_.messages(); }
+  /// The partitions of the Event Hubs-compatible endpoint (fixed for a stored hub).
+  int partition_count() const { return telemetry_.partition_count(); }
+  /// `$Default` and the configured consumer groups.
+  std::vector<std::string> consumer_groups() const;
+  /// A partition's properties; entity_not_found for a partition out of range.
+  result<partition_info> partition(std::string_view partition_id) const;
+  /// A reader (telemetry_readers.hpp) of `partition_id` in consumer group `r.consumer_group`
+  /// (r.partition is set here): entity_not_found for an unknown consumer group or partition,
+  /// receiver_disconnected for an epoch conflict.
+  result<std::uint64_t> attach_telemetry_reader(std::string_view partition_id, reader_request r);
+  /// telemetry_readers::set_limit: returns how many events this call delivered.
+  std::uint64_t set_telemetry_credit(std::uint64_t reader, std::uint64_t limit);
+  void detach_telemetry_reader(std::uint64_t reader) { readers_.detach(reader); }
 
   // ---- time --------------------------------------------------------------------------------
   /// Applies everything that is due at `now`: TTL expiry, lock timeouts, delivery-count
@@ -238,7 +256,8 @@ class hub {
   std::map<std::string, device_presence, std::less<>> presence_;
   void touch(std::string_view device_id, time_point now);
   void presence_changed(std::string_view device_id, time_point now);
-  telemetry_log telemetry_{settings_.telemetry_capacity, journal_};
+  telemetry_log telemetry_{settings_, journal_};
+  telemetry_readers readers_{journal_};
 };
 
 }  // namespace emu::core

@@ -3,15 +3,18 @@
 /// never polled): a C2D message for a device session, a feedback batch for a feedback
 /// receiver, a session that ended, a reset.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/errors.hpp"
 #include "emulator/core/feedback.hpp"
+#include "emulator/core/telemetry_message.hpp"
 #include "emulator/core/time.hpp"
 
 namespace emu::core {
@@ -68,12 +71,25 @@ struct method_result {
   std::string payload;         // the device's JSON text (no failure)
   duration connect_timeout{};  // for the 404103 body's info.timeout
 };
+/// Events of the telemetry log for the reader `reader` (telemetry_readers.hpp), within its
+/// credit, in sequence-number order: the front sends them.
+struct telemetry_delivery {
+  std::uint64_t reader = 0;
+  std::vector<std::shared_ptr<const telemetry_message>> events;
+};
+/// The reader `reader` was ended by the hub (a reader with a higher epoch took its partition):
+/// the front closes its link with `why`.
+struct telemetry_reader_ended {
+  std::uint64_t reader = 0;
+  error why;
+};
 /// Everything was reset (test control): every connection should be closed.
 struct hub_reset {};
 }  // namespace event
 
-using hub_event = std::variant<event::c2d_delivery, event::session_ended, event::feedback_delivery,
-                               event::desired_patch, event::method_request, event::method_result,
-                               event::hub_reset>;
+using hub_event =
+    std::variant<event::c2d_delivery, event::session_ended, event::feedback_delivery,
+                 event::desired_patch, event::method_request, event::method_result,
+                 event::telemetry_delivery, event::telemetry_reader_ended, event::hub_reset>;
 
 }  // namespace emu::core

@@ -33,7 +33,14 @@ struct hub_settings {
   duration feedback_lock_duration = limits::feedback_lock_duration;
   int feedback_max_delivery_count = limits::feedback_max_delivery_count;
 
+  /// The telemetry log (issue 14): partitions of the Event Hubs-compatible endpoint, fixed
+  /// when the hub's data is created (as on Azure; a stored hub keeps its count), retention in
+  /// time, in bytes and in events, and the consumer groups besides `$Default`.
+  int partition_count = limits::d2c_partition_count;
+  duration telemetry_retention = limits::telemetry_retention;
+  std::size_t telemetry_retention_bytes = limits::telemetry_retention_bytes;
   std::size_t telemetry_capacity = limits::telemetry_capacity;
+  std::vector<std::string> consumer_groups;
 
   /// How long after its `se` a SAS token is still accepted, and when an authenticated
   /// connection is closed (se + skew). Azure's validators allow 5 minutes (spec §5.1).

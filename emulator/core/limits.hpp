@@ -51,7 +51,16 @@ inline constexpr std::size_t d2c_max_message_size = 256 * 1024;
 // §3.4: a device can subscribe to at most five topics at a time.
 inline constexpr int mqtt_max_subscriptions = 5;
 
-// Emulator choice: how many received telemetry messages are kept (oldest dropped first).
-inline constexpr std::size_t telemetry_capacity = 10000;
+// Issue 14, DOC iot-hub-devguide-messages-read-builtin: the built-in endpoint keeps telemetry
+// 1 day by default (up to 7). Partitions: 4 by default (Azure's minimum for new hubs is 2,
+// the default 4), at most 32 here. The byte and event bounds are emulator choices that cap the
+// memory and disk of the log (oldest dropped first).
+inline constexpr std::chrono::milliseconds telemetry_retention = 24h;
+inline constexpr std::size_t telemetry_retention_bytes = 256u * 1024 * 1024;
+inline constexpr std::size_t telemetry_capacity = 1'000'000;
+inline constexpr int d2c_partition_count = 4;
+inline constexpr int d2c_max_partition_count = 32;
+// Emulator choice: events trimmed per hub round at most, so a large trim never stalls devices.
+inline constexpr std::size_t telemetry_trim_per_round = 5000;
 
 }  // namespace emu::core::limits

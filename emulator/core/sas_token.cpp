@@ -111,6 +111,13 @@ bool signature_matches(const sas_token& token, std::string_view base64_key) {
   return constant_time_equal(expected, token.signature);
 }
 
+bool signature_matches_text_key(const sas_token& token, std::string_view key_text) {
+  if (key_text.empty()) return false;
+  const std::string string_to_sign = token.resource_uri_raw + "\n" + std::to_string(token.expiry);
+  const std::string expected = base64_encode(hmac_sha256(key_text, string_to_sign));
+  return constant_time_equal(expected, token.signature);
+}
+
 std::string make_sas_token(std::string_view resource_uri, std::string_view base64_key,
                            std::string_view key_name, std::int64_t expiry) {
   // An undecodable key signs with no key bytes: the token then verifies against no real key,

@@ -29,6 +29,11 @@ result<sas_token> parse_sas_token(std::string_view text);
 /// False for a key that is not base64. Does not check expiry or scope.
 bool signature_matches(const sas_token& token, std::string_view base64_key);
 
+/// The same HMAC with the key's TEXT as the HMAC key (its bytes as written, not decoded): how
+/// the Event Hubs clients sign (next-capabilities §1.3, core-amqp `hmacSha256`), so the same
+/// SharedAccessKey gives another signature there than on the IoT Hub side.
+bool signature_matches_text_key(const sas_token& token, std::string_view key_text);
+
 /// Makes a token the way the SDKs do: sr = url_encode(resource_uri), sig = url_encode(base64
 /// HMAC), field order sr, sig, skn, se as Node's toString writes it (skn omitted when key_name
 /// is empty). Byte-identical to the Node SDK's device tokens except for ids containing `*`

@@ -8,6 +8,7 @@
 /// the hub is rebuilt from `load()`. Storage therefore never interprets hub rules: it applies
 /// upserts and removals.
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <variant>
@@ -98,12 +99,18 @@ struct remove_subscription {
 struct put_twin {
   device_twin value;
 };
+/// Appends an event to its partition (shared with the log: the body is not copied).
 struct put_telemetry {
-  telemetry_message value;
+  std::shared_ptr<const telemetry_message> value;
 };
-/// Removes every telemetry message with id <= up_to_id (the bounded store drops oldest first).
+/// Removes the partition's events with sequence number <= up_to_sequence (retention).
 struct remove_telemetry_up_to {
-  std::uint64_t up_to_id;
+  int partition = 0;
+  std::int64_t up_to_sequence = 0;
+};
+/// Inserts or replaces a partition's counters.
+struct put_partition_counters {
+  partition_counters value;
 };
 struct put_counters {
   hub_counters value;
@@ -118,7 +125,8 @@ using state_change =
                  change::cut_feedback_batch, change::put_feedback_batch_state,
                  change::remove_feedback_batch, change::put_subscription,
                  change::remove_subscription, change::put_twin, change::put_telemetry,
-                 change::remove_telemetry_up_to, change::put_counters, change::clear_all>;
+                 change::remove_telemetry_up_to, change::put_partition_counters,
+                 change::put_counters, change::clear_all>;
 
 /// Everything the store holds, as loaded at start.
 struct hub_snapshot {
@@ -128,7 +136,8 @@ struct hub_snapshot {
   std::vector<feedback_batch> batches;            // ordered by id, records filled in
   std::vector<c2d_subscription> subscriptions;
   std::vector<device_twin> twins;
-  std::vector<telemetry_message> telemetry;  // ordered by id
+  std::vector<telemetry_message> telemetry;  // ordered by partition, then sequence number
+  std::vector<partition_counters> partitions;
   hub_counters counters;
   bool empty() const { return devices.empty() && counters == hub_counters{}; }
 };

@@ -93,8 +93,11 @@ json feedback_batch_json(const core::feedback_batch& b) {
 
 json telemetry_json(const core::telemetry_message& t) {
   return json{
-      {"id", t.id},
+      {"partition", t.partition},
+      {"sequenceNumber", t.sequence_number},
+      {"offset", std::to_string(t.offset)},
       {"deviceId", t.device_id},
+      {"source", t.source},
       {"enqueuedTimeUtc", core::to_iso8601(t.enqueued_time)},
       {"properties", properties_json(t.properties)},
       {"body", text_or_null(t.body)},

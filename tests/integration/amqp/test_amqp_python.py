@@ -239,7 +239,7 @@ class CbsTest(Base):
     def test_unknown_address_is_not_found(self):
         conn = self.authorised()
         with self.assertRaises(LinkDetached) as ctx:
-            conn.create_sender("/messages/events")
+            conn.create_sender("/messages/nothing")
         self.assertEqual(ctx.exception.link.remote_condition.name, "amqp:not-found")
         with self.assertRaises(LinkDetached) as ctx:
             conn.create_receiver("/devices/dev1/messages/devicebound")

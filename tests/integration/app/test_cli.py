@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -81,7 +82,12 @@ class ReadyAndRestart(unittest.TestCase):
         with Emulator(BINARY, args=["--config", example]) as with_file:
             from_file = with_file.ready["connectionStrings"]
         with Emulator(BINARY) as defaults:
-            self.assertEqual(from_file, defaults.ready["connectionStrings"])
+            expected = defaults.ready["connectionStrings"]
+        # The Event Hubs-compatible string names the AMQP port, which differs per run.
+        for strings in (from_file, expected):
+            strings["eventHubsCompatible"] = re.sub(r":\d+/;", ":PORT/;",
+                                                    strings["eventHubsCompatible"])
+        self.assertEqual(from_file, expected)
 
 
 class Refusals(unittest.TestCase):

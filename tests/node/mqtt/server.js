@@ -49,19 +49,21 @@ async function eventually(cond, ms = 10000, what = 'a condition') {
 class TestServer {
   /**
    * @param {object} [config] merged over the generated config file (e.g. {mqtt: {...}})
-   * @param {object} [options] {httpsPort}: 443 for the service SDKs, which always use 443
+   * @param {object} [options] {httpsPort}: 443 for the service SDKs, which always use 443;
+   *   {amqpPort}: 5671 for @azure/event-hubs 1.x, which always uses 5671; {reuse}: a server
+   *   stopped with stop({keepData: true}), whose data directory this one starts on (restart)
    */
   static async start(config = {}, options = {}) {
     const binary = process.env.EMU_BINARY;
     const certDir = process.env.MQTT_CERT_DIR;
     if (!binary || !certDir) throw new Error('EMU_BINARY and MQTT_CERT_DIR must be set');
     const s = new TestServer();
-    s.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mqtt-node-'));
+    s.tmp = options.reuse ? options.reuse.tmp : fs.mkdtempSync(path.join(os.tmpdir(), 'mqtt-node-'));
     const dataDir = path.join(s.tmp, 'data');
-    fs.cpSync(certDir, path.join(dataDir, 'certs'), { recursive: true });
+    if (!options.reuse) fs.cpSync(certDir, path.join(dataDir, 'certs'), { recursive: true });
     const configFile = path.join(s.tmp, 'config.json');
     fs.writeFileSync(configFile, JSON.stringify({ devices: DEVICES, logLevel: 'debug', ...config }));
-    s.proc = spawn(binary, ['--mqtt-port', '0', '--amqp-port', '0',
+    s.proc = spawn(binary, ['--mqtt-port', '0', '--amqp-port', String(options.amqpPort ?? 0),
       '--https-port', String(options.httpsPort ?? 0),
       '--bind', '127.0.0.1', '--data-dir', dataDir, '--ready-file', path.join(s.tmp, 'ready.json'),
       '--config', configFile, '--test-control'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -180,8 +182,9 @@ class TestServer {
     fs.rmSync(this.tmp, { recursive: true, force: true });
   }
 
-  /** SIGTERM, then at most 20 s for a clean exit (0); SIGKILL and an error otherwise. */
-  async stop() {
+  /** SIGTERM, then at most 20 s for a clean exit (0); SIGKILL and an error otherwise. The
+   *  data directory goes too, unless {keepData: true} (then start({reuse: this}) restarts). */
+  async stop({ keepData = false } = {}) {
     if (this.proc.exitCode === null && this.proc.signalCode === null) {
       this.proc.kill('SIGTERM');
       const done = await withTimeout(this.exited, 20000, 'the emulator to exit').catch(async (e) => {
@@ -190,7 +193,7 @@ class TestServer {
       });
       if (done.code !== 0) throw new Error(`emulator exited with ${done.code}/${done.signal}:\n${this.log}`);
     }
-    fs.rmSync(this.tmp, { recursive: true, force: true });
+    if (!keepData) fs.rmSync(this.tmp, { recursive: true, force: true });
   }
 }
 

@@ -18,20 +18,51 @@ TEST_CASE("normalize_address strips scheme, authority, query and trailing slash"
   CHECK(normalize_address("") == "");
 }
 
+TEST_CASE("classify_address recognises the Event Hubs nodes (next-capabilities §1.4, §1.5, §1.7)") {
+  CHECK(classify_address("$management", "myhub") == node_kind::management);
+  CHECK(classify_address("myhub/$management", "myhub") == node_kind::management);
+  CHECK(classify_address("/MyHub/$management", "myhub") == node_kind::management);
+  CHECK(classify_address("otherhub/$management", "myhub") == node_kind::unknown);
+  CHECK(classify_address("/messages/events/$management", "myhub") == node_kind::events_redirect);
+  CHECK(classify_address("messages/events/ConsumerGroups/$Default/Partitions/0", "myhub") ==
+        node_kind::events_redirect);
+  CHECK(classify_address("/messages/eventsx", "myhub") == node_kind::unknown);
+  CHECK(classify_address("myhub/ConsumerGroups/$Default/Partitions/0", "myhub") ==
+        node_kind::event_hub_partition);
+  CHECK(classify_address("amqps://localhost:5671/MYHUB/consumergroups/$default/partitions/3",
+                         "myhub") == node_kind::event_hub_partition);
+  CHECK(classify_address("myhub/ConsumerGroups/$Default/Partitions", "myhub") ==
+        node_kind::unknown);
+  CHECK(classify_address("otherhub/ConsumerGroups/$Default/Partitions/0", "myhub") ==
+        node_kind::unknown);
+}
+
+TEST_CASE("parse_partition_address keeps the consumer group and partition as sent") {
+  const auto a = parse_partition_address("/myHub/ConsumerGroups/Analytics/Partitions/12", "myhub");
+  REQUIRE(a);
+  CHECK(a->consumer_group == "Analytics");
+  CHECK(a->partition_id == "12");
+  CHECK_FALSE(parse_partition_address("myhub/ConsumerGroups//Partitions/1", "myhub"));
+  CHECK_FALSE(parse_partition_address("myhub/ConsumerGroups/x/Partitions/", "myhub"));
+  CHECK_FALSE(parse_partition_address("myhub/ConsumerGroups/x/Partitions/1/extra", "myhub"));
+}
+
 TEST_CASE("classify_address recognises the three nodes in every SDK spelling") {
-  CHECK(classify_address("$cbs") == node_kind::cbs);
-  CHECK(classify_address("$CBS") == node_kind::cbs);
-  CHECK(classify_address("cbs") == node_kind::unknown);
+  CHECK(classify_address("$cbs", "myhub") == node_kind::cbs);
+  CHECK(classify_address("$CBS", "myhub") == node_kind::cbs);
+  CHECK(classify_address("cbs", "myhub") == node_kind::unknown);
   // Node (sdk-wire §2.4), legacy C (§7), C# (spec §4.1)
-  CHECK(classify_address("/messages/devicebound") == node_kind::c2d);
-  CHECK(classify_address("amqps://emuhub.localhost/messages/deviceBound") == node_kind::c2d);
-  CHECK(classify_address("amqps://emuhub.localhost:5671/messages/deviceBound") == node_kind::c2d);
-  CHECK(classify_address("/messages/serviceBound/feedback") == node_kind::feedback);
-  CHECK(classify_address("amqps://emuhub.localhost/messages/servicebound/feedback") ==
+  CHECK(classify_address("/messages/devicebound", "myhub") == node_kind::c2d);
+  CHECK(classify_address("amqps://emuhub.localhost/messages/deviceBound", "myhub") ==
+        node_kind::c2d);
+  CHECK(classify_address("amqps://emuhub.localhost:5671/messages/deviceBound", "myhub") ==
+        node_kind::c2d);
+  CHECK(classify_address("/messages/serviceBound/feedback", "myhub") == node_kind::feedback);
+  CHECK(classify_address("amqps://emuhub.localhost/messages/servicebound/feedback", "myhub") ==
         node_kind::feedback);
-  CHECK(classify_address("/messages/events") == node_kind::unknown);
-  CHECK(classify_address("/messages/devicebound/x") == node_kind::unknown);
-  CHECK(classify_address("") == node_kind::unknown);
+  CHECK(classify_address("/messages/events", "myhub") == node_kind::events_redirect);
+  CHECK(classify_address("/messages/devicebound/x", "myhub") == node_kind::unknown);
+  CHECK(classify_address("", "myhub") == node_kind::unknown);
 }
 
 TEST_CASE("c2d_target_device: the device id of `to`, percent-decoded, + kept") {

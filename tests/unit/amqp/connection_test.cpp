@@ -86,7 +86,7 @@ struct hub_fixture {
 
   executor::hub_executor executor;
   amqp_settings amqp;
-  feedback_routes routes;
+  link_routes routes;
   std::mutex mutex;
   std::condition_variable wake;
   std::deque<std::function<void(amqp_connection*)>> posted;

@@ -31,6 +31,7 @@ class memory_store final : public state_store {
     for (const auto& [id, q] : subscriptions_) s.subscriptions.push_back({id, q});
     for (const auto& [id, t] : twins_) s.twins.push_back(t);
     for (const auto& [id, t] : telemetry_) s.telemetry.push_back(t);
+    for (const auto& [id, p] : partitions_) s.partitions.push_back(p);
     s.counters = counters_;
     return s;
   }
@@ -87,10 +88,15 @@ class memory_store final : public state_store {
   void apply(const change::put_subscription& c) { subscriptions_[c.value.device_id] = c.value.qos; }
   void apply(const change::remove_subscription& c) { subscriptions_.erase(c.device_id); }
   void apply(const change::put_twin& c) { twins_[c.value.device_id] = c.value; }
-  void apply(const change::put_telemetry& c) { telemetry_[c.value.id] = c.value; }
-  void apply(const change::remove_telemetry_up_to& c) {
-    std::erase_if(telemetry_, [&](const auto& kv) { return kv.first <= c.up_to_id; });
+  void apply(const change::put_telemetry& c) {
+    telemetry_[{c.value->partition, c.value->sequence_number}] = *c.value;
   }
+  void apply(const change::remove_telemetry_up_to& c) {
+    std::erase_if(telemetry_, [&](const auto& kv) {
+      return kv.first.first == c.partition && kv.first.second <= c.up_to_sequence;
+    });
+  }
+  void apply(const change::put_partition_counters& c) { partitions_[c.value.partition] = c.value; }
   void apply(const change::put_counters& c) { counters_ = c.value; }
   void apply(const change::clear_all&) {
     devices_.clear();
@@ -100,6 +106,7 @@ class memory_store final : public state_store {
     subscriptions_.clear();
     twins_.clear();
     telemetry_.clear();
+    partitions_.clear();
     counters_ = {};
   }
 
@@ -109,7 +116,8 @@ class memory_store final : public state_store {
   std::map<std::uint64_t, feedback_batch> batches_;
   std::map<std::string, int> subscriptions_;
   std::map<std::string, device_twin> twins_;
-  std::map<std::uint64_t, telemetry_message> telemetry_;
+  std::map<std::pair<int, std::int64_t>, telemetry_message> telemetry_;
+  std::map<int, partition_counters> partitions_;
   hub_counters counters_;
 };
 

@@ -50,8 +50,10 @@ std::vector<core::state_change> transaction(std::uint64_t i) {
     cs.push_back(change::cut_feedback_batch{std::move(b)});
     if (batch > 2) cs.push_back(change::remove_feedback_batch{batch - 2});
   }
-  cs.push_back(change::put_telemetry{storage_test::make_telemetry(i, "crash-dev")});
-  if (i > 4) cs.push_back(change::remove_telemetry_up_to{i - 4});
+  cs.push_back(storage_test::put_event(i, "crash-dev"));
+  if (i > 4)
+    cs.push_back(
+        change::remove_telemetry_up_to{static_cast<int>(i % 3), static_cast<std::int64_t>(i) - 4});
   core::hub_counters n;
   n.next_message_seq = i + 1;
   n.next_feedback_id = i + 1;

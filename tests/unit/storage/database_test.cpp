@@ -75,29 +75,30 @@ constexpr std::array<migration, 3> ladder_v3_broken{{
 
 }  // namespace
 
-TEST_CASE("a new file gets the current schema (v2), our application_id, WAL and the pragmas") {
+TEST_CASE("a new file gets the current schema (v3), our application_id, WAL and the pragmas") {
   temp_dir dir;
   const std::string path = dir.file("hub.db");
   {
     sqlite_store store(path);
     database& db = store.db();
-    CHECK(db.schema_version() == 2);
-    CHECK(emu::storage::current_schema_version() == 2);
-    CHECK(db.query_integer("PRAGMA user_version") == 2);
+    CHECK(db.schema_version() == 3);
+    CHECK(emu::storage::current_schema_version() == 3);
+    CHECK(db.query_integer("PRAGMA user_version") == 3);
     CHECK(db.query_integer("PRAGMA application_id") == 0x494F5448);
     CHECK(db.query_text("PRAGMA journal_mode") == "wal");
     CHECK(db.query_integer("PRAGMA synchronous") == 2);  // FULL
     CHECK(db.query_integer("PRAGMA foreign_keys") == 1);
     CHECK(db.query_text("PRAGMA locking_mode") == "exclusive");
-    CHECK(db.query_integer("SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 8);
+    CHECK(db.query_integer("SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 9);
     CHECK(store.load().empty());
   }
   // Reopening a current file changes nothing and succeeds.
   sqlite_store again(path);
-  CHECK(again.db().schema_version() == 2);
+  CHECK(again.db().schema_version() == 3);
 }
 
-TEST_CASE("a version 1 file (before twins) is migrated to v2 and keeps its devices") {
+TEST_CASE(
+    "a version 1 file (before twins) is migrated to the current version and keeps its devices") {
   temp_dir dir;
   const std::string path = dir.file("v1.db");
   {
@@ -108,11 +109,42 @@ TEST_CASE("a version 1 file (before twins) is migrated to v2 and keeps its devic
       path,
       "INSERT INTO devices VALUES ('old-device', 'enabled', '', 'a2V5', 'a2V5', '1', 'ZQ==', 0)");
   sqlite_store store(path);
-  CHECK(store.db().schema_version() == 2);
+  CHECK(store.db().schema_version() == 3);
   const auto snap = store.load();
   REQUIRE(snap.devices.size() == 1);
   CHECK(snap.devices[0].id == "old-device");
   CHECK(snap.twins.empty());  // the hub gives it an empty twin (device_twins::restore)
+}
+
+TEST_CASE("a version 2 file's telemetry moves to partition 0 of the v3 log, in its order") {
+  temp_dir dir;
+  const std::string path = dir.file("v2.db");
+  {
+    database db(path, emu::storage::schema_ladder().first(2));
+    CHECK(db.schema_version() == 2);
+  }
+  raw_exec(path,
+           "INSERT INTO telemetry VALUES (7, 'd1', 1000, x'', x'6161');"
+           "INSERT INTO telemetry VALUES (9, 'd2', 2000, x'', x'626262');"
+           "INSERT INTO telemetry VALUES (12, 'd1', 3000, x'', x'')");
+  sqlite_store store(path);
+  CHECK(store.db().schema_version() == 3);
+  CHECK(store.db().query_integer("SELECT count(*) FROM sqlite_master WHERE name = 'telemetry'") ==
+        0);
+  const auto snap = store.load();
+  REQUIRE(snap.telemetry.size() == 3);
+  CHECK(snap.partitions.empty());  // derived from the events by the hub
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(snap.telemetry[i].partition == 0);
+    CHECK(snap.telemetry[i].sequence_number == static_cast<std::int64_t>(i));
+    CHECK(snap.telemetry[i].source == "Telemetry");
+  }
+  CHECK(snap.telemetry[0].body == "aa");
+  CHECK(snap.telemetry[1].device_id == "d2");
+  CHECK(snap.telemetry[0].offset == 0);
+  CHECK(snap.telemetry[1].offset == 2 + 64);
+  CHECK(snap.telemetry[2].offset == 2 + 64 + 3 + 64);
+  CHECK(snap.telemetry[2].enqueued_time == emu::core::from_unix_ms(3000));
 }
 
 TEST_CASE("synchronous=NORMAL is an option") {
@@ -126,7 +158,7 @@ TEST_CASE("synchronous=NORMAL is an option") {
 TEST_CASE("an in-memory database gets the schema and writes no file") {
   sqlite_store store(std::string(emu::storage::in_memory_path));
   CHECK(store.db().in_memory());
-  CHECK(store.db().query_integer("PRAGMA user_version") == 2);
+  CHECK(store.db().query_integer("PRAGMA user_version") == 3);
   CHECK(store.db().query_integer("PRAGMA foreign_keys") == 1);
   CHECK(store.load().empty());
   store.checkpoint();  // no-op
@@ -137,7 +169,7 @@ TEST_CASE("an existing empty file is migrated to the current version") {
   const std::string path = dir.file("empty.db");
   storage_test::write_bytes(path, "");
   sqlite_store store(path);
-  CHECK(store.db().query_integer("PRAGMA user_version") == 2);
+  CHECK(store.db().query_integer("PRAGMA user_version") == 3);
   CHECK(store.db().query_integer("PRAGMA application_id") == emu::storage::application_id);
 }
 
@@ -149,7 +181,7 @@ TEST_CASE("a schema version newer than the build is refused, and the file is lef
   const std::string message = error_of([&] { sqlite_store store(path); });
   CHECK(contains(message, path));
   CHECK(contains(message,
-                 "database schema version 7 is newer than this iothub-emulator supports (2); "
+                 "database schema version 7 is newer than this iothub-emulator supports (3); "
                  "upgrade the emulator"));
   CHECK(raw_text(path, "PRAGMA user_version") == "7");
 }
@@ -223,7 +255,7 @@ TEST_CASE("quick_check on open accepts a healthy file") {
   o.quick_check = true;
   { sqlite_store store(dir.file("hub.db"), o); }
   sqlite_store store(dir.file("hub.db"), o);
-  CHECK(store.db().schema_version() == 2);
+  CHECK(store.db().schema_version() == 3);
 }
 
 TEST_CASE("the ladder climbs missing steps in one transaction") {

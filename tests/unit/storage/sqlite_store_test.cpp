@@ -22,6 +22,7 @@ using storage_test::make_message;
 using storage_test::make_record;
 using storage_test::make_telemetry;
 using storage_test::model;
+using storage_test::put_event;
 using storage_test::temp_dir;
 
 namespace {
@@ -88,10 +89,10 @@ changes populated() {
       change::put_feedback_record{make_record(6, "dev-a")},
       change::put_subscription{{"dev-a", 1}},
       change::put_subscription{{"dev-b", 0}},
-      change::put_telemetry{make_telemetry(1, "dev-a")},
-      change::put_telemetry{make_telemetry(2, "dev-b")},
-      change::put_telemetry{make_telemetry(3, "dev-a")},
-      change::put_telemetry{make_telemetry(4, "gone-device")},
+      put_event(1, "dev-a"),
+      put_event(2, "dev-b"),
+      put_event(3, "dev-a"),
+      put_event(4, "gone-device"),
       change::put_counters{counters},
   };
 }
@@ -126,8 +127,7 @@ TEST_CASE("every change type round-trips through commit and load") {
         {change::put_device{a2}, change::put_message{m3},
          change::put_feedback_record{make_record(4, "dev-a", 2)},  // now batched
          change::put_feedback_batch_state{b1.id, b1.delivery_count, b1.lock_id, b1.lock_expiry},
-         change::put_subscription{{"dev-a", 0}},
-         change::put_telemetry{make_telemetry(2, "dev-c")}});
+         change::put_subscription{{"dev-a", 0}}, put_event(5, "dev-c")});
     f.check();
 
     // put_message_state touches only the state columns.
@@ -143,7 +143,7 @@ TEST_CASE("every change type round-trips through commit and load") {
 
     // Removals.
     f.commit({change::remove_message{2}, change::remove_subscription{"dev-b"},
-              change::remove_telemetry_up_to{2}, change::remove_feedback_batch{2}});
+              change::remove_telemetry_up_to{2, 2}, change::remove_feedback_batch{2}});
     f.check();
     f.commit({change::remove_device{"dev-b"}});
     f.check();
@@ -183,10 +183,10 @@ TEST_CASE("unusual values survive exactly") {
     t.body.clear();
     f.commit({change::put_device{d}, change::put_message{empty}, change::put_message{binary},
               change::put_message{big}, change::put_feedback_record{make_record(max, d.id)},
-              change::put_telemetry{t}, change::put_counters{counters}});
+              put_event(t), change::put_counters{counters}});
     f.check();
-    // UINT64_MAX as the telemetry bound means "everything".
-    f.commit({change::put_telemetry{make_telemetry(10, "t")}, change::remove_telemetry_up_to{max}});
+    // The largest sequence number as the bound means "everything" in that partition.
+    f.commit({put_event(12, "t"), change::remove_telemetry_up_to{0, (std::int64_t{1} << 40) - 1}});
     f.check();
     CHECK(f.store->load().telemetry.empty());
   }
@@ -237,7 +237,7 @@ TEST_CASE("remove_feedback_batch removes the batch and its records") {
   // Removing what is not there is a no-op.
   f.commit({change::remove_feedback_batch{99}, change::remove_message{99},
             change::remove_subscription{"nobody"}, change::remove_device{"nobody"},
-            change::remove_telemetry_up_to{0}});
+            change::remove_telemetry_up_to{0, 0}});
   f.check();
 }
 
@@ -281,17 +281,23 @@ TEST_CASE("put_feedback_batch_state changes a stored batch's delivery state only
                   storage_error);
 }
 
-TEST_CASE("remove_telemetry_up_to removes ids <= n") {
+TEST_CASE("remove_telemetry_up_to removes one partition's sequence numbers <= n") {
   fixture f(true);
   changes cs;
-  for (std::uint64_t i = 1; i <= 10; ++i)
-    cs.push_back(change::put_telemetry{make_telemetry(i, "d")});
+  for (std::uint64_t i = 1; i <= 12; ++i) cs.push_back(put_event(i, "d"));  // partition i % 3
+  cs.push_back(change::put_partition_counters{{1, 13, 13000}});
   f.commit(cs);
-  f.commit({change::remove_telemetry_up_to{4}});
+  f.commit({change::remove_telemetry_up_to{1, 7}});  // partition 1: 1, 4, 7 go; 10 stays
   const auto t = f.store->load().telemetry;
-  REQUIRE(t.size() == 6);
-  CHECK(t.front().id == 5);
-  CHECK(t.back().id == 10);
+  REQUIRE(t.size() == 9);
+  CHECK(t.front().partition == 0);
+  std::vector<std::int64_t> in_1;
+  for (const auto& e : t)
+    if (e.partition == 1) in_1.push_back(e.sequence_number);
+  CHECK(in_1 == std::vector<std::int64_t>{10});
+  const auto p = f.store->load().partitions;
+  REQUIRE(p.size() == 1);
+  CHECK(p[0] == core::partition_counters{1, 13, 13000});
   f.check();
 }
 
@@ -324,7 +330,7 @@ TEST_CASE("a failing commit applies nothing and leaves the store usable") {
       {"a CHECK constraint fails in the middle of the group",
        {change::put_device{make_device("dev-c")}, change::remove_message{1},
         change::put_subscription{{"dev-c", 5}},  // qos must be 0 or 1
-        change::put_telemetry{make_telemetry(50, "dev-c")}}},
+        put_event(50, "dev-c")}},
       {"a foreign key fails at COMMIT: a message for a device that does not exist",
        {change::put_device{make_device("dev-c")}, change::remove_device{"dev-b"},
         change::put_message{make_message(20, "nobody")}}},
@@ -483,10 +489,11 @@ TEST_CASE("random groups of changes match the reference model, also after reopen
             c = change::remove_subscription{"dev-" + std::to_string(pick(6))};
             break;
           case 11:
-            c = change::put_telemetry{make_telemetry(next_telemetry++, "dev-x")};
+            c = put_event(next_telemetry++, "dev-x");
             break;
           case 12:
-            c = change::remove_telemetry_up_to{pick(next_telemetry + 1)};
+            c = change::remove_telemetry_up_to{static_cast<int>(pick(3)),
+                                               static_cast<std::int64_t>(pick(next_telemetry + 1))};
             break;
           case 13:
             if (pick(20) == 0) {

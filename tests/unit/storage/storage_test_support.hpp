@@ -117,16 +117,27 @@ inline core::feedback_batch make_batch(std::uint64_t id) {
   return b;
 }
 
+/// Event `id` of the telemetry log: partition id % 3, sequence number id.
 inline core::telemetry_message make_telemetry(std::uint64_t id, const std::string& device_id) {
   core::telemetry_message t;
-  t.id = id;
+  t.partition = static_cast<int>(id % 3);
+  t.sequence_number = static_cast<std::int64_t>(id);
+  t.offset = static_cast<std::int64_t>(id) * 1000;
   t.device_id = device_id;
+  t.module_id = id % 2 == 0 ? "" : "module-" + std::to_string(id);
   t.enqueued_time = at(1'767'225'900'000 + static_cast<int>(id));
   t.properties = {{"$.ct", "application/json"},
                   {"temperature", std::to_string(20 + id % 10)},
                   {"iothub-connection-device-id", device_id}};
   t.body = std::string("\x00\x01\xff telemetry ", 15) + std::to_string(id);
   return t;
+}
+
+inline core::change::put_telemetry put_event(const core::telemetry_message& t) {
+  return core::change::put_telemetry{std::make_shared<const core::telemetry_message>(t)};
+}
+inline core::change::put_telemetry put_event(std::uint64_t id, const std::string& device_id) {
+  return put_event(make_telemetry(id, device_id));
 }
 
 // ---- comparison ------------------------------------------------------------------------------
@@ -178,7 +189,8 @@ struct model {
   std::map<std::uint64_t, core::feedback_batch> batches;  // records kept empty here
   std::map<std::string, core::c2d_subscription> subscriptions;
   std::map<std::string, core::device_twin> twins;
-  std::map<std::uint64_t, core::telemetry_message> telemetry;
+  std::map<std::pair<int, std::int64_t>, core::telemetry_message> telemetry;
+  std::map<int, core::partition_counters> partitions;
   core::hub_counters counters;
 
   void apply(const core::state_change& change) {
@@ -229,9 +241,16 @@ struct model {
   void on(const core::change::put_subscription& c) { subscriptions[c.value.device_id] = c.value; }
   void on(const core::change::remove_subscription& c) { subscriptions.erase(c.device_id); }
   void on(const core::change::put_twin& c) { twins[c.value.device_id] = c.value; }
-  void on(const core::change::put_telemetry& c) { telemetry[c.value.id] = c.value; }
+  void on(const core::change::put_telemetry& c) {
+    telemetry[{c.value->partition, c.value->sequence_number}] = *c.value;
+  }
   void on(const core::change::remove_telemetry_up_to& c) {
-    std::erase_if(telemetry, [&](const auto& kv) { return kv.first <= c.up_to_id; });
+    std::erase_if(telemetry, [&](const auto& kv) {
+      return kv.first.first == c.partition && kv.first.second <= c.up_to_sequence;
+    });
+  }
+  void on(const core::change::put_partition_counters& c) {
+    partitions[c.value.partition] = c.value;
   }
   void on(const core::change::put_counters& c) { counters = c.value; }
   void on(const core::change::clear_all&) { *this = model{}; }
@@ -253,6 +272,7 @@ struct model {
     for (const auto& [id, sub] : subscriptions) s.subscriptions.push_back(sub);
     for (const auto& [id, t] : twins) s.twins.push_back(t);
     for (const auto& [id, t] : telemetry) s.telemetry.push_back(t);
+    for (const auto& [id, p] : partitions) s.partitions.push_back(p);
     s.counters = counters;
     return s;
   }

@@ -1,0 +1,44 @@
+#pragma once
+/// Which connection carries each hub consumer that lives on a link of this front: feedback
+/// receivers (feedback_sender.hpp) and telemetry readers (partition_sender.hpp), so the hub's
+/// event::feedback_delivery and event::telemetry_delivery reach the link they are for.
+///
+/// Thread safety: every member may be called from any thread (one mutex per map).
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+
+#include "emulator/net/connection_handle.hpp"
+
+namespace emu::amqp {
+
+/// Hub consumer id → the connection of its link.
+class route_map {
+ public:
+  void set(std::uint64_t id, net::connection_handle c) {
+    std::lock_guard lock(mutex_);
+    routes_.insert_or_assign(id, std::move(c));
+  }
+  void remove(std::uint64_t id) {
+    std::lock_guard lock(mutex_);
+    routes_.erase(id);
+  }
+  std::optional<net::connection_handle> find(std::uint64_t id) const {
+    std::lock_guard lock(mutex_);
+    const auto it = routes_.find(id);
+    if (it == routes_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, net::connection_handle> routes_;
+};
+
+struct link_routes {
+  route_map feedback;  ///< feedback receiver id → connection
+  route_map readers;   ///< telemetry reader id → connection
+};
+
+}  // namespace emu::amqp
