@@ -76,22 +76,25 @@ emu::result<std::optional<std::string>, std::string> selector_filter_text(pn_dat
     if (!pn_data_next(filter)) break;
     const bool by_key = key && *key == selector_key;
     if (pn_data_type(filter) != PN_DESCRIBED) {
-      if (by_key) return failure(std::string("the selector filter is not a described value"));
+      if (by_key)
+        return failure<std::string>{std::string("the selector filter is not a described value")};
       continue;
     }
     pn_data_enter(filter);
-    if (!pn_data_next(filter)) return failure(std::string("a filter has no descriptor"));
+    if (!pn_data_next(filter))
+      return failure<std::string>{std::string("a filter has no descriptor")};
     const bool by_code =
         pn_data_type(filter) == PN_ULONG && pn_data_get_ulong(filter) == selector_code;
     const auto name = key_text(filter);
     const bool by_name = name && *name == selector_key;
     if (!by_code && !by_name) {
-      if (by_key) return failure(std::string("the selector filter has an unknown descriptor"));
+      if (by_key)
+        return failure<std::string>{std::string("the selector filter has an unknown descriptor")};
       pn_data_exit(filter);
       continue;
     }
     if (!pn_data_next(filter) || pn_data_type(filter) != PN_STRING)
-      return failure(std::string("the selector filter's value is not a string"));
+      return failure<std::string>{std::string("the selector filter's value is not a string")};
     const pn_bytes_t b = pn_data_get_string(filter);
     return std::optional<std::string>(std::string(b.start, b.size));
   }

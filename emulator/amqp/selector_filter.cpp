@@ -16,7 +16,7 @@ using kind = core::event_position::kind;
 using parsed = emu::result<core::event_position, std::string>;
 
 parsed refuse(std::string text) {
-  return failure(std::move(text));
+  return failure<std::string>{std::move(text)};
 }
 
 void skip_spaces(std::string_view& s) {
