@@ -182,6 +182,14 @@ std::string emulator_fixture::hub_connection_string(const std::string& policy) c
          ";SharedAccessKey=" + it->primary_key;
 }
 
+std::string emulator_fixture::event_hubs_connection_string() const {
+  const std::string service = hub_connection_string("service");
+  const auto key = service.substr(service.find(";SharedAccessKey=") + 17);
+  return "Endpoint=sb://" + impl_->options.host_name + ":" + std::to_string(ports().amqp) +
+         "/;SharedAccessKeyName=service;SharedAccessKey=" + key +
+         ";EntityPath=" + impl_->config.hub.hub_name;
+}
+
 std::string emulator_fixture::device_connection_string(const std::string& device_id) {
   const auto key = impl_->call([device_id](core::hub& hub, core::time_point) {
     const core::device* d = hub.find_device(device_id);
@@ -345,7 +353,8 @@ std::vector<telemetry_view> emulator_fixture::telemetry() {
       impl_->call([](core::hub& hub, core::time_point) { return hub.telemetry(); });
   std::vector<telemetry_view> out;
   for (const auto& t : messages)
-    out.push_back({t.device_id, to_system(t.enqueued_time), to_list(t.properties), t.body});
+    out.push_back({t.device_id, to_system(t.enqueued_time), to_list(t.properties), t.body,
+                   t.partition, t.sequence_number, t.offset});
   return out;
 }
 

@@ -124,11 +124,15 @@ struct feedback_view {
   std::vector<feedback_batch_view> batches;
 };
 
+/// An event of the telemetry log, as an Event Hubs reader would get it (issue 14).
 struct telemetry_view {
   std::string device_id;
   std::chrono::system_clock::time_point enqueued_time;
   property_list properties;
   std::string body;
+  int partition = 0;
+  std::int64_t sequence_number = 0;
+  std::int64_t offset = 0;
 };
 
 /// A direct method's answer from the device (next-capabilities §3).
@@ -163,6 +167,10 @@ class emulator_fixture {
   /// `HostName=<host>;SharedAccessKeyName=<policy>;SharedAccessKey=<key>` for one of the hub's
   /// policies (iothubowner, service, device, registryRead, registryReadWrite).
   std::string hub_connection_string(const std::string& policy = "iothubowner") const;
+  /// The built-in Event Hubs-compatible endpoint (issue 14), for @azure/event-hubs and other
+  /// Event Hubs clients: `Endpoint=sb://<host>:<amqp port>/;SharedAccessKeyName=service;
+  /// SharedAccessKey=<key>;EntityPath=<hub name>`.
+  std::string event_hubs_connection_string() const;
   /// The connection string of an existing device (its primary key). Throws if unknown.
   std::string device_connection_string(const std::string& device_id);
 
