@@ -319,3 +319,44 @@ class EventHubsEndpoint(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AcknowledgedTelemetrySurvivesKill(unittest.TestCase):
+    """Every telemetry message the device got a PUBACK for is in the log after `kill -9`, with
+    its sequence number, and numbering goes on after it."""
+
+    def test_kill_9_loses_no_acknowledged_event(self):
+        config = {"devices": [{"deviceId": DEVICE, "primaryKey": DEVICE_KEY}],
+                  "eventHubs": {"partitionCount": 1}}
+        emu = Emulator(BINARY, config=config)
+        self.addCleanup(emu.cleanup)
+        emu.start()
+        hub = Hub(emu.ready)
+        device = hub.mqtt_device(DEVICE)
+        for i in range(200):  # publish() waits for each PUBACK
+            device.publish("devices/%s/messages/events/$.mid=k%d" % (DEVICE, i), b"x%d" % i)
+        emu.kill()
+        device.close()
+
+        again = Emulator(BINARY, config=config, data_dir=emu.data_dir)
+        self.addCleanup(again.cleanup)
+        again.start()
+        self.addCleanup(again.kill)
+        hub = Hub(again.ready)
+        conn = BlockingConnection(hub.amqp_url, ssl_domain=hub.amqp_ssl_domain(), timeout=15,
+                                  allowed_mechs="ANONYMOUS")
+        self.addCleanup(conn.close)
+        name = again.ready["hubName"]
+        audience = "sb://%s/%s" % (hub.host, name)
+        self.assertEqual(hub.cbs_put_token(conn, text_key_token(
+            audience, hub.policy_keys["service"], "service"), audience), 200)
+        rcv = conn.create_receiver("%s/ConsumerGroups/$Default/Partitions/0" % name,
+                                   options=Selector("amqp.annotation.x-opt-offset > '-1'"))
+        got = [rcv.receive(timeout=15) for _ in range(200)]
+        self.assertEqual([m.id for m in got], ["k%d" % i for i in range(200)])
+        self.assertEqual([m.annotations["x-opt-sequence-number"] for m in got], list(range(200)))
+        device = hub.mqtt_device(DEVICE)
+        self.addCleanup(device.close)
+        device.publish("devices/%s/messages/events/$.mid=after" % DEVICE, b"after")
+        m = rcv.receive(timeout=15)
+        self.assertEqual((m.id, m.annotations["x-opt-sequence-number"]), ("after", 200))
