@@ -253,6 +253,15 @@ ready_info emulator::start() {
                                                   ";SharedAccessKeyName=" + policy.name +
                                                   ";SharedAccessKey=" + policy.primary_key;
   }
+  // A hub keeps the partition count it stored its first telemetry with (as on Azure, where it
+  // is fixed at creation): say so when the configuration asks for another.
+  const int partitions =
+      call([](core::hub& hub, core::time_point) { return hub.partition_count(); });
+  if (partitions != config_.hub.partition_count)
+    log::get("app").warn(
+        "eventHubs.partitionCount {} ignored: this hub's telemetry log has {} partitions, fixed "
+        "when it got its first event; use a new data directory to change it",
+        config_.hub.partition_count, partitions);
   // The Event Hubs-compatible endpoint (issue 14) is the AMQP listener itself; its name is the
   // hub name. Event Hubs clients take the port from Endpoint (next-capabilities §1.2); the
   // plain listener, when there is one, serves clients with UseDevelopmentEmulator=true.

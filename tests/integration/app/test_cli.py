@@ -13,6 +13,7 @@ import tempfile
 import unittest
 import urllib.parse
 
+from attack_clients import Hub
 from emulator import Emulator
 
 BINARY = os.environ["EMU_BINARY"]
@@ -35,6 +36,11 @@ class ReadyAndRestart(unittest.TestCase):
             self.assertIn("SharedAccessKeyName=service;", cs["service"])
             self.assertRegex(cs["devices"]["myDevice"],
                              r"^HostName=localhost;DeviceId=myDevice;SharedAccessKey=.+=$")
+            service_key = cs["service"].split("SharedAccessKey=")[1]
+            self.assertEqual(cs["eventHubsCompatible"],
+                             "Endpoint=sb://localhost:%d/;SharedAccessKeyName=service;"
+                             "SharedAccessKey=%s;EntityPath=localhost" % (r["ports"]["amqp"], service_key))
+            self.assertNotIn("eventHubsCompatibleDevelopment", cs)  # no plain AMQP port
             self.assertEqual(emu.terminate(), 0)
             log = emu.log()
             self.assertIn("iothub-emulator ready {", log)
@@ -51,6 +57,26 @@ class ReadyAndRestart(unittest.TestCase):
             with Emulator(BINARY, data_dir=data, config=config) as second:
                 self.assertEqual(second.ready["connectionStrings"]["devices"]["generated"], cs1)
                 self.assertEqual(open(second.ready["caCertificate"]).read(), ca1)
+
+    def test_a_hub_keeps_its_partition_count_and_says_so(self):
+        with tempfile.TemporaryDirectory() as data:
+            key = base64.b64encode(b"k" * 32).decode()
+            config = {"devices": [{"deviceId": "d", "primaryKey": key}],
+                      "eventHubs": {"partitionCount": 2}}
+            with Emulator(BINARY, data_dir=data, config=config) as first:
+                hub = Hub(first.ready)
+                with hub.mqtt_device("d") as device:
+                    device.publish("devices/d/messages/events/", b"first")  # stores the count
+                self.assertEqual(first.terminate(), 0)
+            config["eventHubs"]["partitionCount"] = 8
+            config["listen"] = {"amqpPlainPort": 0}
+            with Emulator(BINARY, data_dir=data, config=config) as second:
+                self.assertIn("eventHubs.partitionCount 8 ignored: this hub's telemetry log has 2 "
+                              "partitions", second.log())
+                dev = second.ready["connectionStrings"]["eventHubsCompatibleDevelopment"]
+                self.assertTrue(dev.startswith("Endpoint=sb://localhost:%d/;" %
+                                               second.ready["ports"]["amqpPlain"]))
+                self.assertTrue(dev.endswith(";UseDevelopmentEmulator=true"))
 
     def test_restart_after_sigkill(self):
         with tempfile.TemporaryDirectory() as data:
@@ -118,6 +144,7 @@ class Refusals(unittest.TestCase):
         r = self.serve("--config", self.config(
             '{"c2d": {"maxDeliveryCount": 0, "defaultTtlSeconds": 5}, "nope": 1,'
             ' "mqtt": {"connectTimeoutSeconds": 0, "ioThreads": 0}, "amqp": {"idleTimeoutSeconds": "x"},'
+            ' "eventHubs": {"partitionCount": 33, "consumerGroups": ["a/b"], "retentionSeconds": 0},'
             ' "devices": [{"deviceId": "bad id"}], "policies": [{"name": "p", "primaryKey": "xx",'
             ' "secondaryKey": "xx", "permissions": ["Teleport"]}]}'))
         self.assertEqual(r.returncode, 2)
@@ -127,6 +154,9 @@ class Refusals(unittest.TestCase):
                      "mqtt.connectTimeoutSeconds: must be between 0.1",
                      "mqtt.ioThreads: must be between 1 and 64 (0)",
                      "amqp.idleTimeoutSeconds: must be a number of seconds (x)",
+                     "eventHubs.partitionCount: must be between 1 and 32 (33)",
+                     "eventHubs.consumerGroups: must be non-empty names without '/'",
+                     "eventHubs.retentionSeconds: must be between 1",
                      "devices[0].deviceId: is not a valid device id",
                      "policies[0].permissions: unknown permission",
                      "policies[0].primaryKey: must be base64 of 16 to 64 bytes"]:
