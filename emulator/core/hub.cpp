@@ -38,9 +38,9 @@ void hub::reset(time_point) {
   methods_.end_all(hub_error::device_not_found, "The hub was reset.");
   iothub_topics_.clear();
   presence_.clear();
-  telemetry_.clear();
   readers_.clear();
   journal_.record(change::clear_all{});
+  telemetry_.clear();  // after clear_all: it stores the partitions' counters again
   (void)journal_.counters_for_update();  // ids are never reused, not even across a reset
   journal_.emit(event::hub_reset{});
 }

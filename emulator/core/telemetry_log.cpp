@@ -46,7 +46,9 @@ void telemetry_log::clear() {
   for (auto& p : partitions_) p.events.clear();
   bytes_ = 0;
   count_ = 0;
-  counters_stored_ = false;  // the reset removed them from the store too
+  // The reset removed the counters from the store too: numbers are never reused, so a hub
+  // that had telemetry stores them again.
+  if (counters_stored_) store_counters();
 }
 
 void telemetry_log::store_counters() {

@@ -44,7 +44,8 @@ class telemetry_log {
   /// and stored with the first event.
   void restore(const std::vector<telemetry_message>& events,
                const std::vector<partition_counters>& counters);
-  /// Drops every event (test control reset); the counters stay, and are stored again.
+  /// Drops every event (test control reset; call it after recording clear_all): the counters
+  /// stay, and are stored again.
   void clear();
 
   int partition_count() const { return static_cast<int>(partitions_.size()); }

@@ -272,3 +272,22 @@ TEST_CASE("restore keeps the partition count of a stored hub and its counters") 
   CHECK(info->last_sequence_number == 2);
   CHECK(h.partition("0")->begin_sequence_number == 7);
 }
+
+TEST_CASE("a reset drops the events but never the numbering") {
+  log_fixture f;
+  f.send("dev1", "a");
+  f.send("dev1", "b");
+  (void)f.h.take_changes();
+  f.h.reset(f.now);
+  CHECK(f.h.telemetry().empty());
+  // The store gets clear_all and then the counters again, so a restart keeps the numbering.
+  const auto changes = f.h.take_changes();
+  REQUIRE_FALSE(changes.empty());
+  CHECK(std::holds_alternative<change::clear_all>(changes.front()));
+  bool counters = false;
+  for (const auto& c : changes)
+    if (const auto* p = std::get_if<change::put_partition_counters>(&c))
+      counters = counters || p->value.next_sequence_number == 2;
+  CHECK(counters);
+  CHECK(f.send("dev1", "c") == 2);
+}
