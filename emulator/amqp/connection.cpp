@@ -406,6 +406,26 @@ void amqp_connection::send_reply(node_kind node, std::string_view reply_to, std:
 
 void amqp_connection::on_sasl_plain(plain_response r) {
   const auto user = parse_service_user(r.authcid);
+  if (!user && !r.authcid.empty() && r.authcid.find('@') == std::string::npos) {
+    // The Event Hubs way (the C SDK's e2e reader, next-capabilities §1.1): the policy's name
+    // and its key as the password.
+    log(log_level::info, "SASL PLAIN as policy '" + r.authcid + "' with its key");
+    submit(
+        [policy = r.authcid, key = std::move(r.password)](core::hub& h, core::time_point now) {
+          return h.authenticate_policy_key(policy, key, core::permission::service_connect, now);
+        },
+        [authcid = r.authcid](amqp_connection* c, bool, core::result<core::auth_grant> res) {
+          if (c == nullptr) return;
+          if (res.ok()) {
+            c->set_grant(res.value());
+            c->sasl_.complete(true, authcid);
+          } else {
+            c->log(log_level::info, "SASL PLAIN refused: " + res.error().message);
+            c->sasl_.complete(false, {});
+          }
+        });
+    return;
+  }
   if (!user || !names_this_hub(user->hub, settings_.hub_name, settings_.host_name)) {
     log(log_level::info, "SASL PLAIN refused: user name '" + r.authcid +
                              "' is not {policy}@sas.root.{hubName} of this hub");

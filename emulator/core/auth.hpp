@@ -33,6 +33,13 @@ result<auth_grant> authenticate_device(const hub_settings& settings, const regis
                                        std::string_view token, std::string_view device_id,
                                        time_point now);
 
+/// SASL PLAIN as the Event Hubs clients of the C SDK's e2e tests use it (next-capabilities
+/// §1.1): the policy's name and its key itself (not a token). The key is compared in constant
+/// time with the policy's primary and secondary key; the policy must grant `needed`. The grant
+/// lasts a year (a key does not expire).
+result<auth_grant> authenticate_policy_key(const hub_settings& settings, std::string_view policy,
+                                           std::string_view key, permission needed, time_point now);
+
 /// A token for the service and registry endpoints: a hub-policy token (skn) whose `sr` names
 /// this hub's host (any path below it) and whose policy has `needed`. Device-key tokens are
 /// refused.

@@ -120,6 +120,11 @@ class hub {
                                          time_point now) const;
   result<auth_grant> authenticate_service(std::string_view token, permission needed,
                                           time_point now) const;
+  /// SASL PLAIN with a policy's name and key (auth.hpp).
+  result<auth_grant> authenticate_policy_key(std::string_view policy, std::string_view key,
+                                             permission needed, time_point now) const {
+    return core::authenticate_policy_key(settings_, policy, key, needed, now);
+  }
 
   // ---- device sessions (spec §3.3) -------------------------------------------------------
   /// Authenticates and opens the device's session (device_sessions::open): the older session

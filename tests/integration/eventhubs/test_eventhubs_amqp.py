@@ -291,6 +291,20 @@ class EventHubsEndpoint(unittest.TestCase):
         self.assertEqual(self.hub.cbs_put_token(
             conn, text_key_token(audience, self.key, "service"), audience), 200)
 
+    def test_sasl_plain_with_the_policy_name_and_key_as_the_c_sdk_e2e_reader(self):
+        conn = BlockingConnection(self.hub.amqp_url, ssl_domain=self.hub.amqp_ssl_domain(),
+                                  timeout=15, allowed_mechs="PLAIN", user="service",
+                                  password=self.key)
+        self.addCleanup(conn.close)
+        rcv = conn.create_receiver(self.address("0"), credit=0)
+        self.pump(conn, 0.3)
+        self.assertIsNone(rcv.link.remote_condition)
+        from proton import ConnectionException
+        with self.assertRaises(ConnectionException):
+            BlockingConnection(self.hub.amqp_url, ssl_domain=self.hub.amqp_ssl_domain(),
+                               timeout=15, allowed_mechs="PLAIN", user="service",
+                               password=base64.b64encode(b"w" * 32).decode())
+
     def test_unauthorised_readers_are_refused(self):
         conn = BlockingConnection(self.hub.amqp_url, ssl_domain=self.hub.amqp_ssl_domain(),
                                   timeout=15, allowed_mechs="ANONYMOUS")
