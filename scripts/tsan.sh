@@ -46,7 +46,8 @@ export EMU_IO_THREADS=${EMU_IO_THREADS:-4}
 
 default_tests="reliability/test_crash_safety reliability/test_graceful_shutdown
   attacks/test_auth attacks/test_topics attacks/test_sizes attacks/test_slow attacks/test_floods
-  attacks/test_garbage attacks/test_database attacks/test_preauth app/test_cli node/mqtt"
+  attacks/test_garbage attacks/test_database attacks/test_preauth app/test_cli
+  eventhubs/test_eventhubs_amqp node/mqtt"
 python=/usr/bin/python3  # python3-qpid-proton is a Debian package
 
 # node/mqtt: the official Node device SDK tests (tests/node/mqtt) against the TSan binary, when
