@@ -33,8 +33,8 @@ class ComposeConfig(unittest.TestCase):
         # docker-compose 1.29 lists profiled services too; the profiles are checked below.
         r = compose("--profile", "tutorial", "config", "--services")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(sorted(r.stdout.split()), ["iothub-emulator", "send-c2d",
-                                                    "simulated-device"])
+        self.assertEqual(sorted(r.stdout.split()), ["iothub-emulator", "read-telemetry",
+                                                    "send-c2d", "simulated-device"])
 
     def test_structure(self):
         try:
@@ -64,6 +64,37 @@ class ComposeConfig(unittest.TestCase):
                                 for v in service["volumes"]), service["volumes"])
             env = " ".join(str(v) for v in service["environment"].values())
             self.assertIn("HostName=iothub-emulator;", env)
+
+        # The Node telemetry reader: the Node image, the samples and the pinned packages from
+        # the host, the CA from the volume, the Event Hubs-compatible string of the hub the
+        # Dockerfile's CMD names (hub name = host name = the service name).
+        reader = config["services"]["read-telemetry"]
+        self.assertEqual(reader["profiles"], ["tutorial"])
+        self.assertEqual(reader["depends_on"]["iothub-emulator"]["condition"], "service_healthy")
+        self.assertRegex(reader["image"], r"^node:\d+")
+        self.assertIn("node", reader["command"])
+        script = [c for c in reader["command"] if str(c).endswith("read_telemetry.js")]
+        self.assertEqual(len(script), 1, reader["command"])
+        env = reader["environment"]
+        self.assertEqual(env["NODE_EXTRA_CA_CERTS"], "/data/certs/ca.crt")
+        mounts = {}
+        for v in reader["volumes"]:
+            source, target = str(v).split(":")[:2]
+            mounts[target] = source
+        self.assertTrue(any(str(v).startswith("iothub-data:/data") and str(v).endswith(":ro")
+                            for v in reader["volumes"]), reader["volumes"])
+        samples = mounts[os.path.dirname(script[0])]
+        self.assertTrue(os.path.samefile(samples, os.path.join(SOURCE_DIR, "clients", "node")))
+        self.assertTrue(os.path.isfile(os.path.join(samples, "read_telemetry.js")))
+        self.assertTrue(os.path.samefile(os.path.dirname(mounts[env["NODE_PATH"]]),
+                                         os.path.join(SOURCE_DIR, "tests", "node")))
+        self.assertEqual(os.path.basename(mounts[env["NODE_PATH"]]), "node_modules")
+        service_key = re.search(r"SharedAccessKey=([^;]+)",
+                                config["services"]["send-c2d"]["environment"]
+                                ["IOTHUB_CONNECTION_STRING"]).group(1)
+        self.assertEqual(env["EVENTHUB_CONNECTION_STRING"],
+                         "Endpoint=sb://iothub-emulator/;SharedAccessKeyName=service;"
+                         "SharedAccessKey=%s;EntityPath=iothub-emulator" % service_key)
 
     def test_dockerfile_matches_compose(self):
         with open(DOCKERFILE) as f:

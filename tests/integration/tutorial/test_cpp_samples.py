@@ -1,14 +1,18 @@
 """The tutorial with the C++ samples (clients/): simulated-device (libmosquitto, MQTT) receives
-what send-c2d (Qpid Proton, AMQP) sends through a fresh emulator, and both fail clearly when
-the connection string, the key or the certificate is wrong."""
+what send-c2d (Qpid Proton, AMQP) sends through a fresh emulator, read-telemetry (Qpid Proton,
+AMQP) prints the telemetry devices send, read from the Event Hubs-compatible endpoint, and all
+three fail clearly when the connection string, the key or the certificate is wrong."""
 import os
 import re
 import unittest
 
-from tutorial_support import (EXIT_BAD_INPUT, EXIT_CONNECTION, EXIT_OK, EXIT_REJECTED, EXIT_TLS,
-                              EXIT_UNAUTHORIZED, SEND_C2D, SIMULATED_DEVICE, WRONG_KEY, Sample,
-                              TlsServer, TutorialTestCase, free_port, generated_certs, replace_key,
-                              run, start_emulator, with_part)
+from tutorial_support import (EXIT_BAD_INPUT, EXIT_CONNECTION, EXIT_FAILURE, EXIT_OK,
+                              EXIT_REJECTED, EXIT_TIMEOUT, EXIT_TLS, EXIT_UNAUTHORIZED,
+                              OTHER_DEVICE, READ_TELEMETRY, SEND_C2D, SIMULATED_DEVICE,
+                              TELEMETRY_DEVICE, WRONG_KEY, Sample, TlsServer, TutorialTestCase,
+                              free_port, generated_certs, parse_events, replace_key, run,
+                              send_telemetry, start_emulator, start_telemetry_emulator,
+                              telemetry_messages, with_part)
 
 DEVICE = "myDevice"
 
@@ -17,6 +21,14 @@ def device_cmd(emu, *extra, cs=None):
     cs = cs or emu.ready["connectionStrings"]["devices"][DEVICE]
     return [SIMULATED_DEVICE, "--connection-string", cs, "--ca-file", emu.ready["caCertificate"],
             "--port", str(emu.ports["mqtt"]), *extra]
+
+
+def reader_cmd(emu, *extra, cs=None):
+    # The Event Hubs-compatible connection string as the emulator prints it (its Endpoint has
+    # the ephemeral port).
+    cs = cs or emu.ready["connectionStrings"]["eventHubsCompatible"]
+    return [READ_TELEMETRY, "--connection-string", cs, "--ca-file", emu.ready["caCertificate"],
+            *extra]
 
 
 def sender_cmd(emu, *extra, cs=None, device=DEVICE):
@@ -83,6 +95,57 @@ class EndToEnd(TutorialTestCase):
         self.assertIn("1 of 1 messages were not accepted", err)
 
 
+class Telemetry(TutorialTestCase):
+    def test_reader_prints_a_devices_telemetry_from_now_and_exits_after_n_events(self):
+        emu = start_telemetry_emulator(self)
+        send_telemetry(emu, TELEMETRY_DEVICE, telemetry_messages("before", 1))
+        reader = Sample(self, reader_cmd(emu, "--device-id", TELEMETRY_DEVICE, "--count", "3",
+                                         "--timeout", "90"))
+        reader.wait_for_line(r"^Reading partitions 0, 1, 2, 3 of '%s'" % emu.ready["hubName"], 60)
+        send_telemetry(emu, OTHER_DEVICE, telemetry_messages("other", 1))
+        sent = telemetry_messages("run", 3)
+        send_telemetry(emu, TELEMETRY_DEVICE, sent)
+        self.assertExit(reader.wait(60), EXIT_OK, reader.text())
+
+        out = reader.stdout()
+        self.assertIn("Authenticated as policy 'service' (CBS status 200)", out)
+        self.assertIn("Start position    = now (", out)
+        events = parse_events(out)
+        self.assertEqual([e["message_id"] for e in events], [m[0] for m in sent], out)
+        for event, (_, properties, body) in zip(events, sent):
+            self.assertEqual(event["device"], TELEMETRY_DEVICE)
+            self.assertEqual(event["properties"], properties)
+            self.assertEqual(event["body"], body)
+            self.assertRegex(event["enqueued"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        # One device, one partition, in order; the event from before the reader started and the
+        # other device's are not printed.
+        self.assertEqual(len({e["partition"] for e in events}), 1, out)
+        first = events[0]["sequence"]
+        self.assertEqual([e["sequence"] for e in events], [first, first + 1, first + 2])
+        self.assertEqual([e["total"] for e in events], [1, 2, 3])
+        self.assertNotIn("before-0", out)
+        self.assertNotIn(OTHER_DEVICE, out)
+
+    def test_reader_from_earliest_reads_every_device(self):
+        emu = start_telemetry_emulator(self)
+        send_telemetry(emu, TELEMETRY_DEVICE, telemetry_messages("early", 2))
+        send_telemetry(emu, OTHER_DEVICE, telemetry_messages("other", 1))
+        code, out, err = run(self, reader_cmd(emu, "--start", "earliest", "--count", "3",
+                                              "--timeout", "60"))
+        self.assertExit(code, EXIT_OK, out + err)
+        events = parse_events(out)
+        self.assertEqual(sorted((e["device"], e["message_id"]) for e in events),
+                         sorted([(OTHER_DEVICE, "other-0"), (TELEMETRY_DEVICE, "early-0"),
+                                 (TELEMETRY_DEVICE, "early-1")]), out)
+        self.assertEqual(sorted(e["total"] for e in events), [1, 2, 3])
+
+    def test_reader_times_out_without_events(self):
+        emu = start_telemetry_emulator(self)
+        code, out, err = run(self, reader_cmd(emu, "--count", "1", "--timeout", "2"))
+        self.assertExit(code, EXIT_TIMEOUT, out + err)
+        self.assertIn("timed out after 2 s with 0 of 1 events", err)
+
+
 class Errors(TutorialTestCase):
     def test_wrong_device_key_is_not_authorized(self):
         emu = start_emulator(self, needs=("mqtt",))
@@ -100,6 +163,28 @@ class Errors(TutorialTestCase):
         self.assertExit(code, EXIT_UNAUTHORIZED, out + err)
         self.assertIn("not authorized: CBS put-token answered 401", err)
         self.assertNoSecret(out + err, WRONG_KEY)
+
+    def test_wrong_event_hubs_key_is_not_authorized(self):
+        emu = start_emulator(self, needs=("amqp",))
+        cs = replace_key(emu.ready["connectionStrings"]["eventHubsCompatible"], WRONG_KEY)
+        code, out, err = run(self, reader_cmd(emu, "--timeout", "30", cs=cs))
+        self.assertExit(code, EXIT_UNAUTHORIZED, out + err)
+        self.assertIn("not authorized: CBS put-token answered 401", err)
+        self.assertNoSecret(out + err, WRONG_KEY)
+
+    def test_reader_refusals(self):
+        emu = start_emulator(self, needs=("amqp",))
+        code, out, err = run(self, reader_cmd(emu, "--consumer-group", "nosuch", "--timeout",
+                                              "30"))
+        self.assertExit(code, EXIT_FAILURE, out + err)
+        self.assertIn("amqp:not-found", err)
+        self.assertIn("consumer group 'nosuch' does not exist", err)
+        untrusted = os.path.join(generated_certs(), "untrusted-ca.crt")
+        code, out, err = run(self, [READ_TELEMETRY, "--connection-string",
+                                    emu.ready["connectionStrings"]["eventHubsCompatible"],
+                                    "--ca-file", untrusted, "--timeout", "30"])
+        self.assertExit(code, EXIT_TLS, out + err)
+        self.assertIn("certificate verify failed", err)
 
     def test_device_with_untrusted_ca(self):
         emu = start_emulator(self, needs=("mqtt",))
@@ -154,6 +239,12 @@ class Errors(TutorialTestCase):
                                     "--device-id", "d", "--timeout", "30"])
         self.assertExit(code, EXIT_CONNECTION, out + err)
         self.assertIn("cannot connect to 127.0.0.1:%s" % port, err)
+        code, out, err = run(self, [READ_TELEMETRY, "--connection-string",
+                                    "Endpoint=sb://127.0.0.1:%s/;SharedAccessKeyName=service;"
+                                    "SharedAccessKey=%s;EntityPath=hub" % (port, WRONG_KEY),
+                                    "--timeout", "30"])
+        self.assertExit(code, EXIT_CONNECTION, out + err)
+        self.assertIn("cannot connect to 127.0.0.1:%s" % port, err)
 
     def test_malformed_connection_strings(self):
         device_cases = {
@@ -187,6 +278,23 @@ class Errors(TutorialTestCase):
                 self.assertIn("bad hub connection string", err)
                 self.assertIn(problem, err)
                 self.assertNoSecret(out + err, WRONG_KEY)
+        event_hubs_cases = {
+            "HostName=h;SharedAccessKeyName=service;SharedAccessKey=" + WRONG_KEY:
+                "this looks like an IoT Hub connection string",
+            "Endpoint=sb://h/;SharedAccessKeyName=service;SharedAccessKey=" + WRONG_KEY:
+                "EntityPath is missing",
+            "Endpoint=sb://h/;SharedAccessKeyName=service;EntityPath=hub":
+                "SharedAccessKey is missing",
+            "Endpoint=sb://h:notaport/;SharedAccessKeyName=service;SharedAccessKey=%s;"
+            "EntityPath=hub" % WRONG_KEY: "bad port",
+        }
+        for cs, problem in event_hubs_cases.items():
+            with self.subTest(event_hubs=cs):
+                code, out, err = run(self, [READ_TELEMETRY, "--connection-string", cs])
+                self.assertExit(code, EXIT_BAD_INPUT, out + err)
+                self.assertIn("bad Event Hubs-compatible connection string", err)
+                self.assertIn(problem, err)
+                self.assertNoSecret(out + err, WRONG_KEY)
 
     def test_missing_settings(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("IOTHUB_")}
@@ -201,6 +309,14 @@ class Errors(TutorialTestCase):
                         env=env)
         self.assertExit(sample.wait(30), EXIT_BAD_INPUT, sample.text())
         self.assertIn("no device id", sample.stderr())
+        sample = Sample(self, [READ_TELEMETRY], env=env)
+        self.assertExit(sample.wait(30), EXIT_BAD_INPUT, sample.text())
+        self.assertIn("EVENTHUB_CONNECTION_STRING", sample.stderr())
+        sample = Sample(self, [READ_TELEMETRY, "--connection-string",
+                               "Endpoint=sb://h/;SharedAccessKeyName=s;SharedAccessKey=%s;"
+                               "EntityPath=hub" % WRONG_KEY, "--start", "yesterday"], env=env)
+        self.assertExit(sample.wait(30), EXIT_BAD_INPUT, sample.text())
+        self.assertIn("must be now, earliest, latest or an ISO 8601 time", sample.stderr())
         sample = Sample(self, [SIMULATED_DEVICE, "--ca-file", "/nonexistent/ca.crt",
                                "--connection-string",
                                "HostName=h;DeviceId=d;SharedAccessKey=" + WRONG_KEY], env=env)

@@ -1,9 +1,10 @@
 """Shared pieces of the tutorial tests: paths, a fresh emulator per test, sample processes whose
 output is read line by line with bounded waits, and throw-away certificates from certs/gen.sh.
 
-Environment (set by CMakeLists.txt): EMU_BINARY, SIMULATED_DEVICE, SEND_C2D, EMU_SOURCE_DIR,
-and PYTHONPATH with tests/support (for emulator.py).
+Environment (set by CMakeLists.txt): EMU_BINARY, SIMULATED_DEVICE, SEND_C2D, READ_TELEMETRY,
+EMU_SOURCE_DIR, and PYTHONPATH with tests/support (for emulator.py and attack_clients.py).
 """
+import json
 import os
 import queue
 import re
@@ -14,7 +15,9 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
+from attack_clients import Hub
 from emulator import Emulator
 
 SOURCE_DIR = os.environ.get("EMU_SOURCE_DIR",
@@ -22,12 +25,13 @@ SOURCE_DIR = os.environ.get("EMU_SOURCE_DIR",
 EMU_BINARY = os.environ.get("EMU_BINARY", "")
 SIMULATED_DEVICE = os.environ.get("SIMULATED_DEVICE", "")
 SEND_C2D = os.environ.get("SEND_C2D", "")
+READ_TELEMETRY = os.environ.get("READ_TELEMETRY", "")
 NODE_MODULES = os.path.join(SOURCE_DIR, "tests", "node", "node_modules")
 NODE_SAMPLES = os.path.join(SOURCE_DIR, "clients", "node")
 
 # Exit codes of the samples (clients/common/exit_codes.hpp, clients/node/common.js).
-EXIT_OK, EXIT_BAD_INPUT, EXIT_UNAUTHORIZED, EXIT_TLS, EXIT_CONNECTION, EXIT_REJECTED, EXIT_TIMEOUT = (
-    0, 2, 3, 4, 5, 6, 7)
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_UNAUTHORIZED, EXIT_TLS, EXIT_CONNECTION, EXIT_REJECTED, \
+    EXIT_TIMEOUT = (0, 1, 2, 3, 4, 5, 6, 7)
 
 # A valid base64 key that is nobody's key (32 bytes).
 WRONG_KEY = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXkhIQ=="
@@ -40,12 +44,12 @@ FRONT_MISSING = {
 }
 
 
-def start_emulator(test, needs=()):
+def start_emulator(test, needs=(), config=None):
     """A fresh in-memory emulator on 127.0.0.1 with ephemeral ports, stopped at test cleanup.
     Skips the test (printed by unittest) only when the ready file lacks a port it needs."""
     if not EMU_BINARY:
         test.fail("EMU_BINARY is not set")
-    emu = Emulator(EMU_BINARY, in_memory=True)
+    emu = Emulator(EMU_BINARY, in_memory=True, config=config)
     test.addCleanup(emu.cleanup)
     test.addCleanup(emu.kill)
     emu.start()
@@ -150,14 +154,75 @@ def node_env(extra):
     return env
 
 
-def node_available():
+def node_available(packages=("azure-iot-device", "azure-iot-device-mqtt", "azure-iothub",
+                            "azure-iot-common")):
     """None when the Node samples can run, else the reason they cannot."""
     if shutil.which("node") is None:
         return "node is not installed (scripts/install-deps.sh test installs it)"
-    for package in ("azure-iot-device", "azure-iot-device-mqtt", "azure-iothub", "azure-iot-common"):
+    for package in packages:
         if not os.path.isdir(os.path.join(NODE_MODULES, package)):
             return "%s is missing from tests/node/node_modules (run npm ci in tests/node)" % package
     return None
+
+
+# ---- telemetry (the readers of the Event Hubs-compatible endpoint) ---------------------------
+
+# The tutorial's device (its public development key) and a second device whose events a reader
+# with a device filter must leave out.
+TELEMETRY_DEVICE = "myDevice"
+OTHER_DEVICE = "otherDevice"
+TELEMETRY_CONFIG = {"devices": [
+    {"deviceId": TELEMETRY_DEVICE, "primaryKey": "SFLuYJxmAK3qF70FLO6fIiRxRUV+YLwFaUSvij7CKnI="},
+    {"deviceId": OTHER_DEVICE, "primaryKey": "b3RoZXItZGV2aWNlLWtleS0wMTIzNDU2Nzg5YWJjZGU="},
+]}
+
+
+def start_telemetry_emulator(test):
+    """A fresh emulator with TELEMETRY_DEVICE and OTHER_DEVICE, MQTT and AMQP."""
+    return start_emulator(test, needs=("mqtt", "amqp"), config=TELEMETRY_CONFIG)
+
+
+def send_telemetry(emu, device_id, messages):
+    """Publishes telemetry as a device does (MQTT 3.1.1 over TLS, QoS 1, each PUBACK awaited, so
+    every event is in the hub's log when this returns). The tutorial's simulated devices only
+    receive, so the tests send with the test support's MQTT client. `messages`: (message id,
+    {application property: value}, body text)."""
+    device = Hub(emu.ready).mqtt_device(device_id)
+    try:
+        for message_id, properties, body in messages:
+            bag = urllib.parse.urlencode([("$.mid", message_id), ("$.ct", "application/json"),
+                                          ("$.ce", "utf-8")] + list(properties.items()),
+                                         quote_via=urllib.parse.quote, safe="")
+            device.publish("devices/%s/messages/events/%s" % (device_id, bag), body.encode())
+    finally:
+        device.close()
+
+
+def telemetry_messages(tag, count):
+    """`count` telemetry messages as the quickstart's simulated device sends them."""
+    return [("%s-%d" % (tag, i), {"temperatureAlert": "true" if i % 2 else "false", "run": tag},
+             '{"temperature": %d.5, "humidity": %d}' % (20 + i, 60 + i)) for i in range(count)]
+
+
+def parse_events(output):
+    """The events a reader printed (both readers print the same lines): a list of dicts with
+    device, partition, sequence, enqueued, message_id, properties (parsed JSON) and body."""
+    pattern = re.compile(
+        r"^Telemetry received from device '(?P<device>[^']*)'\n"
+        r"    Partition: (?P<partition>\S+), sequence number: (?P<sequence>\d+), "
+        r"enqueued: (?P<enqueued>\S+)\n"
+        r"    Message id: (?P<message_id>.*)\n"
+        r"    Application properties: (?P<properties>.*)\n"
+        r"    Body: <<(?P<body>.*)>>\n"
+        r"    Total events received: (?P<total>\d+)$", re.M)
+    events = []
+    for m in pattern.finditer(output):
+        e = m.groupdict()
+        e["sequence"] = int(e["sequence"])
+        e["total"] = int(e["total"])
+        e["properties"] = json.loads(e["properties"])
+        events.append(e)
+    return events
 
 
 _certs_lock = threading.Lock()
