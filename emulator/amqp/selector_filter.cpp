@@ -19,6 +19,30 @@ parsed refuse(std::string text) {
   return failure<std::string>{std::move(text)};
 }
 
+/// A fragment of the peer's text as a refusal quotes it: anything but printable ASCII as \xHH,
+/// cut to at most 64 characters (then "..."), so the message stays one short line (it goes
+/// back to the peer in the attach's error).
+std::string shown(std::string_view s) {
+  constexpr std::size_t max_shown = 64;
+  constexpr std::string_view hex = "0123456789abcdef";
+  std::string out;
+  std::size_t i = 0;
+  for (; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t width = c >= 0x20 && c < 0x7f ? 1 : 4;
+    if (out.size() + width > max_shown) break;
+    if (width == 1) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    }
+  }
+  if (i < s.size()) out += "...";
+  return out;
+}
+
 void skip_spaces(std::string_view& s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
 }
@@ -50,7 +74,7 @@ parsed parse_selector_filter(std::string_view s) {
              core::iequals(name, "x-opt-enqueuedtimeutc")) {
     p.what = kind::enqueued_time;
   } else {
-    return refuse("unknown annotation '" + std::string(name) + "' in the selector filter");
+    return refuse("unknown annotation '" + shown(name) + "' in the selector filter");
   }
   skip_spaces(s);
   if (s.starts_with(">=")) {
@@ -59,7 +83,7 @@ parsed parse_selector_filter(std::string_view s) {
   } else if (s.starts_with(">")) {
     s.remove_prefix(1);
   } else {
-    return refuse("expected > or >= after '" + std::string(name) + "'");
+    return refuse("expected > or >= after '" + shown(name) + "'");
   }
   skip_spaces(s);
   std::string_view value;
@@ -86,10 +110,10 @@ parsed parse_selector_filter(std::string_view s) {
   const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
   if (value.empty() || ec != std::errc{} || end != value.data() + value.size() ||
       (value.size() > 1 && value[0] == '+'))
-    return refuse("the value of '" + std::string(name) + "' must be an integer, not '" +
-                  std::string(value) + "'");
+    return refuse("the value of '" + shown(name) + "' must be an integer, not '" + shown(value) +
+                  "'");
   if (p.what == kind::enqueued_time ? n < 0 : n < -1)
-    return refuse("the value of '" + std::string(name) + "' is out of range");
+    return refuse("the value of '" + shown(name) + "' is out of range");
   p.value = n;
   return p;
 }

@@ -20,7 +20,8 @@ namespace emu::amqp {
 
 /// The position the expression names, or a one-line reason it is refused (unknown annotation,
 /// another operator, a value that is not an integer or out of range, trailing text, longer
-/// than 1024 characters).
+/// than 1024 characters, a NUL). A refusal quotes the input with anything but printable
+/// ASCII as \xHH, cut to 64 characters.
 emu::result<core::event_position, std::string> parse_selector_filter(std::string_view expression);
 
 /// The canonical text of a position (what @azure/event-hubs would send for it).

@@ -10,7 +10,8 @@
 
 namespace emu::core {
 
-/// `partition_count` must be 1..32 (hub_settings); the result is in [0, partition_count).
+/// `partition_count` must be 1..32 (hub_settings); a count outside that range is clamped to it
+/// (not an error). The result is in [0, partition_count).
 int partition_of(std::string_view device_id, int partition_count);
 
 }  // namespace emu::core
