@@ -4,16 +4,18 @@
 #   connections  K idle TLS MQTT devices: connect rate, RSS per device, idle CPU
 #   c2d_e2e      AMQP senders -> emulator -> MQTT devices (in memory and with a database file),
 #                side by side with a Mosquitto broker and the raw SQLite C2D lifecycle
+#   d2c_e2e      MQTT devices -> emulator -> an Event Hubs reader over AMQP (issue 14; in memory
+#                and with a database file), side by side with a Mosquitto broker
 # Every program starts its own processes on free loopback ports and stops them. The defaults
 # finish in a few minutes on 2 cores. Nothing here is part of the test suite.
 #
 #   bench/run.sh                  # everything, defaults
-#   BENCH_ONLY=c2d bench/run.sh   # one program: startup | connections | c2d
+#   BENCH_ONLY=c2d bench/run.sh   # one program: startup | connections | c2d | d2c
 #
 # Knobs (environment):
 #   BENCH_BUILD_DIR    build directory                                   [build/bench]
 #   BENCH_OUT          where the outputs (one .txt per program) go      [a new /tmp dir]
-#   BENCH_ONLY         startup | connections | c2d                       [all three]
+#   BENCH_ONLY         startup | connections | c2d | d2c                 [all four]
 #   STARTUP_RUNS       runs per mode                                     [10]
 #   CONN_DEVICES       idle TLS devices                                  [10000]
 #   CONN_IDLE_SECONDS  CPU measured over this many idle seconds          [10]
@@ -25,6 +27,12 @@
 #   C2D_INFLIGHT       the emulator's mqtt.inflightWindow                [1, the default]
 #   C2D_MODES          emulator modes                                    [memory,file]
 #   C2D_EXTRA          more c2d_e2e flags, e.g. "--mosquitto-plain --skip-sqlite"
+#   D2C_DEVICES        MQTT devices publishing telemetry                 [100]
+#   D2C_COUNT          events in the saturation phase                    [30000]
+#   D2C_RATE           offered rate of the latency phase, events/s       [1000]
+#   D2C_RATE_SECONDS   length of the latency phase                       [10]
+#   D2C_MODES          emulator modes                                    [memory,file]
+#   D2C_EXTRA          more d2c_e2e flags, e.g. "--inflight 20 --credit 5000 --mosquitto-plain"
 # The profile of the durable path (valgrind/callgrind) is separate: bench/profile.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -45,7 +53,7 @@ fi
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEMU_BUILD_BENCH=ON \
   -DEMU_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j2 --target iothub-emulator c2d_e2e connections startup
+cmake --build "$build" -j2 --target iothub-emulator c2d_e2e d2c_e2e connections startup
 bin="$build/bench"
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r)"
@@ -75,6 +83,12 @@ if [[ $only == all || $only == c2d ]]; then
     --count "${C2D_COUNT:-30000}" --rate "${C2D_RATE:-1000}" \
     --rate-seconds "${C2D_RATE_SECONDS:-10}" --inflight-window "${C2D_INFLIGHT:-1}" \
     --modes "${C2D_MODES:-memory,file}" ${C2D_EXTRA:-} || status=1
+fi
+if [[ $only == all || $only == d2c ]]; then
+  # shellcheck disable=SC2086  # D2C_EXTRA is a list of flags
+  run d2c_e2e "$bin/d2c_e2e" --devices "${D2C_DEVICES:-100}" --count "${D2C_COUNT:-30000}" \
+    --rate "${D2C_RATE:-1000}" --rate-seconds "${D2C_RATE_SECONDS:-10}" \
+    --modes "${D2C_MODES:-memory,file}" ${D2C_EXTRA:-} || status=1
 fi
 
 echo
