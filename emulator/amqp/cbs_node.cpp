@@ -13,30 +13,19 @@
 
 namespace emu::amqp {
 
-namespace {
-
-std::string string_property(const proton::message& m, const std::string& name) {
-  const auto& props = m.properties();
-  if (!props.exists(name)) return {};
-  const proton::scalar v = props.get(name);
-  if (v.type() == proton::STRING) return proton::get<std::string>(v);
-  if (v.type() == proton::SYMBOL) return std::string(proton::get<proton::symbol>(v));
-  return {};
-}
-
-}  // namespace
+namespace {}  // namespace
 
 emu::result<put_token_request, cbs_status> parse_put_token(const proton::message& m) {
   cbs_status status;
   status.id = m.id();
   status.reply_to = m.reply_to();
   try {
-    const std::string operation = string_property(m, "operation");
+    const std::string operation = text_property(m, "operation");
     if (operation != "put-token") {
       status.description = "Unsupported CBS operation '" + operation + "' (only put-token).";
       return status;
     }
-    const std::string type = string_property(m, "type");
+    const std::string type = text_property(m, "type");
     if (type != "servicebus.windows.net:sastoken" && type != "azure-devices.net:sastoken") {
       status.description = "Unsupported token type '" + type + "'.";
       return status;
@@ -44,7 +33,7 @@ emu::result<put_token_request, cbs_status> parse_put_token(const proton::message
     put_token_request req;
     req.id = status.id;
     req.reply_to = status.reply_to;
-    req.audience = string_property(m, "name");
+    req.audience = text_property(m, "name");
     const proton::value& body = m.body();
     if (body.type() == proton::STRING) {
       req.token = proton::get<std::string>(body);

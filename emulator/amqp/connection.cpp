@@ -633,9 +633,11 @@ void amqp_connection::accept_link(pn_link_t* link, std::unique_ptr<link_handler>
   h->on_open();
 }
 
-void amqp_connection::refuse_link(pn_link_t* link, const amqp_error& e) {
-  // AMQP 1.0 §2.6.3: a refused attach carries a null terminus for our side, then a detach
-  // with the error.
+namespace {
+
+/// AMQP 1.0 §2.6.3: a refused attach carries a null terminus for our side; the detach with
+/// the error follows.
+void open_refused(pn_link_t* link) {
   if (pn_link_is_sender(link)) {
     pn_terminus_set_type(pn_link_source(link), PN_UNSPECIFIED);
     pn_terminus_copy(pn_link_target(link), pn_link_remote_target(link));
@@ -644,6 +646,12 @@ void amqp_connection::refuse_link(pn_link_t* link, const amqp_error& e) {
     pn_terminus_set_type(pn_link_target(link), PN_UNSPECIFIED);
   }
   pn_link_open(link);
+}
+
+}  // namespace
+
+void amqp_connection::refuse_link(pn_link_t* link, const amqp_error& e) {
+  open_refused(link);
   set_condition(pn_link_condition(link), e);
   pn_link_close(link);
   log(log_level::info, "refused link '" + std::string(pn_link_name(link)) + "': " + e.condition +
@@ -658,14 +666,7 @@ void amqp_connection::redirect_link(pn_link_t* link) {
   const std::string port = std::to_string(local_port_);
   const std::string target =
       "amqps://" + settings_.host_name + ":" + port + "/" + settings_.hub_name + "/$management";
-  if (pn_link_is_sender(link)) {
-    pn_terminus_set_type(pn_link_source(link), PN_UNSPECIFIED);
-    pn_terminus_copy(pn_link_target(link), pn_link_remote_target(link));
-  } else {
-    pn_terminus_copy(pn_link_source(link), pn_link_remote_source(link));
-    pn_terminus_set_type(pn_link_target(link), PN_UNSPECIFIED);
-  }
-  pn_link_open(link);
+  open_refused(link);
   pn_condition_t* c = pn_link_condition(link);
   pn_condition_set_name(c, std::string(condition::link_redirect).c_str());
   pn_condition_set_description(c,

@@ -19,15 +19,6 @@ namespace emu::amqp {
 
 namespace {
 
-std::string string_property(const proton::message& m, const std::string& name) {
-  const auto& props = m.properties();
-  if (!props.exists(name)) return {};
-  const proton::scalar v = props.get(name);
-  if (v.type() == proton::STRING) return proton::get<std::string>(v);
-  if (v.type() == proton::SYMBOL) return std::string(proton::get<proton::symbol>(v));
-  return {};
-}
-
 proton::message reply_to(const proton::message_id& id, int code, const std::string& description) {
   proton::message m;
   m.correlation_id(id);
@@ -44,7 +35,7 @@ emu::result<management_request, management_status> parse_management_request(
   status.id = m.id();
   status.reply_to = m.reply_to();
   try {
-    const std::string operation = string_property(m, "operation");
+    const std::string operation = text_property(m, "operation");
     if (operation != "READ") {
       status.description = "Unsupported $management operation '" + operation + "' (only READ).";
       return status;
@@ -52,13 +43,13 @@ emu::result<management_request, management_status> parse_management_request(
     management_request r;
     r.id = status.id;
     r.reply_to = status.reply_to;
-    r.name = string_property(m, "name");
-    const std::string type = string_property(m, "type");
+    r.name = text_property(m, "name");
+    const std::string type = text_property(m, "type");
     if (type == "com.microsoft:eventhub") {
       r.what = management_request::kind::eventhub;
     } else if (type == "com.microsoft:partition") {
       r.what = management_request::kind::partition;
-      r.partition = string_property(m, "partition");
+      r.partition = text_property(m, "partition");
       if (r.partition.empty()) {
         status.description = "A partition READ needs the 'partition' property.";
         return status;

@@ -285,6 +285,15 @@ std::vector<char> encode_feedback(const core::feedback_batch& batch, std::string
   return bytes ? std::move(*bytes) : std::vector<char>{};
 }
 
+std::string text_property(const proton::message& m, const std::string& name) {
+  const auto& props = m.properties();
+  if (!props.exists(name)) return {};
+  const proton::scalar v = props.get(name);
+  if (v.type() == proton::STRING) return proton::get<std::string>(v);
+  if (v.type() == proton::SYMBOL) return std::string(proton::get<proton::symbol>(v));
+  return {};
+}
+
 std::optional<std::vector<char>> encode_message(const proton::message& m) {
   try {
     std::vector<char> out;

@@ -54,6 +54,10 @@ decoded<decoded_message> decode_message(std::span<const char> bytes);
 /// null as "".
 std::string message_id_to_string(const proton::message_id& id);
 
+/// The application property `name` as text when it is a string or a symbol, else "" (the
+/// request properties of `$cbs` and `$management`: operation, type, name, partition).
+std::string text_property(const proton::message& m, const std::string& name);
+
 /// A validated C2D send.
 struct c2d_request {
   std::string device_id;  ///< from `to`, percent-decoded

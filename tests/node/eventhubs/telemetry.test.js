@@ -13,7 +13,10 @@ const {
 } = require('@azure/event-hubs');
 const { startServer, withTimeout, eventually } = require('../mqtt/server');
 
-const CONFIG = { eventHubs: { partitionCount: 4, consumerGroups: ['analytics'] } };
+const CONFIG = {
+  eventHubs: { partitionCount: 4, consumerGroups: ['analytics'] },
+  listen: { amqpPlainPort: 0 },  // for the UseDevelopmentEmulator=true string
+};
 let server;
 const closers = [];
 
@@ -175,11 +178,14 @@ test('start positions: earliest, latest, sequence number, enqueued time', async 
 
   // Latest: only what is sent after the reader started.
   const events = [];
+  // The reader's position is fixed when the hub attaches it, which the emulator logs (debug).
+  const readers = /event hubs: reader \d+ on partition/;
+  const attached = server.countLog(readers);
   const sub = client.subscribe(partition, {
     processEvents: async (batch) => { events.push(...batch.filter((e) => e.body && e.body.device === 'dev3')); },
     processError: async () => {},
   }, { startPosition: latestEventPosition, maxWaitTimeInSeconds: 1 });
-  await new Promise((r) => setTimeout(r, 1500));
+  await server.waitForLog(readers, attached + 1);
   await device.sendEvent(message('dev3', 99));
   await eventually(async () => events.length >= 1, 15000, 'the event sent after the latest reader started');
   await sub.close();
@@ -205,6 +211,17 @@ test('an unknown consumer group and a partition out of range are refused with a 
   await assert.rejects(client.getPartitionProperties('9'), /partition '9' does not exist/);
   const outOfRange = await collect(client, { target: '9', until: (ev, errs) => errs.length > 0 });
   assert.match(String(outOfRange.errors[0].message), /partition '9' does not exist/);
+});
+
+test('UseDevelopmentEmulator=true reads the same log over plain TCP, without the CA', async () => {
+  const cs = server.ready.connectionStrings.eventHubsCompatibleDevelopment;
+  assert.match(cs, /;UseDevelopmentEmulator=true$/);
+  const device = await openDevice('dev1');
+  await device.sendEvent(message('dev1', 2000, { tag: 'plain' }));
+  const { events } = await collect(consumer('$Default', cs), {
+    device: 'dev1', until: (ev) => ev.some((e) => e.properties.tag === 'plain'),
+  });
+  assert.equal(events.find((e) => e.properties.tag === 'plain').body.n, 2000);
 });
 
 test('a wrong key is refused (UnauthorizedError)', async () => {
