@@ -103,6 +103,11 @@ transport::transport(asio::ip::tcp::socket socket, SSL_CTX* tls) : socket_(std::
   // write is blocked; RELEASE_BUFFERS frees the record buffers while idle.
   SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                SSL_MODE_RELEASE_BUFFERS);
+  // Read-ahead: one recv takes as many records as the socket holds, instead of two (header,
+  // body) per record (bench/RESULTS.md issue 14: 2.3 recvfrom per telemetry event). SSL_read
+  // still hands them out a record at a time and reports WANT_READ only when what it holds is
+  // not a whole record, so waiting on the socket then stays right.
+  SSL_set_read_ahead(ssl_.get(), 1);
   SSL_set_accept_state(ssl_.get());
 }
 
