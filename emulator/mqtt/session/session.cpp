@@ -6,26 +6,10 @@
 #include <cctype>
 #include <utility>
 
+#include "emulator/core/telemetry_stamps.hpp"
 #include "emulator/mqtt/session/iothub_topics.hpp"
 
 namespace emu::mqtt {
-
-namespace {
-
-using core::iequals;
-
-/// Stamps the hub adds to every telemetry message; a device cannot set them itself
-/// (spec §3.6 "Anti-spoofing").
-constexpr std::string_view stamp_device_id = "iothub-connection-device-id";
-constexpr std::string_view stamp_generation_id = "iothub-connection-auth-generation-id";
-constexpr std::string_view stamp_auth_method = "iothub-connection-auth-method";
-
-bool is_stamp(std::string_view name) {
-  return iequals(name, stamp_device_id) || iequals(name, stamp_generation_id) ||
-         iequals(name, stamp_auth_method);
-}
-
-}  // namespace
 
 std::string_view to_string(close_reason r) {
   switch (r) {
@@ -654,15 +638,10 @@ void session::on_unsubscribe(const unsubscribe& u, core::time_point now, actions
 // ---- helpers ------------------------------------------------------------------------------
 
 void session::stamp(std::vector<core::property>& properties, bool retain) const {
-  // Spec §3.6 anti-spoofing: what the device wrote under the stamps' names is dropped.
-  std::erase_if(properties, [](const core::property& x) { return is_stamp(x.name); });
   // Spec §3.4: RETAIN is not stored; the message carries mqtt-retain=true instead.
   if (retain) properties.push_back({"mqtt-retain", "true"});
-  properties.push_back({std::string(stamp_device_id), device_id_});
-  properties.push_back({std::string(stamp_generation_id), generation_id_});
-  properties.push_back({std::string(stamp_auth_method),
-                        hub_scope_ ? R"({"scope":"hub","type":"sas","issuer":"iothub"})"
-                                   : R"({"scope":"device","type":"sas","issuer":"iothub"})"});
+  // Spec §3.6: the hub's stamps, after dropping what the device wrote under their names.
+  core::stamp_telemetry(properties, device_id_, generation_id_, hub_scope_);
 }
 
 void session::refuse(connect_return_code code, close_reason why, std::string detail, actions& out) {
