@@ -1,9 +1,11 @@
 #include "emulator/https/http_codec.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "emulator/core/ascii.hpp"
@@ -87,6 +89,111 @@ void for_each_element(std::string_view list, Fn fn) {
     fn(trim_ows(list.substr(0, comma)));
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
+  }
+}
+
+/// The line at `pos` (without its LF and an optional CR before it), if complete.
+std::optional<std::string_view> line_at(std::string_view bytes, std::size_t pos,
+                                        std::size_t& next) {
+  const auto nl = bytes.find('\n', pos);
+  if (nl == std::string_view::npos) return std::nullopt;
+  std::string_view line = bytes.substr(pos, nl - pos);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  next = nl + 1;
+  return line;
+}
+
+/// Where a chunked body's parts are (RFC 9112 §7.1). Only positions are kept, so walking again
+/// after more bytes arrived costs one step per chunk, not per byte; the body is copied once.
+struct chunked_walk {
+  parse_status status = parse_status::need_more;
+  std::size_t needed = 0;  ///< need_more: the total bytes needed before another step can succeed
+  std::size_t end = 0;     ///< complete: where the request ends
+  std::vector<std::pair<std::size_t, std::size_t>> chunks;  ///< (offset, size) of each chunk
+  std::size_t body_size = 0;
+  int error_status = 0;
+  std::string error_text;
+};
+
+/// A chunk-size line: hex digits, then optionally `;` extensions (ignored) and whitespace.
+constexpr std::size_t max_chunk_line = 256;
+/// Bounds the walk's cost (each arrival of bytes walks the chunks again).
+constexpr std::size_t max_chunks = 1024;
+
+chunked_walk walk_chunked(std::string_view bytes, std::size_t pos, const http_limits& limits) {
+  chunked_walk w;
+  const auto error = [&w](int status, std::string text) {
+    w.status = parse_status::error;
+    w.error_status = status;
+    w.error_text = std::move(text);
+    return w;
+  };
+  const auto more = [&w, &bytes](std::size_t needed) {
+    w.status = parse_status::need_more;
+    w.needed = std::max(needed, bytes.size() + 1);
+    w.chunks.clear();
+    return w;
+  };
+  for (;;) {
+    std::size_t next = 0;
+    const auto line = line_at(bytes, pos, next);
+    if (!line) {
+      if (bytes.size() - pos > max_chunk_line) return error(400, "A chunk size line is too long.");
+      return more(0);
+    }
+    if (line->size() > max_chunk_line) return error(400, "A chunk size line is too long.");
+    std::size_t size = 0;
+    std::size_t digits = 0;
+    for (const char c : *line) {
+      int v = -1;
+      if (c >= '0' && c <= '9') v = c - '0';
+      if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+      if (v < 0) break;
+      if (++digits > 8) return error(413, "A chunk is larger than the body limit.");
+      size = size * 16 + static_cast<std::size_t>(v);
+    }
+    if (digits == 0) return error(400, "A chunk size is malformed.");
+    const auto rest = trim_ows(line->substr(digits));
+    if (!rest.empty() && rest.front() != ';') return error(400, "A chunk size is malformed.");
+    pos = next;
+    if (size == 0) {
+      // The last chunk: trailer fields (ignored) up to an empty line.
+      std::size_t trailer_bytes = 0;
+      for (;;) {
+        const auto trailer = line_at(bytes, pos, next);
+        if (!trailer) {
+          if (bytes.size() - pos > limits.max_head_bytes)
+            return error(431, "The chunked trailer is too large.");
+          return more(0);
+        }
+        trailer_bytes += next - pos;
+        if (trailer_bytes > limits.max_head_bytes)
+          return error(431, "The chunked trailer is too large.");
+        pos = next;
+        if (trailer->empty()) break;
+      }
+      w.status = parse_status::complete;
+      w.end = pos;
+      return w;
+    }
+    if (w.chunks.size() >= max_chunks)
+      return error(400, "The body has more than " + std::to_string(max_chunks) + " chunks.");
+    if (w.body_size + size > limits.max_body_bytes)
+      return error(413, "The request body is larger than " + std::to_string(limits.max_body_bytes) +
+                            " bytes.");
+    // The data, then CRLF (or a bare LF).
+    if (bytes.size() < pos + size + 1) return more(pos + size + 1);
+    const std::size_t data = pos;
+    pos += size;
+    if (bytes[pos] == '\r') {
+      if (bytes.size() < pos + 2) return more(pos + 2);
+      ++pos;
+    }
+    if (bytes[pos] != '\n') return error(400, "A chunk does not end with CRLF.");
+    ++pos;
+    w.chunks.emplace_back(data, size);
+    w.body_size += size;
   }
 }
 
@@ -185,6 +292,7 @@ parse_result parse_request(std::string_view bytes, const http_limits& limits) {
   std::optional<std::size_t> content_length;
   bool host_seen = false;
   bool close = false;
+  bool chunked = false;
   for (const auto& f : fields) {
     if (iequals(f.name, "content-length")) {
       // Digits only (no list, no sign): two different lengths would let a proxy and this
@@ -205,7 +313,15 @@ parse_result parse_request(std::string_view bytes, const http_limits& limits) {
                              std::to_string(limits.max_body_bytes) + " bytes.");
       content_length = n;
     } else if (iequals(f.name, "transfer-encoding")) {
-      return fail(501, "Transfer-Encoding is not supported; send Content-Length.");
+      // RFC 9112 §6.1: only `chunked` alone is understood (Node's https sends it for a body
+      // written without a Content-Length: the device SDK's Http transport); any other coding
+      // is 501, and chunked from HTTP/1.0 or beside a Content-Length is refused (§6.1, §6.3:
+      // a request two parsers could read differently).
+      if (chunked) return fail(400, "The request has two Transfer-Encoding fields.");
+      if (!iequals(f.value, "chunked"))
+        return fail(501, "Only Transfer-Encoding: chunked is supported.");
+      if (http10) return fail(400, "Transfer-Encoding is not allowed in HTTP/1.0.");
+      chunked = true;
     } else if (iequals(f.name, "host")) {
       if (host_seen) return fail(400, "The request has two Host fields.");
       host_seen = true;
@@ -228,10 +344,37 @@ parse_result parse_request(std::string_view bytes, const http_limits& limits) {
       r.request.continuation = std::string(f.value);
     } else if (iequals(f.name, "x-ms-max-item-count")) {
       r.request.max_item_count = std::string(f.value);
+    } else if (iequals(f.name, "content-type")) {
+      r.request.content_type = std::string(f.value);
+    } else if ((f.name.size() > 7 && iequals(f.name.substr(0, 7), "iothub-")) ||
+               iequals(f.name, "dt-subject")) {
+      r.request.message_headers.emplace_back(std::string(f.name), std::string(f.value));
     }
   }
   // RFC 9112 §3.2: an HTTP/1.1 request without Host MUST be answered 400.
   if (!http10 && !host_seen) return fail(400, "The request has no Host field.");
+  if (chunked && content_length)
+    return fail(400, "The request has both Transfer-Encoding and Content-Length.");
+
+  if (chunked) {
+    const chunked_walk w = walk_chunked(bytes, pos, limits);
+    if (w.status == parse_status::error) return fail(w.error_status, w.error_text);
+    if (w.status == parse_status::need_more) {
+      r.status = parse_status::need_more;
+      r.needed = w.needed;
+      r.request = {};
+      return r;
+    }
+    r.expect_continue = false;
+    r.status = parse_status::complete;
+    r.consumed = w.end;
+    r.request.method = std::string(method);
+    r.request.target = std::string(target);
+    r.request.body.reserve(w.body_size);
+    for (const auto& [offset, size] : w.chunks) r.request.body.append(bytes.substr(offset, size));
+    r.keep_alive = !close;
+    return r;
+  }
 
   const std::size_t body = content_length.value_or(0);
   const std::size_t total = pos + body;

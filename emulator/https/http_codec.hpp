@@ -8,9 +8,14 @@
 /// as the bytes received show it, a body larger than `max_body_bytes` with 413 as soon as its
 /// Content-Length is read (issue 7, "per-connection buffer limits").
 ///
-/// Deliberately not supported (refused, never misread): `Transfer-Encoding` (501; the SDKs
-/// send `Content-Length`, sdk-wire §3), obsolete line folding (400), absolute-form targets
-/// (400), HTTP versions other than 1.0 and 1.1 (505).
+/// Bodies come with `Content-Length` or `Transfer-Encoding: chunked` (the device SDK's Http
+/// transport writes its body without a length, so Node sends it chunked): at most 1,024 chunks
+/// (each arrival of bytes walks the chunk headers again), size lines of at most 256 bytes,
+/// extensions and trailers ignored, the same body limit.
+///
+/// Deliberately not supported (refused, never misread): other transfer codings (501), chunked
+/// together with Content-Length or from HTTP/1.0 (400), obsolete line folding (400),
+/// absolute-form targets (400), HTTP versions other than 1.0 and 1.1 (505).
 #include <cstddef>
 #include <string>
 #include <string_view>

@@ -18,6 +18,11 @@ struct http_request {
   /// Twin query paging (next-capabilities §2.5): `x-ms-continuation` and `x-ms-max-item-count`.
   std::string continuation;
   std::string max_item_count;
+  /// `Content-Type` as sent (the device API's batch type, next-capabilities §5).
+  std::string content_type;
+  /// The message headers of the device API, names as sent: every `iothub-…` field and
+  /// `dt-subject` (next-capabilities §5).
+  std::vector<std::pair<std::string, std::string>> message_headers;
   std::string body;
 };
 

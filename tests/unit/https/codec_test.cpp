@@ -129,13 +129,64 @@ TEST_CASE("Expect: 100-continue is reported while the body is pending") {
         417);
 }
 
+TEST_CASE("chunked bodies (Node's https without a Content-Length) are joined") {
+  const std::string head =
+      "POST /devices/d/messages/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n";
+  const std::string body = "5\r\nhello\r\n1;ext=1\r\n \r\nA \r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n";
+  const std::string next = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  const auto whole = head + body + next;
+  const auto r = parse_request(whole, {});
+  REQUIRE(r.status == parse_status::complete);
+  CHECK(r.request.body == "hello 0123456789");
+  CHECK(r.consumed == head.size() + body.size());
+  CHECK(r.keep_alive);
+  // Every prefix asks for more, with a `needed` that never overshoots what the whole needs.
+  for (std::size_t n = head.size(); n < head.size() + body.size(); ++n) {
+    INFO(n);
+    const auto partial = parse_request(std::string_view(whole).substr(0, n), {});
+    REQUIRE(partial.status == parse_status::need_more);
+    CHECK(partial.needed > n);
+    CHECK(partial.needed <= head.size() + body.size());
+  }
+  // Bare LF line ends are accepted, like in the head.
+  const auto lf =
+      parse_request("POST / HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n", {});
+  REQUIRE(lf.status == parse_status::complete);
+  CHECK(lf.request.body == "abc");
+}
+
+TEST_CASE("chunked bodies keep the body limit and a bounded number of chunks") {
+  http_limits small;
+  small.max_body_bytes = 8;
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  CHECK(parse_request(head + "5\r\nhello\r\n4\r\n", small).error_status == 413);
+  std::string many = head;
+  for (int i = 0; i < 1025; ++i) many += "1\r\na\r\n";
+  const auto r = parse_request(many + "0\r\n\r\n", {});
+  CHECK(r.status == parse_status::error);
+  CHECK(r.error_status == 400);
+  CHECK(parse_request(head + std::string(300, '0'), {}).error_status == 400);  // size line
+}
+
 TEST_CASE("ambiguous or unsupported forms are refused, never misread") {
   struct row {
     const char* text;
     int status;
   };
   const row rows[] = {
-      {"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
+      {"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+      {"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+      {"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked"
+       "\r\n\r\n",
+       400},
+      {"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\nab\r\n0\r\n\r\n",
+       400},
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
+       400},  // the data is longer than its size
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n123456789\r\n", 413},
       {"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
       {"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\na", 400},
       {"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\na", 400},
