@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "emulator/core/hub.hpp"
+#include "emulator/https/device_api.hpp"
 #include "emulator/https/error_response.hpp"
 #include "emulator/https/http_codec.hpp"
 #include "emulator/https/https_state.hpp"
@@ -166,7 +167,8 @@ void http_session::answer(http_request request, bool keep_alive) {
   method_ = request.method;
   path_ = request.target.substr(0, request.target.find('?'));  // headers (the token) never
   deadline_ = state_->now() + state_->settings.hub_timeout;
-  const route r = match_route(request.method, request.target);
+  route_ = match_route(request.method, request.target);
+  const route& r = route_;
   switch (r.kind) {
     case route_kind::bad_request:
       respond(error_response(400, "ArgumentInvalid", "The path has a malformed percent escape."),
@@ -186,13 +188,22 @@ void http_session::answer(http_request request, bool keep_alive) {
     default:
       break;
   }
+  if (is_device_api(r.kind)) {
+    auto prepared = prepare_device_api(r, request);
+    if (auto* immediate = std::get_if<http_response>(&prepared)) {
+      respond(*immediate, keep_alive_);
+      return;
+    }
+    ask_hub(std::get<hub_call>(std::move(prepared)), api::device);
+    return;
+  }
   if (!is_admin(r.kind)) {
     auto prepared = prepare_registry(r, request);
     if (auto* immediate = std::get_if<http_response>(&prepared)) {
       respond(*immediate, keep_alive_);
       return;
     }
-    ask_hub(std::get<hub_call>(std::move(prepared)), false);
+    ask_hub(std::get<hub_call>(std::move(prepared)), api::registry);
     return;
   }
   // Test control does not exist unless enabled; when enabled it answers loopback peers only
@@ -220,10 +231,10 @@ void http_session::answer(http_request request, bool keep_alive) {
     respond(*immediate, keep_alive_);
     return;
   }
-  ask_hub(std::get<hub_call>(std::move(prepared)), true);
+  ask_hub(std::get<hub_call>(std::move(prepared)), api::test_control);
 }
 
-void http_session::ask_hub(hub_call call, bool admin) {
+void http_session::ask_hub(hub_call call, api which) {
   const auto generation = ++generation_;
   state_->executor.submit(
       [call = std::move(call), log = &state_->log](core::hub& hub, core::time_point now) {
@@ -235,18 +246,18 @@ void http_session::ask_hub(hub_call call, bool admin) {
           return hub_answer{core::error{core::hub_error::server_error, "Internal error."}};
         }
       },
-      [handle = link_->handle(), generation, admin, state = state_](bool committed, hub_answer a) {
+      [handle = link_->handle(), generation, which, state = state_](bool committed, hub_answer a) {
         // A direct method call: wait for its outcome (registered here, on the executor
         // thread, before a later round's event can look for it).
         if (const auto* m = std::get_if<method_pending>(&a); m != nullptr && committed)
           state->methods.add(m->call_id, {handle, generation});
-        handle.post([generation, admin, committed, a = std::move(a)](net::protocol& p) {
-          static_cast<http_session&>(p).on_hub_answer(generation, committed, admin, a);
+        handle.post([generation, which, committed, a = std::move(a)](net::protocol& p) {
+          static_cast<http_session&>(p).on_hub_answer(generation, committed, which, a);
         });
       });
 }
 
-void http_session::on_hub_answer(std::uint64_t generation, bool committed, bool admin,
+void http_session::on_hub_answer(std::uint64_t generation, bool committed, api which,
                                  const hub_answer& a) {
   // Answered meanwhile (503 after hub_timeout) or closed: the late answer is dropped.
   if (phase_ != phase::answering || generation != generation_) return;
@@ -262,7 +273,17 @@ void http_session::on_hub_answer(std::uint64_t generation, bool committed, bool 
     return;
   }
   // JSON is rendered here, on the I/O thread, not on the hub executor.
-  respond(admin ? render_test_control(a) : render_registry(a), keep_alive_);
+  switch (which) {
+    case api::device:
+      respond(render_device_api(route_, a), keep_alive_);
+      return;
+    case api::test_control:
+      respond(render_test_control(a), keep_alive_);
+      return;
+    case api::registry:
+      respond(render_registry(a), keep_alive_);
+      return;
+  }
 }
 
 void http_session::on_method_result(std::uint64_t generation, const core::event::method_result& r) {

@@ -58,9 +58,11 @@ class http_session final : public net::protocol {
 
   void await_request(bool first);
   void answer(http_request request, bool keep_alive);
-  void ask_hub(hub_call call, bool admin);
+  /// Which API renders the hub's answer.
+  enum class api : std::uint8_t { registry, device, test_control };
+  void ask_hub(hub_call call, api which);
   void travel(const http_request& request);
-  void on_hub_answer(std::uint64_t generation, bool committed, bool admin, const hub_answer& a);
+  void on_hub_answer(std::uint64_t generation, bool committed, api which, const hub_answer& a);
   void respond(const http_response& response, bool keep_alive);
 
   std::shared_ptr<https_state> state_;
@@ -74,6 +76,7 @@ class http_session final : public net::protocol {
   std::uint64_t generation_ = 0;  // of the request being answered (a late hub answer is old)
   std::string method_;            // of the request being answered (for the log)
   std::string path_;
+  route route_;  // of the request being answered (the device API renders with it)
   // Parsing work is linear in the bytes received, however they are split into reads:
   std::size_t lead_ = 0;     // CR/LF bytes before the request line (RFC 9112 §2.2)
   std::size_t scanned_ = 0;  // bytes already searched for the end of the head

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -73,6 +74,12 @@ struct feedback_state {
   std::vector<core::feedback_batch> batches;
 };
 
+/// The device API's C2D receive (GET …/messages/devicebound): the message now locked for the
+/// device, or none (204).
+struct c2d_received {
+  std::optional<core::c2d_delivery> delivery;
+};
+
 /// A direct method call that waits for the device: the session answers when the hub's
 /// event::method_result for `call_id` arrives, at the latest after `wait`.
 struct method_pending {
@@ -84,7 +91,7 @@ struct method_pending {
 using hub_answer = std::variant<core::error, device_view, std::vector<device_view>, no_content,
                                 empty_object, purged, std::vector<core::c2d_message>, enqueued,
                                 feedback_state, std::vector<core::telemetry_message>, twin_view,
-                                method_pending, twin_list, twin_history_view>;
+                                method_pending, twin_list, twin_history_view, c2d_received>;
 
 /// The hub's part of one request; runs on the hub executor.
 using hub_call = std::function<hub_answer(core::hub&, core::time_point now)>;

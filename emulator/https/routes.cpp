@@ -3,6 +3,7 @@
 #include <optional>
 #include <vector>
 
+#include "emulator/core/ascii.hpp"
 #include "emulator/core/crypto.hpp"
 
 namespace emu::https {
@@ -27,7 +28,7 @@ std::optional<std::vector<std::string>> segments_of(std::string_view path) {
 }
 
 route make(route_kind k, std::string id = {}) {
-  return route{k, std::move(id)};
+  return route{k, std::move(id), {}};
 }
 
 /// Picks the route for `method` among the (method, kind) pairs a path allows.
@@ -37,6 +38,46 @@ route pick(std::string_view method,
   for (const auto& [m, k] : allowed)
     if (m == method) return make(k, id);
   return make(route_kind::method_not_allowed);
+}
+
+/// True when the query string of `target` has the parameter `name` (with or without a value).
+bool has_query_parameter(std::string_view target, std::string_view name) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return false;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto item = query.substr(0, amp);
+    if (item.substr(0, item.find('=')) == name) return true;
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
+/// `/devices/{id}/messages/…` (next-capabilities §5). The SDKs write `devicebound` in lower
+/// case, the REST reference `deviceBound`: both are matched.
+route device_messages_route(std::string_view method, std::string_view target,
+                            const std::vector<std::string>& s) {
+  const auto n = s.size();
+  const std::string& id = s[1];
+  if (n == 4 && s[3] == "events")
+    return pick(method, {{"POST", route_kind::device_send_event}}, id);
+  if (!core::iequals(s[3], "devicebound")) return make(route_kind::not_found);
+  if (n == 4) return pick(method, {{"GET", route_kind::device_receive_c2d}}, id);
+  if (s[4].empty()) return make(route_kind::not_found);
+  route r = make(route_kind::not_found);
+  if (n == 5) {
+    r = pick(method,
+             {{"DELETE", has_query_parameter(target, "reject") ? route_kind::device_reject_c2d
+                                                               : route_kind::device_complete_c2d}},
+             id);
+  } else if (n == 6 && s[5] == "abandon") {
+    r = pick(method, {{"POST", route_kind::device_abandon_c2d}}, id);
+  }
+  if (r.kind != route_kind::not_found && r.kind != route_kind::method_not_allowed)
+    r.lock_token = s[4];
+  return r;
 }
 
 }  // namespace
@@ -63,6 +104,7 @@ route match_route(std::string_view method, std::string_view target) {
                   s[1]);
     if (n == 3 && s[2] == "commands")
       return pick(method, {{"DELETE", route_kind::purge_queue}}, s[1]);
+    if (n >= 4 && s[2] == "messages") return device_messages_route(method, target, s);
     return make(route_kind::not_found);
   }
 
@@ -96,6 +138,19 @@ route match_route(std::string_view method, std::string_view target) {
     if (n == 2 && s[1] == "reset") return pick(method, {{"POST", route_kind::admin_reset}});
   }
   return make(route_kind::not_found);
+}
+
+bool is_device_api(route_kind k) {
+  switch (k) {
+    case route_kind::device_send_event:
+    case route_kind::device_receive_c2d:
+    case route_kind::device_complete_c2d:
+    case route_kind::device_reject_c2d:
+    case route_kind::device_abandon_c2d:
+      return true;
+    default:
+      return false;
+  }
 }
 
 bool is_admin(route_kind k) {

@@ -12,6 +12,10 @@
 ///   POST   /twins/{id}/methods                     (direct methods, next-capabilities §3.1)
 ///   POST   /devices/query                          (twin queries, next-capabilities §2.5; a
 ///                                                  device named `query` keeps GET/PUT/DELETE)
+///   POST   /devices/{id}/messages/events           (device API: telemetry, next-capabilities §5)
+///   GET    /devices/{id}/messages/devicebound      (device API: receive C2D; `deviceBound` too)
+///   DELETE /devices/{id}/messages/devicebound/{lockToken}[?reject]   (complete / reject)
+///   POST   /devices/{id}/messages/devicebound/{lockToken}/abandon
 ///   GET|POST /admin/devices/{id}/messages          (test control, docs/test-control.md)
 ///   GET|PATCH /admin/devices/{id}/twin             (the twin with its history; a service update)
 ///   GET    /admin/feedback, /admin/telemetry, /admin/clock
@@ -35,6 +39,11 @@ enum class route_kind {
   replace_twin,
   invoke_method,
   query_twins,
+  device_send_event,
+  device_receive_c2d,
+  device_complete_c2d,
+  device_reject_c2d,
+  device_abandon_c2d,
   admin_get_messages,
   admin_post_message,
   admin_get_twin,
@@ -53,6 +62,8 @@ struct route {
   route_kind kind = route_kind::not_found;
   /// The decoded device id for the routes that name one.
   std::string device_id;
+  /// The decoded lock token of the C2D settlement routes.
+  std::string lock_token;
 };
 
 /// Routes `method` + `target` (path and optional query, percent-encoded as received).
@@ -60,5 +71,8 @@ route match_route(std::string_view method, std::string_view target);
 
 /// True for the test-control routes under /admin/.
 bool is_admin(route_kind k);
+
+/// True for the device API routes (authenticated with a device token, not a service one).
+bool is_device_api(route_kind k);
 
 }  // namespace emu::https
