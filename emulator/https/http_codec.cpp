@@ -134,14 +134,24 @@ chunked_walk walk_chunked(std::string_view bytes, std::size_t pos, const http_li
     w.chunks.clear();
     return w;
   };
+  // The framing (size lines, CRLFs, trailer) counts against the head's bound, so a request's
+  // total size stays within empty lines + head + framing + body limits.
+  const std::size_t first = pos;
+  const auto framing_over = [&](std::size_t upto) {
+    return upto - first - w.body_size > limits.max_head_bytes;
+  };
+  const std::string framing_error =
+      "The chunked framing is larger than " + std::to_string(limits.max_head_bytes) + " bytes.";
   for (;;) {
     std::size_t next = 0;
     const auto line = line_at(bytes, pos, next);
     if (!line) {
       if (bytes.size() - pos > max_chunk_line) return error(400, "A chunk size line is too long.");
+      if (framing_over(bytes.size())) return error(431, framing_error);
       return more(0);
     }
     if (line->size() > max_chunk_line) return error(400, "A chunk size line is too long.");
+    if (framing_over(next)) return error(431, framing_error);
     std::size_t size = 0;
     std::size_t digits = 0;
     for (const char c : *line) {
@@ -159,17 +169,13 @@ chunked_walk walk_chunked(std::string_view bytes, std::size_t pos, const http_li
     pos = next;
     if (size == 0) {
       // The last chunk: trailer fields (ignored) up to an empty line.
-      std::size_t trailer_bytes = 0;
       for (;;) {
         const auto trailer = line_at(bytes, pos, next);
         if (!trailer) {
-          if (bytes.size() - pos > limits.max_head_bytes)
-            return error(431, "The chunked trailer is too large.");
+          if (framing_over(bytes.size())) return error(431, framing_error);
           return more(0);
         }
-        trailer_bytes += next - pos;
-        if (trailer_bytes > limits.max_head_bytes)
-          return error(431, "The chunked trailer is too large.");
+        if (framing_over(next)) return error(431, framing_error);
         pos = next;
         if (trailer->empty()) break;
       }
