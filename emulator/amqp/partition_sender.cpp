@@ -22,14 +22,23 @@ void detach_from_hub(executor::hub_executor& executor, std::uint64_t reader) {
 
 void partition_sender::on_open() {
   conn_.submit(
-      [partition = partition_id_, request = request_](core::hub& h, core::time_point) {
-        return h.attach_telemetry_reader(partition, request);
+      [partition = partition_id_, request = request_, routes = &conn_.routes(),
+       handle = conn_.handle()](core::hub& h, core::time_point) {
+        auto reader = h.attach_telemetry_reader(partition, request);
+        // The route is set here, on the executor thread, so it exists before any event of a
+        // later round looks for it: a higher epoch may end this reader before on_attached()
+        // runs on the connection's strand, and its telemetry_reader_ended must not be lost.
+        if (reader) routes->readers.set(*reader, handle);
+        return reader;
       },
-      [serial = serial(), exec = &conn_.executor()](amqp_connection* c, bool,
-                                                    core::result<std::uint64_t> reader) {
+      [serial = serial(), exec = &conn_.executor(), routes = &conn_.routes()](
+          amqp_connection* c, bool, core::result<std::uint64_t> reader) {
         auto* self = c != nullptr ? c->find<partition_sender>(serial) : nullptr;
         if (self == nullptr) {
-          if (reader) detach_from_hub(*exec, *reader);  // the link went away meanwhile
+          if (reader) {  // the link went away meanwhile
+            routes->readers.remove(*reader);
+            detach_from_hub(*exec, *reader);
+          }
           return;
         }
         self->on_attached(std::move(reader));
@@ -41,8 +50,7 @@ void partition_sender::on_attached(core::result<std::uint64_t> reader) {
     end(reader.error());
     return;
   }
-  reader_ = *reader;
-  conn_.routes().readers.set(reader_, conn_.handle());
+  reader_ = *reader;  // its route was set with the attach (on_open)
   conn_.log(log_level::debug, "event hubs: reader " + std::to_string(reader_) + " on partition " +
                                   partition_id_ + " of '" + request_.consumer_group + "'");
   report_credit();
