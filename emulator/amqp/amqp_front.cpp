@@ -57,12 +57,7 @@ void amqp_state::on_hub_event(const core::hub_event& e) {
       });
     }
   } else if (std::holds_alternative<core::event::hub_reset>(e)) {
-    for (const auto& c : connections->handles()) {
-      c.post([](net::protocol& p) {
-        static_cast<amqp_session&>(p).close_with(
-            amqp_error{std::string(condition::connection_forced), "The hub was reset.", 0});
-      });
-    }
+    for (const auto& c : connections->handles()) c.post([](net::protocol& p) { p.on_hub_reset(); });
   }
 }
 
@@ -94,8 +89,13 @@ std::uint16_t amqp_front::listen(const std::string& address, std::uint16_t port,
       });
   const auto bound = l->listen(address, port);
   local_port->store(bound);
+  if (tls != nullptr && tls_port_->load() == 0) tls_port_->store(bound);
   listeners_.push_back(std::move(l));
   return bound;
+}
+
+std::unique_ptr<net::protocol> amqp_front::make_websocket_session() const {
+  return std::make_unique<amqp_session>(state_, tls_port_->load());
 }
 
 void amqp_front::stop() {

@@ -24,6 +24,7 @@
 /// hub_executor::start() (the constructor registers the hub-event listener). The executor,
 /// the io_context and the TLS context must outlive the front's connections.
 #include <asio/io_context.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -52,6 +53,10 @@ class amqp_front {
   /// plain TCP when `tls` is null (tests, TLS-terminating proxies; it sends SAS tokens in
   /// clear text). Returns the bound port; throws std::system_error (net::listener).
   std::uint16_t listen(const std::string& address, std::uint16_t port, SSL_CTX* tls);
+  /// An AMQP session for a stream that arrived over WebSocket on the HTTPS port (subprotocol
+  /// AMQPWSB10; websocket_stream carries it, the HTTPS front owns the network connection).
+  /// Redirects name the first TLS listener's port. Any thread.
+  std::unique_ptr<net::protocol> make_websocket_session() const;
   /// Stops accepting and closes every connection with amqp:connection:forced. Idempotent.
   void stop();
   bool wait_closed(std::chrono::milliseconds timeout);
@@ -63,6 +68,8 @@ class amqp_front {
   std::shared_ptr<amqp_state> state_;
   asio::io_context& io_;
   std::vector<std::unique_ptr<net::listener>> listeners_;
+  std::shared_ptr<std::atomic<std::uint16_t>> tls_port_ =
+      std::make_shared<std::atomic<std::uint16_t>>(0);
 };
 
 }  // namespace emu::amqp

@@ -103,4 +103,8 @@ void amqp_session::after_activity() {
   }
 }
 
+void amqp_session::on_hub_reset() {
+  close_with(amqp_error{std::string(condition::connection_forced), "The hub was reset.", 0});
+}
+
 }  // namespace emu::amqp

@@ -31,6 +31,8 @@ class amqp_session final : public net::protocol {
   void run(const std::function<void(amqp_connection*)>& fn);
   /// Ends the connection with `e` (server stop, hub reset).
   void close_with(const amqp_error& e);
+  /// The hub was reset: amqp:connection:forced.
+  void on_hub_reset() override;
 
   void on_open(net::link& l) override;
   std::size_t on_input(std::span<const std::uint8_t> bytes) override;

@@ -182,6 +182,12 @@ ready_info emulator::start() {
         advance_clock(by, std::move(done));
       });
 
+  // MQTT and AMQP over WebSocket on the HTTPS port (next-capabilities §6): the C SDK writes
+  // `MQTT`, Node `mqtt` (matched without regard to case, echoed as sent).
+  p.https->serve_websockets(
+      {{"mqtt", [g = p.mqtt.get()] { return g->make_websocket_connection(); }},
+       {"AMQPWSB10", [a = p.amqp.get()] { return a->make_websocket_session(); }}});
+
   p.executor->add_listener([&p](const core::hub_event& e) {
     const auto* r = std::get_if<core::event::method_result>(&e);
     if (r == nullptr) return;
@@ -346,6 +352,7 @@ void emulator::advance_clock(std::chrono::milliseconds by, std::function<void()>
                      [&p, done = std::move(done)](bool, int) {
                        p.mqtt->clock_advanced();
                        p.amqp->clock_advanced();
+                       p.https->clock_advanced();
                        done();
                      });
 }

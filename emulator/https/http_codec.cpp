@@ -203,6 +203,12 @@ chunked_walk walk_chunked(std::string_view bytes, std::size_t pos, const http_li
   }
 }
 
+/// Joins a repeated list field (RFC 9110 §5.3: same as one field with the values comma-joined).
+void append_listed(std::string& to, std::string_view value) {
+  if (!to.empty()) to += ", ";
+  to += value;
+}
+
 parse_result fail(int status, std::string text) {
   parse_result r;
   r.status = parse_status::error;
@@ -335,6 +341,15 @@ parse_result parse_request(std::string_view bytes, const http_limits& limits) {
       for_each_element(f.value, [&](std::string_view t) {
         if (iequals(t, "close")) close = true;
       });
+      append_listed(r.request.connection, f.value);
+    } else if (iequals(f.name, "upgrade")) {
+      append_listed(r.request.upgrade, f.value);
+    } else if (iequals(f.name, "sec-websocket-key")) {
+      r.request.websocket_key = std::string(f.value);
+    } else if (iequals(f.name, "sec-websocket-version")) {
+      r.request.websocket_version = std::string(f.value);
+    } else if (iequals(f.name, "sec-websocket-protocol")) {
+      append_listed(r.request.websocket_protocol, f.value);
     } else if (iequals(f.name, "expect")) {
       if (!iequals(f.value, "100-continue"))
         return fail(417, "Only Expect: 100-continue is served.");
@@ -418,6 +433,8 @@ std::string_view reason_phrase(int status) {
   switch (status) {
     case 100:
       return "Continue";
+    case 101:
+      return "Switching Protocols";
     case 200:
       return "OK";
     case 201:
@@ -448,6 +465,8 @@ std::string_view reason_phrase(int status) {
       return "Expectation Failed";
     case 429:
       return "Too Many Requests";
+    case 426:
+      return "Upgrade Required";
     case 431:
       return "Request Header Fields Too Large";
     case 500:
@@ -482,8 +501,9 @@ std::string encode_response(const http_response& r, bool keep_alive) {
     append_clean(out, r.content_type);
     out += "\r\n";
   }
-  // RFC 9110 §8.6: no Content-Length in a 204.
-  if (r.status != 204) {
+  // RFC 9110 §8.6: no Content-Length in a 204 or a 1xx (the 101 of a WebSocket upgrade).
+  const bool bodiless = r.status == 204 || r.status < 200;
+  if (!bodiless) {
     out += "Content-Length: ";
     out += std::to_string(r.body.size());
     out += "\r\n";
@@ -496,7 +516,7 @@ std::string encode_response(const http_response& r, bool keep_alive) {
   }
   if (!keep_alive) out += "Connection: close\r\n";
   out += "\r\n";
-  if (r.status != 204) out += r.body;
+  if (!bodiless) out += r.body;
   return out;
 }
 

@@ -23,6 +23,12 @@ struct http_request {
   /// The message headers of the device API, names as sent: every `iothub-…` field and
   /// `dt-subject` (next-capabilities §5).
   std::vector<std::pair<std::string, std::string>> message_headers;
+  /// The WebSocket upgrade's fields (RFC 6455 §4.1), each as sent (repeated fields comma-joined).
+  std::string upgrade;
+  std::string connection;
+  std::string websocket_key;
+  std::string websocket_version;
+  std::string websocket_protocol;
   std::string body;
 };
 

@@ -18,6 +18,8 @@
 #include "emulator/https/registry_api.hpp"
 #include "emulator/https/test_control_api.hpp"
 #include "emulator/https/text_checks.hpp"
+#include "emulator/websocket/handshake.hpp"
+#include "emulator/websocket/websocket_stream.hpp"
 
 namespace emu::https {
 
@@ -181,6 +183,9 @@ void http_session::answer(http_request request, bool keep_alive) {
       respond(error_response(405, "MethodNotAllowed", "The method is not allowed on this path."),
               keep_alive_);
       return;
+    case route_kind::websocket_upgrade:
+      upgrade(request);
+      return;
     case route_kind::health:
       // Like the Event Hubs emulator's health contract: no auth, no secrets.
       respond(json_response(json{{"status", "healthy"}}), keep_alive_);
@@ -232,6 +237,41 @@ void http_session::answer(http_request request, bool keep_alive) {
     return;
   }
   ask_hub(std::get<hub_call>(std::move(prepared)), api::test_control);
+}
+
+void http_session::upgrade(const http_request& request) {
+  const auto& protocols = state_->websockets;
+  if (protocols.empty()) {
+    respond(error_response(404, "NotFound", "WebSocket is not served here."), keep_alive_);
+    return;
+  }
+  std::vector<std::string_view> names;
+  for (const auto& p : protocols) names.push_back(p.subprotocol);
+  const auto h = websocket::check_upgrade(
+      {request.method, request.upgrade, request.connection, request.websocket_key,
+       request.websocket_version, request.websocket_protocol},
+      names);
+  if (h.status != 101) {
+    state_->log.debug("#{} WebSocket upgrade refused: {}", link_->id(), h.error);
+    http_response refusal =
+        error_response(h.status, h.status == 426 ? "UpgradeRequired" : "ArgumentInvalid", h.error);
+    if (h.status == 426) refusal.headers.emplace_back("Sec-WebSocket-Version", "13");
+    refused_ = true;
+    respond(refusal, false);
+    return;
+  }
+  http_response switching;
+  switching.status = 101;
+  switching.headers = {{"Upgrade", "websocket"},
+                       {"Connection", "Upgrade"},
+                       {"Sec-WebSocket-Accept", h.accept},
+                       {"Sec-WebSocket-Protocol", h.protocol}};
+  const auto bytes = encode_response(switching, true);
+  link_->output().insert(link_->output().end(), bytes.begin(), bytes.end());
+  state_->log.debug("#{} {} upgraded to WebSocket ({})", link_->id(), link_->peer(), h.protocol);
+  phase_ = phase::closed;  // this session is done; the stream takes the connection
+  link_->replace_protocol(std::make_unique<websocket::websocket_stream>(
+      protocols[h.chosen].make(), state_->websocket_max_frame));
 }
 
 void http_session::ask_hub(hub_call call, api which) {

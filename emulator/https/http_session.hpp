@@ -61,6 +61,9 @@ class http_session final : public net::protocol {
   /// Which API renders the hub's answer.
   enum class api : std::uint8_t { registry, device, test_control };
   void ask_hub(hub_call call, api which);
+  /// `GET /$iothub/websocket`: 101 and hand the connection to a websocket_stream carrying the
+  /// protocol the client asked for, or refuse (400/405/426, then close).
+  void upgrade(const http_request& request);
   void travel(const http_request& request);
   void on_hub_answer(std::uint64_t generation, bool committed, api which, const hub_answer& a);
   void respond(const http_response& response, bool keep_alive);

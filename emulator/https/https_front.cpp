@@ -24,6 +24,12 @@ https_front::https_front(https_settings settings, executor::hub_executor& execut
       io_(io) {
   // Direct methods: the outcome goes to the connection that made the call, rendered there.
   executor.add_listener([state = state_](const core::hub_event& e) {
+    // MQTT and AMQP carried over WebSocket end their sessions like on their own ports.
+    if (std::holds_alternative<core::event::hub_reset>(e)) {
+      for (const auto& c : state->connections->handles())
+        c.post([](net::protocol& p) { p.on_hub_reset(); });
+      return;
+    }
     const auto* r = std::get_if<core::event::method_result>(&e);
     if (r == nullptr) return;
     if (auto w = state->methods.take(r->call_id)) {
@@ -49,6 +55,14 @@ std::uint16_t https_front::listen(const std::string& address, std::uint16_t port
   if (state_->settings.test_control) state_->log.info("test control is on (loopback clients)");
   listeners_.push_back(std::move(l));
   return bound;
+}
+
+void https_front::serve_websockets(std::vector<websocket_protocol> protocols) {
+  state_->websockets = std::move(protocols);
+}
+
+void https_front::clock_advanced() {
+  state_->connections->poke_all();
 }
 
 void https_front::stop() {

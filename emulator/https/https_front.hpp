@@ -25,6 +25,7 @@
 #include "emulator/executor/hub_executor.hpp"
 #include "emulator/https/https_settings.hpp"
 #include "emulator/net/listener.hpp"
+#include "emulator/net/protocol.hpp"
 
 namespace emu::https {
 
@@ -34,6 +35,14 @@ namespace emu::https {
 using clock_travel = std::function<void(std::chrono::milliseconds by, std::function<void()> done)>;
 
 struct https_state;
+
+/// A protocol the HTTPS port carries over WebSocket (`GET /$iothub/websocket`,
+/// next-capabilities §6), chosen by the subprotocol the client offers: `mqtt` for the device
+/// gateway, `AMQPWSB10` for the AMQP endpoint.
+struct websocket_protocol {
+  std::string subprotocol;
+  std::function<std::unique_ptr<net::protocol>()> make;
+};
 
 class https_front {
  public:
@@ -46,6 +55,11 @@ class https_front {
   /// Binds `address:port` (port 0: ephemeral) and serves HTTPS with `tls` (plain HTTP when
   /// null: tests only). Returns the bound port; throws std::system_error (net::listener).
   std::uint16_t listen(const std::string& address, std::uint16_t port, SSL_CTX* tls);
+  /// Serves these protocols over WebSocket (none: `/$iothub/websocket` is 404). Before listen().
+  void serve_websockets(std::vector<websocket_protocol> protocols);
+  /// The hub's clock moved: connections re-check their deadlines (MQTT and AMQP carried over
+  /// WebSocket check their tokens and keep-alive).
+  void clock_advanced();
   /// Stops accepting; idle connections close at once, a request being answered gets its
   /// response (with `Connection: close`) first. Idempotent.
   void stop();

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "emulator/executor/hub_executor.hpp"
 #include "emulator/https/https_front.hpp"
@@ -62,6 +63,11 @@ struct https_state {
   const clock_travel travel;
   std::shared_ptr<net::connection_set> connections;
   method_waiters methods;
+  /// What `/$iothub/websocket` carries (serve_websockets, before listen; read-only after).
+  std::vector<websocket_protocol> websockets;
+  /// The largest WebSocket frame payload accepted (1009 beyond): above the largest MQTT
+  /// packet (256 KB of telemetry plus its topic) and AMQP frame the fronts allow.
+  std::size_t websocket_max_frame = 1024 * 1024;
   spdlog::logger& log;
 };
 

@@ -90,6 +90,9 @@ route match_route(std::string_view method, std::string_view target) {
   const auto n = s.size();
 
   if (n == 1 && s[0] == "health") return pick(method, {{"GET", route_kind::health}});
+  // Any method: the handshake check answers a non-GET with 405 and says why.
+  if (n == 2 && s[0] == "$iothub" && s[1] == "websocket")
+    return make(route_kind::websocket_upgrade);
 
   if (n >= 1 && s[0] == "devices") {
     if (n == 1 || (n == 2 && s[1].empty()))

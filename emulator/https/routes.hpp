@@ -16,6 +16,7 @@
 ///   GET    /devices/{id}/messages/devicebound      (device API: receive C2D; `deviceBound` too)
 ///   DELETE /devices/{id}/messages/devicebound/{lockToken}[?reject]   (complete / reject)
 ///   POST   /devices/{id}/messages/devicebound/{lockToken}/abandon
+///   GET    /$iothub/websocket                      (WebSocket upgrade: MQTT or AMQP, §6)
 ///   GET|POST /admin/devices/{id}/messages          (test control, docs/test-control.md)
 ///   GET|PATCH /admin/devices/{id}/twin             (the twin with its history; a service update)
 ///   GET    /admin/feedback, /admin/telemetry, /admin/clock
@@ -44,6 +45,7 @@ enum class route_kind {
   device_complete_c2d,
   device_reject_c2d,
   device_abandon_c2d,
+  websocket_upgrade,
   admin_get_messages,
   admin_post_message,
   admin_get_twin,

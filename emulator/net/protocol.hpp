@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -60,6 +61,12 @@ class link {
   virtual std::uint64_t id() const = 0;
   /// The handle other threads use to reach this connection (hub answers, hub events).
   virtual connection_handle handle() const = 0;
+  /// Hands the connection to `next` (a WebSocket upgrade: the HTTP session gives way to the
+  /// protocol it carries). Takes effect when the current callback has returned: the calling
+  /// protocol is then destroyed without on_closed() (the connection did not close), `next` is
+  /// opened on this link, and input not yet used goes to it. What the caller appended to
+  /// output() before is written first.
+  virtual void replace_protocol(std::unique_ptr<class protocol> next) = 0;
 };
 
 /// A connection's protocol. The connection owns it and calls it on its strand only.
@@ -101,6 +108,15 @@ class protocol {
   /// The read buffer holds input_limit() bytes and on_input() used none of them. The default
   /// closes the connection; an HTTP front answers 431 first.
   virtual void on_input_overflow();
+  /// The hub was reset (test control): a protocol that holds hub state (a device session, an
+  /// AMQP connection's links) ends its connection; the default does nothing.
+  virtual void on_hub_reset() {}
+  /// Runs before the connection writes, after every callback: a protocol that carries another
+  /// one (websocket_stream) frames what the inner protocol wrote.
+  virtual void on_settle() {}
+  /// The protocol that connection_handle::post() callbacks are given: this one, or the one it
+  /// carries (a WebSocket stream hands the fronts' posts to the MQTT or AMQP protocol inside).
+  virtual protocol& dispatch_target() { return *this; }
 
   // ---- polled by the connection after every callback -------------------------------------
   /// Reading pauses while false (the protocol waits for the hub, has too much work queued, …).

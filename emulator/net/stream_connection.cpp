@@ -92,7 +92,7 @@ bool stream_connection::post(std::function<void(protocol&)> fn) {
   asio::post(transport_.socket().get_executor(), [self = shared_from_this(), fn = std::move(fn)] {
     // Also after the close: an answer may bring something the protocol must give back.
     if (!self->opened_) return;
-    fn(*self->protocol_);
+    fn(self->protocol_->dispatch_target());
     self->settle();
   });
   return true;
@@ -151,7 +151,19 @@ void stream_connection::opened() {
 
 // ---- the loop -------------------------------------------------------------------------------
 
+void stream_connection::switch_protocol() {
+  if (!next_protocol_ || phase_ != phase::open) {
+    next_protocol_.reset();
+    return;
+  }
+  // The old protocol is not on the stack here (callbacks have returned); it gives way without
+  // on_closed(): the connection goes on.
+  protocol_ = std::move(next_protocol_);
+  protocol_->open(*this);
+}
+
 void stream_connection::settle() {
+  if (next_protocol_) switch_protocol();
   if (phase_ == phase::closed) {
     notify_closed();
     return;
@@ -159,6 +171,7 @@ void stream_connection::settle() {
   // Write; tell the protocol when its output is out (it may answer with more, e.g. the next
   // pipelined HTTP request's response).
   for (int round = 0; round < reads_per_turn; ++round) {
+    if (opened_ && phase_ != phase::closed) protocol_->on_settle();
     flush_output();
     if (!(phase_ == phase::open && flushed_ && output_pending() == 0 && !write_waiting_)) break;
     flushed_ = false;
@@ -333,8 +346,12 @@ void stream_connection::process_input() {
   while (phase_ == phase::open && in_end_ > in_begin_ && protocol_->wants_input()) {
     const std::size_t used = protocol_->on_input(
         std::span<const std::uint8_t>(in_.data() + in_begin_, in_end_ - in_begin_));
-    if (used == 0) break;
     in_begin_ += std::min(used, in_end_ - in_begin_);
+    if (next_protocol_) {
+      switch_protocol();  // the rest of the input is the new protocol's
+      continue;
+    }
+    if (used == 0) break;
   }
   processing_ = false;
   if (in_begin_ == in_end_ || phase_ != phase::open) {

@@ -84,8 +84,13 @@ class stream_connection final : public link,
   std::string transport_name() const override { return transport_.protocol(); }
   std::uint64_t id() const override { return id_; }
   connection_handle handle() const override;
+  void replace_protocol(std::unique_ptr<protocol> next) override {
+    next_protocol_ = std::move(next);
+  }
 
  private:
+  /// Applies a replace_protocol() (between callbacks only).
+  void switch_protocol();
   enum class phase : std::uint8_t { handshake, open, closing, closed };
 
   void handshake();
@@ -112,6 +117,7 @@ class stream_connection final : public link,
   transport transport_;
   asio::steady_timer timer_;
   std::unique_ptr<protocol> protocol_;
+  std::unique_ptr<protocol> next_protocol_;  // replace_protocol(), applied by switch_protocol()
 
   phase phase_ = phase::handshake;
   steady_time handshake_deadline_{};

@@ -37,8 +37,9 @@ MODULES = {
                       "net", "log"}),
     "amqp": ("emulator/amqp", "amqp_front.hpp",
              {"amqp", "core", "base", "executor", "net", "log"}),
+    "websocket": ("emulator/websocket", "websocket_stream.hpp", {"websocket", "net"}),
     "https": ("emulator/https", "https_front.hpp",
-              {"https", "core", "base", "executor", "net", "log"}),
+              {"https", "core", "base", "executor", "net", "log", "websocket"}),
     "app": ("emulator/app", "emulator.hpp", None),  # the wiring: sees everything
 }
 

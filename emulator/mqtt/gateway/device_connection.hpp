@@ -39,6 +39,7 @@ class device_connection final : public net::protocol {
   void on_input_closed(std::string_view error) override;
   void on_deadline(net::steady_time now) override;
   void on_shutdown(std::string_view reason) override;
+  void on_hub_reset() override { close_now(close_reason::hub_reset, "the hub was reset"); }
   void on_closed(std::string_view reason) override;
   bool wants_input() const override;
   std::size_t input_limit() const override;

@@ -65,12 +65,8 @@ void gateway_state::on_hub_event(const core::hub_event& e) {
             });
           }
         } else if constexpr (std::is_same_v<T, core::event::hub_reset>) {
-          for (const auto& c : connections->handles()) {
-            c.post([](net::protocol& p) {
-              static_cast<device_connection&>(p).close_now(close_reason::hub_reset,
-                                                           "the hub was reset");
-            });
-          }
+          for (const auto& c : connections->handles())
+            c.post([](net::protocol& p) { p.on_hub_reset(); });
         }
       },
       e);
@@ -97,6 +93,10 @@ std::uint16_t gateway::listen(const std::string& address, std::uint16_t port, SS
   const auto bound = l->listen(address, port);
   listeners_.push_back(std::move(l));
   return bound;
+}
+
+std::unique_ptr<net::protocol> gateway::make_websocket_connection() const {
+  return std::make_unique<device_connection>(state_);
 }
 
 void gateway::stop() {

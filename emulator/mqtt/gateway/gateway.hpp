@@ -50,6 +50,11 @@ class gateway {
   /// std::system_error (net::listener::listen).
   std::uint16_t listen(const std::string& address, std::uint16_t port, SSL_CTX* tls);
 
+  /// A device connection for MQTT that arrived over WebSocket on the HTTPS port
+  /// (websocket_stream carries it; the HTTPS front owns the network connection, its limits,
+  /// shutdown and clock travel). Any thread.
+  std::unique_ptr<net::protocol> make_websocket_connection() const;
+
   /// Stops accepting and closes every connection (server_shutdown: no Will is published; their
   /// sessions end on the hub, which gives their in-flight messages back). Idempotent.
   void stop();

@@ -3,6 +3,7 @@
 // device_connection, …): the test reads what the protocol wrote, says when it was "flushed",
 // and sees how the protocol asked to close.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ class fake_link final : public link {
   std::string transport_name() const override { return "tcp"; }
   std::uint64_t id() const override { return 1; }
   connection_handle handle() const override { return {}; }
+  void replace_protocol(std::unique_ptr<protocol> next) override { replaced = std::move(next); }
 
   /// Everything written since the last take(), as text (as if the transport wrote it out).
   std::string take() {
@@ -38,7 +40,8 @@ class fake_link final : public link {
     return s;
   }
 
-  std::optional<std::string> closed;  // the first close reason
+  std::optional<std::string> closed;   // the first close reason
+  std::unique_ptr<protocol> replaced;  // what replace_protocol() was given
   bool drained = false;
   bool closed_now = false;
   std::string address = "127.0.0.1";
