@@ -69,8 +69,32 @@ node_kind classify_address(std::string_view address, std::string_view event_hub_
     return node_kind::management;
   if (rest == "messages/events" || istarts_with(rest, "messages/events/"))
     return node_kind::events_redirect;
+  if (parse_device_address(address)) return node_kind::device;
   if (parse_partition_address(address, event_hub_name)) return node_kind::event_hub_partition;
   return node_kind::unknown;
+}
+
+std::optional<device_address> parse_device_address(std::string_view address) {
+  std::string_view path = path_of(address);
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  const auto s = split_segments(path);
+  if (s.size() < 3 || !iequals(s[0], "devices") || s[1].empty()) return std::nullopt;
+  device_address out;
+  if (s.size() == 4 && iequals(s[2], "messages") && iequals(s[3], "events")) {
+    out.kind = device_link_kind::telemetry;
+  } else if (s.size() == 4 && iequals(s[2], "messages") && iequals(s[3], "devicebound")) {
+    out.kind = device_link_kind::c2d;
+  } else if (s.size() == 3 && iequals(s[2], "twin")) {
+    out.kind = device_link_kind::twin;
+  } else if (s.size() == 4 && iequals(s[2], "methods") && iequals(s[3], "devicebound")) {
+    out.kind = device_link_kind::methods;
+  } else {
+    return std::nullopt;
+  }
+  auto id = core::url_decode(s[1]);
+  if (!id || id->empty()) return std::nullopt;
+  out.device_id = std::move(*id);
+  return out;
 }
 
 std::optional<partition_address> parse_partition_address(std::string_view address,

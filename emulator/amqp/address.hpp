@@ -27,8 +27,27 @@ enum class node_kind {
   /// `/messages/events…`: the IoT Hub path of the built-in endpoint, answered with
   /// amqp:link:redirect to the Event Hubs-compatible one (next-capabilities §1.7)
   events_redirect,
+  /// `/devices/<id>/…`: a device's own link (device_link_kind, next-capabilities §4)
+  device,
   unknown,
 };
+
+/// The links of a device (next-capabilities §4, §2.5, §3.3).
+enum class device_link_kind {
+  telemetry,  ///< `/devices/<id>/messages/events`: the device sends
+  c2d,        ///< `/devices/<id>/messages/devicebound`: the device receives
+  twin,       ///< `/devices/<id>/twin`
+  methods,    ///< `/devices/<id>/methods/devicebound`
+};
+
+struct device_address {
+  std::string device_id;
+  device_link_kind kind = device_link_kind::telemetry;
+};
+
+/// A device link address (optional `amqps://host[:port]` prefix, fixed segments in any case);
+/// the id is percent-decoded and keeps its case (`+` stays `+`). nullopt for anything else.
+std::optional<device_address> parse_device_address(std::string_view address);
 
 /// Strips an `amqps://` or `amqp://` scheme with its `host[:port]`, any `?query`, and a
 /// trailing `/`, then lower-cases the rest. `amqps://h:5671/Messages/DeviceBound/` →

@@ -5,15 +5,38 @@
 #include <proton/value.hpp>
 
 #include <exception>
+#include <optional>
+#include <string>
 
 #include "emulator/amqp/connection.hpp"
 #include "emulator/amqp/message_codec.hpp"
 #include "emulator/core/access_policy.hpp"
+#include "emulator/core/crypto.hpp"
 #include "emulator/core/sas_token.hpp"
 
 namespace emu::amqp {
 
-namespace {}  // namespace
+namespace {
+
+/// The device a token or an audience names: `{host}/devices/{id}[/…]` (next-capabilities §4:
+/// device tokens carry it in `sr`; a policy token with DeviceConnect only in the CBS `name`,
+/// URL-encoded). nullopt when neither names one.
+std::optional<std::string> device_named_by(std::string_view resource) {
+  std::string decoded(resource);
+  if (decoded.find('%') != std::string::npos) {
+    auto d = core::url_decode(resource);
+    if (!d) return std::nullopt;
+    decoded = std::move(*d);
+  }
+  const auto at = decoded.find("/devices/");
+  if (at == std::string::npos) return std::nullopt;
+  std::string id = decoded.substr(at + 9);
+  id = id.substr(0, id.find('/'));
+  if (id.empty()) return std::nullopt;
+  return id;
+}
+
+}  // namespace
 
 emu::result<put_token_request, cbs_status> parse_put_token(const proton::message& m) {
   cbs_status status;
@@ -90,8 +113,16 @@ void cbs_request_link::handle_request(std::string_view bytes) {
             "CBS: put-token for '" + req.audience + "' (" + core::describe_token(req.token) + ")");
   conn_.cbs_started();
   conn_.submit(
-      [token = std::move(req.token)](core::hub& h, core::time_point now) {
-        return h.authenticate_service(token, core::permission::service_connect, now);
+      [token = std::move(req.token), audience = req.audience](core::hub& h, core::time_point now) {
+        auto service = h.authenticate_service(token, core::permission::service_connect, now);
+        if (service) return service;
+        // Not a service token: a device's (device AMQP), if its sr or the audience names one.
+        auto device = std::optional<std::string>{};
+        if (const auto sas = core::parse_sas_token(token))
+          device = device_named_by(sas->resource_uri);
+        if (!device) device = device_named_by(audience);
+        if (!device) return service;
+        return h.authenticate_device(token, *device, now);
       },
       // Authentication changes no state, so the round's commit result does not matter here.
       [id = req.id, reply_to = req.reply_to, serial = serial()](

@@ -19,6 +19,7 @@
 #include "emulator/amqp/partition_sender.hpp"
 #include "emulator/amqp/reply_link.hpp"
 #include "emulator/amqp/selector_filter.hpp"
+#include "emulator/amqp/telemetry_receiver.hpp"
 #include "emulator/core/access_policy.hpp"
 #include "emulator/core/sas_token.hpp"
 #include "emulator/log/log.hpp"
@@ -291,15 +292,24 @@ std::optional<steady_time> amqp_connection::tick(steady_time now) {
   const std::int64_t deadline = pn_transport_tick(driver_.transport(), now_ms);
   if (deadline != 0) sooner(steady_time(std::chrono::milliseconds(deadline)));
 
-  // A token's expiry is in hub time (the executor's clock, which tests may move forward).
-  if (grant_) {
-    const core::time_point hub_now = executor_.now();
-    if (hub_now >= grant_->expiry) {
-      grant_.reset();
-      close(unauthorized("The SAS token of this connection expired and was not renewed."));
+  // A token's expiry is in hub time (the executor's clock, which tests may move forward). A
+  // device's token that expires unrenewed ends the connection too (as its MQTT connection).
+  const core::time_point hub_now = executor_.now();
+  const auto check = [&](const core::auth_grant& g, const std::string& whose) {
+    if (hub_now >= g.expiry) {
+      close(unauthorized("The SAS token of " + whose + " expired and was not renewed."));
+      return false;
+    }
+    sooner(now +
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(g.expiry - hub_now));
+    return true;
+  };
+  if (grant_ && !check(*grant_, "this connection")) grant_.reset();
+  for (auto it = device_grants_.begin(); it != device_grants_.end();) {
+    if (check(it->second, "device '" + it->first + "'")) {
+      ++it;
     } else {
-      sooner(now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(grant_->expiry -
-                                                                                   hub_now));
+      it = device_grants_.erase(it);
     }
   }
   pump();
@@ -364,9 +374,24 @@ bool amqp_connection::authorized() const {
 }
 
 void amqp_connection::set_grant(core::auth_grant grant) {
+  if (!grant.device_id.empty()) {
+    // A device's token (its key, or a policy with DeviceConnect): that device's own links.
+    log(log_level::info, "authorised for device '" + grant.device_id + "'" +
+                             (grant.policy.empty() ? "" : " by policy '" + grant.policy + "'"));
+    authenticated_ = true;
+    const std::string id = grant.device_id;
+    device_grants_.insert_or_assign(id, std::move(grant));
+    return;
+  }
   log(log_level::info, "authorised as policy '" + grant.policy + "'");
   if (core::has(grant.permissions, core::permission::service_connect)) authenticated_ = true;
   grant_ = std::move(grant);
+}
+
+const core::auth_grant* amqp_connection::device_grant(std::string_view device_id) const {
+  const auto it = device_grants_.find(device_id);
+  if (it == device_grants_.end() || executor_.now() >= it->second.expiry) return nullptr;
+  return &it->second;
 }
 
 void amqp_connection::cbs_finished() {
@@ -589,13 +614,17 @@ void amqp_connection::decide_attach(pn_link_t* link) {
         return;
       }
       break;
+    case node_kind::device:
+      decide_device_attach(link, address, we_send);
+      return;
     case node_kind::unknown:
       refuse_link(link,
                   amqp_error{std::string(condition::not_found),
                              "No node '" + address +
                                  "' on the service endpoint (known: $cbs, /messages/devicebound, "
                                  "/messages/serviceBound/feedback, /messages/events, $management, "
-                                 "<hub>/ConsumerGroups/<group>/Partitions/<n>).",
+                                 "<hub>/ConsumerGroups/<group>/Partitions/<n>, "
+                                 "/devices/<id>/messages/events).",
                              0});
       return;
   }
@@ -619,6 +648,42 @@ void amqp_connection::decide_attach(pn_link_t* link) {
   } else {
     accept_link(link, std::make_unique<feedback_sender>(*this, link, next_serial_++));
   }
+}
+
+void amqp_connection::decide_device_attach(pn_link_t* link, const std::string& address,
+                                           bool we_send) {
+  const auto device = parse_device_address(address);
+  if (!device) {
+    refuse_link(link, amqp_error{std::string(condition::not_found),
+                                 "'" + address + "' is not a device link address.", 0});
+    return;
+  }
+  // Only a connection holding this device's token learns anything about its links.
+  const core::auth_grant* grant = device_grant(device->device_id);
+  if (grant == nullptr) {
+    if (cbs_in_flight_ > 0) {  // its put-token may be on its way through the hub
+      deferred_attaches_.push_back(link);
+      return;
+    }
+    refuse_link(link, unauthorized("Put a SAS token of device '" + device->device_id +
+                                   "' on $cbs before attaching '" + address + "'."));
+    return;
+  }
+  if (device->kind != device_link_kind::telemetry) {
+    refuse_link(link, amqp_error{std::string(condition::not_implemented),
+                                 "Device AMQP serves telemetry (/devices/<id>/messages/events) "
+                                 "only so far; C2D, twin and method links are not implemented "
+                                 "yet: use MQTT for those.",
+                                 0});
+    return;
+  }
+  if (we_send) {
+    refuse_link(link, amqp_error{std::string(condition::not_allowed),
+                                 "'" + address + "' only accepts telemetry: attach a sender.", 0});
+    return;
+  }
+  accept_link(link, std::make_unique<telemetry_receiver>(
+                        *this, link, next_serial_++, device->device_id, !grant->policy.empty()));
 }
 
 void amqp_connection::accept_link(pn_link_t* link, std::unique_ptr<link_handler> handler) {

@@ -138,8 +138,11 @@ class amqp_connection {
 
   /// True while a token (CBS or SASL PLAIN) with ServiceConnect is valid.
   bool authorized() const;
-  /// A put-token succeeded: the connection is authorised until `grant.expiry`.
+  /// A put-token succeeded: the connection is authorised until `grant.expiry` (a service
+  /// grant), or may open that device's links until then (a grant with a device id).
   void set_grant(core::auth_grant grant);
+  /// The valid grant of `device_id` on this connection, if any.
+  const core::auth_grant* device_grant(std::string_view device_id) const;
   /// A put-token is being verified; attaches that need a token wait for it (cbs_finished).
   void cbs_started() { ++cbs_in_flight_; }
   void cbs_finished();
@@ -157,6 +160,8 @@ class amqp_connection {
   void handle(pn_event_t* e);
   void on_link_remote_open(pn_link_t* link);
   void decide_attach(pn_link_t* link);
+  /// A device's own link (`/devices/<id>/…`): admitted with that device's token only.
+  void decide_device_attach(pn_link_t* link, const std::string& address, bool we_send);
   void refuse_link(pn_link_t* link, const amqp_error& e);
   void redirect_link(pn_link_t* link);
   void attach_partition_reader(pn_link_t* link, const std::string& address);
@@ -184,6 +189,8 @@ class amqp_connection {
   std::vector<pn_link_t*> deferred_attaches_;
   std::uint64_t next_serial_ = 1;
   std::optional<core::auth_grant> grant_;
+  /// Devices whose tokens this connection holds (device AMQP; several may share a connection).
+  std::map<std::string, core::auth_grant, std::less<>> device_grants_;
   int cbs_in_flight_ = 0;
   std::uint16_t local_port_ = 5671;
 

@@ -10,7 +10,8 @@
 ///   stamps `iothub-connection-device-id`, `-module-id`, `-auth-method`, `-auth-generation-id`,
 ///   and `dt-subject` from `$.sub`;
 /// - application properties: the device's own properties as strings (IoT Hub never modifies
-///   them), `iothub-creation-time-utc` from `$.ctime`; a repeated name keeps its last value. Other `$.` system properties (`$.exp`,
+///   them), `iothub-creation-time-utc` from `$.ctime`; a repeated name keeps its last value. Other
+///   `$.` system properties (`$.exp`,
 ///   `$.ifid`, `$.on`: UNCONFIRMED on the Event Hubs side) are not forwarded.
 ///
 /// Written byte by byte with amqp_writer, not through proton::message: this runs once per

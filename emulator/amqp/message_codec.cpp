@@ -98,7 +98,7 @@ decoded<body_sections> scan_sections(std::span<const char> bytes) {
 }
 
 /// A property value as text, or nullopt for types a C2D property cannot carry.
-std::optional<std::string> property_text(const proton::value& v) {
+std::optional<std::string> simple_value_text(const proton::value& v) {
   switch (v.type()) {
     case proton::STRING:
       return proton::get<std::string>(v);
@@ -165,7 +165,7 @@ std::optional<amqp_error> read_properties(const proton::message& m, core::c2d_co
       out.ack = *ack;
       continue;
     }
-    auto text = property_text(val);
+    auto text = simple_value_text(val);
     if (!text)
       return invalid_field("Application property '" + name + "' has a type that is not supported.");
     out.properties.push_back(core::property{std::move(name), std::move(*text)});
@@ -283,6 +283,10 @@ std::vector<char> encode_feedback(const core::feedback_batch& batch, std::string
   m.inferred(true);  // a binary body with `inferred` is sent as a data section
   auto bytes = encode_message(m);
   return bytes ? std::move(*bytes) : std::vector<char>{};
+}
+
+std::optional<std::string> property_text(const proton::value& v) {
+  return simple_value_text(v);
 }
 
 std::string text_property(const proton::message& m, const std::string& name) {

@@ -54,6 +54,10 @@ decoded<decoded_message> decode_message(std::span<const char> bytes);
 /// null as "".
 std::string message_id_to_string(const proton::message_id& id);
 
+/// A simple AMQP value (string, symbol, boolean, integers, float, double, uuid, timestamp in
+/// milliseconds) as the text the hub stores for a property; nullopt for other types.
+std::optional<std::string> property_text(const proton::value& v);
+
 /// The application property `name` as text when it is a string or a symbol, else "" (the
 /// request properties of `$cbs` and `$management`: operation, type, name, partition).
 std::string text_property(const proton::message& m, const std::string& name);

@@ -241,9 +241,10 @@ class CbsTest(Base):
         with self.assertRaises(LinkDetached) as ctx:
             conn.create_sender("/messages/nothing")
         self.assertEqual(ctx.exception.link.remote_condition.name, "amqp:not-found")
+        # A device's own link needs that device's token, not a service one.
         with self.assertRaises(LinkDetached) as ctx:
             conn.create_receiver("/devices/dev1/messages/devicebound")
-        self.assertEqual(ctx.exception.link.remote_condition.name, "amqp:not-found")
+        self.assertEqual(ctx.exception.link.remote_condition.name, "amqp:unauthorized-access")
         # The connection survives a refused link.
         self.assertEqual(self.send(conn.create_sender(C2D), c2d_message("dev2")),
                          (Delivery.ACCEPTED, None))

@@ -42,6 +42,18 @@ class AuthAttacks(AttackTest):
         finally:
             conn.close()
 
+    def service_links_refused(self, token, audience=None):
+        """CBS put-token of a device token answers 200 (device AMQP: the device's own links),
+        but the service's C2D sender link is refused."""
+        conn = self.hub.amqp_bare()
+        try:
+            self.assertEqual(self.hub.cbs_put_token(conn, token, audience), 200)
+            with self.assertRaises(LinkDetached) as ctx:
+                conn.create_sender("/messages/devicebound")
+            self.assertIn("amqp:unauthorized-access", str(ctx.exception))
+        finally:
+            conn.close()
+
     def sasl_refused(self, policy, token):
         with self.assertRaises(ConnectionException) as ctx:
             self.hub.amqp_plain(policy, token=token).close()
@@ -104,8 +116,8 @@ class AuthAttacks(AttackTest):
     def test_device_token_on_the_service_endpoint(self):
         hub = self.hub
         token = hub.device_token("dev-a")
-        self.cbs_refused(token, audience="%s/devices/dev-a" % hub.host)
-        self.cbs_refused(token)
+        self.service_links_refused(token, audience="%s/devices/dev-a" % hub.host)
+        self.service_links_refused(token)
         self.sasl_refused("service", token)
         self.https_refused("GET", "/devices/dev-a" + API, token)
         self.assert_others_unaffected()

@@ -80,3 +80,22 @@ TEST_CASE("c2d_target_device: the device id of `to`, percent-decoded, + kept") {
   CHECK_FALSE(c2d_target_device("devices/a/messages/devicebound"));
   CHECK_FALSE(c2d_target_device(""));
 }
+
+TEST_CASE("parse_device_address: a device's own links, id kept as sent") {
+  const auto events = parse_device_address("/devices/Dev1/messages/events");
+  REQUIRE(events);
+  CHECK(events->device_id == "Dev1");
+  CHECK(events->kind == device_link_kind::telemetry);
+  CHECK(parse_device_address("amqps://h:5671/devices/d/messages/Events/")->device_id == "d");
+  CHECK(parse_device_address("devices/d%2B1/messages/events")->device_id == "d+1");
+  CHECK(parse_device_address("/devices/d/messages/deviceBound")->kind == device_link_kind::c2d);
+  CHECK(parse_device_address("/devices/d/twin")->kind == device_link_kind::twin);
+  CHECK(parse_device_address("/devices/d/methods/devicebound")->kind == device_link_kind::methods);
+  CHECK_FALSE(parse_device_address("/devices//messages/events"));
+  CHECK_FALSE(parse_device_address("/devices/d/messages"));
+  CHECK_FALSE(parse_device_address("/devices/d/messages/events/x"));
+  CHECK_FALSE(parse_device_address("/devices/d%zz/messages/events"));
+  CHECK_FALSE(parse_device_address("/messages/events"));
+  CHECK(classify_address("/devices/d/messages/events", "myhub") == node_kind::device);
+  CHECK(classify_address("/devices/d/twin", "myhub") == node_kind::device);
+}

@@ -1,0 +1,102 @@
+#include "emulator/amqp/device_telemetry.hpp"
+
+#include <proton/annotation_key.hpp>
+#include <proton/binary.hpp>
+#include <proton/codec/decoder.hpp>
+#include <proton/message_id.hpp>
+#include <proton/symbol.hpp>
+#include <proton/timestamp.hpp>
+#include <proton/value.hpp>
+
+#include "emulator/core/limits.hpp"
+#include "emulator/core/time.hpp"
+
+namespace emu::amqp {
+
+namespace {
+
+amqp_error refusal(std::string_view condition, std::string text) {
+  return amqp_error{std::string(condition), std::move(text), 0};
+}
+
+bool valid_id_type(proton::type_id t) {
+  return t == proton::NULL_TYPE || t == proton::STRING || t == proton::UUID || t == proton::ULONG ||
+         t == proton::BINARY;
+}
+
+/// A message annotation as text ("" when absent or not simple).
+std::string annotation_text(const proton::message& m, const char* key) {
+  const proton::annotation_key k{proton::symbol(key)};
+  if (!m.message_annotations().exists(k)) return {};
+  return property_text(m.message_annotations().get(k)).value_or("");
+}
+
+}  // namespace
+
+decoded<device_telemetry> decode_device_telemetry(std::span<const char> bytes) {
+  auto dm = decode_message(bytes);
+  if (!dm) return dm.error();
+  const proton::message& m = dm->message;
+  if (dm->body.value || dm->body.sequence)
+    return refusal(condition::decode_error,
+                   "The message body must be a data section (amqp-value and amqp-sequence bodies "
+                   "are not supported).");
+  if (dm->body.data > 1)
+    return refusal(condition::decode_error, "The message body must be ONE data section.");
+
+  device_telemetry t;
+  auto& props = t.properties;
+  const proton::message_id id = m.id();
+  const proton::message_id cid = m.correlation_id();
+  if (!valid_id_type(id.type()) || !valid_id_type(cid.type()))
+    return refusal(condition::invalid_field,
+                   "message-id and correlation-id must be a string, uuid, ulong or binary.");
+  if (!id.empty()) props.push_back({"$.mid", message_id_to_string(id)});
+  if (!cid.empty()) props.push_back({"$.cid", message_id_to_string(cid)});
+  if (!m.user().empty()) props.push_back({"$.uid", m.user()});
+  if (!m.content_type().empty()) props.push_back({"$.ct", m.content_type()});
+  if (!m.content_encoding().empty()) props.push_back({"$.ce", m.content_encoding()});
+  if (const auto expiry = m.expiry_time().milliseconds(); expiry != 0)
+    props.push_back({"$.exp", core::to_iso8601(core::from_unix_ms(expiry))});
+  if (auto ifid = annotation_text(m, "iothub-interface-id"); !ifid.empty())
+    props.push_back({"$.ifid", std::move(ifid)});
+  if (auto subject = annotation_text(m, "dt-subject"); !subject.empty())
+    props.push_back({"$.sub", std::move(subject)});
+
+  const proton::value& map = m.properties().value();
+  if (!map.empty()) {
+    proton::codec::decoder dec(map);
+    proton::codec::start start;
+    dec >> start;
+    for (std::size_t i = 0; i < start.size / 2; ++i) {
+      proton::value key;
+      proton::value val;
+      dec >> key >> val;
+      if (key.type() != proton::STRING)
+        return refusal(condition::invalid_field, "Application property names must be strings.");
+      auto text = property_text(val);
+      if (!text)
+        return refusal(condition::invalid_field, "Application property '" +
+                                                     proton::get<std::string>(key) +
+                                                     "' has a type that is not supported.");
+      props.push_back({proton::get<std::string>(key), std::move(*text)});
+    }
+    dec >> proton::codec::finish();
+  }
+  if (dm->body.data == 1) {
+    const proton::value& body = m.body();
+    if (body.type() != proton::BINARY)
+      return refusal(condition::decode_error, "The data section is not binary.");
+    const auto bin = proton::get<proton::binary>(body);
+    t.body.assign(bin.begin(), bin.end());
+  }
+  std::size_t size = t.body.size();
+  for (const auto& p : props) size += p.name.size() + p.value.size();
+  if (size > core::limits::d2c_max_message_size)
+    return refusal(condition::message_size_exceeded,
+                   "The message is " + std::to_string(size) + " bytes; the limit is " +
+                       std::to_string(core::limits::d2c_max_message_size) + ".");
+  return t;
+}
+
+}  // namespace emu::amqp

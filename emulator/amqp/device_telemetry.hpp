@@ -1,0 +1,35 @@
+#pragma once
+/// A device's telemetry message on its AMQP link `/devices/{id}/messages/events`
+/// (next-capabilities §4; sdk-wire §4), as the hub stores it: the property names of the MQTT
+/// property bag, so the Event Hubs side (event_message.hpp) gives every transport's telemetry
+/// the same shape.
+///
+///   message-id, correlation-id (string, uuid, ulong, binary) → `$.mid`, `$.cid`
+///   user-id → `$.uid`; content-type, content-encoding → `$.ct`, `$.ce`
+///   absolute-expiry-time → `$.exp` (ISO 8601)
+///   message annotations `iothub-interface-id` → `$.ifid`, `dt-subject` → `$.sub`
+///   application properties (simple values, as text) → themselves
+///   body: one data section (or none); the bytes as sent
+///
+/// Refused: amqp-value / amqp-sequence bodies and several data sections (amqp:decode-error),
+/// list or map property values (amqp:invalid-field), more than 256 KB of body and properties
+/// (amqp:link:message-size-exceeded). The hub's stamps are added later (telemetry_stamps).
+///
+/// Pure; thread-safe.
+#include <span>
+#include <string>
+#include <vector>
+
+#include "emulator/amqp/message_codec.hpp"
+#include "emulator/core/c2d_message.hpp"
+
+namespace emu::amqp {
+
+struct device_telemetry {
+  std::vector<core::property> properties;
+  std::string body;
+};
+
+decoded<device_telemetry> decode_device_telemetry(std::span<const char> bytes);
+
+}  // namespace emu::amqp

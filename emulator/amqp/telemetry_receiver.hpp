@@ -1,0 +1,33 @@
+#pragma once
+/// Our receiver for a device's telemetry sender link, target `/devices/{id}/messages/events`
+/// (next-capabilities §4, sdk-wire §4): each delivery is decoded (device_telemetry.hpp),
+/// stamped with the hub's properties (telemetry_stamps) and appended to the telemetry log, and
+/// accepted once that round committed (committed_receiver): the same log, partitions and
+/// Event Hubs view as MQTT telemetry. The connection admits the link only for a device whose
+/// token it holds (connection.cpp).
+///
+/// Not thread-safe: the connection's strand only.
+#include <string>
+
+#include "emulator/amqp/committed_receiver.hpp"
+
+namespace emu::amqp {
+
+class telemetry_receiver final : public committed_receiver {
+ public:
+  /// `hub_scope`: the device authenticated with a hub policy's key (DeviceConnect).
+  telemetry_receiver(amqp_connection& conn, pn_link_t* link, std::uint64_t serial,
+                     std::string device_id, bool hub_scope)
+      : committed_receiver(conn, link, serial),
+        device_id_(std::move(device_id)),
+        hub_scope_(hub_scope) {}
+
+ protected:
+  std::optional<amqp_error> submit(std::string bytes, std::uint64_t id) override;
+
+ private:
+  std::string device_id_;
+  bool hub_scope_;
+};
+
+}  // namespace emu::amqp

@@ -1,0 +1,125 @@
+"""Device AMQP at the link level (issue 15 item 1, next-capabilities §4) with
+python3-qpid-proton: what the official Node SDK (tests/node/device-amqp) does not show.
+
+- A device's CBS put-token admits exactly that device's telemetry link: another device's link,
+  the service's C2D node and the feedback node are refused with amqp:unauthorized-access, and a
+  service token does not open a device's link.
+- Several devices share one connection (the C SDK multiplexes), each with its own token.
+- Telemetry is accepted only once stored; a message with a list property value or an
+  amqp-value body is rejected with the condition that names the problem, and not stored.
+- The device links not served yet (C2D, twin, methods) are refused at once with
+  amqp:not-implemented, never left hanging.
+"""
+import base64
+import os
+import unittest
+
+from proton import Message
+from proton.utils import BlockingConnection, LinkDetached, SendException
+
+from attack_clients import Hub
+from emulator import Emulator
+
+BINARY = os.environ["EMU_BINARY"]
+KEYS = {d: base64.b64encode((d * 11).encode()[:32]).decode() for d in ("da1", "da2")}
+
+
+class DeviceAmqp(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emulator(BINARY, args=["--test-control"], config={
+            "devices": [{"deviceId": d, "primaryKey": key,
+                         "secondaryKey": base64.b64encode(b"s" * 32).decode()}
+                        for d, key in KEYS.items()]})
+        cls.emu.start()
+        cls.hub = Hub(cls.emu.ready)
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.emu.terminate()
+        cls.emu.cleanup()
+        assert code == 0, code
+
+    def connection(self, *devices):
+        conn = self.hub.amqp_bare()
+        self.addCleanup(conn.close)
+        for d in devices:
+            audience = "%s%%2Fdevices%%2F%s" % (self.hub.host, d)
+            self.assertEqual(self.hub.cbs_put_token(conn, self.hub.device_token(d), audience), 200)
+        return conn
+
+    def refused(self, conn, address, sender=True):
+        with self.assertRaises(LinkDetached) as e:
+            if sender:
+                conn.create_sender(address)
+            else:
+                conn.create_receiver(address)
+        return e.exception.link.remote_condition
+
+    def stored(self, device):
+        status, telemetry = self.hub.https("GET", "/admin/telemetry")
+        self.assertEqual(status, 200)
+        return [t for t in telemetry if t["deviceId"] == device]
+
+    def test_a_device_token_opens_only_its_own_telemetry_link(self):
+        conn = self.connection("da1")
+        snd = conn.create_sender("/devices/da1/messages/events")
+        snd.send(Message(id="m-1", body=b"hello", inferred=True, properties={"k": "v"}))
+        [event] = self.stored("da1")
+        self.assertEqual(event["body"], "hello")
+        self.assertEqual(event["properties"]["k"], "v")
+        self.assertEqual(event["properties"]["iothub-connection-device-id"], "da1")
+        for address in ("/devices/da2/messages/events", "/messages/devicebound"):
+            c = self.refused(conn, address)
+            self.assertEqual(c.name, "amqp:unauthorized-access", address)
+        c = self.refused(conn, "/messages/serviceBound/feedback", sender=False)
+        self.assertEqual(c.name, "amqp:unauthorized-access")
+
+    def test_a_service_token_does_not_open_a_device_link(self):
+        conn = self.hub.amqp_bare()
+        self.addCleanup(conn.close)
+        self.assertEqual(self.hub.cbs_put_token(conn, self.hub.policy_token("service")), 200)
+        c = self.refused(conn, "/devices/da1/messages/events")
+        self.assertEqual(c.name, "amqp:unauthorized-access")
+
+    def test_a_wrong_key_is_401_and_opens_nothing(self):
+        conn = self.hub.amqp_bare()
+        self.addCleanup(conn.close)
+        bad = self.hub.device_token("da1", key=base64.b64encode(b"w" * 32).decode())
+        self.assertEqual(self.hub.cbs_put_token(conn, bad), 401)
+        c = self.refused(conn, "/devices/da1/messages/events")
+        self.assertEqual(c.name, "amqp:unauthorized-access")
+
+    def test_two_devices_share_one_connection(self):
+        conn = self.connection("da1", "da2")
+        before = {d: len(self.stored(d)) for d in KEYS}
+        for d in KEYS:
+            conn.create_sender("amqps://%s/devices/%s/messages/events" % (self.hub.host, d)).send(
+                Message(body=("from " + d).encode(), inferred=True))
+        for d in KEYS:
+            events = self.stored(d)
+            self.assertEqual(len(events), before[d] + 1)
+            self.assertEqual(events[-1]["body"], "from " + d)
+
+    def test_bad_messages_are_rejected_and_not_stored(self):
+        conn = self.connection("da2")
+        snd = conn.create_sender("/devices/da2/messages/events")
+        before = len(self.stored("da2"))
+        with self.assertRaises(SendException) as e:
+            snd.send(Message(body=b"x", inferred=True, properties={"list": [1, 2]}))
+        self.assertEqual(e.exception.state.name, "REJECTED")
+        with self.assertRaises(SendException):
+            snd.send(Message(body={"a": 1}))  # an amqp-value body
+        self.assertEqual(len(self.stored("da2")), before)
+
+    def test_links_not_served_yet_are_refused_at_once(self):
+        conn = self.connection("da1")
+        for address, sender in (("/devices/da1/messages/devicebound", False),
+                                ("/devices/da1/twin", True),
+                                ("/devices/da1/methods/devicebound", True)):
+            c = self.refused(conn, address, sender=sender)
+            self.assertEqual(c.name, "amqp:not-implemented", address)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,108 @@
+'use strict';
+// Device telemetry over AMQP (issue 15 item 1, first part; next-capabilities §4) with the
+// official device SDK, unmodified: azure-iot-device-amqp `Amqp` (TLS, the AMQP port given by
+// GatewayHostName) and `AmqpWs` (wss://HostName:443/$iothub/websocket, so this file binds
+// 127.0.0.1:443: RESOURCE_LOCK https443). The device authenticates with a CBS put-token of
+// its own SAS token; the telemetry lands in the same log as MQTT's (read back through test
+// control and @azure/event-hubs). Links the emulator does not serve yet are refused at once.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { Client: DeviceClient, Message } = require('azure-iot-device');
+const { Amqp, AmqpWs } = require('azure-iot-device-amqp');
+const { EventHubConsumerClient, earliestEventPosition } = require('@azure/event-hubs');
+const { startServer, withTimeout } = require('../mqtt/server');
+
+let server;
+const closers = [];
+
+function amqpString(device, key = server.keys[device]) {
+  return `HostName=${server.ready.hostName};DeviceId=${device};SharedAccessKey=${key};` +
+    `GatewayHostName=localhost:${server.ready.ports.amqp}`;
+}
+
+function wsString(device) {
+  return `HostName=${server.ready.hostName};DeviceId=${device};SharedAccessKey=${server.keys[device]}`;
+}
+
+async function open(connectionString, transport) {
+  const client = DeviceClient.fromConnectionString(connectionString, transport);
+  client.on('error', () => {});
+  closers.push(() => client.close());
+  await client.open();
+  return client;
+}
+
+async function telemetryOf(device) {
+  return (await server.telemetry()).filter((e) => e.deviceId === device);
+}
+
+test.before(async () => {
+  server = await startServer({}, { httpsPort: 443 });
+});
+
+test.after(async () => {
+  for (const close of closers.reverse()) await close().catch(() => {});
+  if (server) await server.stop();
+});
+
+test('Amqp: sendEvent is accepted once stored, with properties, system properties and stamps', async () => {
+  const client = await open(amqpString('dev1'), Amqp);
+  const m = new Message(JSON.stringify({ t: 1 }));
+  m.messageId = 'amqp-m1';
+  m.correlationId = 'amqp-c1';
+  m.contentType = 'application/json';
+  m.contentEncoding = 'utf-8';
+  m.properties.add('level', 'high');
+  m.properties.add('iothub-connection-device-id', 'spoofed');
+  const result = await client.sendEvent(m);
+  assert.equal(result.constructor.name, 'MessageEnqueued');
+  const [event] = await telemetryOf('dev1');
+  assert.equal(event.body, JSON.stringify({ t: 1 }));
+  assert.equal(event.properties['$.mid'], 'amqp-m1');
+  assert.equal(event.properties['$.cid'], 'amqp-c1');
+  assert.equal(event.properties['$.ct'], 'application/json');
+  assert.equal(event.properties['$.ce'], 'utf-8');
+  assert.equal(event.properties.level, 'high');
+  assert.equal(event.properties['iothub-connection-device-id'], 'dev1');
+  assert.match(event.properties['iothub-connection-auth-method'], /"scope":"device"/);
+});
+
+test('AmqpWs: telemetry over WebSocket on 443, in order, readable with @azure/event-hubs', async () => {
+  const client = await open(wsString('dev2'), AmqpWs);
+  for (const n of [1, 2, 3]) await client.sendEvent(new Message(`ws-${n}`));
+  const reader = new EventHubConsumerClient('$Default', server.ready.connectionStrings.eventHubsCompatible);
+  closers.push(() => reader.close());
+  const events = [];
+  let wake = () => {};
+  const sub = reader.subscribe({
+    processEvents: async (list) => {
+      for (const e of list) if (e.systemProperties['iothub-connection-device-id'] === 'dev2') events.push(e);
+      wake();
+    },
+    processError: async () => {},
+  }, { startPosition: earliestEventPosition, maxWaitTimeInSeconds: 1 });
+  try {
+    await withTimeout(new Promise((resolve) => {
+      wake = () => { if (events.length >= 3) resolve(); };
+      wake();
+    }), 20000, 'three events of dev2');
+  } finally {
+    await sub.close();
+  }
+  assert.deepEqual(events.map((e) => Buffer.from(e.body).toString()), ['ws-1', 'ws-2', 'ws-3']);
+});
+
+test('Amqp: a wrong key is refused by the CBS put-token (UnauthorizedError)', async () => {
+  const client = DeviceClient.fromConnectionString(amqpString('dev3', Buffer.alloc(32, 'w').toString('base64')), Amqp);
+  client.on('error', () => {});
+  closers.push(() => client.close());
+  await assert.rejects(client.open(), (e) => e.constructor.name === 'UnauthorizedError');
+  assert.deepEqual(await telemetryOf('dev3'), []);
+});
+
+test('Amqp: an oversized message is rejected, not stored', async () => {
+  const client = await open(amqpString('dev3'), Amqp);
+  await assert.rejects(client.sendEvent(new Message(Buffer.alloc(256 * 1024 + 1, 'x'))));
+  await client.sendEvent(new Message('small'));
+  assert.deepEqual((await telemetryOf('dev3')).map((e) => e.body), ['small']);
+});

@@ -1,0 +1,94 @@
+// A device's telemetry message on its AMQP link (next-capabilities §4): the property names of
+// the MQTT property bag, refusals with their conditions.
+#include <doctest/doctest.h>
+
+#include <proton/annotation_key.hpp>
+#include <proton/binary.hpp>
+#include <proton/message.hpp>
+#include <proton/symbol.hpp>
+#include <proton/timestamp.hpp>
+#include <proton/uuid.hpp>
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "emulator/amqp/device_telemetry.hpp"
+
+using namespace emu;
+using namespace emu::amqp;
+
+namespace {
+
+decoded<device_telemetry> decode(const proton::message& m) {
+  const auto bytes = encode_message(m);
+  REQUIRE(bytes);
+  return decode_device_telemetry(std::span<const char>(*bytes));
+}
+
+std::string value_of(const device_telemetry& t, const std::string& name) {
+  for (const auto& p : t.properties)
+    if (p.name == name) return p.value;
+  return "<absent>";
+}
+
+}  // namespace
+
+TEST_CASE("the Node SDK's telemetry message maps to the MQTT property names") {
+  proton::message m;
+  m.id(proton::uuid::copy("\x12\x34\x56\x78\x9a\xbc\xde\xf0\x12\x34\x56\x78\x9a\xbc\xde\xf0"));
+  m.correlation_id(std::string("c-1"));
+  m.content_type("application/json");
+  m.content_encoding("utf-8");
+  m.user("u");
+  m.expiry_time(proton::timestamp(1'700'000'000'000));
+  m.message_annotations().put(proton::symbol("dt-subject"), std::string("thermostat1"));
+  m.message_annotations().put(proton::symbol("iothub-interface-id"), std::string("dtmi:x;1"));
+  m.properties().put("temperature", 21);
+  m.properties().put("ok", true);
+  m.body(proton::binary("{\"t\":1}"));
+  m.inferred(true);
+  const auto t = decode(m);
+  REQUIRE(t);
+  CHECK(t->body == "{\"t\":1}");
+  CHECK(value_of(*t, "$.mid") == "12345678-9abc-def0-1234-56789abcdef0");
+  CHECK(value_of(*t, "$.cid") == "c-1");
+  CHECK(value_of(*t, "$.ct") == "application/json");
+  CHECK(value_of(*t, "$.ce") == "utf-8");
+  CHECK(value_of(*t, "$.uid") == "u");
+  CHECK(value_of(*t, "$.exp") == "2023-11-14T22:13:20.0000000Z");
+  CHECK(value_of(*t, "$.sub") == "thermostat1");
+  CHECK(value_of(*t, "$.ifid") == "dtmi:x;1");
+  CHECK(value_of(*t, "temperature") == "21");
+  CHECK(value_of(*t, "ok") == "true");
+}
+
+TEST_CASE("an empty message is an empty event; bad ones are refused with their condition") {
+  proton::message empty;
+  const auto t = decode(empty);
+  REQUIRE(t);
+  CHECK(t->body.empty());
+  CHECK(t->properties.empty());
+
+  proton::message value_body;
+  value_body.body(std::string("text"));  // an amqp-value section
+  CHECK(decode(value_body).error().condition == "amqp:decode-error");
+
+  // application-properties {"l": [true, false]}, then a data section "x".
+  const std::string list_prop =
+      std::string("\x00\x53\x74\xc1\x09\x02\xa1\x01l\xc0\x03\x02\x41\x42", 14) +
+      std::string("\x00\x53\x75\xa0\x01x", 6);
+  CHECK(decode_device_telemetry(std::span<const char>(list_prop.data(), list_prop.size()))
+            .error()
+            .condition == "amqp:invalid-field");
+
+  proton::message big;
+  big.body(proton::binary(std::string(256 * 1024 + 1, 'x')));
+  big.inferred(true);
+  CHECK(decode(big).error().condition == "amqp:link:message-size-exceeded");
+
+  const std::string garbage = "\x00\x53\x75\xa0\x05";
+  CHECK(decode_device_telemetry(std::span<const char>(garbage.data(), garbage.size()))
+            .error()
+            .condition == "amqp:decode-error");
+}
