@@ -79,7 +79,11 @@ decoded<device_telemetry> decode_device_telemetry(std::span<const char> bytes) {
         return refusal(condition::invalid_field, "Application property '" +
                                                      proton::get<std::string>(key) +
                                                      "' has a type that is not supported.");
-      props.push_back({proton::get<std::string>(key), std::move(*text)});
+      std::string name = proton::get<std::string>(key);
+      // `$.` names are the system properties' (the MQTT property bag's): an application
+      // property must not pose as one.
+      if (name.starts_with("$.")) continue;
+      props.push_back({std::move(name), std::move(*text)});
     }
     dec >> proton::codec::finish();
   }

@@ -30,6 +30,17 @@ core::settlement settlement_of(route_kind k) {
   }
 }
 
+/// RFC 9110 §5.6.2: a token (the characters a header field name may have).
+bool is_header_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos)
+      return false;
+  }
+  return true;
+}
+
 /// The C2D message as the device API answers a receive (next-capabilities §5).
 http_response c2d_response(const std::string& device_id, const core::c2d_delivery& d) {
   const core::c2d_message& m = d.message;
@@ -51,7 +62,16 @@ http_response c2d_response(const std::string& device_id, const core::c2d_deliver
   h.emplace_back("iothub-sequencenumber", std::to_string(m.seq));
   h.emplace_back("iothub-enqueuedtime", core::to_iso8601(m.enqueued_time));
   h.emplace_back("iothub-deliverycount", std::to_string(m.delivery_count));
-  for (const auto& p : c.properties) h.emplace_back("iothub-app-" + p.name, p.value);
+  // A property whose name cannot be a header field name is left out, and control characters
+  // in values become spaces: one odd property must not make every receive of the device fail
+  // in the client's HTTP parser (the SDKs read the others).
+  for (const auto& p : c.properties) {
+    if (!is_header_token(p.name)) continue;
+    std::string value = p.value;
+    for (char& ch : value)
+      if ((static_cast<unsigned char>(ch) < 0x20 && ch != '\t') || ch == 0x7f) ch = ' ';
+    h.emplace_back("iothub-app-" + p.name, std::move(value));
+  }
   if (!c.content_type.empty()) h.emplace_back("ContentType", c.content_type);
   if (!c.content_encoding.empty()) h.emplace_back("ContentEncoding", c.content_encoding);
   return r;

@@ -22,8 +22,12 @@ constexpr std::string_view batch_content_type = "application/vnd.microsoft.iothu
 
 /// The property a message header (or batch property) becomes; nullopt when it is not one.
 std::optional<core::property> property_of(std::string_view name, std::string_view value) {
-  if (name.size() > app_prefix.size() && iequals(name.substr(0, app_prefix.size()), app_prefix))
-    return core::property{std::string(name.substr(app_prefix.size())), std::string(value)};
+  if (name.size() > app_prefix.size() && iequals(name.substr(0, app_prefix.size()), app_prefix)) {
+    const auto app_name = name.substr(app_prefix.size());
+    // `$.` names are the system properties' (the MQTT property bag's): not an app property's.
+    if (app_name.starts_with("$.")) return std::nullopt;
+    return core::property{std::string(app_name), std::string(value)};
+  }
   static constexpr std::pair<std::string_view, std::string_view> system[] = {
       {"dt-subject", "$.sub"},           {"iothub-messageid", "$.mid"},
       {"iothub-correlationid", "$.cid"}, {"iothub-userid", "$.uid"},

@@ -67,21 +67,22 @@ std::size_t websocket_stream::on_input(std::span<const std::uint8_t> bytes) {
       case opcode::pong:
         break;
       case opcode::close: {
-        // RFC 6455 §5.5.1: answer with a close (echoing the code) and end the connection.
-        close_code code = close_code::normal;
-        if (payload.size() >= 2) {
-          std::uint8_t c[2] = {payload[0], payload[1]};
-          c[0] ^= h.mask[0];
-          c[1] ^= h.mask[1];
-          code = static_cast<close_code>((c[0] << 8) | c[1]);
+        // RFC 6455 §5.5.1: the data before the close still goes to the inner protocol (a
+        // DISCONNECT and the close often arrive in one read); the close is answered once it
+        // has all been used. Stop decoding here either way.
+        if (payload.size() == 1) {
+          fail(close_code::protocol_error, "a close frame with a 1-byte payload");
+          return bytes.size();
         }
-        send_close(code, "");
-        failed_ = true;  // nothing after a close frame is read
-        inner_->on_input_closed("");
-        link_->close("WebSocket close from the peer");
-        return bytes.size();
+        std::uint16_t code = 1000;
+        if (payload.size() >= 2)
+          code = static_cast<std::uint16_t>(((payload[0] ^ h.mask[0]) << 8) |
+                                            (payload[1] ^ h.mask[1]));
+        close_received_ = code;
+        break;
       }
     }
+    if (close_received_) break;
     decoded_through_ = wire_end;
     frames_.push_back({wire_end, payload_.size()});
   }
@@ -93,6 +94,19 @@ std::size_t websocket_stream::on_input(std::span<const std::uint8_t> bytes) {
     if (used == 0) break;
     payload_used_ += std::min(used, payload_.size() - payload_used_);
   }
+
+  if (close_received_ && payload_used_ == payload_.size()) {
+    // Echo a code the peer may send (§7.4.1: 1000-1003, 1007-1011, 3000-4999); else 1000.
+    const std::uint16_t c = *close_received_;
+    const bool echo =
+        (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) || (c >= 3000 && c <= 4999);
+    send_close(echo ? static_cast<close_code>(c) : close_code::normal, "");
+    failed_ = true;  // nothing after a close frame is read
+    inner_->on_input_closed("");
+    link_->close("WebSocket close from the peer");
+    return bytes.size();
+  }
+  close_received_.reset();  // decoded again, after the data before it, on the next call
 
   // Give back the frames whose payload is all used.
   std::size_t released = 0;

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,8 @@ class websocket_stream final : public net::protocol, public net::link {
   };
   std::vector<frame_end> frames_;
   bool in_message_ = false;  // a data message's first frame came without FIN
+  /// The code of a close frame decoded this call (after the frames before it).
+  std::optional<std::uint16_t> close_received_;
   bool close_sent_ = false;
   bool failed_ = false;
   std::vector<std::uint8_t> inner_out_;

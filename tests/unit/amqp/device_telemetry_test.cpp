@@ -46,6 +46,7 @@ TEST_CASE("the Node SDK's telemetry message maps to the MQTT property names") {
   m.message_annotations().put(proton::symbol("iothub-interface-id"), std::string("dtmi:x;1"));
   m.properties().put("temperature", 21);
   m.properties().put("ok", true);
+  m.properties().put("$.mid", std::string("posing as a system property"));
   m.body(proton::binary("{\"t\":1}"));
   m.inferred(true);
   const auto t = decode(m);
@@ -61,6 +62,9 @@ TEST_CASE("the Node SDK's telemetry message maps to the MQTT property names") {
   CHECK(value_of(*t, "$.ifid") == "dtmi:x;1");
   CHECK(value_of(*t, "temperature") == "21");
   CHECK(value_of(*t, "ok") == "true");
+  int mids = 0;
+  for (const auto& p : t->properties) mids += p.name == "$.mid" ? 1 : 0;
+  CHECK(mids == 1);  // the message-id's, not the application property's
 }
 
 TEST_CASE("an empty message is an empty event; bad ones are refused with their condition") {

@@ -68,7 +68,7 @@ struct device_api_fixture {
     c.correlation_id = "cid-" + body;
     c.ack = core::ack_mode::full;
     c.content_type = "text/plain";
-    c.properties = {{"color", "red"}};
+    c.properties = {{"color", "red"}, {"bad name", "x"}, {"ctl", std::string("a\x01" "b")}};
     auto seq = hub.enqueue(device, c, now);
     REQUIRE(seq);
     return *seq;
@@ -150,7 +150,8 @@ TEST_CASE("message headers become the properties the MQTT property bag would giv
                        {"IoTHub-Expiry", "2030-01-01T00:00:00Z"},
                        {"iothub-interface-id", "dtmi:x;1"},
                        {"IoTHub-Ack", "full"},
-                       {"iothub-something-else", "ignored"}};
+                       {"iothub-something-else", "ignored"},
+                       {"iothub-app-$.mid", "posing"}};
   const auto m = parse_device_messages(r);
   REQUIRE(m);
   REQUIRE(m->size() == 1);
@@ -306,6 +307,8 @@ TEST_CASE("receive locks the oldest message; complete, reject and abandon settle
   CHECK(header(got, "iothub-messageid") == "mid-one");
   CHECK(header(got, "iothub-correlationid") == "cid-one");
   CHECK(header(got, "iothub-app-color") == "red");
+  CHECK(header(got, "iothub-app-bad name").empty());  // not a header name: left out
+  CHECK(header(got, "iothub-app-ctl") == "a b");
   CHECK(header(got, "iothub-ack") == "full");
   CHECK(header(got, "iothub-deliverycount") == "0");
   CHECK(header(got, "ContentType") == "text/plain");

@@ -265,3 +265,37 @@ TEST_CASE("the inner protocol's close sends its last output, then a close frame"
                                      9));
   CHECK(f.link.closed == "done");
 }
+
+TEST_CASE("data before a close in the same read still reaches the inner protocol") {
+  stream_fixture f;
+  bytes both = client_frame(0x82, "DISCONNECT");
+  const auto close = client_frame(0x88, std::string("\x03\xe9", 2));
+  both.insert(both.end(), close.begin(), close.end());
+  SUBCASE("taken at once") {
+    f.feed(both);
+    CHECK(f.inner->received == "DISCONNECT");
+    CHECK(f.link.take() == std::string("\x88\x02\x03\xe9", 4));  // 1001 echoed
+    CHECK(f.inner->input_closed);
+  }
+  SUBCASE("taken after the inner protocol waited") {
+    f.inner->accepting = false;
+    f.feed(both);
+    CHECK(f.inner->received.empty());
+    CHECK_FALSE(f.inner->input_closed);
+    f.inner->accepting = true;
+    f.offer();
+    CHECK(f.inner->received == "DISCONNECT");
+    CHECK(f.inner->input_closed);
+  }
+}
+
+TEST_CASE("a close code the peer may not send is answered with 1000; a 1-byte close is 1002") {
+  stream_fixture f;
+  f.feed(client_frame(0x88, std::string("\x03\xed", 2)));  // 1005: reserved
+  CHECK(f.link.take() == std::string("\x88\x02\x03\xe8", 4));
+  stream_fixture g;
+  g.feed(client_frame(0x88, std::string("\x03", 1)));
+  const auto out = g.link.take();
+  REQUIRE(out.size() >= 4);
+  CHECK(((static_cast<unsigned char>(out[2]) << 8) | static_cast<unsigned char>(out[3])) == 1002);
+}
