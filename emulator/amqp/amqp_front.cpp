@@ -56,6 +56,19 @@ void amqp_state::on_hub_event(const core::hub_event& e) {
         conn.telemetry_reader_ended(reader, why);
       });
     }
+  } else if (const auto* c2d = std::get_if<core::event::c2d_delivery>(&e)) {
+    // Device AMQP sessions (the MQTT gateway routes its own).
+    if (const auto c = routes.device_sessions.find(c2d->device_id, c2d->epoch)) {
+      post_to(*c, [device = c2d->device_id, epoch = c2d->epoch,
+                   d = c2d->delivery](amqp_connection& conn) mutable {
+        conn.device_c2d_delivery(device, epoch, std::move(d));
+      });
+    }
+  } else if (const auto* ended = std::get_if<core::event::session_ended>(&e)) {
+    if (const auto c = routes.device_sessions.find(ended->device_id, ended->epoch)) {
+      post_to(*c, [device = ended->device_id, epoch = ended->epoch, why = ended->why](
+                      amqp_connection& conn) { conn.device_session_ended(device, epoch, why); });
+    }
   } else if (std::holds_alternative<core::event::hub_reset>(e)) {
     for (const auto& c : connections->handles()) c.post([](net::protocol& p) { p.on_hub_reset(); });
   }

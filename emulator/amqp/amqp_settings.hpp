@@ -65,6 +65,9 @@ struct amqp_settings {
   /// Credit window granted to a C2D sender link, replenished as messages are settled
   /// (issue 4 item 3: "credit keeps a sender flowing").
   std::uint32_t c2d_credit_window = 500;
+  /// C2D messages locked at once for a device receiving over AMQP (its hub session's in-flight
+  /// window; the Node SDK grants 1000 credits and settles each message when the app does).
+  std::size_t device_c2d_window = 10;
   /// CBS replies queued while the client's `$cbs` receiver has no credit.
   std::size_t max_queued_cbs_replies = 32;
 };

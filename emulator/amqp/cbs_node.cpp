@@ -18,12 +18,12 @@ namespace emu::amqp {
 
 namespace {
 
-/// The device a token or an audience names: `{host}/devices/{id}[/…]` (next-capabilities §4:
-/// device tokens carry it in `sr`; a policy token with DeviceConnect only in the CBS `name`,
-/// URL-encoded). nullopt when neither names one.
-std::optional<std::string> device_named_by(std::string_view resource) {
+/// The device a resource names: `{host}/devices/{id}[/…]` (next-capabilities §4: device tokens
+/// carry it in `sr`, a policy token with DeviceConnect only in the CBS `name`). `resource` is
+/// already URL-decoded (the token's sr) or is decoded here once (`encoded`: the audience).
+std::optional<std::string> device_named_by(std::string_view resource, bool encoded) {
   std::string decoded(resource);
-  if (decoded.find('%') != std::string::npos) {
+  if (encoded) {
     auto d = core::url_decode(resource);
     if (!d) return std::nullopt;
     decoded = std::move(*d);
@@ -113,23 +113,28 @@ void cbs_request_link::handle_request(std::string_view bytes) {
             "CBS: put-token for '" + req.audience + "' (" + core::describe_token(req.token) + ")");
   conn_.cbs_started();
   conn_.submit(
-      [token = std::move(req.token), audience = req.audience](core::hub& h, core::time_point now) {
-        auto service = h.authenticate_service(token, core::permission::service_connect, now);
-        if (service) return service;
-        // Not a service token: a device's (device AMQP), if its sr or the audience names one.
+      [token = req.token, audience = req.audience](core::hub& h, core::time_point now) {
+        // A token for a device (its sr or the audience names one: device AMQP) is checked as
+        // the device's first, so a policy with both ServiceConnect and DeviceConnect
+        // (iothubowner) opens that device's links; any other token as a service's.
         auto device = std::optional<std::string>{};
         if (const auto sas = core::parse_sas_token(token))
-          device = device_named_by(sas->resource_uri);
-        if (!device) device = device_named_by(audience);
-        if (!device) return service;
-        return h.authenticate_device(token, *device, now);
+          device = device_named_by(sas->resource_uri, false);
+        if (!device) device = device_named_by(audience, true);
+        if (device) {
+          auto as_device = h.authenticate_device(token, *device, now);
+          if (as_device) return as_device;
+          auto service = h.authenticate_service(token, core::permission::service_connect, now);
+          return service ? service : as_device;
+        }
+        return h.authenticate_service(token, core::permission::service_connect, now);
       },
       // Authentication changes no state, so the round's commit result does not matter here.
-      [id = req.id, reply_to = req.reply_to, serial = serial()](
+      [id = req.id, reply_to = req.reply_to, serial = serial(), token = req.token](
           amqp_connection* c, bool /*committed*/, core::result<core::auth_grant> r) {
         if (c == nullptr) return;
         if (r.ok()) {
-          c->set_grant(r.value());
+          c->set_grant(r.value(), token);
           auto reply = encode_message(make_cbs_reply(id, reply_to, 200, "OK"));
           if (reply) c->send_reply(node_kind::cbs, reply_to, std::move(*reply), serial);
         } else {

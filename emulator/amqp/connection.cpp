@@ -12,6 +12,7 @@
 #include "emulator/amqp/address.hpp"
 #include "emulator/amqp/c2d_receiver.hpp"
 #include "emulator/amqp/cbs_node.hpp"
+#include "emulator/amqp/device_c2d_sender.hpp"
 #include "emulator/amqp/encoding_check.hpp"
 #include "emulator/amqp/feedback_sender.hpp"
 #include "emulator/amqp/link_options.hpp"
@@ -309,6 +310,7 @@ std::optional<steady_time> amqp_connection::tick(steady_time now) {
     if (check(it->second, "device '" + it->first + "'")) {
       ++it;
     } else {
+      device_tokens_.erase(it->first);
       it = device_grants_.erase(it);
     }
   }
@@ -355,6 +357,31 @@ void amqp_connection::telemetry_delivery(
   // The link is gone: the events stay in the log, nothing to give back.
 }
 
+void amqp_connection::device_c2d_delivery(const std::string& device_id, std::uint64_t epoch,
+                                          core::c2d_delivery d) {
+  for (auto& [serial, h] : links_) {
+    auto* s = dynamic_cast<device_c2d_sender*>(h.get());
+    if (s != nullptr && s->device_id() == device_id && s->epoch() == epoch) {
+      s->deliver(std::move(d));
+      pump();
+      return;
+    }
+  }
+  // The link is gone: its session's end gives the message back to the queue.
+}
+
+void amqp_connection::device_session_ended(const std::string& device_id, std::uint64_t epoch,
+                                           core::session_end why) {
+  for (auto& [serial, h] : links_) {
+    auto* s = dynamic_cast<device_c2d_sender*>(h.get());
+    if (s != nullptr && s->device_id() == device_id && s->epoch() == epoch) {
+      s->end(why);
+      pump();
+      return;
+    }
+  }
+}
+
 void amqp_connection::telemetry_reader_ended(std::uint64_t reader, const core::error& why) {
   for (auto& [serial, h] : links_) {
     auto* p = dynamic_cast<partition_sender*>(h.get());
@@ -373,8 +400,9 @@ bool amqp_connection::authorized() const {
          executor_.now() < grant_->expiry;
 }
 
-void amqp_connection::set_grant(core::auth_grant grant) {
+void amqp_connection::set_grant(core::auth_grant grant, std::string token) {
   if (!grant.device_id.empty()) {
+    device_tokens_.insert_or_assign(grant.device_id, std::move(token));
     // A device's token (its key, or a policy with DeviceConnect): that device's own links.
     log(log_level::info, "authorised for device '" + grant.device_id + "'" +
                              (grant.policy.empty() ? "" : " by policy '" + grant.policy + "'"));
@@ -669,21 +697,32 @@ void amqp_connection::decide_device_attach(pn_link_t* link, const std::string& a
                                    "' on $cbs before attaching '" + address + "'."));
     return;
   }
-  if (device->kind != device_link_kind::telemetry) {
-    refuse_link(link, amqp_error{std::string(condition::not_implemented),
-                                 "Device AMQP serves telemetry (/devices/<id>/messages/events) "
-                                 "only so far; C2D, twin and method links are not implemented "
-                                 "yet: use MQTT for those.",
-                                 0});
-    return;
+  switch (device->kind) {
+    case device_link_kind::telemetry:
+      if (we_send) break;
+      accept_link(
+          link, std::make_unique<telemetry_receiver>(*this, link, next_serial_++, device->device_id,
+                                                     !grant->policy.empty()));
+      return;
+    case device_link_kind::c2d:
+      if (!we_send) break;
+      accept_link(
+          link, std::make_unique<device_c2d_sender>(*this, link, next_serial_++, device->device_id,
+                                                    device_tokens_[device->device_id]));
+      return;
+    case device_link_kind::twin:
+    case device_link_kind::methods:
+      refuse_link(link, amqp_error{std::string(condition::not_implemented),
+                                   "Device twin and method links are not implemented over AMQP "
+                                   "yet: use MQTT for those.",
+                                   0});
+      return;
   }
-  if (we_send) {
-    refuse_link(link, amqp_error{std::string(condition::not_allowed),
-                                 "'" + address + "' only accepts telemetry: attach a sender.", 0});
-    return;
-  }
-  accept_link(link, std::make_unique<telemetry_receiver>(
-                        *this, link, next_serial_++, device->device_id, !grant->policy.empty()));
+  refuse_link(link, amqp_error{std::string(condition::not_allowed),
+                               "'" + address +
+                                   "' is attached the other way round: telemetry with "
+                                   "a sender, C2D with a receiver.",
+                               0});
 }
 
 void amqp_connection::accept_link(pn_link_t* link, std::unique_ptr<link_handler> handler) {

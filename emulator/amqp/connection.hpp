@@ -43,6 +43,7 @@
 #include "emulator/amqp/proton_handles.hpp"
 #include "emulator/amqp/sasl_authenticator.hpp"
 #include "emulator/core/hub.hpp"
+#include "emulator/core/hub_event.hpp"
 #include "emulator/executor/hub_executor.hpp"
 #include "emulator/net/connection_handle.hpp"
 
@@ -104,6 +105,12 @@ class amqp_connection {
   void telemetry_delivery(
       std::uint64_t reader,
       const std::vector<std::shared_ptr<const core::telemetry_message>>& events);
+  /// A C2D message the hub locked for device session (device, epoch) (event::c2d_delivery):
+  /// the device's C2D link sends it.
+  void device_c2d_delivery(const std::string& device_id, std::uint64_t epoch, core::c2d_delivery d);
+  /// The hub ended device session (device, epoch) (event::session_ended): its link closes.
+  void device_session_ended(const std::string& device_id, std::uint64_t epoch,
+                            core::session_end why);
   /// The hub ended the telemetry reader `reader` (event::telemetry_reader_ended).
   void telemetry_reader_ended(std::uint64_t reader, const core::error& why);
   /// The port this connection's listener is bound to (the redirect's address names it).
@@ -140,7 +147,7 @@ class amqp_connection {
   bool authorized() const;
   /// A put-token succeeded: the connection is authorised until `grant.expiry` (a service
   /// grant), or may open that device's links until then (a grant with a device id).
-  void set_grant(core::auth_grant grant);
+  void set_grant(core::auth_grant grant, std::string token = {});
   /// The valid grant of `device_id` on this connection, if any.
   const core::auth_grant* device_grant(std::string_view device_id) const;
   /// A put-token is being verified; attaches that need a token wait for it (cbs_finished).
@@ -191,6 +198,8 @@ class amqp_connection {
   std::optional<core::auth_grant> grant_;
   /// Devices whose tokens this connection holds (device AMQP; several may share a connection).
   std::map<std::string, core::auth_grant, std::less<>> device_grants_;
+  /// The token of each device grant: the device's C2D link opens its hub session with it.
+  std::map<std::string, std::string, std::less<>> device_tokens_;
   int cbs_in_flight_ = 0;
   std::uint16_t local_port_ = 5671;
 

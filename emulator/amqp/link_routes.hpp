@@ -8,6 +8,8 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <utility>
 
 #include "emulator/net/connection_handle.hpp"
 
@@ -36,9 +38,34 @@ class route_map {
   std::map<std::uint64_t, net::connection_handle> routes_;
 };
 
+/// A device's hub session (device id, epoch) → the connection of its C2D link.
+class session_route_map {
+ public:
+  void set(const std::string& device_id, std::uint64_t epoch, net::connection_handle c) {
+    std::lock_guard lock(mutex_);
+    routes_.insert_or_assign({device_id, epoch}, std::move(c));
+  }
+  void remove(const std::string& device_id, std::uint64_t epoch) {
+    std::lock_guard lock(mutex_);
+    routes_.erase({device_id, epoch});
+  }
+  std::optional<net::connection_handle> find(const std::string& device_id,
+                                             std::uint64_t epoch) const {
+    std::lock_guard lock(mutex_);
+    const auto it = routes_.find({device_id, epoch});
+    if (it == routes_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::pair<std::string, std::uint64_t>, net::connection_handle> routes_;
+};
+
 struct link_routes {
-  route_map feedback;  ///< feedback receiver id → connection
-  route_map readers;   ///< telemetry reader id → connection
+  route_map feedback;                 ///< feedback receiver id → connection
+  route_map readers;                  ///< telemetry reader id → connection
+  session_route_map device_sessions;  ///< device AMQP C2D sessions → connection
 };
 
 }  // namespace emu::amqp

@@ -285,6 +285,26 @@ std::vector<char> encode_feedback(const core::feedback_batch& batch, std::string
   return bytes ? std::move(*bytes) : std::vector<char>{};
 }
 
+std::vector<char> encode_c2d_for_device(const core::c2d_message& msg) {
+  const core::c2d_content& c = msg.content;
+  proton::message m;
+  if (!c.message_id.empty()) m.id(c.message_id);
+  if (!c.correlation_id.empty()) m.correlation_id(c.correlation_id);
+  if (!c.user_id.empty()) m.user(c.user_id);
+  m.to(c.to.empty() ? "/devices/" + msg.device_id + "/messages/devicebound" : c.to);
+  if (!c.content_type.empty()) m.content_type(c.content_type);
+  if (!c.content_encoding.empty()) m.content_encoding(c.content_encoding);
+  if (msg.expiry_time != core::time_point{} && msg.expiry_time != core::time_point::max())
+    m.expiry_time(proton::timestamp(core::to_unix_ms(msg.expiry_time)));
+  for (const auto& p : c.properties) m.properties().put(p.name, p.value);
+  if (c.ack != core::ack_mode::none)
+    m.properties().put(std::string(ack_property), std::string(core::to_string(c.ack)));
+  m.body(proton::binary(c.body));
+  m.inferred(true);  // one data section
+  auto bytes = encode_message(m);
+  return bytes ? std::move(*bytes) : std::vector<char>{};
+}
+
 std::optional<std::string> property_text(const proton::value& v) {
   return simple_value_text(v);
 }

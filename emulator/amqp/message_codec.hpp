@@ -85,6 +85,12 @@ decoded<c2d_request> to_c2d_request(const decoded_message& m);
 /// Both steps on raw delivery bytes.
 decoded<c2d_request> decode_c2d(std::span<const char> bytes);
 
+/// A C2D message as a device receives it on its AMQP link (sdk-wire §4 "C2D message →
+/// Message"): message-id, correlation-id, user-id, `to` (the sender's, else
+/// `/devices/{id}/messages/devicebound`), content type and encoding, absolute-expiry-time,
+/// the application properties with `iothub-ack` (unless none), one data section.
+std::vector<char> encode_c2d_for_device(const core::c2d_message& m);
+
 /// The feedback message for a locked batch (spec §2.2): content-type
 /// `application/vnd.microsoft.iothub.feedback.json`, user-id = `hub_name` (binary),
 /// message annotation `iothub-enqueuedtime` = the batch's creation time (timestamp), and ONE

@@ -7,14 +7,17 @@ python3-qpid-proton: what the official Node SDK (tests/node/device-amqp) does no
 - Several devices share one connection (the C SDK multiplexes), each with its own token.
 - Telemetry is accepted only once stored; a message with a list property value or an
   amqp-value body is rejected with the condition that names the problem, and not stored.
-- The device links not served yet (C2D, twin, methods) are refused at once with
+- C2D on the device's receiver link: settled by its disposition (accepted = complete,
+  rejected = reject, released = abandon), with the feedback and queue state that follow.
+- The device links not served yet (twin, methods) are refused at once with
   amqp:not-implemented, never left hanging.
 """
 import base64
 import os
+import time
 import unittest
 
-from proton import Message
+from proton import Message, Timeout
 from proton.utils import BlockingConnection, LinkDetached, SendException
 
 from attack_clients import Hub
@@ -48,6 +51,13 @@ class DeviceAmqp(unittest.TestCase):
             self.assertEqual(self.hub.cbs_put_token(conn, self.hub.device_token(d), audience), 200)
         return conn
 
+    @staticmethod
+    def pump(conn, seconds=0.3):
+        try:
+            conn.wait(lambda: False, timeout=seconds)
+        except Timeout:
+            pass
+
     def refused(self, conn, address, sender=True):
         with self.assertRaises(LinkDetached) as e:
             if sender:
@@ -73,6 +83,22 @@ class DeviceAmqp(unittest.TestCase):
             c = self.refused(conn, address)
             self.assertEqual(c.name, "amqp:unauthorized-access", address)
         c = self.refused(conn, "/messages/serviceBound/feedback", sender=False)
+        self.assertEqual(c.name, "amqp:unauthorized-access")
+
+    def test_a_policy_with_device_connect_opens_the_device_named_by_the_audience(self):
+        # iothubowner has ServiceConnect and DeviceConnect; the audience names the device.
+        conn = self.hub.amqp_bare()
+        self.addCleanup(conn.close)
+        audience = "%s%%2Fdevices%%2Fda1" % self.hub.host
+        self.assertEqual(self.hub.cbs_put_token(conn, self.hub.policy_token("iothubowner"),
+                                                audience), 200)
+        before = len(self.stored("da1"))
+        conn.create_sender("/devices/da1/messages/events").send(
+            Message(body=b"by policy", inferred=True))
+        events = self.stored("da1")
+        self.assertEqual(len(events), before + 1)
+        self.assertIn('"scope":"hub"', events[-1]["properties"]["iothub-connection-auth-method"])
+        c = self.refused(conn, "/devices/da2/messages/events")
         self.assertEqual(c.name, "amqp:unauthorized-access")
 
     def test_a_service_token_does_not_open_a_device_link(self):
@@ -112,10 +138,44 @@ class DeviceAmqp(unittest.TestCase):
             snd.send(Message(body={"a": 1}))  # an amqp-value body
         self.assertEqual(len(self.stored("da2")), before)
 
+    def test_c2d_dispositions_settle_on_the_hub(self):
+        conn = self.connection("da2")
+        rcv = conn.create_receiver("/devices/da2/messages/devicebound", credit=10)
+        for mid, outcome in (("c-acc", "accept"), ("c-rej", "reject"), ("c-rel", "release")):
+            status, _ = self.hub.https("POST", "/admin/devices/da2/messages",
+                                       {"messageId": mid, "ack": "full", "body": mid})
+            self.assertEqual(status, 201)
+            msg = rcv.receive(timeout=15)
+            self.assertEqual(msg.id, mid)
+            self.assertEqual(msg.properties["iothub-ack"], "full")
+            self.assertEqual(msg.address, "/devices/da2/messages/devicebound")
+            getattr(rcv, outcome)()
+            self.pump(conn)  # a BlockingConnection writes the disposition when it next runs
+            if outcome == "release":
+                again = rcv.receive(timeout=15)  # abandoned: delivered again, counted
+                self.assertEqual(again.id, mid)
+                status, queue = self.hub.https("GET", "/admin/devices/da2/messages")
+                self.assertEqual(queue[0]["deliveryCount"], 1)
+                rcv.accept()
+                self.pump(conn)
+        # The last disposition reaches the hub asynchronously: wait (bounded) for its record.
+        deadline = time.monotonic() + 10
+        while True:
+            status, fb = self.hub.https("GET", "/admin/feedback")
+            records = fb["pending"] + [r for b in fb["batches"] for r in b["records"]]
+            outcomes = {r["originalMessageId"]: r["statusCode"] for r in records}
+            if len(outcomes) >= 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(outcomes.get("c-acc"), "Success")
+        self.assertEqual(outcomes.get("c-rej"), "Rejected")
+        self.assertEqual(outcomes.get("c-rel"), "Success")
+        status, queue = self.hub.https("GET", "/admin/devices/da2/messages")
+        self.assertEqual(queue, [])
+
     def test_links_not_served_yet_are_refused_at_once(self):
         conn = self.connection("da1")
-        for address, sender in (("/devices/da1/messages/devicebound", False),
-                                ("/devices/da1/twin", True),
+        for address, sender in (("/devices/da1/twin", True),
                                 ("/devices/da1/methods/devicebound", True)):
             c = self.refused(conn, address, sender=sender)
             self.assertEqual(c.name, "amqp:not-implemented", address)

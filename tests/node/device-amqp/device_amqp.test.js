@@ -92,6 +92,80 @@ test('AmqpWs: telemetry over WebSocket on 443, in order, readable with @azure/ev
   assert.deepEqual(events.map((e) => Buffer.from(e.body).toString()), ['ws-1', 'ws-2', 'ws-3']);
 });
 
+/** The client's C2D messages in order. One listener stays attached: the SDK detaches its C2D
+ *  link when the last 'message' listener goes, and then cannot settle. */
+function inbox(client) {
+  const seen = [];
+  const waiters = [];
+  client.on('message', (m) => {
+    const w = waiters.shift();
+    if (w) w(m); else seen.push(m);
+  });
+  return (ms = 15000) => (seen.length ? Promise.resolve(seen.shift())
+    : withTimeout(new Promise((resolve) => waiters.push(resolve)), ms, 'a C2D message'));
+}
+
+async function feedbackOf(ids) {
+  for (const deadline = Date.now() + 15000; ;) {
+    const records = await server.feedback();
+    const byId = Object.fromEntries(records.map((r) => [r.originalMessageId, r.statusCode]));
+    if (ids.every((id) => byId[id]) || Date.now() > deadline) return byId;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('Amqp: C2D with complete (Success), reject (Rejected) and abandon (redelivered)', async () => {
+  const client = await open(amqpString('dev1'), Amqp);
+  const nextMessage = inbox(client);
+  const first = nextMessage();
+  await server.sendC2d('dev1', { body: 'complete-me', messageId: 'a-1', ack: 'full', properties: { color: 'red' } });
+  const m1 = await first;
+  assert.equal(m1.data.toString(), 'complete-me');
+  assert.equal(m1.messageId, 'a-1');
+  assert.equal(m1.ack, 'full');
+  assert.equal(m1.properties.getValue('color'), 'red');
+  await client.complete(m1);
+
+  const second = nextMessage();
+  await server.sendC2d('dev1', { body: 'reject-me', messageId: 'a-2', ack: 'full' });
+  await client.reject(await second);
+
+  const third = nextMessage();
+  await server.sendC2d('dev1', { body: 'abandon-me', messageId: 'a-3', ack: 'full' });
+  await client.abandon(await third);
+  const m3 = await nextMessage();
+  assert.equal(m3.messageId, 'a-3');
+  assert.equal((await server.queue('dev1'))[0].deliveryCount, 1);
+  await client.complete(m3);
+
+  const byId = await feedbackOf(['a-1', 'a-2', 'a-3']);
+  assert.equal(byId['a-1'], 'Success');
+  assert.equal(byId['a-2'], 'Rejected');
+  assert.equal(byId['a-3'], 'Success');
+  assert.deepEqual(await server.queue('dev1'), []);
+});
+
+test('AmqpWs: C2D over WebSocket; an MQTT connection of the same device takes the session over', async () => {
+  const client = await open(wsString('dev2'), AmqpWs);
+  const nextMessage = inbox(client);
+  const got = nextMessage();
+  await server.sendC2d('dev2', { body: 'over wss', messageId: 'w-1' });
+  const m = await got;
+  assert.equal(m.data.toString(), 'over wss');
+  await client.complete(m);
+  // One connection per device (spec §3.3): MQTT takes over, the AMQP C2D link is closed.
+  const { Mqtt } = require('azure-iot-device-mqtt');
+  const mqtt = DeviceClient.fromConnectionString(server.deviceConnectionString('dev2'), Mqtt);
+  mqtt.on('error', () => {});
+  closers.push(() => mqtt.close());
+  const viaMqtt = new Promise((resolve) => mqtt.once('message', resolve));
+  await mqtt.open();
+  await server.waitForLog(/device 'dev2' C2D link closed: amqp:link:stolen/);
+  await server.sendC2d('dev2', { body: 'to mqtt', messageId: 'w-2' });
+  const m2 = await withTimeout(viaMqtt, 15000, 'the message over MQTT');
+  assert.equal(m2.messageId, 'w-2');
+});
+
 test('Amqp: a wrong key is refused by the CBS put-token (UnauthorizedError)', async () => {
   const client = DeviceClient.fromConnectionString(amqpString('dev3', Buffer.alloc(32, 'w').toString('base64')), Amqp);
   client.on('error', () => {});
