@@ -296,24 +296,32 @@ std::optional<steady_time> amqp_connection::tick(steady_time now) {
   // A token's expiry is in hub time (the executor's clock, which tests may move forward). A
   // device's token that expires unrenewed ends the connection too (as its MQTT connection).
   const core::time_point hub_now = executor_.now();
-  const auto check = [&](const core::auth_grant& g, const std::string& whose) {
-    if (hub_now >= g.expiry) {
-      close(unauthorized("The SAS token of " + whose + " expired and was not renewed."));
-      return false;
-    }
+  const auto valid = [&](const core::auth_grant& g) {
+    if (hub_now >= g.expiry) return false;
     sooner(now +
            std::chrono::duration_cast<std::chrono::steady_clock::duration>(g.expiry - hub_now));
     return true;
   };
-  if (grant_ && !check(*grant_, "this connection")) grant_.reset();
-  for (auto it = device_grants_.begin(); it != device_grants_.end();) {
-    if (check(it->second, "device '" + it->first + "'")) {
-      ++it;
-    } else {
-      device_tokens_.erase(it->first);
-      it = device_grants_.erase(it);
-    }
+  if (grant_ && !valid(*grant_)) {
+    grant_.reset();
+    close(unauthorized("The SAS token of this connection expired and was not renewed."));
   }
+  // A device's token that expires unrenewed ends that device's links; the connection ends
+  // when no valid token is left on it (other devices sharing it keep going).
+  bool device_expired = false;
+  for (auto it = device_grants_.begin(); it != device_grants_.end();) {
+    if (valid(it->second)) {
+      ++it;
+      continue;
+    }
+    const std::string device = it->first;
+    device_tokens_.erase(device);
+    it = device_grants_.erase(it);
+    device_token_expired(device);
+    device_expired = true;
+  }
+  if (device_expired && !grant_ && device_grants_.empty())
+    close(unauthorized("The SAS tokens of this connection expired and were not renewed."));
   pump();
   return next;
 }
@@ -368,6 +376,22 @@ void amqp_connection::device_c2d_delivery(const std::string& device_id, std::uin
     }
   }
   // The link is gone: its session's end gives the message back to the queue.
+}
+
+void amqp_connection::device_token_expired(const std::string& device_id) {
+  const amqp_error e =
+      unauthorized("The SAS token of device '" + device_id + "' expired and was not renewed.");
+  log(log_level::info, "device '" + device_id + "': " + e.description);
+  for (auto& [serial, h] : links_) {
+    if (auto* c2d = dynamic_cast<device_c2d_sender*>(h.get());
+        c2d != nullptr && c2d->device_id() == device_id) {
+      c2d->end(e);
+    } else if (auto* t = dynamic_cast<telemetry_receiver*>(h.get());
+               t != nullptr && t->device_id() == device_id) {
+      set_condition(pn_link_condition(t->link()), e);
+      pn_link_close(t->link());
+    }
+  }
 }
 
 void amqp_connection::device_session_ended(const std::string& device_id, std::uint64_t epoch,

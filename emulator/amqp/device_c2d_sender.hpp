@@ -48,6 +48,8 @@ class device_c2d_sender final : public link_handler {
   void deliver(core::c2d_delivery d);
   /// The hub ended the session: close the link.
   void end(core::session_end why);
+  /// Close the link with `why` (the device's token expired).
+  void end(const amqp_error& why) { close_link(why); }
 
  private:
   void on_session(core::result<std::uint64_t> epoch);

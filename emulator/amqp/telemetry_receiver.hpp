@@ -22,6 +22,8 @@ class telemetry_receiver final : public committed_receiver {
         device_id_(std::move(device_id)),
         hub_scope_(hub_scope) {}
 
+  const std::string& device_id() const { return device_id_; }
+
  protected:
   std::optional<amqp_error> submit(std::string bytes, std::uint64_t id) override;
 

@@ -173,6 +173,32 @@ class DeviceAmqp(unittest.TestCase):
         status, queue = self.hub.https("GET", "/admin/devices/da2/messages")
         self.assertEqual(queue, [])
 
+    def test_an_expired_device_token_ends_only_that_devices_links(self):
+        # Moves the hub's clock by 400 s: the other tests' one-hour tokens stay valid.
+        conn = self.hub.amqp_bare()
+        self.addCleanup(conn.close)
+        for d, ttl in (("da1", 60), ("da2", 86400)):
+            audience = "%s%%2Fdevices%%2F%s" % (self.hub.host, d)
+            self.assertEqual(self.hub.cbs_put_token(conn, self.hub.device_token(d, ttl=ttl),
+                                                    audience), 200)
+        short = conn.create_sender("/devices/da1/messages/events")
+        long = conn.create_sender("/devices/da2/messages/events")
+        # Past da1's se + the 5-minute skew, well before da2's.
+        status, _ = self.hub.https("POST", "/admin/clock/advance", {"seconds": 400})
+        self.assertEqual(status, 200)
+        self.assertEqual(self.remote_condition(conn, short.link).name, "amqp:unauthorized-access")
+        before = len(self.stored("da2"))
+        long.send(Message(body=b"still here", inferred=True))
+        self.assertEqual(len(self.stored("da2")), before + 1)
+
+    @staticmethod
+    def remote_condition(conn, link, timeout=15):
+        try:
+            conn.wait(lambda: link.remote_condition is not None, timeout=timeout)
+        except LinkDetached:
+            pass
+        return link.remote_condition
+
     def test_links_not_served_yet_are_refused_at_once(self):
         conn = self.connection("da1")
         for address, sender in (("/devices/da1/twin", True),
