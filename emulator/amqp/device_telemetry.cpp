@@ -2,7 +2,6 @@
 
 #include <proton/annotation_key.hpp>
 #include <proton/binary.hpp>
-#include <proton/codec/decoder.hpp>
 #include <proton/message_id.hpp>
 #include <proton/symbol.hpp>
 #include <proton/timestamp.hpp>
@@ -17,11 +16,6 @@ namespace {
 
 amqp_error refusal(std::string_view condition, std::string text) {
   return amqp_error{std::string(condition), std::move(text), 0};
-}
-
-bool valid_id_type(proton::type_id t) {
-  return t == proton::NULL_TYPE || t == proton::STRING || t == proton::UUID || t == proton::ULONG ||
-         t == proton::BINARY;
 }
 
 /// A message annotation as text ("" when absent or not simple).
@@ -63,30 +57,18 @@ decoded<device_telemetry> decode_device_telemetry(std::span<const char> bytes) {
   if (auto subject = annotation_text(m, "dt-subject"); !subject.empty())
     props.push_back({"$.sub", std::move(subject)});
 
-  const proton::value& map = m.properties().value();
-  if (!map.empty()) {
-    proton::codec::decoder dec(map);
-    proton::codec::start start;
-    dec >> start;
-    for (std::size_t i = 0; i < start.size / 2; ++i) {
-      proton::value key;
-      proton::value val;
-      dec >> key >> val;
-      if (key.type() != proton::STRING)
-        return refusal(condition::invalid_field, "Application property names must be strings.");
-      auto text = property_text(val);
-      if (!text)
-        return refusal(condition::invalid_field, "Application property '" +
-                                                     proton::get<std::string>(key) +
-                                                     "' has a type that is not supported.");
-      std::string name = proton::get<std::string>(key);
-      // `$.` names are the system properties' (the MQTT property bag's): an application
-      // property must not pose as one.
-      if (name.starts_with("$.")) continue;
-      props.push_back({std::move(name), std::move(*text)});
-    }
-    dec >> proton::codec::finish();
-  }
+  auto refused = for_each_application_property(
+      m, [&props](std::string name, const proton::value& val) -> std::optional<amqp_error> {
+        auto text = property_text(val);
+        if (!text)
+          return refusal(condition::invalid_field,
+                         "Application property '" + name + "' has a type that is not supported.");
+        // `$.` names are the system properties' (the MQTT property bag's): an application
+        // property must not pose as one.
+        if (!name.starts_with("$.")) props.push_back({std::move(name), std::move(*text)});
+        return std::nullopt;
+      });
+  if (refused) return *refused;
   if (dm->body.data == 1) {
     const proton::value& body = m.body();
     if (body.type() != proton::BINARY)

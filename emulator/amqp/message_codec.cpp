@@ -98,7 +98,7 @@ decoded<body_sections> scan_sections(std::span<const char> bytes) {
 }
 
 /// A property value as text, or nullopt for types a C2D property cannot carry.
-std::optional<std::string> simple_value_text(const proton::value& v) {
+std::optional<std::string> value_text(const proton::value& v) {
   switch (v.type()) {
     case proton::STRING:
       return proton::get<std::string>(v);
@@ -135,43 +135,28 @@ std::optional<std::string> simple_value_text(const proton::value& v) {
   }
 }
 
-bool valid_id_type(proton::type_id t) {
-  return t == proton::NULL_TYPE || t == proton::STRING || t == proton::UUID || t == proton::ULONG ||
-         t == proton::BINARY;
-}
-
 /// Reads the application properties into `out` (without `iothub-ack`, which sets `ack`).
 std::optional<amqp_error> read_properties(const proton::message& m, core::c2d_content& out) {
-  const proton::value& map = m.properties().value();
-  if (map.empty()) return std::nullopt;
-  proton::codec::decoder dec(map);
-  proton::codec::start start;
-  dec >> start;
-  for (std::size_t i = 0; i < start.size / 2; ++i) {
-    proton::value key;
-    proton::value val;
-    dec >> key >> val;
-    if (key.type() != proton::STRING)
-      return invalid_field("Application property names must be strings.");
-    std::string name = proton::get<std::string>(key);
-    if (name == ack_property) {
-      if (val.type() != proton::STRING)
-        return invalid_field("iothub-ack must be a string: none, positive, negative or full.");
-      const std::string text = proton::get<std::string>(val);
-      const auto ack = core::parse_ack_mode(text);
-      if (!ack)
-        return invalid_field("Invalid iothub-ack value '" + text +
-                             "': expected none, positive, negative or full.");
-      out.ack = *ack;
-      continue;
-    }
-    auto text = simple_value_text(val);
-    if (!text)
-      return invalid_field("Application property '" + name + "' has a type that is not supported.");
-    out.properties.push_back(core::property{std::move(name), std::move(*text)});
-  }
-  dec >> proton::codec::finish();
-  return std::nullopt;
+  return for_each_application_property(
+      m, [&out](std::string name, const proton::value& val) -> std::optional<amqp_error> {
+        if (name == ack_property) {
+          if (val.type() != proton::STRING)
+            return invalid_field("iothub-ack must be a string: none, positive, negative or full.");
+          const std::string text = proton::get<std::string>(val);
+          const auto ack = core::parse_ack_mode(text);
+          if (!ack)
+            return invalid_field("Invalid iothub-ack value '" + text +
+                                 "': expected none, positive, negative or full.");
+          out.ack = *ack;
+          return std::nullopt;
+        }
+        auto text = property_text(val);
+        if (!text)
+          return invalid_field("Application property '" + name +
+                               "' has a type that is not supported.");
+        out.properties.push_back(core::property{std::move(name), std::move(*text)});
+        return std::nullopt;
+      });
 }
 
 decoded<c2d_request> convert(const decoded_message& dm) {
@@ -306,7 +291,32 @@ std::vector<char> encode_c2d_for_device(const core::c2d_message& msg) {
 }
 
 std::optional<std::string> property_text(const proton::value& v) {
-  return simple_value_text(v);
+  return value_text(v);
+}
+
+bool valid_id_type(proton::type_id t) {
+  return t == proton::NULL_TYPE || t == proton::STRING || t == proton::UUID || t == proton::ULONG ||
+         t == proton::BINARY;
+}
+
+std::optional<amqp_error> for_each_application_property(
+    const proton::message& m,
+    const std::function<std::optional<amqp_error>(std::string, const proton::value&)>& fn) {
+  const proton::value& map = m.properties().value();
+  if (map.empty()) return std::nullopt;
+  proton::codec::decoder dec(map);
+  proton::codec::start start;
+  dec >> start;
+  for (std::size_t i = 0; i < start.size / 2; ++i) {
+    proton::value key;
+    proton::value val;
+    dec >> key >> val;
+    if (key.type() != proton::STRING)
+      return invalid_field("Application property names must be strings.");
+    if (auto refused = fn(proton::get<std::string>(key), val)) return refused;
+  }
+  dec >> proton::codec::finish();
+  return std::nullopt;
 }
 
 std::string text_property(const proton::message& m, const std::string& name) {

@@ -15,6 +15,7 @@
 #include <proton/message_id.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -57,6 +58,16 @@ std::string message_id_to_string(const proton::message_id& id);
 /// A simple AMQP value (string, symbol, boolean, integers, float, double, uuid, timestamp in
 /// milliseconds) as the text the hub stores for a property; nullopt for other types.
 std::optional<std::string> property_text(const proton::value& v);
+
+/// message-id and correlation-id types the hub takes (string, uuid, ulong, binary, or none).
+bool valid_id_type(proton::type_id t);
+
+/// Calls `fn(name, value)` for each application property in order and stops at the first
+/// error it returns; a name that is not a string is amqp:invalid-field. (The map was checked
+/// structurally by decode_message.)
+std::optional<amqp_error> for_each_application_property(
+    const proton::message& m,
+    const std::function<std::optional<amqp_error>(std::string, const proton::value&)>& fn);
 
 /// The application property `name` as text when it is a string or a symbol, else "" (the
 /// request properties of `$cbs` and `$management`: operation, type, name, partition).

@@ -7,6 +7,7 @@
 #include "emulator/core/telemetry_stamps.hpp"
 #include "emulator/https/device_message.hpp"
 #include "emulator/https/error_response.hpp"
+#include "emulator/https/http_codec.hpp"
 #include "emulator/https/lock_token.hpp"
 
 namespace emu::https {
@@ -28,17 +29,6 @@ core::settlement settlement_of(route_kind k) {
     default:
       return core::settlement::complete;
   }
-}
-
-/// RFC 9110 §5.6.2: a token (the characters a header field name may have).
-bool is_header_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (const char c : s) {
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos)
-      return false;
-  }
-  return true;
 }
 
 /// The C2D message as the device API answers a receive (next-capabilities §5).
@@ -66,7 +56,7 @@ http_response c2d_response(const std::string& device_id, const core::c2d_deliver
   // in values become spaces: one odd property must not make every receive of the device fail
   // in the client's HTTP parser (the SDKs read the others).
   for (const auto& p : c.properties) {
-    if (!is_header_token(p.name)) continue;
+    if (!is_header_name(p.name)) continue;
     std::string value = p.value;
     for (char& ch : value)
       if ((static_cast<unsigned char>(ch) < 0x20 && ch != '\t') || ch == 0x7f) ch = ' ';

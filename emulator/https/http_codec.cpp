@@ -219,6 +219,10 @@ parse_result fail(int status, std::string text) {
 
 }  // namespace
 
+bool is_header_name(std::string_view s) {
+  return is_token(s);
+}
+
 parse_result parse_request(std::string_view bytes, const http_limits& limits) {
   // RFC 9112 §2.2: empty lines before the request line are ignored (some clients send a CRLF
   // after a POST body).

@@ -68,6 +68,9 @@ std::string encode_response(const http_response& r, bool keep_alive);
 /// The interim answer to `Expect: 100-continue`.
 inline constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
 
+/// True for an RFC 9110 §5.6.2 token: what a header field name may be.
+bool is_header_name(std::string_view s);
+
 /// The reason phrase of a status code ("OK", "Not Found", ...; "Unknown" otherwise).
 std::string_view reason_phrase(int status);
 
