@@ -160,6 +160,36 @@ class TestServer {
     return this.request('GET', '/admin/telemetry', 200);
   }
 
+  /**
+   * The first `count` events of `device` read from the Event Hubs-compatible endpoint with the
+   * official @azure/event-hubs client (all partitions, from the earliest), in the order read.
+   */
+  async readEvents(device, count, ms = 20000) {
+    const { EventHubConsumerClient, earliestEventPosition } = require('@azure/event-hubs');
+    const reader = new EventHubConsumerClient('$Default', this.ready.connectionStrings.eventHubsCompatible);
+    const events = [];
+    let wake = () => {};
+    const sub = reader.subscribe({
+      processEvents: async (list) => {
+        for (const e of list) {
+          if (e.systemProperties['iothub-connection-device-id'] === device) events.push(e);
+        }
+        wake();
+      },
+      processError: async () => {},
+    }, { startPosition: earliestEventPosition, maxWaitTimeInSeconds: 1 });
+    try {
+      await withTimeout(new Promise((resolve) => {
+        wake = () => { if (events.length >= count) resolve(); };
+        wake();
+      }), ms, `${count} events of ${device} from the Event Hubs-compatible endpoint`);
+    } finally {
+      await sub.close();
+      await reader.close();
+    }
+    return events.slice(0, count);
+  }
+
   /** Number of server log lines matching `re` so far. */
   countLog(re) {
     return this.log.split('\n').filter((l) => re.test(l)).length;
