@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bench {
@@ -86,13 +87,13 @@ ready_info read_ready_file(const std::filesystem::path& file);
 
 /// Options for starting the emulator under test.
 struct emulator_options {
-  std::string binary;                  // path to iothub-emulator
-  std::filesystem::path work_dir;      // ready file, log, config, data dir go here
-  bool in_memory = true;               // --in-memory, else a database file in work_dir/data
-  std::string config_json;             // written to work_dir/config.json when not empty
+  std::string binary;              // path to iothub-emulator
+  std::filesystem::path work_dir;  // ready file, log, config, data dir go here
+  bool in_memory = true;           // --in-memory, else a database file in work_dir/data
+  std::string config_json;         // written to work_dir/config.json when not empty
   std::string log_level = "info";
-  std::vector<std::string> prefix;     // e.g. {"valgrind", "--tool=callgrind", ...}
-  std::vector<std::string> extra;      // more flags
+  std::vector<std::string> prefix;  // e.g. {"valgrind", "--tool=callgrind", ...}
+  std::vector<std::string> extra;   // more flags
   std::chrono::milliseconds ready_timeout{60'000};
 };
 
@@ -105,6 +106,15 @@ struct running_emulator {
 /// Starts the emulator on ephemeral loopback ports and waits for its ready file. Throws on
 /// failure (with the tail of its log).
 running_emulator start_emulator(const emulator_options& o);
+
+/// The Mosquitto reference broker: writes `dir`/mosquitto.conf (persistence off, raised queue
+/// limits so that it drops nothing, `max_inflight` in-flight messages, listening on
+/// 127.0.0.1:`port`, TLS with `cert_dir`/server.crt and .key unless `cert_dir` is empty), starts
+/// `binary` with it (log in `dir`/mosquitto.log) and waits until the port accepts connections
+/// (it writes no ready file). Throws if it does not come up.
+child_process start_mosquitto(const std::string& binary, const std::filesystem::path& dir,
+                              std::uint16_t port, const std::filesystem::path& cert_dir,
+                              int max_inflight, std::string_view generated_by);
 
 // ---- /proc ---------------------------------------------------------------------------------
 
