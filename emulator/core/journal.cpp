@@ -90,30 +90,30 @@ std::vector<state_change> fold_changes(std::vector<state_change> changes) {
     const auto it = last.find(*key);
     if (it != last.end()) {
       auto& earlier = out[it->second];
+      // A state change folds into the full write earlier in the round, which keeps its place:
+      // a cut's "the unbatched records up to id N" (state_store.hpp) is only right in the
+      // order the hub cut its batches, so a cut must never move past a later cut.
       if (auto* state = std::get_if<change::put_message_state>(&c);
           state && is<change::put_message>(earlier)) {
-        // The message was written in full earlier in the round: write it once, in its latest
-        // state.
-        auto merged = std::get<change::put_message>(std::move(*earlier));
+        auto& merged = std::get<change::put_message>(*earlier);
         merged.value.state = state->state;
         merged.value.delivery_count = state->delivery_count;
         merged.value.lock_id = state->lock_id;
         merged.value.lock_expiry = state->lock_expiry;
-        c = std::move(merged);
-        earlier.reset();
-      } else if (auto* bs = std::get_if<change::put_feedback_batch_state>(&c);
-                 bs && is<change::cut_feedback_batch>(earlier)) {
-        auto merged = std::get<change::cut_feedback_batch>(std::move(*earlier));
+        continue;
+      }
+      if (auto* bs = std::get_if<change::put_feedback_batch_state>(&c);
+          bs && is<change::cut_feedback_batch>(earlier)) {
+        auto& merged = std::get<change::cut_feedback_batch>(*earlier);
         merged.value.delivery_count = bs->delivery_count;
         merged.value.lock_id = bs->lock_id;
         merged.value.lock_expiry = bs->lock_expiry;
-        c = std::move(merged);
-        earlier.reset();
-      } else if (is<change::remove_device>(earlier) || is<change::cut_feedback_batch>(earlier)) {
-        // A device removal cascades in the store, a cut moves records: both must happen.
-      } else {
+        continue;
+      }
+      if (!is<change::remove_device>(earlier) && !is<change::cut_feedback_batch>(earlier)) {
         earlier.reset();  // superseded by `c`
       }
+      // Otherwise both stay: a device removal cascades in the store, a cut moves records.
     }
     last[*key] = out.size();
     out.emplace_back(std::move(c));

@@ -3,6 +3,7 @@
 // identically, and a hub restored from SQLite must equal the live one.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 
@@ -31,7 +32,9 @@ TEST_CASE("random hub operations: memory store, SQLite store and restored hub ag
   const auto dir = std::filesystem::temp_directory_path() /
                    ("emu-contract-" + std::to_string(std::random_device{}()));
   std::filesystem::create_directories(dir);
-  const auto seed = std::random_device{}();
+  // A failure prints its seed; EMU_CONTRACT_SEED=<seed> replays that walk.
+  const char* fixed = std::getenv("EMU_CONTRACT_SEED");
+  const auto seed = fixed ? static_cast<unsigned>(std::stoul(fixed)) : std::random_device{}();
   CAPTURE(seed);
   std::mt19937 rng(seed);
   {
@@ -43,7 +46,7 @@ TEST_CASE("random hub operations: memory store, SQLite store and restored hub ag
     sql.commit(first);
 
     std::vector<std::string> devices{"dev1"};
-    for (int round = 0; round < 150; ++round) {
+    for (int round = 0; round < 300; ++round) {
       const int ops = 1 + static_cast<int>(rng() % 6);
       for (int i = 0; i < ops; ++i) {
         const auto& dev = devices[rng() % devices.size()];

@@ -128,6 +128,44 @@ TEST_CASE("a batch cut and then locked is one cut in its latest state; cuts are 
   same_state(changes);
 }
 
+TEST_CASE("a batch locked after a later cut keeps its place before that cut") {
+  // Found by the journal contract walk: batch 1 cut, batch 2 cut, then batch 1 locked. Folding
+  // the lock into batch 1's cut must not move that cut after batch 2's, which would move batch
+  // 1's records into batch 2 ("the unbatched records up to id N").
+  feedback_record r1, r2, r3;
+  r1.id = 1;
+  r2.id = 2;
+  r3.id = 3;
+  for (auto* r : {&r1, &r2, &r3}) r->device_id = "d";
+  feedback_batch b1, b2;
+  b1.id = 1;
+  b1.records = {r1, r2};
+  b2.id = 2;
+  b2.records = {r3};
+  const std::vector<state_change> changes{
+      change::put_device{make_device("d")},
+      change::put_feedback_record{r1},
+      change::put_feedback_record{r2},
+      change::cut_feedback_batch{b1},
+      change::put_feedback_record{r3},
+      change::cut_feedback_batch{b2},
+      change::put_feedback_batch_state{1, 1, 9, time_point{5000ms}},
+  };
+  const auto folded = fold_changes(changes);
+  REQUIRE(folded.size() == 6);
+  const auto& first = std::get<change::cut_feedback_batch>(folded[3]).value;
+  CHECK(first.id == 1);
+  CHECK(first.lock_id == 9);
+  CHECK(std::get<change::cut_feedback_batch>(folded[5]).value.id == 2);
+  same_state(changes);
+  memory_store s;
+  s.commit(folded);
+  const auto loaded = s.load();
+  REQUIRE(loaded.batches.size() == 2);
+  CHECK(loaded.batches[0].records.size() == 2);
+  CHECK(loaded.batches[1].records.size() == 1);
+}
+
 TEST_CASE("clear_all drops what came before it") {
   const std::vector<state_change> changes{
       change::put_device{make_device("d")},

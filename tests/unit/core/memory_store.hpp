@@ -72,8 +72,18 @@ class memory_store final : public state_store {
     batches_[b.id] = b;
     if (c.value.records.empty()) return;
     const auto last = c.value.records.back().id;
-    for (auto& [id, r] : records_)
-      if (r.batch_id == 0 && id <= last) r.batch_id = b.id;
+    std::size_t moved = 0;
+    for (auto& [id, r] : records_) {
+      if (r.batch_id == 0 && id <= last) {
+        r.batch_id = b.id;
+        ++moved;
+      }
+    }
+    // The same check as the SQLite store's: a cut applied out of order moves the wrong records.
+    if (moved != c.value.records.size())
+      throw std::logic_error("feedback batch " + std::to_string(b.id) + " has " +
+                             std::to_string(c.value.records.size()) + " records, but " +
+                             std::to_string(moved) + " unbatched records were stored for it");
   }
   void apply(const change::put_feedback_batch_state& c) {
     auto& b = batches_.at(c.batch_id);
