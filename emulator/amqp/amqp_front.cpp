@@ -69,6 +69,21 @@ void amqp_state::on_hub_event(const core::hub_event& e) {
       post_to(*c, [device = ended->device_id, epoch = ended->epoch, why = ended->why](
                       amqp_connection& conn) { conn.device_session_ended(device, epoch, why); });
     }
+  } else if (const auto* desired = std::get_if<core::event::desired_patch>(&e)) {
+    if (const auto c = routes.device_sessions.latest(desired->device_id)) {
+      post_to(*c, [device = desired->device_id, version = desired->version,
+                   patch = desired->patch.dump()](amqp_connection& conn) {
+        conn.device_desired_patch(device, version, patch);
+      });
+    }
+  } else if (const auto* call = std::get_if<core::event::method_request>(&e)) {
+    // No route: the call times out (504101), as on IoT Hub when the device vanishes.
+    if (const auto c = routes.device_sessions.find(call->device_id, call->epoch)) {
+      post_to(*c, [device = call->device_id, epoch = call->epoch, id = call->call_id,
+                   name = call->name, payload = call->payload](amqp_connection& conn) {
+        conn.device_method_request(device, epoch, id, name, payload);
+      });
+    }
   } else if (std::holds_alternative<core::event::hub_reset>(e)) {
     for (const auto& c : connections->handles()) c.post([](net::protocol& p) { p.on_hub_reset(); });
   }

@@ -29,31 +29,13 @@ void committed_receiver::on_delivery(pn_delivery_t* d) {
   // Events for older deliveries are settlement updates from the sender: nothing to do, we
   // settle those in finish().
   if (d != pn_link_current(link_)) return;
-  char chunk[16 * 1024];
-  while (true) {
-    const ssize_t n = pn_link_recv(link_, chunk, sizeof chunk);
-    if (n <= 0) break;
-    if (too_large_ ||
-        buffer_.size() + static_cast<std::size_t>(n) > conn_.settings().max_delivery_bytes) {
-      too_large_ = true;  // keep draining, but stop buffering
-      buffer_.clear();
-    } else {
-      buffer_.append(chunk, static_cast<std::size_t>(n));
-    }
-  }
-  if (pn_delivery_partial(d) && !pn_delivery_aborted(d)) return;
-  pn_link_advance(link_);
-  std::string bytes = std::move(buffer_);
-  buffer_.clear();
-  const bool too_large = too_large_;
-  too_large_ = false;
-
-  if (pn_delivery_aborted(d)) {
-    pn_delivery_settle(d);
+  const auto read = reader_.read(link_, d, conn_.settings().max_delivery_bytes);
+  if (read == delivery_reader::outcome::partial) return;
+  if (read == delivery_reader::outcome::aborted) {
     top_up();
     return;
   }
-  if (too_large) {
+  if (read == delivery_reader::outcome::too_large) {
     const amqp_error e = to_amqp_error(core::error{
         core::hub_error::message_too_large,
         "The message exceeds " + std::to_string(conn_.settings().max_delivery_bytes) + " bytes."});
@@ -62,7 +44,7 @@ void committed_receiver::on_delivery(pn_delivery_t* d) {
   }
   const std::uint64_t id = next_id_++;
   pending_[id] = d;
-  if (auto refused = submit(std::move(bytes), id)) {
+  if (auto refused = submit(reader_.take(), id)) {
     pending_.erase(id);
     settle(d, &*refused);
   }

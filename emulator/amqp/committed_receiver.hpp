@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "emulator/amqp/delivery_reader.hpp"
 #include "emulator/amqp/link_handler.hpp"
 
 namespace emu::amqp {
@@ -38,8 +39,7 @@ class committed_receiver : public link_handler {
   void top_up();
   void settle(pn_delivery_t* d, const amqp_error* error);
 
-  std::string buffer_;      // the current (possibly multi-frame) delivery
-  bool too_large_ = false;  // the current delivery exceeded max_delivery_bytes
+  delivery_reader reader_;                           // the current (possibly multi-frame) delivery
   std::map<std::uint64_t, pn_delivery_t*> pending_;  // at the executor, not yet settled
   std::uint64_t next_id_ = 1;
 };

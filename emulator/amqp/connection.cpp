@@ -13,6 +13,8 @@
 #include "emulator/amqp/c2d_receiver.hpp"
 #include "emulator/amqp/cbs_node.hpp"
 #include "emulator/amqp/device_c2d_sender.hpp"
+#include "emulator/amqp/device_method_links.hpp"
+#include "emulator/amqp/device_twin_links.hpp"
 #include "emulator/amqp/encoding_check.hpp"
 #include "emulator/amqp/feedback_sender.hpp"
 #include "emulator/amqp/link_options.hpp"
@@ -21,6 +23,7 @@
 #include "emulator/amqp/reply_link.hpp"
 #include "emulator/amqp/selector_filter.hpp"
 #include "emulator/amqp/telemetry_receiver.hpp"
+#include "emulator/amqp/twin_message.hpp"
 #include "emulator/core/access_policy.hpp"
 #include "emulator/core/sas_token.hpp"
 #include "emulator/log/log.hpp"
@@ -383,9 +386,9 @@ void amqp_connection::device_token_expired(const std::string& device_id) {
       unauthorized("The SAS token of device '" + device_id + "' expired and was not renewed.");
   log(log_level::info, "device '" + device_id + "': " + e.description);
   for (auto& [serial, h] : links_) {
-    if (auto* c2d = dynamic_cast<device_c2d_sender*>(h.get());
-        c2d != nullptr && c2d->device_id() == device_id) {
-      c2d->end(e);
+    if (auto* d = dynamic_cast<device_link*>(h.get());
+        d != nullptr && d->device_id() == device_id) {
+      d->end(e);
     } else if (auto* t = dynamic_cast<telemetry_receiver*>(h.get());
                t != nullptr && t->device_id() == device_id) {
       set_condition(pn_link_condition(t->link()), e);
@@ -396,14 +399,38 @@ void amqp_connection::device_token_expired(const std::string& device_id) {
 
 void amqp_connection::device_session_ended(const std::string& device_id, std::uint64_t epoch,
                                            core::session_end why) {
-  for (auto& [serial, h] : links_) {
-    auto* s = dynamic_cast<device_c2d_sender*>(h.get());
-    if (s != nullptr && s->device_id() == device_id && s->epoch() == epoch) {
-      s->end(why);
-      pump();
-      return;
-    }
-  }
+  device_sessions_.ended(device_id, epoch, why);
+}
+
+void amqp_connection::device_desired_patch(const std::string& device_id, std::int64_t version,
+                                           const std::string& patch) {
+  // Nothing is queued for a device that does not listen: it GETs the twin when it subscribes
+  // (DOC device twins "Device reconnection flow"), as over MQTT.
+  bool sent = false;
+  for_each_link<twin_sender>([&](twin_sender& s) {
+    if (s.device_id() != device_id || !s.wants_desired() || s.closed()) return;
+    s.send(encode_desired_notification(version, patch));
+    sent = true;
+  });
+  if (sent) pump();
+}
+
+void amqp_connection::device_method_request(const std::string& device_id, std::uint64_t epoch,
+                                            std::uint64_t call_id, const std::string& name,
+                                            const std::string& payload) {
+  method_request_sender* newest = nullptr;
+  for_each_link<method_request_sender>([&](method_request_sender& s) {
+    if (s.device_id() == device_id && s.epoch() == epoch && !s.closed()) newest = &s;
+  });
+  // No method link (it closed meanwhile): the call times out for its caller (504101).
+  if (newest == nullptr) return;
+  newest->call(call_id, name, payload);
+  pump();
+}
+
+std::string amqp_connection::device_token(const std::string& device_id) const {
+  const auto it = device_tokens_.find(device_id);
+  return it == device_tokens_.end() ? std::string() : it->second;
 }
 
 void amqp_connection::telemetry_reader_ended(std::uint64_t reader, const core::error& why) {
@@ -730,16 +757,29 @@ void amqp_connection::decide_device_attach(pn_link_t* link, const std::string& a
       return;
     case device_link_kind::c2d:
       if (!we_send) break;
-      accept_link(
-          link, std::make_unique<device_c2d_sender>(*this, link, next_serial_++, device->device_id,
-                                                    device_tokens_[device->device_id]));
+      accept_link(link, std::make_unique<device_c2d_sender>(*this, link, next_serial_++,
+                                                            device->device_id));
       return;
-    case device_link_kind::twin:
+    case device_link_kind::twin: {
+      // next-capabilities §2.5: both links of the pair carry the same channel id.
+      std::string channel = link_channel(pn_link_remote_properties(link));
+      if (we_send) {
+        accept_link(link, std::make_unique<twin_sender>(*this, link, next_serial_++,
+                                                        device->device_id, std::move(channel)));
+      } else {
+        accept_link(link, std::make_unique<twin_request_receiver>(
+                              *this, link, next_serial_++, device->device_id, std::move(channel)));
+      }
+      return;
+    }
     case device_link_kind::methods:
-      refuse_link(link, amqp_error{std::string(condition::not_implemented),
-                                   "Device twin and method links are not implemented over AMQP "
-                                   "yet: use MQTT for those.",
-                                   0});
+      if (we_send) {
+        accept_link(link, std::make_unique<method_request_sender>(*this, link, next_serial_++,
+                                                                  device->device_id));
+      } else {
+        accept_link(link, std::make_unique<method_response_receiver>(*this, link, next_serial_++,
+                                                                     device->device_id));
+      }
       return;
   }
   refuse_link(link, amqp_error{std::string(condition::not_allowed),

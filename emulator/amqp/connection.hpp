@@ -37,6 +37,7 @@
 
 #include "emulator/amqp/address.hpp"
 #include "emulator/amqp/amqp_settings.hpp"
+#include "emulator/amqp/device_link_sessions.hpp"
 #include "emulator/amqp/errors.hpp"
 #include "emulator/amqp/link_handler.hpp"
 #include "emulator/amqp/link_routes.hpp"
@@ -111,9 +112,18 @@ class amqp_connection {
   /// Device `device_id`'s token expired unrenewed: its links close with
   /// amqp:unauthorized-access.
   void device_token_expired(const std::string& device_id);
-  /// The hub ended device session (device, epoch) (event::session_ended): its link closes.
+  /// The hub ended device session (device, epoch) (event::session_ended): its links close.
   void device_session_ended(const std::string& device_id, std::uint64_t epoch,
                             core::session_end why);
+  /// The service changed the device's desired properties (event::desired_patch): its twin
+  /// links that asked for notifications send `patch` (JSON text with `$version`).
+  void device_desired_patch(const std::string& device_id, std::int64_t version,
+                            const std::string& patch);
+  /// A direct method call for device session (device, epoch) (event::method_request): its
+  /// method link sends it.
+  void device_method_request(const std::string& device_id, std::uint64_t epoch,
+                             std::uint64_t call_id, const std::string& name,
+                             const std::string& payload);
   /// The hub ended the telemetry reader `reader` (event::telemetry_reader_ended).
   void telemetry_reader_ended(std::uint64_t reader, const core::error& why);
   /// The port this connection's listener is bound to (the redirect's address names it).
@@ -125,6 +135,10 @@ class amqp_connection {
   const post_fn& poster() const { return post_; }
   const net::connection_handle& handle() const { return handle_; }
   amqp::link_routes& routes() { return routes_; }
+  /// The hub sessions of the devices whose links are on this connection.
+  device_link_sessions& device_sessions() { return device_sessions_; }
+  /// The token this connection holds for `device_id` ("" if none): its session opens with it.
+  std::string device_token(const std::string& device_id) const;
   void log(log_level level, std::string_view text) const;
 
   /// Runs `fn(hub, now)` on the executor; `done(conn, committed, result)` then runs on this
@@ -137,6 +151,13 @@ class amqp_connection {
             done(c, committed, std::move(r));
           });
         });
+  }
+
+  /// Calls `fn(T&)` for each link handler of type T, in attach order.
+  template <class T, class Fn>
+  void for_each_link(Fn&& fn) {
+    for (auto& [serial, h] : links_)
+      if (auto* t = dynamic_cast<T*>(h.get())) fn(*t);
   }
 
   /// The handler with this serial, if it is still open and of type T.
@@ -195,13 +216,15 @@ class amqp_connection {
   sasl_authenticator sasl_;
   driver_handle driver_;
 
+  // Declared before the links: closing links leave their device's session.
+  device_link_sessions device_sessions_{*this};
   std::map<std::uint64_t, std::unique_ptr<link_handler>> links_;
   std::vector<pn_link_t*> deferred_attaches_;
   std::uint64_t next_serial_ = 1;
   std::optional<core::auth_grant> grant_;
   /// Devices whose tokens this connection holds (device AMQP; several may share a connection).
   std::map<std::string, core::auth_grant, std::less<>> device_grants_;
-  /// The token of each device grant: the device's C2D link opens its hub session with it.
+  /// The token of each device grant: the device's hub session opens with it.
   std::map<std::string, std::string, std::less<>> device_tokens_;
   int cbs_in_flight_ = 0;
   std::uint16_t local_port_ = 5671;

@@ -18,13 +18,6 @@ amqp_error refusal(std::string_view condition, std::string text) {
   return amqp_error{std::string(condition), std::move(text), 0};
 }
 
-/// A message annotation as text ("" when absent or not simple).
-std::string annotation_text(const proton::message& m, const char* key) {
-  const proton::annotation_key k{proton::symbol(key)};
-  if (!m.message_annotations().exists(k)) return {};
-  return property_text(m.message_annotations().get(k)).value_or("");
-}
-
 }  // namespace
 
 decoded<device_telemetry> decode_device_telemetry(std::span<const char> bytes) {

@@ -106,4 +106,14 @@ std::optional<std::int64_t> link_epoch(pn_data_t* properties) {
   return integer(properties);
 }
 
+std::string link_channel(pn_data_t* properties) {
+  if (properties == nullptr || !find_map_value(properties, "com.microsoft:channel-correlation-id"))
+    return {};
+  const auto type = pn_data_type(properties);
+  if (type != PN_STRING && type != PN_SYMBOL) return {};
+  const pn_bytes_t b =
+      type == PN_STRING ? pn_data_get_string(properties) : pn_data_get_symbol(properties);
+  return std::string(b.start, b.size);
+}
+
 }  // namespace emu::amqp

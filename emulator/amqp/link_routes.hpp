@@ -5,6 +5,7 @@
 ///
 /// Thread safety: every member may be called from any thread (one mutex per map).
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -38,7 +39,7 @@ class route_map {
   std::map<std::uint64_t, net::connection_handle> routes_;
 };
 
-/// A device's hub session (device id, epoch) → the connection of its C2D link.
+/// A device's hub session (device id, epoch) → the connection of its links (C2D, twin, methods).
 class session_route_map {
  public:
   void set(const std::string& device_id, std::uint64_t epoch, net::connection_handle c) {
@@ -56,6 +57,15 @@ class session_route_map {
     if (it == routes_.end()) return std::nullopt;
     return it->second;
   }
+  /// The connection of the device's newest session (a desired patch names no session).
+  std::optional<net::connection_handle> latest(const std::string& device_id) const {
+    std::lock_guard lock(mutex_);
+    const auto end = routes_.lower_bound({device_id + '\0', 0});
+    if (end == routes_.begin()) return std::nullopt;
+    const auto it = std::prev(end);
+    if (it->first.first != device_id) return std::nullopt;
+    return it->second;
+  }
 
  private:
   mutable std::mutex mutex_;
@@ -65,7 +75,7 @@ class session_route_map {
 struct link_routes {
   route_map feedback;                 ///< feedback receiver id → connection
   route_map readers;                  ///< telemetry reader id → connection
-  session_route_map device_sessions;  ///< device AMQP C2D sessions → connection
+  session_route_map device_sessions;  ///< device AMQP sessions → connection
 };
 
 }  // namespace emu::amqp

@@ -319,6 +319,12 @@ std::optional<amqp_error> for_each_application_property(
   return std::nullopt;
 }
 
+std::string annotation_text(const proton::message& m, const char* key) {
+  const proton::annotation_key k{proton::symbol(key)};
+  if (!m.message_annotations().exists(k)) return {};
+  return property_text(m.message_annotations().get(k)).value_or("");
+}
+
 std::string text_property(const proton::message& m, const std::string& name) {
   const auto& props = m.properties();
   if (!props.exists(name)) return {};

@@ -73,6 +73,9 @@ std::optional<amqp_error> for_each_application_property(
 /// request properties of `$cbs` and `$management`: operation, type, name, partition).
 std::string text_property(const proton::message& m, const std::string& name);
 
+/// The message annotation `key` as text (property_text), "" when absent or not simple.
+std::string annotation_text(const proton::message& m, const char* key);
+
 /// A validated C2D send.
 struct c2d_request {
   std::string device_id;  ///< from `to`, percent-decoded

@@ -27,35 +27,21 @@ void request_link::top_up() {
 
 void request_link::on_delivery(pn_delivery_t* d) {
   if (d != pn_link_current(link_) || !pn_delivery_readable(d)) return;
-  char chunk[4096];
-  bool too_large = false;
-  while (true) {
-    const ssize_t n = pn_link_recv(link_, chunk, sizeof chunk);
-    if (n <= 0) break;
-    if (buffer_.size() + static_cast<std::size_t>(n) > max_request_bytes) {
-      too_large = true;
-    } else {
-      buffer_.append(chunk, static_cast<std::size_t>(n));
-    }
+  switch (reader_.read(link_, d, max_request_bytes)) {
+    case delivery_reader::outcome::partial:
+      return;
+    case delivery_reader::outcome::aborted:
+      top_up();
+      return;
+    case delivery_reader::outcome::too_large:
+      reject_delivery(d, amqp_error{std::string(condition::message_size_exceeded),
+                                    "A request larger than 64 KB.", 0});
+      top_up();
+      return;
+    case delivery_reader::outcome::whole:
+      break;
   }
-  if (too_large) {
-    buffer_.clear();
-    reject_delivery(d, amqp_error{std::string(condition::message_size_exceeded),
-                                  "A request larger than 64 KB.", 0});
-    pn_link_advance(link_);
-    top_up();
-    return;
-  }
-  if (pn_delivery_partial(d)) return;
-  pn_link_advance(link_);
-  if (pn_delivery_aborted(d)) {
-    buffer_.clear();
-    pn_delivery_settle(d);
-    top_up();
-    return;
-  }
-  std::string bytes = std::move(buffer_);
-  buffer_.clear();
+  std::string bytes = reader_.take();
   accept_delivery(d);
   top_up();
   handle_request(bytes);

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "emulator/amqp/delivery_reader.hpp"
 #include "emulator/amqp/link_handler.hpp"
 
 namespace emu::amqp {
@@ -24,7 +25,7 @@ class request_link : public link_handler {
 
  private:
   void top_up();
-  std::string buffer_;
+  delivery_reader reader_;
 };
 
 }  // namespace emu::amqp

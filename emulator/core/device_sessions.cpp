@@ -1,5 +1,7 @@
 #include "emulator/core/device_sessions.hpp"
 
+#include <utility>
+
 namespace emu::core {
 
 void device_sessions::restore(const std::vector<c2d_subscription>& durable) {
@@ -74,6 +76,18 @@ status device_sessions::subscribe(std::string_view device_id, std::uint64_t epoc
   // Messages already in flight stay in flight when unsubscribing: their PUBACK still
   // completes them.
   deliver(device_id, now);
+  return success();
+}
+
+status device_sessions::stop_receiving(std::string_view device_id, std::uint64_t epoch,
+                                       time_point now) {
+  session* s = sessions_.modify(device_id);
+  if (s == nullptr || s->epoch != epoch)
+    return error{hub_error::device_message_lock_lost, "The session is no longer current."};
+  s->qos = std::nullopt;
+  if (!s->clean) set_durable_subscription(device_id, std::nullopt);
+  const auto in_flight = std::exchange(s->in_flight, {});
+  for (const auto& [seq, lock_id] : in_flight) queue_.give_back(device_id, seq, lock_id, now);
   return success();
 }
 

@@ -66,6 +66,11 @@ class device_sessions {
   /// clean. `device_message_lock_lost` for a stale epoch.
   status subscribe(std::string_view device_id, std::uint64_t epoch, std::optional<int> qos,
                    time_point now);
+  /// The session's C2D receiver went away while the session stays (a device AMQP connection
+  /// whose twin or method links remain): unsubscribed, and what it had in flight goes back to
+  /// the queue counting a delivery, as on close(). `device_message_lock_lost` for a stale
+  /// epoch.
+  status stop_receiving(std::string_view device_id, std::uint64_t epoch, time_point now);
   /// The subscription a session of the device starts with (clean session 0).
   std::optional<int> durable_subscription(std::string_view device_id) const;
   /// Sets or removes the durable subscription directly (tools and tests).

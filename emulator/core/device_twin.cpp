@@ -76,4 +76,12 @@ std::optional<device_twin> from_stored(std::string_view device_id, std::string_v
   return t;
 }
 
+std::string twin_error_body(int error_number, std::string_view message, time_point now) {
+  return nlohmann::json{{"errorCode", error_number},
+                        {"trackingId", "iothub-emulator"},
+                        {"message", message},
+                        {"timestampUtc", to_iso8601(now)}}
+      .dump();
+}
+
 }  // namespace emu::core

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "emulator/core/time.hpp"
+
 namespace emu::core {
 
 /// One property section (desired or reported).
@@ -45,6 +47,10 @@ nlohmann::json section_for_service(const twin_properties& p);
 nlohmann::json section_for_device(const twin_properties& p);
 /// The device-side GET body: `{"desired": {…,"$version":N}, "reported": {…,"$version":M}}`.
 nlohmann::json twin_for_device(const device_twin& t);
+/// The body of a device's twin error response (MQTT and AMQP), as IoT Hub's REST errors
+/// (next-capabilities §2.2: the Node SDK needs `errorCode`): {"errorCode":400004,
+/// "trackingId":…,"message":…,"timestampUtc":…}.
+std::string twin_error_body(int error_number, std::string_view message, time_point now);
 
 /// The stored form (one JSON document per twin, storage/ keeps it as text).
 std::string to_stored(const device_twin& t);

@@ -173,6 +173,12 @@ status hub::subscribe_c2d(std::string_view device_id, std::uint64_t epoch, std::
   return sessions_.subscribe(device_id, epoch, qos, now);
 }
 
+status hub::stop_c2d(std::string_view device_id, std::uint64_t epoch, time_point now) {
+  auto stopped = sessions_.stop_receiving(device_id, epoch, now);
+  deliver_available(now);
+  return stopped;
+}
+
 status hub::settle(std::string_view device_id, std::uint64_t epoch, std::uint64_t seq,
                    std::uint64_t lock_id, settlement how, time_point now) {
   if (!sessions_.is_current(device_id, epoch))

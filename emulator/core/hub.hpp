@@ -136,6 +136,9 @@ class hub {
   /// The session's C2D subscription (nullopt: unsubscribed); delivery starts or stops.
   status subscribe_c2d(std::string_view device_id, std::uint64_t epoch, std::optional<int> qos,
                        time_point now);
+  /// The session's C2D receiver went away, the session stays (device_sessions::stop_receiving):
+  /// what it held goes back to the queue and to the device's next receiver.
+  status stop_c2d(std::string_view device_id, std::uint64_t epoch, time_point now);
   /// A delivery of session `epoch` settled (MQTT PUBACK = complete); the next message goes out
   /// in the same round. `device_message_lock_lost` for a stale epoch or lock.
   status settle(std::string_view device_id, std::uint64_t epoch, std::uint64_t seq,

@@ -1,7 +1,9 @@
 // libFuzzer target: the AMQP front's validation of a raw C2D delivery from a back-end — the
 // structural encoding check, Proton's decoding into proton::message, and the conversion to a
-// hub request (issue 7 item 3). Nothing here may crash, leak or recurse without bound; a
-// message that is accepted must survive encode -> decode with the same request.
+// hub request (issue 7 item 3); and the same bytes as a device's twin request or method answer
+// (issue 15: next-capabilities §2.5, §3.3). Nothing here may crash, leak or recurse without
+// bound; a message that is accepted must survive encode -> decode with the same request, and a
+// twin request's correlation-id must survive its answer.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -12,11 +14,33 @@
 
 #include "emulator/amqp/encoding_check.hpp"
 #include "emulator/amqp/message_codec.hpp"
+#include "emulator/amqp/method_message.hpp"
+#include "emulator/amqp/twin_message.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::span<const char> bytes(reinterpret_cast<const char*>(data), size);
   (void)emu::amqp::first_value_size(bytes);
   (void)emu::amqp::well_formed_values(bytes);
+
+  if (const auto twin = emu::amqp::decode_twin_request(bytes)) {
+    const auto answer = emu::amqp::encode_twin_response(twin->correlation_id, 204, 1, {});
+    const auto back =
+        emu::amqp::decode_message(std::span<const char>(answer.data(), answer.size()));
+    if (!back || back->message.correlation_id() != twin->correlation_id) {
+      std::fprintf(stderr, "a twin answer lost its correlation-id\n");
+      std::abort();
+    }
+  }
+  if (const auto answer = emu::amqp::decode_method_response(bytes); answer && answer->call_id) {
+    // Only our own uuids carry a call id, and they name it back.
+    const auto call = emu::amqp::encode_method_request(*answer->call_id, "m", "null");
+    const auto back = emu::amqp::decode_message(std::span<const char>(call.data(), call.size()));
+    if (!back || emu::amqp::message_id_to_string(back->message.correlation_id()) !=
+                     emu::amqp::method_call_uuid(*answer->call_id)) {
+      std::fprintf(stderr, "a method call's uuid does not name its call\n");
+      std::abort();
+    }
+  }
 
   auto decoded = emu::amqp::decode_message(bytes);
   if (!decoded) return 0;

@@ -464,14 +464,6 @@ void session::twin_error(std::string_view rid, int error_number, std::string_vie
   out.push_back(action::send{std::move(r)});
 }
 
-std::string twin_error_body(int error_number, std::string_view message, core::time_point now) {
-  return nlohmann::json{{"errorCode", error_number},
-                        {"trackingId", "iothub-emulator"},
-                        {"message", message},
-                        {"timestampUtc", core::to_iso8601(now)}}
-      .dump();
-}
-
 actions session::on_twin_response(twin_answer a, core::time_point now) {
   (void)now;
   actions out;

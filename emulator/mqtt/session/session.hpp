@@ -44,6 +44,7 @@
 #include <nlohmann/json.hpp>
 
 #include "emulator/core/c2d_message.hpp"
+#include "emulator/core/device_twin.hpp"
 #include "emulator/core/iothub_topic.hpp"
 #include "emulator/core/limits.hpp"
 #include "emulator/core/time.hpp"
@@ -207,10 +208,7 @@ struct twin_answer {
   std::uint16_t packet_id = 0;          // the request's QoS 1 packet id, acknowledged now
 };
 
-/// The body of a twin error response, as IoT Hub's REST errors (next-capabilities §2.2: the
-/// Node SDK needs `errorCode`): {"errorCode":400004,"trackingId":…,"message":…,
-/// "timestampUtc":…}.
-std::string twin_error_body(int error_number, std::string_view message, core::time_point now);
+using core::twin_error_body;
 
 class session {
  public:

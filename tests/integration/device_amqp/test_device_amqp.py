@@ -9,14 +9,19 @@ python3-qpid-proton: what the official Node SDK (tests/node/device-amqp) does no
   amqp-value body is rejected with the condition that names the problem, and not stored.
 - C2D on the device's receiver link: settled by its disposition (accepted = complete,
   rejected = reject, released = abandon), with the feedback and queue state that follow.
-- The device links not served yet (twin, methods) are refused at once with
-  amqp:not-implemented, never left hanging.
+- Twin and method links (next-capabilities §2.5, §3.3) with the value types the C SDK reads:
+  twin answers with an int `status`, a long `version` and the request's correlation-id;
+  desired notifications without one, only between PUT and DELETE; method calls with a uuid
+  correlation-id and `IoThub-methodname`, answers with `IoThub-status` reaching the caller.
 """
 import base64
+import json
 import os
+import threading
 import unittest
+import uuid
 
-from proton import Message
+from proton import Message, int32
 from proton.utils import BlockingConnection, LinkDetached, SendException
 
 from attack_clients import Hub
@@ -191,13 +196,129 @@ class DeviceAmqp(unittest.TestCase):
             pass
         return link.remote_condition
 
-    def test_links_not_served_yet_are_refused_at_once(self):
-        conn = self.connection("da1")
-        for address, sender in (("/devices/da1/twin", True),
-                                ("/devices/da1/methods/devicebound", True)):
-            c = self.refused(conn, address, sender=sender)
-            self.assertEqual(c.name, "amqp:not-implemented", address)
+    # Twin answers, notifications and method calls come settled (the SDKs' receivers accept
+    # everything): nothing to accept.
+    def twin_pair(self, conn, device):
+        snd = conn.create_sender("/devices/%s/twin" % device)
+        rcv = conn.create_receiver("/devices/%s/twin" % device, credit=10)
+        return snd, rcv
 
+    def test_twin_answers_carry_the_types_the_c_sdk_reads(self):
+        # next-capabilities §2.5: status an AMQP int, version an AMQP long, the request's
+        # correlation-id echoed with its type, bodies in a data section.
+        conn = self.connection("da1")
+        snd, rcv = self.twin_pair(conn, "da1")
+        snd.send(Message(correlation_id="get-1", annotations={"operation": "GET"}, body=b" ",
+                         inferred=True))
+        r = rcv.receive(timeout=15)
+        self.assertEqual(r.correlation_id, "get-1")
+        self.assertIsInstance(r.annotations["status"], int32)
+        self.assertEqual(r.annotations["status"], 200)
+        self.assertIsInstance(r.body, bytes, "a data section")
+        twin = json.loads(r.body)
+        self.assertIn("$version", twin["desired"])
+        reported_before = twin["reported"]["$version"]
+
+        cid = uuid.uuid4()
+        snd.send(Message(correlation_id=cid,
+                         annotations={"operation": "PATCH", "resource": "/properties/reported"},
+                         body=json.dumps({"fw": "1.0"}).encode(), inferred=True))
+        r = rcv.receive(timeout=15)
+        self.assertEqual(r.correlation_id, cid)
+        self.assertEqual(r.annotations["status"], 204)
+        self.assertIs(type(r.annotations["version"]), int, "an AMQP long")
+        self.assertEqual(r.annotations["version"], reported_before + 1)
+        status, t = self.hub.https("GET", "/twins/da1?api-version=2021-04-12",
+                                   token=self.hub.policy_token("iothubowner"))
+        self.assertEqual(status, 200)
+        self.assertEqual(t["properties"]["reported"]["fw"], "1.0")
+
+        # Not a request the hub knows: 400 with IoT Hub's error JSON, the link stays.
+        snd.send(Message(correlation_id="bad-1", annotations={"operation": "POST"}, body=b" ",
+                         inferred=True))
+        r = rcv.receive(timeout=15)
+        self.assertEqual(r.annotations["status"], 400)
+        self.assertEqual(json.loads(r.body)["errorCode"], 400004)
+        # A PATCH whose body is not a JSON object: 400, nothing written.
+        snd.send(Message(correlation_id="bad-2",
+                         annotations={"operation": "PATCH", "resource": "/properties/reported"},
+                         body=b"[1]", inferred=True))
+        r = rcv.receive(timeout=15)
+        self.assertEqual(r.annotations["status"], 400)
+        # No correlation-id: no answer could be matched, so the message is rejected.
+        with self.assertRaises(SendException) as e:
+            snd.send(Message(annotations={"operation": "GET"}, body=b" ", inferred=True))
+        self.assertEqual(e.exception.state.name, "REJECTED")
+
+    def test_desired_notifications_follow_put_and_stop_after_delete(self):
+        conn = self.connection("da2")
+        snd, rcv = self.twin_pair(conn, "da2")
+        resource = "/notifications/twin/properties/desired"
+        snd.send(Message(correlation_id="sub", annotations={"operation": "PUT", "resource": resource},
+                         body=b" ", inferred=True))
+        r = rcv.receive(timeout=15)
+        self.assertEqual((r.correlation_id, r.annotations["status"]), ("sub", 204))
+        owner = self.hub.policy_token("iothubowner")
+        status, t = self.hub.https("PATCH", "/twins/da2?api-version=2021-04-12",
+                                   {"properties": {"desired": {"rate": 3}}}, token=owner)
+        self.assertEqual(status, 200)
+        n = rcv.receive(timeout=15)
+        self.assertIsNone(n.correlation_id, "a notification is not a response")
+        patch = json.loads(n.body)
+        self.assertEqual(patch["rate"], 3)
+        self.assertEqual(patch["$version"], t["properties"]["desired"]["$version"])
+        self.assertIs(type(n.annotations["version"]), int)
+
+        snd.send(Message(correlation_id="unsub",
+                         annotations={"operation": "DELETE", "resource": resource},
+                         body=b" ", inferred=True))
+        r = rcv.receive(timeout=15)
+        self.assertEqual((r.correlation_id, r.annotations["status"]), ("unsub", 204))
+        status, _ = self.hub.https("PATCH", "/twins/da2?api-version=2021-04-12",
+                                   {"properties": {"desired": {"rate": 4}}}, token=owner)
+        self.assertEqual(status, 200)
+        # The next message on the link is the answer to this GET, not a notification.
+        snd.send(Message(correlation_id="get", annotations={"operation": "GET"}, body=b" ",
+                         inferred=True))
+        r = rcv.receive(timeout=15)
+        self.assertEqual(r.correlation_id, "get")
+        self.assertEqual(json.loads(r.body)["desired"]["rate"], 4)
+
+    def test_a_method_call_is_a_uuid_correlated_message_and_the_answer_reaches_the_caller(self):
+        conn = self.connection("da1")
+        answers = conn.create_sender("/devices/da1/methods/devicebound")
+        calls = conn.create_receiver("/devices/da1/methods/devicebound", credit=10)
+        result = {}
+
+        def invoke():
+            result["call"] = self.hub.https(
+                "POST", "/twins/da1/methods?api-version=2021-04-12",
+                {"methodName": "reboot", "payload": {"delay": 2}, "responseTimeoutInSeconds": 10,
+                 "connectTimeoutInSeconds": 10},
+                token=self.hub.policy_token("service"), timeout=30)
+
+        caller = threading.Thread(target=invoke)
+        caller.start()
+        self.addCleanup(caller.join)
+        call = calls.receive(timeout=15)
+        self.assertEqual(call.properties["IoThub-methodname"], "reboot")
+        self.assertIsInstance(call.correlation_id, uuid.UUID, "the C SDK reads a uuid")
+        self.assertEqual(json.loads(call.body), {"delay": 2})
+        # An answer without IoThub-status is no answer: rejected.
+        with self.assertRaises(SendException):
+            answers.send(Message(correlation_id=call.correlation_id, body=b"{}", inferred=True))
+        answers.send(Message(correlation_id=call.correlation_id,
+                             properties={"IoThub-status": int32(201)},
+                             body=json.dumps({"ok": True}).encode(), inferred=True))
+        caller.join(timeout=30)
+        self.assertEqual(result["call"], (200, {"status": 201, "payload": {"ok": True}}))
+
+    def test_another_devices_twin_and_method_links_are_refused(self):
+        conn = self.connection("da1")
+        for address, sender in (("/devices/da2/twin", True), ("/devices/da2/twin", False),
+                                ("/devices/da2/methods/devicebound", False)):
+            c = self.refused(conn, address, sender=sender)
+            self.assertEqual(c.name, "amqp:unauthorized-access", address)
 
 if __name__ == "__main__":
     unittest.main()

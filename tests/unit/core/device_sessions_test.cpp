@@ -254,3 +254,31 @@ TEST_CASE("a failed round puts the sessions back as they were committed") {
   CHECK(f.h.subscribe_c2d("dev1", first.epoch, 1, f.now).ok());
   CHECK_FALSE(f.h.subscribe_c2d("dev1", second->epoch, 1, f.now).ok());
 }
+
+TEST_CASE("stop_c2d: the session stays, what it held goes back counted, nothing more comes") {
+  // A device AMQP connection whose C2D link closes while its twin or method links stay.
+  fixture f;
+  const auto g = f.connect(/*clean_session=*/true, /*window=*/2);
+  REQUIRE(f.h.subscribe_c2d("dev1", g.epoch, 1, f.now).ok());
+  f.send("a");
+  REQUIRE(fixture::deliveries(f.h.take_events()).size() == 1);
+
+  REQUIRE(f.h.stop_c2d("dev1", g.epoch, f.now).ok());
+  const auto q = f.h.queue_of("dev1");
+  REQUIRE(q.size() == 1);
+  CHECK(q[0].state == c2d_state::enqueued);
+  CHECK(q[0].delivery_count == 1);
+  CHECK(fixture::deliveries(f.h.take_events()).empty());  // not delivered to it again
+  f.send("b");
+  CHECK(fixture::deliveries(f.h.take_events()).empty());
+  // The session itself is current (its twin and method work goes on) …
+  CHECK(f.h.set_iothub_topics("dev1", g.epoch, iothub_topic::methods, f.now).ok());
+  CHECK(f.h.methods_reachable("dev1"));
+  // … and a new C2D receiver in it gets both messages.
+  REQUIRE(f.h.subscribe_c2d("dev1", g.epoch, 1, f.now).ok());
+  CHECK(fixture::deliveries(f.h.take_events()).size() == 2);
+  // A stale epoch is refused.
+  const auto newer = f.connect();
+  CHECK(f.h.stop_c2d("dev1", g.epoch, f.now).error().code == hub_error::device_message_lock_lost);
+  (void)newer;
+}
