@@ -4,7 +4,7 @@
 // GatewayHostName) and `AmqpWs` (wss://HostName:443/$iothub/websocket, so this file binds
 // 127.0.0.1:443: RESOURCE_LOCK https443). The device authenticates with a CBS put-token of
 // its own SAS token; the telemetry lands in the same log as MQTT's (read back through test
-// control and @azure/event-hubs). Links the emulator does not serve yet are refused at once.
+// control and @azure/event-hubs). Twins and methods: twins_methods_amqp.test.js.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { Client: DeviceClient, Message } = require('azure-iot-device');
