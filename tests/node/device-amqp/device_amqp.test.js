@@ -7,7 +7,8 @@
 // control and @azure/event-hubs). Twins and methods: twins_methods_amqp.test.js.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { Client: DeviceClient, Message } = require('azure-iot-device');
+const { Client: DeviceClient, Message, SharedAccessKeyAuthenticationProvider } = require('azure-iot-device');
+const { SharedAccessSignature } = require('azure-iot-common');
 const { Amqp, AmqpWs } = require('azure-iot-device-amqp');
 const { startServer, withTimeout } = require('../mqtt/server');
 
@@ -161,4 +162,54 @@ test('Amqp: an oversized message is rejected, not stored', async () => {
   await assert.rejects(client.sendEvent(new Message(Buffer.alloc(256 * 1024 + 1, 'x'))));
   await client.sendEvent(new Message('small'));
   assert.deepEqual((await telemetryOf('dev3')).map((e) => e.body), ['small']);
+});
+
+test('Amqp: tokenRenewal puts each new token on the open connection; the session and C2D go on', async () => {
+  // Tokens valid 6 s, renewed 4 s before expiry: a CBS put-token every 2 s on the same
+  // connection (next-capabilities §4 "on renewal newTokenAvailable → put-token again").
+  const provider = SharedAccessKeyAuthenticationProvider.fromConnectionString(amqpString('dev3'), 6, 4);
+  const client = DeviceClient.fromAuthenticationProvider(provider, Amqp);
+  client.on('error', () => {});
+  const nextMessage = inbox(client);
+  await client.open();
+  const authorised = /authorised for device 'dev3'/;
+  const before = server.countLog(authorised);
+  await server.waitForLog(authorised, before + 2, 30000);
+  const got = nextMessage();
+  await server.sendC2d('dev3', { body: 'after renewals', messageId: 'r-1' });
+  assert.equal((await got).messageId, 'r-1');
+  await client.sendEvent(new Message('renewed'));
+  assert.ok((await telemetryOf('dev3')).some((e) => e.body === 'renewed'));
+  assert.equal(server.countLog(/device 'dev3' has a session over AMQP/), 1, 'no reconnect');
+  await client.close();
+});
+
+// Last in this file: it moves the hub's clock by 400 s (the other tests' tokens are 1 h).
+test('AmqpWs and MqttWs: connect with a SAS token; updateSharedAccessSignature keeps the connection past the old token', async () => {
+  const { MqttWs } = require('azure-iot-device-mqtt');
+  const sas = (device, seconds) => SharedAccessSignature.create(
+    `${server.ready.hostName}/devices/${device}`, undefined, server.keys[device],
+    Math.floor(Date.now() / 1000) + seconds).toString();
+  const clients = [];
+  // dev3 for MQTT: dev2's session belongs to the MQTT client of an earlier test, which would
+  // take it back.
+  for (const [device, transport] of [['dev1', AmqpWs], ['dev3', MqttWs]]) {
+    const client = DeviceClient.fromSharedAccessSignature(sas(device, 60), transport);
+    client.on('error', () => {});
+    closers.push(() => client.close());
+    await client.open();
+    await client.sendEvent(new Message(`sas-${device}`));
+    await client.updateSharedAccessSignature(sas(device, 3600));
+    clients.push([device, client]);
+  }
+  // Past the first tokens' expiry + the 5-minute skew (spec §5.1), well before the new ones'.
+  await server.request('POST', '/admin/clock/advance', 200, { seconds: 400 });
+  for (const [device, client] of clients) {
+    await client.sendEvent(new Message(`renewed-${device}`));
+    const bodies = (await telemetryOf(device)).map((e) => e.body);
+    assert.ok(bodies.includes(`sas-${device}`) && bodies.includes(`renewed-${device}`), device);
+  }
+  assert.equal(server.countLog(/device 'dev1': The SAS token .* expired/), 0);
+  assert.equal(server.countLog(/device 'dev3' closed: token_expired/), 0,
+    'the MQTT/WS connection runs on the renewed token');
 });
