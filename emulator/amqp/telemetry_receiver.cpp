@@ -1,5 +1,7 @@
 #include "emulator/amqp/telemetry_receiver.hpp"
 
+#include <proton/connection.h>
+
 #include "emulator/amqp/connection.hpp"
 #include "emulator/amqp/device_telemetry.hpp"
 #include "emulator/core/telemetry_stamps.hpp"
@@ -14,30 +16,47 @@ std::optional<amqp_error> telemetry_receiver::submit(std::string bytes, std::uin
     return telemetry.error();
   }
   conn_.submit(
-      [device = device_id_, hub_scope = hub_scope_, t = std::move(*telemetry)](
-          core::hub& h, core::time_point now) mutable -> core::status {
+      [device = device_id_, hub_scope = hub_scope_, t = std::move(*telemetry),
+       token = conn_.device_token(device_id_), etag = verified_etag_](
+          core::hub& h, core::time_point now) mutable -> core::result<std::string> {
         const core::device* d = h.find_device(device);
         if (d == nullptr || d->status != core::device_status::enabled)
           return core::error{core::hub_error::unauthorized, "The device is gone or disabled."};
+        if (d->etag != etag) {
+          // Admitted before a registry change, or the link's first message: does the token
+          // still hold (a re-keyed device's old token does not)?
+          if (auto g = h.authenticate_device(token, device, now); !g) return g.error();
+        }
         core::stamp_telemetry(t.properties, device, d->generation_id, hub_scope);
         (void)h.record_telemetry(device, std::move(t.properties), std::move(t.body), now);
-        return core::success();
+        return d->etag;
       },
-      [serial = serial(), id](amqp_connection* c, bool committed, core::status r) {
+      [serial = serial(), id](amqp_connection* c, bool committed, core::result<std::string> r) {
         if (c == nullptr) return;
         auto* self = c->find<telemetry_receiver>(serial);
         if (self == nullptr) return;
         if (!committed) {
           const amqp_error e = commit_failed();
           self->finish(id, &e);
-        } else if (!r.ok()) {
+        } else if (!r) {
           const amqp_error e = to_amqp_error(r.error());
           self->finish(id, &e);
+          if (r.error().code == core::hub_error::unauthorized)
+            self->refused_access(r.error().message);
         } else {
+          self->verified_etag_ = std::move(*r);
           self->finish(id, nullptr);
         }
       });
   return std::nullopt;
+}
+
+void telemetry_receiver::refused_access(const std::string& why) {
+  if (pn_link_state(link_) & PN_LOCAL_CLOSED) return;
+  conn_.log(log_level::info, "device '" + device_id_ + "' telemetry link closed: " + why);
+  set_condition(pn_link_condition(link_), unauthorized(why));
+  pn_link_close(link_);
+  conn_.pump();
 }
 
 }  // namespace emu::amqp

@@ -6,6 +6,11 @@
 /// Event Hubs view as MQTT telemetry. The connection admits the link only for a device whose
 /// token it holds (connection.cpp).
 ///
+/// A device changed in the registry since the link's last message (its etag moved: disabled,
+/// re-keyed) has its token checked again with the hub, as its session's links are ended by the
+/// hub: a token that no longer holds rejects the message and closes the link with
+/// amqp:unauthorized-access (the common case, an unchanged device, costs a string compare).
+///
 /// Not thread-safe: the connection's strand only.
 #include <string>
 
@@ -28,8 +33,11 @@ class telemetry_receiver final : public committed_receiver {
   std::optional<amqp_error> submit(std::string bytes, std::uint64_t id) override;
 
  private:
+  void refused_access(const std::string& why);
+
   std::string device_id_;
   bool hub_scope_;
+  std::string verified_etag_;  // the device's etag when its token was last found good
 };
 
 }  // namespace emu::amqp

@@ -196,6 +196,38 @@ class DeviceAmqp(unittest.TestCase):
             pass
         return link.remote_condition
 
+    def test_a_rekeyed_devices_telemetry_link_is_closed_by_its_next_message(self):
+        # A telemetry-only link holds no hub session, so the hub cannot end it when the
+        # device's keys change; its next message finds the token no longer holds.
+        owner = self.hub.policy_token("iothubowner")
+        path = "/devices/rekeyed?api-version=2021-04-12"
+
+        def keys(fill):
+            return {"primaryKey": base64.b64encode(fill * 32).decode(),
+                    "secondaryKey": base64.b64encode(fill.upper() * 32).decode()}
+
+        status, created = self.hub.https("PUT", path, {
+            "deviceId": "rekeyed", "authentication": {"type": "sas", "symmetricKey": keys(b"k")}},
+            token=owner)
+        self.assertEqual(status, 200, created)
+        conn = self.hub.amqp_bare()
+        self.addCleanup(conn.close)
+        audience = "%s%%2Fdevices%%2Frekeyed" % self.hub.host
+        old_key = keys(b"k")["primaryKey"]
+        self.assertEqual(self.hub.cbs_put_token(
+            conn, self.hub.device_token("rekeyed", key=old_key), audience), 200)
+        snd = conn.create_sender("/devices/rekeyed/messages/events")
+        snd.send(Message(body=b"before", inferred=True))
+        status, updated = self.hub.https("PUT", path, {
+            "deviceId": "rekeyed", "etag": created["etag"],
+            "authentication": {"type": "sas", "symmetricKey": keys(b"n")}},
+            token=owner, headers={"If-Match": '"%s"' % created["etag"]})
+        self.assertEqual(status, 200, updated)
+        with self.assertRaises((SendException, LinkDetached)):
+            snd.send(Message(body=b"after", inferred=True))
+        self.assertEqual(self.remote_condition(conn, snd.link).name, "amqp:unauthorized-access")
+        self.assertEqual([t["body"] for t in self.stored("rekeyed")], ["before"])
+
     # Twin answers, notifications and method calls come settled (the SDKs' receivers accept
     # everything): nothing to accept.
     def twin_pair(self, conn, device):
