@@ -116,7 +116,7 @@ struct chunked_walk {
 };
 
 /// A chunk-size line: hex digits, then optionally `;` extensions (ignored) and whitespace.
-constexpr std::size_t max_chunk_line = 256;
+constexpr std::size_t max_chunk_line = max_chunk_line_bytes;
 /// Bounds the walk's cost (each arrival of bytes walks the chunks again).
 constexpr std::size_t max_chunks = 1024;
 

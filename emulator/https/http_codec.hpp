@@ -10,7 +10,7 @@
 ///
 /// Bodies come with `Content-Length` or `Transfer-Encoding: chunked` (the device SDK's Http
 /// transport writes its body without a length, so Node sends it chunked): at most 1,024 chunks
-/// (each arrival of bytes walks the chunk headers again), size lines of at most 256 bytes,
+/// (each line end walks the chunk headers again), size lines of at most 256 bytes,
 /// extensions and trailers ignored, the same body limit.
 ///
 /// Deliberately not supported (refused, never misread): other transfer codings (501), chunked
@@ -23,6 +23,9 @@
 #include "emulator/https/http_message.hpp"
 
 namespace emu::https {
+
+/// The longest chunk-size line (RFC 9112 §7.1: digits, extensions) a chunked body may have.
+inline constexpr std::size_t max_chunk_line_bytes = 256;
 
 struct http_limits {
   /// Request line plus header fields plus the empty line.

@@ -57,7 +57,7 @@ void http_session::await_request(bool first) {
   continue_sent_ = false;
   refused_ = false;
   request_started_ = false;
-  lead_ = scanned_ = needed_ = 0;
+  lead_ = scanned_ = needed_ = line_from_ = 0;
   deadline_ = state_->now() +
               (first ? state_->settings.request_timeout : state_->settings.keep_alive_timeout);
 }
@@ -78,6 +78,11 @@ std::size_t http_session::on_input(std::span<const std::uint8_t> input) {
   // new, so a head or body trickling in byte by byte costs linear, not quadratic, work.
   if (needed_ > 0) {
     if (seen.size() < needed_) return 0;  // the body is not complete yet
+    // A chunk size or trailer line: nothing new can be said before its LF arrives (or it
+    // outgrows its bound), so framing trickled byte by byte is not parsed again per byte.
+    if (line_from_ > 0 && seen.find('\n', line_from_) == std::string_view::npos &&
+        seen.size() - line_from_ <= max_chunk_line_bytes)
+      return 0;
   } else {
     while (lead_ < seen.size() && (seen[lead_] == '\r' || seen[lead_] == '\n')) ++lead_;
     const std::size_t from = std::max(lead_, scanned_ >= 2 ? scanned_ - 2 : 0);
@@ -88,12 +93,15 @@ std::size_t http_session::on_input(std::span<const std::uint8_t> input) {
     if (!head_end && lead_ <= limits.max_head_bytes && seen.size() - lead_ <= limits.max_head_bytes)
       return 0;
   }
+  ++parses_;
   auto r = parse_request(seen, limits);
   switch (r.status) {
     case parse_status::need_more:
       // The connection's buffer grows as the body arrives, not to the announced size: a
       // Content-Length alone must not reserve memory.
       needed_ = r.needed;
+      // "One byte more" from a chunked body: it waits for the end of a line.
+      line_from_ = r.needed == seen.size() + 1 ? seen.size() : 0;
       if (r.expect_continue && !continue_sent_) {
         continue_sent_ = true;
         link_->output().insert(link_->output().end(), continue_response.begin(),

@@ -47,6 +47,9 @@ class http_session final : public net::protocol {
   void on_closed(std::string_view reason) override;
   void on_input_overflow() override;
   bool wants_input() const override { return phase_ == phase::reading; }
+  /// How many times a request was parsed (tests: input trickled byte by byte is parsed a
+  /// bounded number of times, not once per byte).
+  std::size_t parses() const { return parses_; }
   std::size_t input_limit() const override;
   std::optional<net::steady_time> deadline() const override;
 
@@ -81,9 +84,11 @@ class http_session final : public net::protocol {
   std::string path_;
   route route_;  // of the request being answered (the device API renders with it)
   // Parsing work is linear in the bytes received, however they are split into reads:
-  std::size_t lead_ = 0;     // CR/LF bytes before the request line (RFC 9112 §2.2)
-  std::size_t scanned_ = 0;  // bytes already searched for the end of the head
-  std::size_t needed_ = 0;   // head parsed: the request's total size, else 0
+  std::size_t lead_ = 0;       // CR/LF bytes before the request line (RFC 9112 §2.2)
+  std::size_t scanned_ = 0;    // bytes already searched for the end of the head
+  std::size_t needed_ = 0;     // head parsed: the request's total size, else 0
+  std::size_t line_from_ = 0;  // chunked framing waits for a line's end from here, else 0
+  std::size_t parses_ = 0;     // parse_request calls (tests: trickled input stays linear)
 };
 
 }  // namespace emu::https

@@ -194,3 +194,18 @@ TEST_CASE("100-continue is sent once, when the head asks for it and the body is 
   h.in("{");
   CHECK(h.link.take().empty());
 }
+
+TEST_CASE("chunked framing trickled byte by byte is parsed once per line, not once per byte") {
+  harness h;
+  std::string request =
+      "POST /devices/d/messages/events?api-version=2021-04-12 HTTP/1.1\r\n"
+      "Host: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  constexpr int chunks = 50;
+  for (int i = 0; i < chunks; ++i) request += "0000000a;ext=1\r\n0123456789\r\n";  // 16-byte lines
+  request += "0;end=1\r\nTrailer: x\r\n\r\n";
+  for (const char c : request) h.in(std::string(1, c));
+  CHECK_FALSE(h.session.wants_input());  // the request is complete and being answered
+  // Per chunk: its size line's LF, its data's end, the LF after it; not each of the 16 bytes
+  // of its size line (that would be ~18 per chunk).
+  CHECK(h.session.parses() <= 3 * chunks + 8);
+}
