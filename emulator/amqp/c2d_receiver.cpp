@@ -5,7 +5,9 @@
 
 namespace emu::amqp {
 
-std::optional<amqp_error> c2d_receiver::submit(std::string bytes, std::uint64_t id) {
+std::optional<amqp_error> c2d_receiver::submit(std::string bytes, std::uint32_t /*format*/,
+                                               std::uint64_t id) {
+  // The service SDKs send C2D messages one by one (format 0).
   auto request = decode_c2d(std::span<const char>(bytes.data(), bytes.size()));
   if (!request) {
     conn_.log(log_level::info, "C2D send refused: " + request.error().description);

@@ -14,7 +14,8 @@ class c2d_receiver final : public committed_receiver {
   using committed_receiver::committed_receiver;
 
  protected:
-  std::optional<amqp_error> submit(std::string bytes, std::uint64_t id) override;
+  std::optional<amqp_error> submit(std::string bytes, std::uint32_t format,
+                                   std::uint64_t id) override;
 };
 
 }  // namespace emu::amqp

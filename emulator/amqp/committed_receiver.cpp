@@ -29,8 +29,13 @@ void committed_receiver::on_delivery(pn_delivery_t* d) {
   // Events for older deliveries are settlement updates from the sender: nothing to do, we
   // settle those in finish().
   if (d != pn_link_current(link_)) return;
+  if (!reading_) {  // the delivery's first frame carries its message-format
+    reading_ = true;
+    format_ = conn_.transfer_format();
+  }
   const auto read = reader_.read(link_, d, conn_.settings().max_delivery_bytes);
   if (read == delivery_reader::outcome::partial) return;
+  reading_ = false;
   if (read == delivery_reader::outcome::aborted) {
     top_up();
     return;
@@ -44,7 +49,7 @@ void committed_receiver::on_delivery(pn_delivery_t* d) {
   }
   const std::uint64_t id = next_id_++;
   pending_[id] = d;
-  if (auto refused = submit(reader_.take(), id)) {
+  if (auto refused = submit(reader_.take(), format_, id)) {
     pending_.erase(id);
     settle(d, &*refused);
   }

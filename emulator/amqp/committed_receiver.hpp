@@ -31,15 +31,19 @@ class committed_receiver : public link_handler {
   void finish(std::uint64_t id, const amqp_error* error);
 
  protected:
-  /// Decodes `bytes` and submits the hub call that stores it, which must end in finish(id, …)
-  /// on this connection's strand; or returns the error to reject the delivery with now.
-  virtual std::optional<amqp_error> submit(std::string bytes, std::uint64_t id) = 0;
+  /// Decodes `bytes` (a message of `format`, from the delivery's first transfer frame) and
+  /// submits the hub call that stores it, which must end in finish(id, …) on this
+  /// connection's strand; or returns the error to reject the delivery with now.
+  virtual std::optional<amqp_error> submit(std::string bytes, std::uint32_t format,
+                                           std::uint64_t id) = 0;
 
  private:
   void top_up();
   void settle(pn_delivery_t* d, const amqp_error* error);
 
   delivery_reader reader_;                           // the current (possibly multi-frame) delivery
+  bool reading_ = false;                             // its first frame was read
+  std::uint32_t format_ = 0;                         // its message-format (transfer_frame.hpp)
   std::map<std::uint64_t, pn_delivery_t*> pending_;  // at the executor, not yet settled
   std::uint64_t next_id_ = 1;
 };

@@ -23,6 +23,7 @@
 #include "emulator/amqp/reply_link.hpp"
 #include "emulator/amqp/selector_filter.hpp"
 #include "emulator/amqp/telemetry_receiver.hpp"
+#include "emulator/amqp/transfer_frame.hpp"
 #include "emulator/amqp/twin_message.hpp"
 #include "emulator/core/access_policy.hpp"
 #include "emulator/core/sas_token.hpp"
@@ -200,6 +201,9 @@ std::size_t amqp_connection::feed(std::span<const char> bytes) {
           protocol_error("amqp:decode-error", "malformed frame body");
           return bytes.size();
         }
+        // Proton does not report a delivery's message-format: read it here, for the
+        // deliveries this frame's events show (transfer_frame.hpp).
+        transfer_format_ = transfer_message_format(body).value_or(0);
         unit_left_ = size;
       }
     }

@@ -184,6 +184,10 @@ class amqp_connection {
   /// pair per request reads the newest receiver.)
   void send_reply(node_kind node, std::string_view reply_to, std::vector<char> bytes,
                   std::uint64_t request_serial);
+  /// The message-format of the transfer frame whose events are being handled (0 when it
+  /// names none or the frame is not a transfer): a receiver reads it at a delivery's first
+  /// frame (transfer_frame.hpp).
+  std::uint32_t transfer_format() const { return transfer_format_; }
   /// When the hub was created, as `$management` reports it (the front's start).
   core::time_point created() const { return settings_.hub_created; }
 
@@ -235,7 +239,9 @@ class amqp_connection {
   std::size_t input_before_auth_ = 0;  // bytes given to Proton before that
   bool failed_ = false;                // a protocol error was raised by us: ignore further input
   bool in_pump_ = false;
-  std::size_t unit_left_ = 0;  // bytes of the current header/frame not yet given to Proton
+  std::size_t unit_left_ = 0;
+  std::uint32_t transfer_format_ = 0;  // of the frame being fed (transfer_frame.hpp)  // bytes of
+                                       // the current header/frame not yet given to Proton
 };
 
 }  // namespace emu::amqp

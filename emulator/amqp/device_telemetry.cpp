@@ -78,4 +78,26 @@ decoded<device_telemetry> decode_device_telemetry(std::span<const char> bytes) {
   return t;
 }
 
+decoded<std::vector<device_telemetry>> decode_device_telemetry_batch(std::span<const char> bytes) {
+  auto sections = data_sections(bytes);
+  if (!sections) return sections.error();
+  if (sections->empty())
+    return refusal(condition::decode_error, "A batched message holds no messages.");
+  if (sections->size() > max_batch_messages)
+    return refusal(condition::decode_error, "A batched message holds more than " +
+                                                std::to_string(max_batch_messages) + " messages.");
+  std::vector<device_telemetry> out;
+  out.reserve(sections->size());
+  for (const auto& inner : *sections) {
+    auto t = decode_device_telemetry(std::span<const char>(inner.data(), inner.size()));
+    if (!t) {
+      auto e = t.error();
+      e.description = "In a batched message: " + e.description;
+      return e;
+    }
+    out.push_back(std::move(*t));
+  }
+  return out;
+}
+
 }  // namespace emu::amqp

@@ -32,4 +32,13 @@ struct device_telemetry {
 
 decoded<device_telemetry> decode_device_telemetry(std::span<const char> bytes);
 
+/// A batch (message-format 0x80013700, transfer_frame.hpp; the C SDK sends all its telemetry
+/// so): each data section of the body is one encoded message, decoded as above, in order. The
+/// outer message's own properties are not stored (the C SDK copies fault-injection properties
+/// there). Refused as a whole when any message is: amqp:decode-error for a body without data
+/// sections or with an amqp-value / amqp-sequence section, more than `max_batch_messages`
+/// messages, or a message that is not one.
+inline constexpr std::size_t max_batch_messages = 500;
+decoded<std::vector<device_telemetry>> decode_device_telemetry_batch(std::span<const char> bytes);
+
 }  // namespace emu::amqp

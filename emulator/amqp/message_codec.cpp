@@ -216,6 +216,32 @@ decoded<decoded_message> decode_message(std::span<const char> bytes) {
   }
 }
 
+decoded<std::vector<std::string>> data_sections(std::span<const char> bytes) {
+  auto sections = scan_sections(bytes);
+  if (!sections) return sections.error();
+  if (sections->value || sections->sequence)
+    return decode_error("The message body must be data sections.");
+  std::vector<std::string> out;
+  data_ptr data = make_data();
+  while (!bytes.empty()) {
+    pn_data_clear(data.get());
+    const auto used = pn_data_decode(data.get(), bytes.data(), bytes.size());
+    if (used <= 0) return decode_error("The message encoding is malformed.");
+    bytes = bytes.subspan(static_cast<std::size_t>(used));
+    pn_data_t* d = data.get();
+    pn_data_rewind(d);
+    // scan_sections checked: a described type with a ulong descriptor.
+    pn_data_next(d);
+    pn_data_enter(d);
+    pn_data_next(d);
+    if (pn_data_get_ulong(d) != section_data) continue;
+    pn_data_next(d);
+    const pn_bytes_t b = pn_data_get_binary(d);
+    out.emplace_back(b.start, b.size);
+  }
+  return out;
+}
+
 std::string message_id_to_string(const proton::message_id& id) {
   try {
     switch (id.type()) {

@@ -50,6 +50,11 @@ struct decoded_message {
 /// Errors: amqp:decode-error.
 decoded<decoded_message> decode_message(std::span<const char> bytes);
 
+/// The contents of the message's data sections, in order, after the same structural check as
+/// decode_message (a batched message's body: next-capabilities §4). amqp:decode-error for a
+/// malformed message or an amqp-value / amqp-sequence body.
+decoded<std::vector<std::string>> data_sections(std::span<const char> bytes);
+
 /// message-id / correlation-id as the hub stores them (spec §4.3 "Emulator"): string as sent,
 /// uuid in canonical lower-case hyphenated form, ulong in decimal, binary as lower-case hex,
 /// null as "".

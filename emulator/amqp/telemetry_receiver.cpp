@@ -4,12 +4,23 @@
 
 #include "emulator/amqp/connection.hpp"
 #include "emulator/amqp/device_telemetry.hpp"
+#include "emulator/amqp/transfer_frame.hpp"
 #include "emulator/core/telemetry_stamps.hpp"
 
 namespace emu::amqp {
 
-std::optional<amqp_error> telemetry_receiver::submit(std::string bytes, std::uint64_t id) {
-  auto telemetry = decode_device_telemetry(std::span<const char>(bytes.data(), bytes.size()));
+std::optional<amqp_error> telemetry_receiver::submit(std::string bytes, std::uint32_t format,
+                                                     std::uint64_t id) {
+  const std::span<const char> in(bytes.data(), bytes.size());
+  // A batch (the C SDK's telemetry) is stored whole in one round, or refused whole.
+  decoded<std::vector<device_telemetry>> telemetry = std::vector<device_telemetry>{};
+  if (format == batch_message_format) {
+    telemetry = decode_device_telemetry_batch(in);
+  } else if (auto one = decode_device_telemetry(in)) {
+    telemetry->push_back(std::move(*one));
+  } else {
+    telemetry = one.error();
+  }
   if (!telemetry) {
     conn_.log(log_level::info,
               "telemetry of '" + device_id_ + "' refused: " + telemetry.error().description);
@@ -27,8 +38,10 @@ std::optional<amqp_error> telemetry_receiver::submit(std::string bytes, std::uin
           // still hold (a re-keyed device's old token does not)?
           if (auto g = h.authenticate_device(token, device, now); !g) return g.error();
         }
-        core::stamp_telemetry(t.properties, device, d->generation_id, hub_scope);
-        (void)h.record_telemetry(device, std::move(t.properties), std::move(t.body), now);
+        for (auto& m : t) {
+          core::stamp_telemetry(m.properties, device, d->generation_id, hub_scope);
+          (void)h.record_telemetry(device, std::move(m.properties), std::move(m.body), now);
+        }
         return d->etag;
       },
       [serial = serial(), id](amqp_connection* c, bool committed, core::result<std::string> r) {

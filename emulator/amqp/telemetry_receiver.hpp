@@ -30,7 +30,8 @@ class telemetry_receiver final : public committed_receiver {
   const std::string& device_id() const { return device_id_; }
 
  protected:
-  std::optional<amqp_error> submit(std::string bytes, std::uint64_t id) override;
+  std::optional<amqp_error> submit(std::string bytes, std::uint32_t format,
+                                   std::uint64_t id) override;
 
  private:
   void refused_access(const std::string& why);

@@ -1,7 +1,8 @@
 // libFuzzer target: the AMQP front's validation of a raw C2D delivery from a back-end — the
 // structural encoding check, Proton's decoding into proton::message, and the conversion to a
 // hub request (issue 7 item 3); and the same bytes as a device's twin request or method answer
-// (issue 15: next-capabilities §2.5, §3.3). Nothing here may crash, leak or recurse without
+// (issue 15: next-capabilities §2.5, §3.3), a batched telemetry message, and a transfer
+// frame's message-format. Nothing here may crash, leak or recurse without
 // bound; a message that is accepted must survive encode -> decode with the same request, and a
 // twin request's correlation-id must survive its answer.
 #include <algorithm>
@@ -12,15 +13,19 @@
 #include <span>
 #include <variant>
 
+#include "emulator/amqp/device_telemetry.hpp"
 #include "emulator/amqp/encoding_check.hpp"
 #include "emulator/amqp/message_codec.hpp"
 #include "emulator/amqp/method_message.hpp"
+#include "emulator/amqp/transfer_frame.hpp"
 #include "emulator/amqp/twin_message.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::span<const char> bytes(reinterpret_cast<const char*>(data), size);
   (void)emu::amqp::first_value_size(bytes);
   (void)emu::amqp::well_formed_values(bytes);
+  (void)emu::amqp::transfer_message_format(bytes);
+  (void)emu::amqp::decode_device_telemetry_batch(bytes);
 
   if (const auto twin = emu::amqp::decode_twin_request(bytes)) {
     const auto answer = emu::amqp::encode_twin_response(twin->correlation_id, 204, 1, {});

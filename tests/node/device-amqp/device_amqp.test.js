@@ -164,6 +164,83 @@ test('Amqp: an oversized message is rejected, not stored', async () => {
   assert.deepEqual((await telemetryOf('dev3')).map((e) => e.body), ['small']);
 });
 
+/** A device on a bare rhea connection (no SASL, a CBS put-token of its SAS token), for what the
+ *  Node SDK cannot send: a batched message (message-format 0x80013700), as the C SDK sends all
+ *  its telemetry (next-capabilities §4). */
+async function rawDeviceSender(device) {
+  const rhea = require('rhea');
+  const conn = rhea.create_container().connect({
+    host: 'localhost', port: server.ready.ports.amqp, transport: 'tls', servername: 'localhost',
+    reconnect: false, idle_time_out: 0,
+  });
+  closers.push(async () => conn.close());
+  const once = (emitter, event) => withTimeout(new Promise((resolve) => emitter.once(event, resolve)), 15000, event);
+  const cbsOut = conn.open_sender('$cbs');
+  const cbsIn = conn.open_receiver({ source: '$cbs', target: 'cbs-reply' });
+  await Promise.all([once(cbsOut, 'sendable'), once(cbsIn, 'receiver_open')]);
+  const token = SharedAccessSignature.create(`${server.ready.hostName}/devices/${device}`, undefined,
+    server.keys[device], Math.floor(Date.now() / 1000) + 3600).toString();
+  const reply = once(cbsIn, 'message');
+  cbsOut.send({
+    reply_to: 'cbs-reply',
+    application_properties: { operation: 'put-token', type: 'servicebus.windows.net:sastoken',
+      name: `${server.ready.hostName}%2Fdevices%2F${device}` },
+    body: token,
+  });
+  assert.equal((await reply).message.application_properties['status-code'], 200);
+  const sender = conn.open_sender({ target: `/devices/${device}/messages/events` });
+  await once(sender, 'sendable');
+  return {
+    /** Sends the encoded message `bytes` with `format`; resolves with the outcome's name. */
+    send(bytes, format) {
+      return withTimeout(new Promise((resolve) => {
+        const d = sender.send(bytes, undefined, format);
+        const done = (ctx) => {
+          if (ctx.delivery !== d) return;
+          sender.removeListener('accepted', onAccepted);
+          sender.removeListener('rejected', onRejected);
+          resolve(ctx.delivery.remote_state && ctx.delivery.remote_state.error
+            ? `rejected: ${ctx.delivery.remote_state.error.condition}` : 'accepted');
+        };
+        const onAccepted = (ctx) => done(ctx);
+        const onRejected = (ctx) => done(ctx);
+        sender.on('accepted', onAccepted);
+        sender.on('rejected', onRejected);
+      }), 15000, 'the outcome');
+    },
+  };
+}
+
+test('Amqp: a batched message (format 0x80013700, the C SDK\'s telemetry) is stored as its messages, in order', async () => {
+  const rhea = require('rhea');
+  const raw = await rawDeviceSender('dev2');
+  const inner = (id, text, k) => rhea.message.encode({
+    message_id: id, content_type: 'text/plain', application_properties: { k },
+    body: rhea.message.data_section(Buffer.from(text)),
+  });
+  const batch = rhea.message.encode({
+    application_properties: { AzIoTHub_FaultOperationType: 'none' },  // the C SDK copies these out
+    body: rhea.message.data_sections([inner('b-1', 'one', 'v1'), inner('b-2', 'two', 'v2')]),
+  });
+  const before = (await telemetryOf('dev2')).length;
+  assert.equal(await raw.send(batch, 0x80013700), 'accepted');
+  const stored = (await telemetryOf('dev2')).slice(before);
+  assert.deepEqual(stored.map((e) => [e.body, e.properties['$.mid'], e.properties.k, e.properties['$.ct']]),
+    [['one', 'b-1', 'v1', 'text/plain'], ['two', 'b-2', 'v2', 'text/plain']]);
+  assert.ok(stored.every((e) => e.properties.AzIoTHub_FaultOperationType === undefined));
+
+  // The same bytes without the format are one message whose body is the encoded batch's.
+  assert.equal(await raw.send(rhea.message.encode({ body: rhea.message.data_section(inner('x', 'y', 'z')) }), 0), 'accepted');
+  assert.equal((await telemetryOf('dev2')).length, before + 3);
+
+  // A batch refused as a whole: its second section is not a message.
+  const bad = rhea.message.encode({
+    body: rhea.message.data_sections([inner('c-1', 'ok', 'v'), Buffer.from('not a message')]),
+  });
+  assert.equal(await raw.send(bad, 0x80013700), 'rejected: amqp:decode-error');
+  assert.equal((await telemetryOf('dev2')).length, before + 3);
+});
+
 test('Amqp: tokenRenewal puts each new token on the open connection; the session and C2D go on', async () => {
   // Tokens valid 6 s, renewed 4 s before expiry: a CBS put-token every 2 s on the same
   // connection (next-capabilities §4 "on renewal newTokenAvailable → put-token again").

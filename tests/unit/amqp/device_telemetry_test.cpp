@@ -96,3 +96,42 @@ TEST_CASE("an empty message is an empty event; bad ones are refused with their c
             .error()
             .condition == "amqp:decode-error");
 }
+
+TEST_CASE("a batched message (format 0x80013700) is its data sections, each a message") {
+  proton::message one;
+  one.id("b-1");
+  one.body(proton::binary(std::string("one")));
+  one.inferred(true);
+  proton::message two = one;
+  two.id("b-2");
+  two.body(proton::binary(std::string("two")));
+  const auto e1 = encode_message(one);
+  const auto e2 = encode_message(two);
+  REQUIRE((e1 && e2));
+  // The outer message: two data sections, written by hand (proton::message has one body).
+  std::vector<char> batch;
+  const auto section = [&batch](const std::vector<char>& inner) {
+    const char head[] = {0x00, 0x53, 0x75, static_cast<char>(0xb0)};
+    batch.insert(batch.end(), head, head + 4);
+    const auto n = static_cast<std::uint32_t>(inner.size());
+    for (int shift = 24; shift >= 0; shift -= 8) batch.push_back(static_cast<char>(n >> shift));
+    batch.insert(batch.end(), inner.begin(), inner.end());
+  };
+  section(*e1);
+  section(*e2);
+  const auto r = decode_device_telemetry_batch(std::span<const char>(batch));
+  REQUIRE(r);
+  REQUIRE(r->size() == 2);
+  CHECK((*r)[0].body == "one");
+  CHECK(value_of((*r)[0], "$.mid") == "b-1");
+  CHECK((*r)[1].body == "two");
+
+  // Refused whole: a section that is not a message, or no section at all.
+  section(std::vector<char>{'n', 'o'});
+  CHECK(decode_device_telemetry_batch(std::span<const char>(batch)).error().condition ==
+        "amqp:decode-error");
+  proton::message empty;
+  const auto e = encode_message(empty);
+  REQUIRE(e);
+  CHECK_FALSE(decode_device_telemetry_batch(std::span<const char>(*e)));
+}
