@@ -376,7 +376,7 @@ void amqp_connection::device_c2d_delivery(const std::string& device_id, std::uin
                                           core::c2d_delivery d) {
   for (auto& [serial, h] : links_) {
     auto* s = dynamic_cast<device_c2d_sender*>(h.get());
-    if (s != nullptr && s->device_id() == device_id && s->epoch() == epoch) {
+    if (s != nullptr && !s->closed() && s->device_id() == device_id && s->epoch() == epoch) {
       s->deliver(std::move(d));
       pump();
       return;

@@ -239,9 +239,8 @@ class amqp_connection {
   std::size_t input_before_auth_ = 0;  // bytes given to Proton before that
   bool failed_ = false;                // a protocol error was raised by us: ignore further input
   bool in_pump_ = false;
-  std::size_t unit_left_ = 0;
-  std::uint32_t transfer_format_ = 0;  // of the frame being fed (transfer_frame.hpp)  // bytes of
-                                       // the current header/frame not yet given to Proton
+  std::size_t unit_left_ = 0;          // bytes of the current header/frame not yet given to Proton
+  std::uint32_t transfer_format_ = 0;  // of the frame being fed (transfer_frame.hpp)
 };
 
 }  // namespace emu::amqp

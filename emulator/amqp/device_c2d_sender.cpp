@@ -81,6 +81,14 @@ void device_c2d_sender::on_link_closed() {
   waiting_.clear();
   in_flight_.clear();
   if (epoch() == 0) return;
+  // A second C2D link of the same session (a client that attached two) keeps receiving; what
+  // this one held comes back after its lock timeout.
+  bool other = false;
+  conn_.for_each_link<device_c2d_sender>([&](device_c2d_sender& s) {
+    other = other ||
+            (&s != this && !s.closed() && s.device_id() == device_id() && s.epoch() == epoch());
+  });
+  if (other) return;
   conn_.log(
       log_level::debug,
       "device '" + device_id() + "' C2D link detached; its session stays while its other links do");

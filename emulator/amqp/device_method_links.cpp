@@ -36,7 +36,14 @@ void method_request_sender::on_session_open() {
 void method_request_sender::on_link_closed() {
   // Calls not sent yet time out for their callers (504101), as when a device vanishes.
   waiting_.clear();
-  if (epoch() != 0) set_reachable(conn_.executor(), device_id(), epoch(), false);
+  if (epoch() == 0) return;
+  // Another method link of the same session keeps the device reachable.
+  bool other = false;
+  conn_.for_each_link<method_request_sender>([&](method_request_sender& s) {
+    other = other ||
+            (&s != this && !s.closed() && s.device_id() == device_id() && s.epoch() == epoch());
+  });
+  if (!other) set_reachable(conn_.executor(), device_id(), epoch(), false);
 }
 
 void method_request_sender::call(std::uint64_t call_id, const std::string& name,
@@ -67,8 +74,11 @@ void method_request_sender::send_waiting() {
 // ---- method_response_receiver ---------------------------------------------------------------
 
 void method_response_receiver::top_up() {
-  const int credit = pn_link_credit(link_);
-  if (credit < answer_credit / 2) pn_link_flow(link_, answer_credit - credit);
+  if (closed()) return;
+  // Answers still at the hub count against the window: a device cannot queue work there
+  // faster than the hub does it.
+  const int outstanding = pn_link_credit(link_) + at_hub_;
+  if (outstanding < answer_credit / 2) pn_link_flow(link_, answer_credit - outstanding);
 }
 
 void method_response_receiver::on_delivery(pn_delivery_t* d) {
@@ -101,13 +111,21 @@ void method_response_receiver::on_delivery(pn_delivery_t* d) {
               "device '" + device_id() + "' answered a method call this hub did not make; dropped");
     return;
   }
-  conn_.executor().post([device = device_id(), epoch = epoch(), a = std::move(*answer)](
-                            core::hub& h, core::time_point) mutable {
-    // A late answer (the call timed out) finds no call: dropped, as over MQTT.
-    (void)h.answer_method(device, epoch, std::to_string(*a.call_id), a.status,
-                          std::move(a.payload));
-    return executor::hub_executor::completion{};
-  });
+  ++at_hub_;
+  conn_.submit(
+      [device = device_id(), epoch = epoch(), a = std::move(*answer)](core::hub& h,
+                                                                      core::time_point) mutable {
+        // A late answer (the call timed out) finds no call: dropped, as over MQTT.
+        return h.answer_method(device, epoch, std::to_string(*a.call_id), a.status,
+                               std::move(a.payload));
+      },
+      [serial = serial()](amqp_connection* c, bool, bool) {
+        auto* self = c != nullptr ? c->find<method_response_receiver>(serial) : nullptr;
+        if (self == nullptr) return;
+        --self->at_hub_;
+        self->top_up();
+        c->pump();
+      });
 }
 
 }  // namespace emu::amqp

@@ -52,6 +52,7 @@ class method_response_receiver final : public device_link {
   void top_up();
 
   delivery_reader reader_;
+  int at_hub_ = 0;  // answers submitted, not yet done by the hub
 };
 
 }  // namespace emu::amqp

@@ -7,6 +7,7 @@
 #include <proton/timestamp.hpp>
 #include <proton/value.hpp>
 
+#include <exception>
 #include "emulator/core/limits.hpp"
 #include "emulator/core/time.hpp"
 
@@ -20,7 +21,7 @@ amqp_error refusal(std::string_view condition, std::string text) {
 
 }  // namespace
 
-decoded<device_telemetry> decode_device_telemetry(std::span<const char> bytes) {
+static decoded<device_telemetry> decode_device_telemetry_unchecked(std::span<const char> bytes) {
   auto dm = decode_message(bytes);
   if (!dm) return dm.error();
   const proton::message& m = dm->message;
@@ -76,6 +77,17 @@ decoded<device_telemetry> decode_device_telemetry(std::span<const char> bytes) {
                    "The message is " + std::to_string(size) + " bytes; the limit is " +
                        std::to_string(core::limits::d2c_max_message_size) + ".");
   return t;
+}
+
+decoded<device_telemetry> decode_device_telemetry(std::span<const char> bytes) {
+  // Proton's C++ message decodes its maps lazily and throws for a key of the wrong type
+  // (an annotation key that is a string): no exception may leave for wire data.
+  try {
+    return decode_device_telemetry_unchecked(bytes);
+  } catch (const std::exception& e) {
+    return amqp_error{std::string(condition::decode_error),
+                      std::string("The telemetry message cannot be decoded: ") + e.what(), 0};
+  }
 }
 
 decoded<std::vector<device_telemetry>> decode_device_telemetry_batch(std::span<const char> bytes) {

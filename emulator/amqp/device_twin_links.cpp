@@ -47,8 +47,11 @@ void twin_sender::send_waiting() {
 // ---- twin_request_receiver ------------------------------------------------------------------
 
 void twin_request_receiver::top_up() {
-  const int credit = pn_link_credit(link_);
-  if (credit < twin_request_credit / 2) pn_link_flow(link_, twin_request_credit - credit);
+  if (closed()) return;
+  // Requests still at the hub count against the window: a device cannot queue work there
+  // faster than the hub does it.
+  const int outstanding = pn_link_credit(link_) + at_hub_;
+  if (outstanding < twin_request_credit / 2) pn_link_flow(link_, twin_request_credit - outstanding);
 }
 
 void twin_request_receiver::on_delivery(pn_delivery_t* d) {
@@ -130,6 +133,7 @@ void twin_request_receiver::handle(twin_request r) {
     std::int64_t version = 0;               // PATCH: the new reported $version
   };
   const bool get = r.operation == twin_operation::get;
+  ++at_hub_;
   conn_.submit(
       [device = device_id(), epoch = epoch(), get, patch = std::move(r.patch)](
           core::hub& h, core::time_point now) {
@@ -153,6 +157,8 @@ void twin_request_receiver::handle(twin_request r) {
                                                                   bool committed, result a) {
         auto* self = c != nullptr ? c->find<twin_request_receiver>(serial) : nullptr;
         if (self == nullptr) return;
+        --self->at_hub_;
+        self->top_up();
         if (!committed) {
           // next-capabilities §2.2: a server error is a 5xx response, not a closed link.
           self->answer_error(cid, 500001, "The hub could not commit the request.");

@@ -80,6 +80,7 @@ class twin_request_receiver final : public device_link {
 
   std::string channel_;
   delivery_reader reader_;
+  int at_hub_ = 0;  // requests submitted, not yet answered by the hub
 };
 
 }  // namespace emu::amqp

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <exception>
 #include <limits>
 
 namespace emu::amqp {
@@ -90,7 +91,7 @@ std::vector<char> encode_method_request(std::uint64_t call_id, std::string_view 
   return bytes ? std::move(*bytes) : std::vector<char>{};
 }
 
-decoded<method_response> decode_method_response(std::span<const char> bytes) {
+static decoded<method_response> decode_method_response_unchecked(std::span<const char> bytes) {
   auto dm = decode_message(bytes);
   if (!dm) return dm.error();
   if (dm->body.value || dm->body.sequence || dm->body.data > 1)
@@ -124,6 +125,17 @@ decoded<method_response> decode_method_response(std::span<const char> bytes) {
     r.payload.assign(bin.begin(), bin.end());
   }
   return r;
+}
+
+decoded<method_response> decode_method_response(std::span<const char> bytes) {
+  // Proton's C++ message decodes its maps lazily and throws for a key of the wrong type
+  // (an annotation key that is a string): no exception may leave for wire data.
+  try {
+    return decode_method_response_unchecked(bytes);
+  } catch (const std::exception& e) {
+    return amqp_error{std::string(condition::decode_error),
+                      std::string("The method response cannot be decoded: ") + e.what(), 0};
+  }
 }
 
 std::string method_call_uuid(std::uint64_t call_id) {

@@ -6,6 +6,7 @@
 #include <proton/symbol.hpp>
 
 #include <cstdint>
+#include <exception>
 
 namespace emu::amqp {
 
@@ -35,7 +36,7 @@ std::vector<char> encode(proton::message& m) {
 
 }  // namespace
 
-decoded<twin_request> decode_twin_request(std::span<const char> bytes) {
+static decoded<twin_request> decode_twin_request_unchecked(std::span<const char> bytes) {
   auto dm = decode_message(bytes);
   if (!dm) return dm.error();
   const proton::message& m = dm->message;
@@ -70,6 +71,17 @@ decoded<twin_request> decode_twin_request(std::span<const char> bytes) {
                 (resource.empty() ? std::string() : " on '" + resource + "'") + ".";
   }
   return r;
+}
+
+decoded<twin_request> decode_twin_request(std::span<const char> bytes) {
+  // Proton's C++ message decodes its maps lazily and throws for a key of the wrong type
+  // (an annotation key that is a string): no exception may leave for wire data.
+  try {
+    return decode_twin_request_unchecked(bytes);
+  } catch (const std::exception& e) {
+    return amqp_error{std::string(condition::decode_error),
+                      std::string("The twin request cannot be decoded: ") + e.what(), 0};
+  }
 }
 
 std::vector<char> encode_twin_response(const proton::message_id& correlation_id, int status,

@@ -108,7 +108,8 @@ std::optional<std::string_view> line_at(std::string_view bytes, std::size_t pos,
 struct chunked_walk {
   parse_status status = parse_status::need_more;
   std::size_t needed = 0;  ///< need_more: the total bytes needed before another step can succeed
-  std::size_t end = 0;     ///< complete: where the request ends
+  bool awaiting_line = false;  ///< need_more: inside a size or trailer line (waits for its LF)
+  std::size_t end = 0;         ///< complete: where the request ends
   std::vector<std::pair<std::size_t, std::size_t>> chunks;  ///< (offset, size) of each chunk
   std::size_t body_size = 0;
   int error_status = 0;
@@ -148,6 +149,7 @@ chunked_walk walk_chunked(std::string_view bytes, std::size_t pos, const http_li
     if (!line) {
       if (bytes.size() - pos > max_chunk_line) return error(400, "A chunk size line is too long.");
       if (framing_over(bytes.size())) return error(431, framing_error);
+      w.awaiting_line = true;
       return more(0);
     }
     if (line->size() > max_chunk_line) return error(400, "A chunk size line is too long.");
@@ -173,6 +175,7 @@ chunked_walk walk_chunked(std::string_view bytes, std::size_t pos, const http_li
         const auto trailer = line_at(bytes, pos, next);
         if (!trailer) {
           if (framing_over(bytes.size())) return error(431, framing_error);
+          w.awaiting_line = true;
           return more(0);
         }
         if (framing_over(next)) return error(431, framing_error);
@@ -387,6 +390,7 @@ parse_result parse_request(std::string_view bytes, const http_limits& limits) {
     if (w.status == parse_status::need_more) {
       r.status = parse_status::need_more;
       r.needed = w.needed;
+      r.awaiting_line = w.awaiting_line;
       r.request = {};
       return r;
     }

@@ -43,6 +43,9 @@ struct parse_result {
   /// need_more: the total bytes this request needs when known (head parsed, body pending),
   /// else 0.
   std::size_t needed = 0;
+  /// need_more inside a chunked body's size or trailer line: nothing new can be said before
+  /// the next LF (or until the line outgrows max_chunk_line_bytes).
+  bool awaiting_line = false;
   /// need_more with the head parsed: the client sent `Expect: 100-continue` and waits for a
   /// `100 Continue` before sending the body.
   bool expect_continue = false;

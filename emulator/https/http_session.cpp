@@ -100,8 +100,7 @@ std::size_t http_session::on_input(std::span<const std::uint8_t> input) {
       // The connection's buffer grows as the body arrives, not to the announced size: a
       // Content-Length alone must not reserve memory.
       needed_ = r.needed;
-      // "One byte more" from a chunked body: it waits for the end of a line.
-      line_from_ = r.needed == seen.size() + 1 ? seen.size() : 0;
+      line_from_ = r.awaiting_line ? seen.size() : 0;
       if (r.expect_continue && !continue_sent_) {
         continue_sent_ = true;
         link_->output().insert(link_->output().end(), continue_response.begin(),

@@ -3,6 +3,8 @@
 // the hub's call id.
 #include <doctest/doctest.h>
 
+#include <proton/codec.h>
+#include <proton/message.h>
 #include <proton/annotation_key.hpp>
 #include <proton/binary.hpp>
 #include <proton/message.hpp>
@@ -14,6 +16,7 @@
 #include <span>
 #include <string>
 
+#include "emulator/amqp/device_telemetry.hpp"
 #include "emulator/amqp/method_message.hpp"
 #include "emulator/amqp/twin_message.hpp"
 
@@ -149,4 +152,34 @@ TEST_CASE("a method call carries a uuid naming the call; the answer finds it") {
   answer.properties().put("IoThub-status", std::string("201"));
   b = bytes_of(answer);
   CHECK(decode_method_response(std::span<const char>(b)).error().condition == "amqp:invalid-field");
+}
+
+TEST_CASE(
+    "a message whose annotation key is a string is refused, never thrown out of the decoder") {
+  // AMQP 1.0 §3.2.10: annotation keys are symbols or ulongs; Proton's C++ message throws when
+  // it meets another key while reading the map. Built with the C API, which does not check.
+  pn_message_t* m = pn_message();
+  pn_data_t* ann = pn_message_annotations(m);
+  pn_data_put_map(ann);
+  pn_data_enter(ann);
+  pn_data_put_string(ann, pn_bytes(9, "operation"));
+  pn_data_put_string(ann, pn_bytes(3, "GET"));
+  pn_data_exit(ann);
+  pn_data_put_string(pn_message_id(m), pn_bytes(2, "id"));
+  pn_data_t* correlation = pn_message_correlation_id(m);
+  pn_data_put_string(correlation, pn_bytes(2, "c1"));
+  pn_data_put_binary(pn_message_body(m), pn_bytes(1, " "));
+  pn_message_set_inferred(m, true);
+  std::vector<char> buf(1024);
+  std::size_t size = buf.size();
+  REQUIRE(pn_message_encode(m, buf.data(), &size) == 0);
+  pn_message_free(m);
+  buf.resize(size);
+  const std::span<const char> bytes(buf);
+
+  const auto twin = decode_twin_request(bytes);
+  REQUIRE_FALSE(twin);
+  CHECK(twin.error().condition == "amqp:decode-error");
+  CHECK_FALSE(decode_device_telemetry(bytes));
+  (void)decode_method_response(bytes);  // whatever it says, it says it without throwing
 }

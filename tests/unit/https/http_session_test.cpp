@@ -209,3 +209,12 @@ TEST_CASE("chunked framing trickled byte by byte is parsed once per line, not on
   // of its size line (that would be ~18 per chunk).
   CHECK(h.session.parses() <= 3 * chunks + 8);
 }
+
+TEST_CASE("a Content-Length body whose last byte comes alone is parsed when it arrives") {
+  // Found in review: "one byte more" must not be read as "waiting for a line's end".
+  harness h;
+  h.in("PUT /devices/d?api-version=2021-04-12 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{");
+  CHECK(h.session.wants_input());
+  h.in("}");
+  CHECK_FALSE(h.session.wants_input());  // complete: being answered, not waiting for a LF
+}
