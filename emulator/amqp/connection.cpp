@@ -534,9 +534,34 @@ void amqp_connection::on_sasl_plain(plain_response r) {
         });
     return;
   }
+  if (const auto device = parse_device_user(r.authcid);
+      !user && device && names_this_hub(device->hub, settings_.hub_name, settings_.host_name)) {
+    // The legacy device clients (next-capabilities §4): `{deviceId}@sas.{hubName}` and the
+    // device's SAS token; the connection then holds that device's grant, as after its CBS
+    // put-token.
+    log(log_level::info, "SASL PLAIN as device '" + device->device_id + "' (" +
+                             core::describe_token(r.password) + ")");
+    submit(
+        [id = device->device_id, token = r.password](core::hub& h, core::time_point now) {
+          return h.authenticate_device(token, id, now);
+        },
+        [authcid = r.authcid, token = r.password](amqp_connection* c, bool,
+                                                  core::result<core::auth_grant> res) {
+          if (c == nullptr) return;
+          if (res.ok()) {
+            c->set_grant(res.value(), token);
+            c->sasl_.complete(true, authcid);
+          } else {
+            c->log(log_level::info, "SASL PLAIN refused: " + res.error().message);
+            c->sasl_.complete(false, {});
+          }
+        });
+    return;
+  }
   if (!user || !names_this_hub(user->hub, settings_.hub_name, settings_.host_name)) {
     log(log_level::info, "SASL PLAIN refused: user name '" + r.authcid +
-                             "' is not {policy}@sas.root.{hubName} of this hub");
+                             "' is not {policy}@sas.root.{hubName} or {deviceId}@sas.{hubName} "
+                             "of this hub");
     sasl_.complete(false, {});
     return;
   }

@@ -43,6 +43,20 @@ std::optional<service_user> parse_service_user(std::string_view authcid) {
   return u;
 }
 
+std::optional<device_user> parse_device_user(std::string_view authcid) {
+  static constexpr std::string_view marker = "@sas.";
+  if (parse_service_user(authcid)) return std::nullopt;
+  std::string lower(authcid);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const auto at = lower.rfind(marker);
+  if (at == std::string::npos || at == 0) return std::nullopt;
+  device_user u;
+  u.device_id = std::string(authcid.substr(0, at));
+  u.hub = std::string(authcid.substr(at + marker.size()));
+  if (u.hub.empty()) return std::nullopt;
+  return u;
+}
+
 bool names_this_hub(std::string_view hub, std::string_view hub_name, std::string_view host_name) {
   if (iequals(hub, hub_name)) return true;
   const auto label = host_name.substr(0, host_name.find_first_of(".:"));

@@ -43,6 +43,15 @@ struct service_user {
 /// nullopt for any other shape (for example a device's `{deviceId}@sas.{hubName}`).
 std::optional<service_user> parse_service_user(std::string_view authcid);
 
+/// The parts of a device user name `{deviceId}@sas.{hubName}` (the legacy device clients'
+/// SASL PLAIN: the password is the device's SAS token). A device id may itself contain `@`, so
+/// the last `@sas.` splits it. nullopt for any other shape (also a service user).
+struct device_user {
+  std::string device_id;
+  std::string hub;
+};
+std::optional<device_user> parse_device_user(std::string_view authcid);
+
 /// True if `hub` names this hub: its hub name or the first label of its host name (the C SDK
 /// takes the HostName up to the first dot), compared case-insensitively.
 bool names_this_hub(std::string_view hub, std::string_view hub_name, std::string_view host_name);

@@ -21,7 +21,7 @@ import threading
 import unittest
 import uuid
 
-from proton import Message, int32
+from proton import ConnectionException, Message, int32
 from proton.utils import BlockingConnection, LinkDetached, SendException
 
 from attack_clients import Hub
@@ -119,6 +119,26 @@ class DeviceAmqp(unittest.TestCase):
         self.assertEqual(self.hub.cbs_put_token(conn, bad), 401)
         c = self.refused(conn, "/devices/da1/messages/events")
         self.assertEqual(c.name, "amqp:unauthorized-access")
+
+    def test_legacy_sasl_plain_as_a_device(self):
+        # {deviceId}@sas.{hubName} with the device's SAS token as password (the legacy device
+        # clients): that device's links open without a CBS put-token; a wrong key fails SASL.
+        hub_name = self.hub.ready["hubName"]
+        conn = BlockingConnection(self.hub.amqp_url, ssl_domain=self.hub.amqp_ssl_domain(),
+                                  allowed_mechs="PLAIN", user="da1@sas." + hub_name,
+                                  password=self.hub.device_token("da1"), timeout=15)
+        self.addCleanup(conn.close)
+        before = len(self.stored("da1"))
+        conn.create_sender("/devices/da1/messages/events").send(
+            Message(body=b"via sasl plain", inferred=True))
+        self.assertEqual(len(self.stored("da1")), before + 1)
+        c = self.refused(conn, "/devices/da2/messages/events")
+        self.assertEqual(c.name, "amqp:unauthorized-access")
+        wrong = base64.b64encode(b"w" * 32).decode()
+        with self.assertRaises(ConnectionException):
+            BlockingConnection(self.hub.amqp_url, ssl_domain=self.hub.amqp_ssl_domain(),
+                               allowed_mechs="PLAIN", user="da1@sas." + hub_name,
+                               password=self.hub.device_token("da1", key=wrong), timeout=15)
 
     def test_two_devices_share_one_connection(self):
         conn = self.connection("da1", "da2")

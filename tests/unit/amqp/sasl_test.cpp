@@ -39,6 +39,20 @@ TEST_CASE("parse_service_user: {policy}@sas.root.{hubName}") {
   CHECK_FALSE(parse_service_user("iothubowner"));
 }
 
+TEST_CASE("parse_device_user: {deviceId}@sas.{hubName}, the last @sas. splits") {
+  auto u = parse_device_user("dev1@sas.emuhub");
+  REQUIRE(u);
+  CHECK(u->device_id == "dev1");
+  CHECK(u->hub == "emuhub");
+  auto at = parse_device_user("a@b@SAS.emuhub");  // `@` may be in a device id
+  REQUIRE(at);
+  CHECK(at->device_id == "a@b");
+  CHECK_FALSE(parse_device_user("iothubowner@sas.root.emuhub"));  // a service user
+  CHECK_FALSE(parse_device_user("@sas.emuhub"));
+  CHECK_FALSE(parse_device_user("dev1@sas."));
+  CHECK_FALSE(parse_device_user("dev1"));
+}
+
 TEST_CASE("names_this_hub: the hub name or the host's first label, any case") {
   CHECK(names_this_hub("emuhub", "emuhub", "localhost"));
   CHECK(names_this_hub("EmuHub", "emuhub", "localhost"));
