@@ -147,8 +147,18 @@ class SaslTest(Base):
     def test_plain_with_another_hub_name_is_refused(self):
         self.expect_sasl_refused("iothubowner@sas.root.otherhub", self.h.token("iothubowner"))
 
-    def test_plain_with_a_device_user_name_is_refused(self):
-        self.expect_sasl_refused("dev1@sas.emuhub", self.h.token("iothubowner"))
+    def test_plain_with_a_device_user_name_needs_device_connect(self):
+        # {deviceId}@sas.{hub} is a device's login (tests/integration/device_amqp): a policy
+        # without DeviceConnect cannot use it ...
+        self.expect_sasl_refused("dev1@sas.emuhub", self.h.token("service"))
+        # ... and one with DeviceConnect gets that device's links only, not the service's.
+        conn = BlockingConnection(self.h.url, ssl_domain=self.h.ssl_domain(), timeout=20,
+                                  allowed_mechs="PLAIN", user="dev1@sas.emuhub",
+                                  password=self.h.token("iothubowner"))
+        self.connections.append(conn)
+        with self.assertRaises(LinkDetached) as ctx:
+            conn.create_sender(C2D)
+        self.assertEqual(ctx.exception.link.remote_condition.name, "amqp:unauthorized-access")
 
     def test_plain_without_service_connect_is_refused(self):
         self.expect_sasl_refused("iothubowner@sas.root.emuhub", self.h.token("registryRead"))
