@@ -99,7 +99,7 @@ void amqp_session::after_activity() {
     // Our close frame (or nothing, after a transport error) is the last: write it, then end.
     closing_ = true;
     next_.reset();
-    link_->close("AMQP connection closed");
+    link_->close("AMQP connection closed", conn_->peer_may_still_send());
   }
 }
 

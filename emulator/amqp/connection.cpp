@@ -275,6 +275,14 @@ bool amqp_connection::write_closed() {
   return d == nullptr || pn_connection_driver_write_closed(d);
 }
 
+bool amqp_connection::peer_may_still_send() {
+  if (failed_) return true;
+  pn_connection_driver_t* d = driver_.get();
+  if (d == nullptr) return false;
+  return (pn_connection_state(d->connection) & PN_REMOTE_CLOSED) == 0 &&
+         !pn_connection_driver_read_closed(d);
+}
+
 bool amqp_connection::finished() {
   pn_connection_driver_t* d = driver_.get();
   return d == nullptr || pn_connection_driver_finished(d);

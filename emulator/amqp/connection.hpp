@@ -88,6 +88,10 @@ class amqp_connection {
   bool accepting_input() const;
   /// Nothing more will be written (after our close frame, or on a transport error).
   bool write_closed();
+  /// Whether the peer may still be sending when our side ends: we closed first (a protocol
+  /// error, an expired token, a forced close), not in answer to the peer's close. The transport
+  /// then reads and drops what still arrives, so the peer reads our close instead of a reset.
+  bool peer_may_still_send();
   /// Both directions are done and every event was handled.
   bool finished();
   /// Runs the time-driven work due at `now`: Proton's idle time-out and heartbeats, the token

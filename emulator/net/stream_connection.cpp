@@ -182,11 +182,15 @@ void stream_connection::settle() {
     notify_closed();
     return;
   }
-  if (phase_ == phase::closing && output_pending() == 0 && !write_waiting_ &&
-      (!draining_ || input_closed_)) {
-    finish_close();
-    notify_closed();
-    return;
+  if (phase_ == phase::closing && output_pending() == 0 && !write_waiting_) {
+    if (!draining_ || input_closed_) {
+      finish_close();
+      notify_closed();
+      return;
+    }
+    // Everything is written: tell the peer now, so it closes its side and ends the drain
+    // instead of waiting for the linger time.
+    transport_.shutdown_write();
   }
   schedule_read();
   const auto next = next_deadline();

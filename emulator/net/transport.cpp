@@ -194,16 +194,25 @@ transport::result transport::write(std::span<const std::uint8_t> bytes) {
   return {status::failed, 0, {}, "write: " + ec.message()};
 }
 
-void transport::close() {
-  if (closed_) return;
-  closed_ = true;
+void transport::shutdown_write() {
+  if (write_shut_ || closed_) return;
+  write_shut_ = true;
   if (ssl_ && SSL_is_init_finished(ssl_.get())) {
     // Best effort close_notify; never wait for the peer's (MQTT has its own end of session).
+    // OpenSSL reads on after sending it, so the drain that follows still works.
     ERR_clear_error();
     SSL_set_quiet_shutdown(ssl_.get(), 0);
     (void)SSL_shutdown(ssl_.get());
     ERR_clear_error();
   }
+  std::error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_send, ec);
+}
+
+void transport::close() {
+  if (closed_) return;
+  shutdown_write();
+  closed_ = true;
   std::error_code ec;
   socket_.shutdown(asio::socket_base::shutdown_both, ec);
   socket_.close(ec);

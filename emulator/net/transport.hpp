@@ -51,6 +51,10 @@ class transport {
   result handshake();
   result read(std::span<std::uint8_t> into);
   result write(std::span<const std::uint8_t> bytes);
+  /// Ends the sending side and keeps reading: a TLS close_notify if possible (never waits),
+  /// then a TCP FIN. The peer sees the end of the stream at once, while what it still sends
+  /// is read (a lingering close, as HTTP servers do). Idempotent.
+  void shutdown_write();
   /// Sends a TLS close_notify if possible (never waits) and closes the socket. Idempotent.
   void close();
 
@@ -69,6 +73,7 @@ class transport {
   };
   std::unique_ptr<SSL, ssl_free> ssl_;
   std::string peer_;
+  bool write_shut_ = false;
   bool closed_ = false;
 };
 

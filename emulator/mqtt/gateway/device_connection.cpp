@@ -156,8 +156,10 @@ void device_connection::close_after_flush(close_reason why, const std::string& d
   if (closed_ || close_reason_) return;
   close_reason_ = why;
   log_close(why, detail);
-  // The last packets (a CONNACK 5, …) leave first, within the connection's close linger.
-  link_->close(detail);
+  // The last packets (a CONNACK 5, …) leave first, within the connection's close linger. A
+  // client that pipelined more after its CONNECT is still sending: what arrives is read and
+  // dropped, so it reads the CONNACK (and its return code) instead of a TCP reset.
+  link_->close(detail, /*drain_input=*/true);
 }
 
 // ---- actions ----------------------------------------------------------------------------------

@@ -512,6 +512,15 @@ class RobustnessTest(Base):
                          "amqp:connection:framing-error")
         self.assert_still_serving()
 
+    def test_a_peer_still_sending_reads_the_close_not_a_reset(self):
+        # Refused at its first frame header, the peer goes on sending 4 MiB (more than socket
+        # buffers hold): the server reads and drops it, so the send completes and the close
+        # frame arrives, followed by the end of the stream, instead of a TCP reset.
+        refused = b"\x00\x01\x00\x00\x02\x00\x00\x00"
+        self.assertEqual(self.raw_close_condition(refused + b"\x00" * (4 << 20)),
+                         "amqp:connection:framing-error")
+        self.assert_still_serving()
+
     def test_a_malformed_performative_ends_the_connection(self):
         open_ = performative(0x10, ["bad", "localhost"])
         self.assertEqual(self.raw_close_condition(open_ + frame(b"\x00\x53\x11\xc0\x05\x09")),

@@ -13,7 +13,8 @@ from proton._exceptions import ConnectionException
 from proton.utils import LinkDetached
 
 from attack_base import AttackTest, emulator_config
-from attack_clients import WRONG_KEY, username_for
+from attack_clients import (CONNACK, WRONG_KEY, connect_packet, publish_packet,
+                            username_for)
 
 API = "?api-version=2021-04-12"
 
@@ -73,6 +74,20 @@ class AuthAttacks(AttackTest):
         self.sasl_refused("service", hub.policy_token("service", key=WRONG_KEY))
         self.https_refused("GET", "/devices/dev-a" + API,
                            hub.policy_token("registryRead", key=WRONG_KEY))
+        self.assert_others_unaffected()
+
+    def test_a_pipelining_client_reads_its_connack_5_not_a_reset(self):
+        # CONNECT with a wrong key followed at once by 4 MiB of PUBLISH packets (more than the
+        # socket buffers hold): the refusal drains them, so the whole send goes through and
+        # the CONNACK arrives, then the end of the stream.
+        hub = self.hub
+        with hub.mqtt() as m:
+            burst = publish_packet("devices/dev-a/messages/events/", b"x" * 60000) * 70
+            m.send(connect_packet("dev-a", username_for(hub.host, "dev-a"),
+                                  hub.device_token("dev-a", key=WRONG_KEY)) + burst)
+            kind, _, body = m.read_packet()
+            self.assertEqual((kind, body[1]), (CONNACK, 5))  # not authorized
+            self.assertIsNotNone(m.wait_closed(10), "connection left open after CONNACK 5")
         self.assert_others_unaffected()
 
     def test_expired_token(self):
