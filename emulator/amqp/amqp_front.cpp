@@ -12,10 +12,11 @@ namespace emu::amqp {
 
 namespace {
 
-amqp_settings with_names(amqp_settings s, const std::string& hub_name, const std::string& host_name,
+amqp_settings with_names(amqp_settings s, const std::string& hub_name, core::host_names hosts,
                          core::time_point created) {
   s.hub_name = hub_name;
-  s.host_name = host_name;
+  s.host_name = hosts.primary;
+  s.host_aliases = std::move(hosts.aliases);
   s.hub_created = created;
   return s;
 }
@@ -89,11 +90,10 @@ void amqp_state::on_hub_event(const core::hub_event& e) {
   }
 }
 
-amqp_front::amqp_front(amqp_settings settings, const std::string& hub_name,
-                       const std::string& host_name, executor::hub_executor& executor,
-                       asio::io_context& io)
+amqp_front::amqp_front(amqp_settings settings, const std::string& hub_name, core::host_names hosts,
+                       executor::hub_executor& executor, asio::io_context& io)
     : state_(std::make_shared<amqp_state>(
-          with_names(std::move(settings), hub_name, host_name, executor.now()), executor)),
+          with_names(std::move(settings), hub_name, std::move(hosts), executor.now()), executor)),
       io_(io) {
   executor.add_listener([state = state_](const core::hub_event& e) { state->on_hub_event(e); });
 }

@@ -32,6 +32,8 @@
 #include <string>
 #include <vector>
 
+#include "emulator/core/host_name.hpp"
+
 #include "emulator/amqp/amqp_settings.hpp"
 #include "emulator/executor/hub_executor.hpp"
 #include "emulator/net/listener.hpp"
@@ -43,7 +45,7 @@ struct amqp_state;
 class amqp_front {
  public:
   /// `hub_name` and `host_name` are the hub's (feedback user-id, SASL PLAIN user names).
-  amqp_front(amqp_settings settings, const std::string& hub_name, const std::string& host_name,
+  amqp_front(amqp_settings settings, const std::string& hub_name, core::host_names hosts,
              executor::hub_executor& executor, asio::io_context& io);
   ~amqp_front();
   amqp_front(const amqp_front&) = delete;

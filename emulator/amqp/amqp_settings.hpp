@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "emulator/core/host_name.hpp"
 #include "emulator/core/time.hpp"
 #include "emulator/log/log.hpp"
 
@@ -24,6 +26,9 @@ struct amqp_settings {
   /// user name, because the legacy C client derives the hub name from it (sdk-wire §7). From
   /// the hub's settings, like hub_name.
   std::string host_name;
+  /// The hub's other names (core::host_names): their first labels are accepted as hub names too.
+  std::vector<std::string> host_aliases;
+  core::host_names hosts() const { return {host_name, host_aliases}; }
   /// When the hub was created, as the Event Hubs `$management` READ reports it (`created_at`);
   /// set by the front when it starts, like hub_name.
   core::time_point hub_created{};

@@ -543,7 +543,7 @@ void amqp_connection::on_sasl_plain(plain_response r) {
     return;
   }
   if (const auto device = parse_device_user(r.authcid);
-      !user && device && names_this_hub(device->hub, settings_.hub_name, settings_.host_name)) {
+      !user && device && names_this_hub(device->hub, settings_.hub_name, settings_.hosts())) {
     // The legacy device clients (next-capabilities §4): `{deviceId}@sas.{hubName}` and the
     // device's SAS token; the connection then holds that device's grant, as after its CBS
     // put-token.
@@ -566,7 +566,7 @@ void amqp_connection::on_sasl_plain(plain_response r) {
         });
     return;
   }
-  if (!user || !names_this_hub(user->hub, settings_.hub_name, settings_.host_name)) {
+  if (!user || !names_this_hub(user->hub, settings_.hub_name, settings_.hosts())) {
     log(log_level::info, "SASL PLAIN refused: user name '" + r.authcid +
                              "' is not {policy}@sas.root.{hubName} or {deviceId}@sas.{hubName} "
                              "of this hub");

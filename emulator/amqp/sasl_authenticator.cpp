@@ -57,10 +57,9 @@ std::optional<device_user> parse_device_user(std::string_view authcid) {
   return u;
 }
 
-bool names_this_hub(std::string_view hub, std::string_view hub_name, std::string_view host_name) {
-  if (iequals(hub, hub_name)) return true;
-  const auto label = host_name.substr(0, host_name.find_first_of(".:"));
-  return !label.empty() && iequals(hub, label);
+bool names_this_hub(std::string_view hub, std::string_view hub_name,
+                    const core::host_names& hosts) {
+  return iequals(hub, hub_name) || hosts.has_label(hub);
 }
 
 // ---- the Proton plugin ----------------------------------------------------------------

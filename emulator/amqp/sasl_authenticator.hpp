@@ -21,6 +21,8 @@
 #include <string>
 #include <string_view>
 
+#include "emulator/core/host_name.hpp"
+
 namespace emu::amqp {
 
 /// The mechanisms we advertise (spec §4.1 "Emulator").
@@ -52,9 +54,9 @@ struct device_user {
 };
 std::optional<device_user> parse_device_user(std::string_view authcid);
 
-/// True if `hub` names this hub: its hub name or the first label of its host name (the C SDK
-/// takes the HostName up to the first dot), compared case-insensitively.
-bool names_this_hub(std::string_view hub, std::string_view hub_name, std::string_view host_name);
+/// True if `hub` names this hub: its hub name or the first label of one of its host names (the
+/// C SDK takes the HostName up to the first dot), compared case-insensitively.
+bool names_this_hub(std::string_view hub, std::string_view hub_name, const core::host_names& hosts);
 
 class sasl_authenticator {
  public:

@@ -43,7 +43,7 @@ const CLI::Validator level_name = check("must be error, warn, info or debug", []
 
 /// The values of the serve (and ca-path) options as given; std::nullopt: not given.
 struct flag_values {
-  std::vector<std::string> configs;
+  std::vector<std::string> configs, host_aliases;
   std::optional<std::string> data_dir, host_name, hub_name, bind, tls_cert, tls_key, ready_file,
       log_level;
   std::optional<int> mqtt_port, amqp_port, https_port, mqtt_plain_port;
@@ -63,7 +63,12 @@ void add_serve_options(CLI::App& app, flag_values& f) {
                "no database file: a throw-away hub for tests (certificates go to --data-dir if\n"
                "given, else to ~/.cache/iothub-emulator/certs)");
   app.add_option("--host-name", f.host_name,
-                 "the HostName clients use; must match the certificate (default: localhost)")
+                 "the HostName printed in connection strings (default: 127.0.0.1, which every\n"
+                 "SDK accepts: the C SDK needs a dot in it)")
+      ->type_name("NAME");
+  app.add_option("--host-alias", f.host_aliases,
+                 "another name clients may use for the hub; repeat for more (default: whichever\n"
+                 "of 127.0.0.1 and localhost is not the host name)")
       ->type_name("NAME");
   app.add_option("--hub-name", f.hub_name,
                  "the hub's name (default: the first label of the host name)")
@@ -163,7 +168,9 @@ void apply(const flag_values& f, emulator_config& c, std::vector<config_error>& 
   if (f.host_name) {
     c.hub.host_name = *f.host_name;
     if (!f.hub_name) c.hub.hub_name = f.host_name->substr(0, f.host_name->find('.'));
+    c.hub.host_aliases = default_host_aliases(c.hub.host_name);
   }
+  if (!f.host_aliases.empty()) c.hub.host_aliases = f.host_aliases;
   if (f.hub_name) c.hub.hub_name = *f.hub_name;
   if (f.bind) c.listen.bind = *f.bind;
   if (f.mqtt_port) c.listen.mqtt_port = *f.mqtt_port;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "emulator/app/dev_credentials.hpp"
+#include "emulator/core/ascii.hpp"
 #include "emulator/core/crypto.hpp"
 #include "emulator/core/limits.hpp"
 
@@ -17,6 +18,16 @@ namespace {
 
 using json = nlohmann::json;
 using core::permission;
+
+/// A DNS name or an IPv4 literal; IPv6 literals are not host names a connection string can hold.
+bool valid_host_name(std::string_view h) {
+  if (h.empty() || h.size() > 253 || h.front() == '.' || h.back() == '.') return false;
+  for (const char ch : h)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '.'))
+      return false;
+  return true;
+}
 
 std::string hub_name_of(std::string_view host) {
   // On Azure the hub name is the first label of the host name (the C SDKs split there).
@@ -152,6 +163,20 @@ void read_devices(const json& list, emulator_config& c, std::vector<config_error
 
 }  // namespace
 
+std::vector<std::string> default_host_aliases(std::string_view host_name) {
+  std::vector<std::string> out;
+  for (const std::string_view loopback :
+       {std::string_view("127.0.0.1"), std::string_view("localhost")})
+    if (!core::iequals(loopback, host_name)) out.emplace_back(loopback);
+  return out;
+}
+
+std::vector<std::string> certificate_names(const core::hub_settings& hub) {
+  std::vector<std::string> names{hub.host_name};
+  names.insert(names.end(), hub.host_aliases.begin(), hub.host_aliases.end());
+  return names;
+}
+
 std::string config_error::to_string() const {
   const std::string head = key.empty() ? problem : key + ": " + problem;
   return value.empty() ? head : head + " (" + value + ")";
@@ -160,7 +185,8 @@ std::string config_error::to_string() const {
 emulator_config default_config() {
   emulator_config c;
   c.hub.host_name = std::string(dev::host_name);
-  c.hub.hub_name = hub_name_of(c.hub.host_name);
+  c.hub.host_aliases = default_host_aliases(c.hub.host_name);
+  c.hub.hub_name = std::string(dev::hub_name);
   const auto policy = [](std::string name, dev::key_pair keys, core::permission_set perms) {
     return core::access_policy{std::move(name), std::string(keys.primary),
                                std::string(keys.secondary), perms};
@@ -211,6 +237,15 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
              hub_name_set = true;
            }},
           {"hostName", r.text("hostName", c.hub.host_name)},
+          {"hostAliases",
+           [&](const json& v) {
+             if (!v.is_array()) return r.error("hostAliases", "must be a list of host names", v);
+             c.hub.host_aliases.clear();
+             for (const auto& n : v) {
+               if (!n.is_string()) return r.error("hostAliases", "must be a list of host names", n);
+               c.hub.host_aliases.push_back(n.get<std::string>());
+             }
+           }},
           {"policies", [&](const json& v) { read_policies(v, c, errors); }},
           {"devices", [&](const json& v) { read_devices(v, c, errors); }},
           {"dataDir",
@@ -391,6 +426,8 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
       });
   if (!hub_name_set && root.is_object() && root.contains("hostName"))
     c.hub.hub_name = hub_name_of(c.hub.host_name);
+  if (root.is_object() && root.contains("hostName") && !root.contains("hostAliases"))
+    c.hub.host_aliases = default_host_aliases(c.hub.host_name);
   return errors;
 }
 
@@ -414,6 +451,9 @@ std::vector<config_error> validate(const emulator_config& c) {
   const auto port = [&](const char* key, int v) { range_i(key, v, 0, 65535); };
 
   if (h.host_name.empty()) e.push_back({"hostName", "must not be empty", ""});
+  for (const auto& alias : h.host_aliases)
+    if (!valid_host_name(alias))
+      e.push_back({"hostAliases", "must be host names (letters, digits, '-', '.')", alias});
   if (h.hub_name.empty()) e.push_back({"hubName", "must not be empty", ""});
   // Spec §1.2 ranges. The lock timeout is fixed at 60 s on Azure; the emulator lets tests
   // shorten it (1 s .. 300 s) and lists that under "Differences from Azure IoT Hub".

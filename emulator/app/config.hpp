@@ -59,6 +59,11 @@ struct emulator_config {
 /// The development defaults: hub `localhost`, the five standard policies with well-known keys
 /// and one device, all dev-only (dev_credentials.hpp).
 emulator_config default_config();
+/// The loopback names (`127.0.0.1`, `localhost`) other than `host_name`: the names a hub
+/// answers to besides its own unless `hostAliases` / `--host-alias` say otherwise.
+std::vector<std::string> default_host_aliases(std::string_view host_name);
+/// The names the development server certificate must carry: the host name and every alias.
+std::vector<std::string> certificate_names(const core::hub_settings& hub);
 
 /// A configuration problem, rendered as `key: problem (value)`.
 struct config_error {

@@ -156,10 +156,19 @@ std::optional<san_entry> parse_host(std::string_view raw) {
 
 std::vector<san_entry> required_sans(const std::vector<std::string>& host_names) {
   std::vector<san_entry> out{{false, "localhost"}, {true, "127.0.0.1"}, {true, "::1"}};
+  const auto add = [&out](san_entry e) {
+    if (std::find(out.begin(), out.end(), e) == out.end()) out.push_back(std::move(e));
+  };
   for (const auto& h : host_names) {
-    if (auto e = parse_host(h); e && std::find(out.begin(), out.end(), *e) == out.end()) {
-      out.push_back(std::move(*e));
-    }
+    if (auto e = parse_host(h)) add(std::move(*e));
+  }
+  // An IPv4 literal is also written as a DNS name: Proton's peer-name check (python-qpid-proton,
+  // Proton C++, so our own samples) reads only dNSName entries and the CN, never iPAddress, so
+  // `HostName=127.0.0.1` (the default, issue 21) would fail its check without it. Clients that
+  // check IP literals properly (OpenSSL's X509_check_ip, Node, Python's ssl) use the IP entry.
+  const std::size_t n = out.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (out[i].is_ip && out[i].text.find(':') == std::string::npos) add({false, out[i].text});
   }
   return out;
 }

@@ -6,7 +6,11 @@
 
 namespace emu::app::dev {
 
-inline constexpr std::string_view host_name = "localhost";
+/// The printed HostName: an IP literal, because the C SDK splits HostName at its first dot
+/// into hub name and suffix (issue 21) and 127.0.0.1 reaches the emulator without any hosts
+/// entry. `localhost` stays an alias (config default_host_aliases) and is the hub's name.
+inline constexpr std::string_view host_name = "127.0.0.1";
+inline constexpr std::string_view hub_name = "localhost";
 inline constexpr std::string_view device_id = "myDevice";
 
 struct key_pair {

@@ -153,7 +153,8 @@ ready_info emulator::start() {
     if (!config_.tls_cert.empty()) {
       p.tls.emplace(net::tls_server_options{config_.tls_cert, config_.tls_key});
     } else {
-      const auto certs = ensure_dev_certificates(certificate_dir(config_), {config_.hub.host_name});
+      const auto certs =
+          ensure_dev_certificates(certificate_dir(config_), certificate_names(config_.hub));
       for (const auto& note : certs.notes) log_tls.info("{}", note);
       p.ca_path = std::filesystem::absolute(certs.ca_cert);
       p.tls.emplace(net::tls_server_options{certs.server_cert, certs.server_key});
@@ -172,10 +173,10 @@ ready_info emulator::start() {
 
   // The fronts register their hub-event listeners before the executor starts.
   p.io = std::make_unique<net::io_pool>(config_.io_threads);
-  p.mqtt = std::make_unique<mqtt::gateway>(config_.mqtt, config_.hub.host_name, *p.executor,
+  p.mqtt = std::make_unique<mqtt::gateway>(config_.mqtt, config_.hub.hosts(), *p.executor,
                                            p.io->context());
   p.amqp = std::make_unique<amqp::amqp_front>(config_.amqp, config_.hub.hub_name,
-                                              config_.hub.host_name, *p.executor, p.io->context());
+                                              config_.hub.hosts(), *p.executor, p.io->context());
   p.https = std::make_unique<https::https_front>(
       config_.https, *p.executor, p.io->context(),
       [this](std::chrono::milliseconds by, std::function<void()> done) {

@@ -52,8 +52,8 @@ int print_ca_path(const app::emulator_config& config) {
   if (!config.tls_cert.empty())
     return fail(exit_code::bad_config, "ca-path: --tls-cert is set; trust the CA that signed it");
   try {
-    const auto certs =
-        app::ensure_dev_certificates(app::certificate_dir(config), {config.hub.host_name});
+    const auto certs = app::ensure_dev_certificates(app::certificate_dir(config),
+                                                    app::certificate_names(config.hub));
     std::cout << std::filesystem::absolute(certs.ca_cert).string() << "\n";
     return 0;
   } catch (const std::exception& e) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "emulator/core/access_policy.hpp"
+#include "emulator/core/host_name.hpp"
 #include "emulator/core/limits.hpp"
 #include "emulator/core/time.hpp"
 
@@ -17,6 +18,9 @@ struct hub_settings {
   /// The HostName clients put in connection strings. Tokens are accepted whose `sr` starts with
   /// this name, with or without a `:port` (sdk-wire §8 "Host with a port").
   std::string host_name = "localhost";
+  /// Other names clients may use for this hub (core::host_names): tokens, MQTT user names and
+  /// SASL PLAIN hub names are accepted for each, as for host_name.
+  std::vector<std::string> host_aliases;
   std::vector<access_policy> policies;
 
   duration c2d_default_ttl = limits::c2d_default_ttl;
@@ -45,6 +49,8 @@ struct hub_settings {
   /// How long after its `se` a SAS token is still accepted, and when an authenticated
   /// connection is closed (se + skew). Azure's validators allow 5 minutes (spec §5.1).
   duration token_clock_skew = limits::sas_clock_skew;
+
+  host_names hosts() const { return {host_name, host_aliases}; }
 };
 
 }  // namespace emu::core

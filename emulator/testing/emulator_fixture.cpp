@@ -109,6 +109,7 @@ void emulator_fixture::start() {
   app::emulator_config& c = m.config;
   c.hub.host_name = m.options.host_name;
   c.hub.hub_name = m.options.host_name.substr(0, m.options.host_name.find('.'));
+  c.hub.host_aliases = app::default_host_aliases(c.hub.host_name);
   // Absent options keep the hub's defaults: one place says what Azure's values are.
   if (m.options.c2d_lock_timeout) c.hub.c2d_lock_timeout = *m.options.c2d_lock_timeout;
   if (m.options.c2d_default_ttl) c.hub.c2d_default_ttl = *m.options.c2d_default_ttl;

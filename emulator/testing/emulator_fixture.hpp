@@ -37,7 +37,8 @@
 namespace emu::testing {
 
 struct fixture_options {
-  /// The HostName in connection strings and the server certificate's SAN.
+  /// The HostName in connection strings and the server certificate's SAN. The other loopback
+  /// name (127.0.0.1 or localhost) is an alias: tokens signed for it are accepted too.
   std::string host_name = "localhost";
   /// Listen address. Loopback keeps tests hermetic.
   std::string bind = "127.0.0.1";

@@ -132,7 +132,7 @@ struct checker {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   reader in{{data, size}};
   session_settings settings;
-  settings.host_name = "localhost";
+  settings.hosts.primary = "localhost";
   settings.inflight_window = 1 + in.byte() % 4;
   settings.max_pending_packets = 4;
   session s(settings);

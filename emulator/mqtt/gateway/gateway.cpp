@@ -12,8 +12,8 @@ namespace emu::mqtt {
 
 namespace {
 
-gateway_settings with_host(gateway_settings s, const std::string& host_name) {
-  s.session.host_name = host_name;
+gateway_settings with_host(gateway_settings s, core::host_names hosts) {
+  s.session.hosts = std::move(hosts);
   return s;
 }
 
@@ -72,9 +72,10 @@ void gateway_state::on_hub_event(const core::hub_event& e) {
       e);
 }
 
-gateway::gateway(gateway_settings settings, const std::string& host_name,
+gateway::gateway(gateway_settings settings, core::host_names hosts,
                  executor::hub_executor& executor, asio::io_context& io)
-    : state_(std::make_shared<gateway_state>(with_host(std::move(settings), host_name), executor)),
+    : state_(std::make_shared<gateway_state>(with_host(std::move(settings), std::move(hosts)),
+                                             executor)),
       io_(io) {
   executor.add_listener([state = state_](const core::hub_event& e) { state->on_hub_event(e); });
 }

@@ -9,7 +9,7 @@
 ///
 /// Usage (app::emulator is the one place that does this):
 ///
-///     mqtt::gateway mqtt(settings, hub_settings.host_name, executor, io);  // before start()
+///     mqtt::gateway mqtt(settings, hub_settings.hosts(), executor, io);  // before start()
 ///     auto port = mqtt.listen("127.0.0.1", 8883, tls.native_handle());
 ///     … executor.start(); io.start();
 ///     mqtt.stop(); mqtt.wait_closed(5s);   // connections give their sessions back
@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "emulator/core/host_name.hpp"
 #include "emulator/executor/hub_executor.hpp"
 #include "emulator/mqtt/gateway/gateway_settings.hpp"
 #include "emulator/net/listener.hpp"
@@ -38,7 +39,7 @@ class gateway {
  public:
   /// Registers the gateway's hub-event listener on `executor`, which therefore must not have
   /// been started yet (hub_executor::add_listener).
-  gateway(gateway_settings settings, const std::string& host_name, executor::hub_executor& executor,
+  gateway(gateway_settings settings, core::host_names hosts, executor::hub_executor& executor,
           asio::io_context& io);
   ~gateway();
   gateway(const gateway&) = delete;

@@ -347,8 +347,8 @@ void session::on_connect(connect& c, core::time_point now, actions& out) {
   const auto user = parse_username(*c.username);
   if (!user) return no("malformed user name: " + std::string(to_string(user.error())));
   // Spec §3.2: host and ids are compared verbatim (never percent-decoded).
-  if (!core::names_this_hub(user->host, settings_.host_name))
-    return no("user name host '" + user->host + "' is not " + settings_.host_name);
+  if (!settings_.hosts.names(user->host))
+    return no("user name host '" + user->host + "' is not " + settings_.hosts.primary);
   if (!user->module_id.empty()) return no("module identities are not supported");
   if (user->device_id != c.client_id) return no("user name device id differs from client id");
   // X.509 client certificates (empty password) are not supported: a SAS token is required.

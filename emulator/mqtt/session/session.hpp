@@ -45,6 +45,7 @@
 
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/device_twin.hpp"
+#include "emulator/core/host_name.hpp"
 #include "emulator/core/iothub_topic.hpp"
 #include "emulator/core/limits.hpp"
 #include "emulator/core/time.hpp"
@@ -83,10 +84,10 @@ enum class close_reason : std::uint8_t {
 std::string_view to_string(close_reason r);
 
 struct session_settings {
-  /// The HostName devices put in the user name (and the SAS `sr`). Matched case-insensitively,
-  /// with or without a `:port` suffix (sdk-wire §8 "Host with a port"). Not a setting of its
-  /// own: the gateway takes it from the hub's settings.
-  std::string host_name;
+  /// The HostNames devices may put in the user name (and the SAS `sr`). Matched
+  /// case-insensitively, with or without a `:port` suffix (sdk-wire §8 "Host with a port"). Not
+  /// a setting of its own: the gateway takes it from the hub's settings.
+  core::host_names hosts;
   /// C2D messages locked and sent but not yet PUBACKed (spec §3.5: UNCONFIRMED on Azure;
   /// default 1, which keeps C#'s in-order PUBACK requirement trivially true). The hub holds
   /// this credit; the session passes it on when it opens the device's session.

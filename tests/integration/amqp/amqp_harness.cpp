@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
   c.log_level = std::getenv("AMQP_HARNESS_DEBUG") != nullptr ? log::level::debug : log::level::info;
   c.hub.hub_name = opt.hub_name;
   c.hub.host_name = opt.host_name;
+  c.hub.host_aliases = app::default_host_aliases(opt.host_name);
   c.hub.token_clock_skew = core::duration{opt.token_skew_ms};
   c.hub.feedback_batch_interval = core::duration{opt.feedback_interval_ms};
   c.hub.policies = {

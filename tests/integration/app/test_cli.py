@@ -27,18 +27,19 @@ class ReadyAndRestart(unittest.TestCase):
     def test_default_hub_is_ready_with_connection_strings(self):
         with Emulator(BINARY) as emu:
             r = emu.ready
-            self.assertEqual(r["hostName"], "localhost")
+            # A dotted HostName, because the C SDK splits it at its first dot (issue 21).
+            self.assertEqual(r["hostName"], "127.0.0.1")
             self.assertEqual(r["hubName"], "localhost")
             self.assertTrue(os.path.isfile(r["caCertificate"]))
             cs = r["connectionStrings"]
             self.assertRegex(cs["iothubowner"],
-                             r"^HostName=localhost;SharedAccessKeyName=iothubowner;SharedAccessKey=.+=$")
+                             r"^HostName=127\.0\.0\.1;SharedAccessKeyName=iothubowner;SharedAccessKey=.+=$")
             self.assertIn("SharedAccessKeyName=service;", cs["service"])
             self.assertRegex(cs["devices"]["myDevice"],
-                             r"^HostName=localhost;DeviceId=myDevice;SharedAccessKey=.+=$")
+                             r"^HostName=127\.0\.0\.1;DeviceId=myDevice;SharedAccessKey=.+=$")
             service_key = cs["service"].split("SharedAccessKey=")[1]
             self.assertEqual(cs["eventHubsCompatible"],
-                             "Endpoint=sb://localhost:%d/;SharedAccessKeyName=service;"
+                             "Endpoint=sb://127.0.0.1:%d/;SharedAccessKeyName=service;"
                              "SharedAccessKey=%s;EntityPath=localhost" % (r["ports"]["amqp"], service_key))
             self.assertNotIn("eventHubsCompatibleDevelopment", cs)  # no plain AMQP port
             self.assertEqual(emu.terminate(), 0)
@@ -46,6 +47,33 @@ class ReadyAndRestart(unittest.TestCase):
             self.assertIn("iothub-emulator ready {", log)
             self.assertIn("DEVELOPMENT ONLY", log)
             self.assertIn("stopped", log)
+
+    def test_every_name_of_the_hub_is_accepted_and_no_other(self):
+        """The printed 127.0.0.1 and its alias localhost both name the default hub: MQTT user
+        names and SAS `sr` of either are accepted; another host is refused (CONNACK 5)."""
+        with Emulator(BINARY) as emu:
+            hub = Hub(emu.ready)
+            for host in ("127.0.0.1", "localhost", "LOCALHOST"):
+                hub.host = host
+                hub.mqtt_device("myDevice").close()
+            hub.host = "otherhub.localhost"
+            with hub.mqtt() as m:
+                self.assertEqual(m.connect("myDevice", "otherhub.localhost/myDevice/?api-version="
+                                           "2021-04-12", hub.device_token("myDevice")), 5)
+            self.assertIn("user name host 'otherhub.localhost' is not 127.0.0.1", emu.log())
+        # --host-alias replaces the defaults: localhost is then another hub's name.
+        with Emulator(BINARY, args=["--host-name", "emuhub.localhost",
+                                    "--host-alias", "emuhub-alias"]) as emu:
+            hub = Hub(emu.ready)
+            self.assertEqual(emu.ready["hubName"], "emuhub")
+            for host in ("emuhub.localhost", "emuhub-alias"):
+                hub.host = host
+                hub.mqtt_device("myDevice").close()
+            hub.host = "localhost"
+            with hub.mqtt() as m:
+                self.assertEqual(m.connect("myDevice", "localhost/myDevice/?api-version=2021-04-12",
+                                           hub.device_token("myDevice")), 5)
+        self.assertIn("hostAliases: must be host names", run(["--host-alias", "bad name"]).stderr)
 
     def test_restart_on_the_same_data_keeps_keys_and_ca(self):
         with tempfile.TemporaryDirectory() as data:
@@ -74,7 +102,7 @@ class ReadyAndRestart(unittest.TestCase):
                 self.assertIn("eventHubs.partitionCount 8 ignored: this hub's telemetry log has 2 "
                               "partitions", second.log())
                 dev = second.ready["connectionStrings"]["eventHubsCompatibleDevelopment"]
-                self.assertTrue(dev.startswith("Endpoint=sb://localhost:%d/;" %
+                self.assertTrue(dev.startswith("Endpoint=sb://127.0.0.1:%d/;" %
                                                second.ready["ports"]["amqpPlain"]))
                 self.assertTrue(dev.endswith(";UseDevelopmentEmulator=true"))
 

@@ -54,10 +54,17 @@ TEST_CASE("parse_device_user: {deviceId}@sas.{hubName}, the last @sas. splits") 
 }
 
 TEST_CASE("names_this_hub: the hub name or the host's first label, any case") {
-  CHECK(names_this_hub("emuhub", "emuhub", "localhost"));
-  CHECK(names_this_hub("EmuHub", "emuhub", "localhost"));
-  CHECK(names_this_hub("emuhub", "other", "emuhub.localhost"));
-  CHECK(names_this_hub("localhost", "emulator", "localhost:5671"));
-  CHECK_FALSE(names_this_hub("other", "emuhub", "emuhub.localhost"));
-  CHECK_FALSE(names_this_hub("", "emuhub", ".x"));
+  const auto one = [](std::string name) { return emu::core::host_names{std::move(name), {}}; };
+  CHECK(names_this_hub("emuhub", "emuhub", one("localhost")));
+  CHECK(names_this_hub("EmuHub", "emuhub", one("localhost")));
+  CHECK(names_this_hub("emuhub", "other", one("emuhub.localhost")));
+  CHECK(names_this_hub("localhost", "emulator", one("localhost:5671")));
+  CHECK_FALSE(names_this_hub("other", "emuhub", one("emuhub.localhost")));
+  CHECK_FALSE(names_this_hub("", "emuhub", one(".x")));
+  // Every name of the hub lends its first label: 127.0.0.1 → "127" (the C SDK's hub name).
+  const emu::core::host_names both{"127.0.0.1", {"localhost", "hub.internal"}};
+  CHECK(names_this_hub("127", "localhost", both));
+  CHECK(names_this_hub("HUB", "localhost", both));
+  CHECK(names_this_hub("localhost", "emulator", both));
+  CHECK_FALSE(names_this_hub("128", "localhost", both));
 }

@@ -132,9 +132,14 @@ TEST_CASE("first call creates a CA and a server certificate that chain and match
     CHECK(X509_check_ip_asc(server.get(), "127.0.0.1", 0) == 1);
     CHECK(X509_check_ip_asc(server.get(), "::1", 0) == 1);
     CHECK(X509_check_ip_asc(server.get(), "10.1.2.3", 0) == 1);
-    // IP literals are IP SANs, not DNS names.
+    // IPv4 literals are IP SANs and DNS names too: Proton's peer-name check reads only the
+    // latter (issue 21); IPv6 literals are IP SANs only.
     CHECK(X509_check_host(server.get(), "10.1.2.3", 0, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
-                          nullptr) != 1);
+                          nullptr) == 1);
+    CHECK(X509_check_host(server.get(), "127.0.0.1", 0, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
+                          nullptr) == 1);
+    CHECK(X509_check_host(server.get(), "::1", 0, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, nullptr) !=
+          1);
     CHECK(verify_chain(ca.get(), server.get(), std::string("wrong.example")) ==
           X509_V_ERR_HOSTNAME_MISMATCH);
     CHECK(verify_chain(ca.get(), server.get(), std::nullopt, std::string("10.9.9.9")) ==
@@ -343,8 +348,8 @@ TEST_CASE("describe_certificate reports fingerprint, validity and SANs") {
 
   CHECK(info.subject == "CN=emuhub.localhost,O=iothub-emulator (development only)");
   CHECK(info.issuer == "CN=iothub-emulator development CA,O=iothub-emulator (development only)");
-  const std::vector<std::string> sans{"DNS:localhost", "IP:127.0.0.1", "IP:::1",
-                                      "DNS:emuhub.localhost", "IP:fd00::7"};
+  const std::vector<std::string> sans{"DNS:localhost",        "IP:127.0.0.1", "IP:::1",
+                                      "DNS:emuhub.localhost", "IP:fd00::7",   "DNS:127.0.0.1"};
   CHECK(info.subject_alt_names == sans);
 
   const auto now = std::chrono::system_clock::now();

@@ -95,7 +95,7 @@ struct harness {
   core::time_point now = core::from_unix_ms(1'780'000'000'000);
 
   explicit harness(session_settings st = {}) : settings(std::move(st)) {
-    if (settings.host_name.empty()) settings.host_name = "localhost";  // the hub's, normally
+    if (settings.hosts.primary.empty()) settings.hosts.primary = "localhost";  // the hub's, normally
     s = std::make_unique<session>(settings);
   }
 
