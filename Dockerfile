@@ -57,5 +57,8 @@ EXPOSE 8883 5671 443
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
   CMD test -s /run/iothub-emulator/ready.json || exit 1
 ENTRYPOINT ["/bin/sh", "-c", "rm -f /run/iothub-emulator/ready.json && exec iothub-emulator \"$@\"", "iothub-emulator"]
-CMD ["--bind", "0.0.0.0", "--data-dir", "/data", "--host-name", "iothub-emulator", \
+# The printed HostName has a dot (the C SDK needs one, README "Host names"): compose gives the
+# container that network alias; the service name and the loopback names stay aliases.
+CMD ["--bind", "0.0.0.0", "--data-dir", "/data", "--host-name", "iothub-emulator.internal", \
+     "--host-alias", "iothub-emulator", "--host-alias", "localhost", "--host-alias", "127.0.0.1", \
      "--ready-file", "/run/iothub-emulator/ready.json"]

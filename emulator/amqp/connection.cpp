@@ -661,11 +661,17 @@ void amqp_connection::handle(pn_event_t* e) {
       if (link_handler* h = handler_of(pn_delivery_link(d))) h->on_delivery(d);
       break;
     }
-    case PN_TRANSPORT_ERROR:
-      log(log_level::info,
+    case PN_TRANSPORT_ERROR: {
+      // A peer that sent its close and then dropped the socket without waiting for ours (the
+      // C SDK's service client does) ended normally: Proton still reports "connection
+      // aborted", which is worth a line at debug only (issue 21).
+      pn_connection_t* c = pn_event_connection(e);
+      const bool closed_by_peer = c != nullptr && (pn_connection_state(c) & PN_REMOTE_CLOSED) != 0;
+      log(closed_by_peer ? log_level::debug : log_level::info,
           "transport error: " + condition_text(pn_transport_condition(pn_event_transport(e))));
       drop_all_links();
       break;
+    }
     case PN_TRANSPORT_CLOSED:
       drop_all_links();
       break;
@@ -829,6 +835,7 @@ void amqp_connection::decide_device_attach(pn_link_t* link, const std::string& a
 void amqp_connection::accept_link(pn_link_t* link, std::unique_ptr<link_handler> handler) {
   pn_terminus_copy(pn_link_source(link), pn_link_remote_source(link));
   pn_terminus_copy(pn_link_target(link), pn_link_remote_target(link));
+  if (const auto limit = handler->max_message_size()) pn_link_set_max_message_size(link, limit);
   pn_link_open(link);
   link_handler* h = handler.get();
   links_.emplace(h->serial(), std::move(handler));

@@ -30,6 +30,8 @@ class link_handler {
 
   /// The link was accepted (our attach is written): set up credit, start sending.
   virtual void on_open() {}
+  /// The max-message-size our attach announces; 0 = none (unlimited). Read before the attach.
+  virtual std::uint64_t max_message_size() const { return 0; }
   /// Credit changed (senders).
   virtual void on_flow() {}
   /// A delivery arrived, grew or changed state.

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "emulator/amqp/committed_receiver.hpp"
+#include "emulator/core/limits.hpp"
 
 namespace emu::amqp {
 
@@ -28,6 +29,10 @@ class telemetry_receiver final : public committed_receiver {
         hub_scope_(hub_scope) {}
 
   const std::string& device_id() const { return device_id_; }
+  /// Azure announces the D2C limit on the telemetry link, and the C SDK sizes its batches
+  /// from it: with none it refuses to send at all ("link_get_peer_max_message_size (0) is
+  /// less than the reserve size", issue 21).
+  std::uint64_t max_message_size() const override { return core::limits::d2c_max_message_size; }
 
  protected:
   std::optional<amqp_error> submit(std::string bytes, std::uint32_t format,

@@ -66,6 +66,14 @@ struct purged {
   std::string device_id;
   int count = 0;
 };
+/// GET /statistics/devices (Azure's RegistryStatistics).
+struct registry_statistics {
+  std::size_t total = 0, enabled = 0, disabled = 0;
+};
+/// GET /statistics/service (Azure's ServiceStatistics).
+struct service_statistics {
+  std::size_t connected = 0;
+};
 struct enqueued {
   std::uint64_t seq = 0;
 };
@@ -88,10 +96,11 @@ struct method_pending {
 };
 
 /// What a hub call returns: a hub error, or one of the plain values above.
-using hub_answer = std::variant<core::error, device_view, std::vector<device_view>, no_content,
-                                empty_object, purged, std::vector<core::c2d_message>, enqueued,
-                                feedback_state, std::vector<core::telemetry_message>, twin_view,
-                                method_pending, twin_list, twin_history_view, c2d_received>;
+using hub_answer =
+    std::variant<core::error, device_view, std::vector<device_view>, no_content, empty_object,
+                 purged, std::vector<core::c2d_message>, enqueued, feedback_state,
+                 std::vector<core::telemetry_message>, twin_view, method_pending, twin_list,
+                 twin_history_view, c2d_received, registry_statistics, service_statistics>;
 
 /// The hub's part of one request; runs on the hub executor.
 using hub_call = std::function<hub_answer(core::hub&, core::time_point now)>;

@@ -34,7 +34,10 @@ core::permission required_permission(route_kind k) {
     case route_kind::get_device:
     case route_kind::get_twin:
     case route_kind::query_twins:
+    case route_kind::registry_statistics:
       return core::permission::registry_read;
+    case route_kind::service_statistics:
+      return core::permission::service_connect;
     case route_kind::update_twin:
     case route_kind::replace_twin:
     case route_kind::invoke_method:
@@ -157,6 +160,20 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
         if (!deleted) return deleted.error();
         return no_content{};
       }
+      case route_kind::registry_statistics: {
+        registry_statistics st;
+        for (const auto& d : hub.list_devices()) {
+          ++st.total;
+          ++(d.status == core::device_status::enabled ? st.enabled : st.disabled);
+        }
+        return st;
+      }
+      case route_kind::service_statistics: {
+        service_statistics st;
+        for (const auto& d : hub.list_devices())
+          if (hub.presence(d.id).connected) ++st.connected;
+        return st;
+      }
       case route_kind::purge_queue: {
         const auto n = hub.purge(r.device_id, now);
         if (!n) return n.error();
@@ -228,6 +245,12 @@ http_response render_registry(const hub_answer& a) {
           return r;
         } else if constexpr (std::is_same_v<T, twin_list>) {
           return query_response(x);
+        } else if constexpr (std::is_same_v<T, registry_statistics>) {
+          return json_response(json{{"totalDeviceCount", x.total},
+                                    {"enabledDeviceCount", x.enabled},
+                                    {"disabledDeviceCount", x.disabled}});
+        } else if constexpr (std::is_same_v<T, service_statistics>) {
+          return json_response(json{{"connectedDeviceCount", x.connected}});
         } else if constexpr (std::is_same_v<T, purged>) {
           return json_response(json{{"deviceId", x.device_id}, {"totalMessagesPurged", x.count}});
         } else {

@@ -111,6 +111,13 @@ route match_route(std::string_view method, std::string_view target) {
     return make(route_kind::not_found);
   }
 
+  // The registry manager's statistics (the C SDK's IoTHubRegistryManager_GetStatistics, the
+  // service SDKs' getRegistryStatistics / getServiceStatistics).
+  if (n == 2 && s[0] == "statistics" && s[1] == "devices")
+    return pick(method, {{"GET", route_kind::registry_statistics}});
+  if (n == 2 && s[0] == "statistics" && s[1] == "service")
+    return pick(method, {{"GET", route_kind::service_statistics}});
+
   if (n >= 1 && s[0] == "twins") {
     if (n == 2 && !s[1].empty())
       return pick(method,

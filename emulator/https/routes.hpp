@@ -40,6 +40,8 @@ enum class route_kind {
   replace_twin,
   invoke_method,
   query_twins,
+  registry_statistics,  ///< GET /statistics/devices
+  service_statistics,   ///< GET /statistics/service
   device_send_event,
   device_receive_c2d,
   device_complete_c2d,

@@ -63,11 +63,11 @@ class ComposeConfig(unittest.TestCase):
             self.assertTrue(any(str(v).startswith("iothub-data:/data") and str(v).endswith(":ro")
                                 for v in service["volumes"]), service["volumes"])
             env = " ".join(str(v) for v in service["environment"].values())
-            self.assertIn("HostName=iothub-emulator;", env)
+            self.assertIn("HostName=iothub-emulator.internal;", env)
 
         # The Node telemetry reader: the Node image, the samples and the pinned packages from
         # the host, the CA from the volume, the Event Hubs-compatible string of the hub the
-        # Dockerfile's CMD names (hub name = host name = the service name).
+        # Dockerfile's CMD names (its first label, the service name, is the hub name).
         reader = config["services"]["read-telemetry"]
         self.assertEqual(reader["profiles"], ["tutorial"])
         self.assertEqual(reader["depends_on"]["iothub-emulator"]["condition"], "service_healthy")
@@ -93,7 +93,7 @@ class ComposeConfig(unittest.TestCase):
                                 config["services"]["send-c2d"]["environment"]
                                 ["IOTHUB_CONNECTION_STRING"]).group(1)
         self.assertEqual(env["EVENTHUB_CONNECTION_STRING"],
-                         "Endpoint=sb://iothub-emulator/;SharedAccessKeyName=service;"
+                         "Endpoint=sb://iothub-emulator.internal/;SharedAccessKeyName=service;"
                          "SharedAccessKey=%s;EntityPath=iothub-emulator" % service_key)
 
     def test_dockerfile_matches_compose(self):

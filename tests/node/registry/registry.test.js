@@ -168,3 +168,32 @@ maybe('registryRead can read but not write; service cannot read the registry', a
   const service = registryFor('service');
   await assert.rejects(service.get('myDevice'), (e) => e.name === 'UnauthorizedError');
 });
+
+maybe('registry and service statistics count devices as the registry lists them', async () => {
+  await registry.create({ deviceId: 'stats-off', status: 'disabled' });
+  const { Client } = require('azure-iot-device');
+  const { Mqtt } = require('azure-iot-device-mqtt');
+  // The MQTT port is ephemeral here: GatewayHostName carries it (sdk-wire §8).
+  const device = Client.fromConnectionString(`${emu.ready.connectionStrings.devices.myDevice};` +
+    `GatewayHostName=127.0.0.1:${emu.ready.ports.mqtt}`, Mqtt);
+  await device.open();
+  try {
+    const { responseBody: list } = await registry.list();
+    const { responseBody: stats } = await registry.getRegistryStatistics();
+    assert.deepEqual(stats, {
+      totalDeviceCount: list.length,
+      enabledDeviceCount: list.filter((d) => d.status === 'enabled').length,
+      disabledDeviceCount: list.filter((d) => d.status === 'disabled').length,
+    });
+    assert.ok(stats.disabledDeviceCount >= 1);
+    const { responseBody: service } = await registry.getServiceStatistics();
+    assert.deepEqual(service, { connectedDeviceCount: 1 });
+    // ServiceConnect reads the service statistics, not the registry's (RegistryRead).
+    const serviceOnly = registryFor('service');
+    assert.deepEqual((await serviceOnly.getServiceStatistics()).responseBody, { connectedDeviceCount: 1 });
+    await assert.rejects(serviceOnly.getRegistryStatistics(), (e) => e.name === 'UnauthorizedError');
+  } finally {
+    await device.close();
+    await registry.delete('stats-off');
+  }
+});
