@@ -108,7 +108,7 @@ class ComposeConfig(unittest.TestCase):
         # The CMD's ready file is the one both health checks look at.
         cmd = re.search(r"(?ms)^CMD \[(.*?)\]$", text).group(1)
         for flag in ('"--bind", "0.0.0.0"', '"--data-dir", "/data"',
-                     '"--host-name", "iothub-emulator"',
+                     '"--host-name", "iothub-emulator.internal"', '"--host-alias", "iothub-emulator"',
                      '"--ready-file", "/run/iothub-emulator/ready.json"'):
             self.assertIn(flag, cmd.replace("\\\n", " ").replace("  ", " "))
         self.assertIn("test -s /run/iothub-emulator/ready.json", text)
