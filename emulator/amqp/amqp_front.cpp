@@ -15,8 +15,7 @@ namespace {
 amqp_settings with_names(amqp_settings s, const std::string& hub_name, core::host_names hosts,
                          core::time_point created) {
   s.hub_name = hub_name;
-  s.host_name = hosts.primary;
-  s.host_aliases = std::move(hosts.aliases);
+  s.hosts = std::move(hosts);
   s.hub_created = created;
   return s;
 }

@@ -22,13 +22,10 @@ struct amqp_settings {
   /// user name `{policy}@sas.root.{hubName}` (sdk-wire §7). Not a setting of its own: the
   /// front takes it from the hub's settings.
   std::string hub_name;
-  /// The HostName clients use; its first label is also accepted as `{hubName}` in a SASL PLAIN
-  /// user name, because the legacy C client derives the hub name from it (sdk-wire §7). From
-  /// the hub's settings, like hub_name.
-  std::string host_name;
-  /// The hub's other names (core::host_names): their first labels are accepted as hub names too.
-  std::vector<std::string> host_aliases;
-  core::host_names hosts() const { return {host_name, host_aliases}; }
+  /// The HostName clients use (`primary`: redirects name it) and its aliases; the first label
+  /// of each is also accepted as `{hubName}` in a SASL PLAIN user name, because the C SDK
+  /// derives the hub name from HostName (sdk-wire §7). From the hub's settings, like hub_name.
+  core::host_names hosts;
   /// When the hub was created, as the Event Hubs `$management` READ reports it (`created_at`);
   /// set by the front when it starts, like hub_name.
   core::time_point hub_created{};

@@ -543,7 +543,7 @@ void amqp_connection::on_sasl_plain(plain_response r) {
     return;
   }
   if (const auto device = parse_device_user(r.authcid);
-      !user && device && names_this_hub(device->hub, settings_.hub_name, settings_.hosts())) {
+      !user && device && names_this_hub(device->hub, settings_.hub_name, settings_.hosts)) {
     // The legacy device clients (next-capabilities §4): `{deviceId}@sas.{hubName}` and the
     // device's SAS token; the connection then holds that device's grant, as after its CBS
     // put-token.
@@ -566,7 +566,7 @@ void amqp_connection::on_sasl_plain(plain_response r) {
         });
     return;
   }
-  if (!user || !names_this_hub(user->hub, settings_.hub_name, settings_.hosts())) {
+  if (!user || !names_this_hub(user->hub, settings_.hub_name, settings_.hosts)) {
     log(log_level::info, "SASL PLAIN refused: user name '" + r.authcid +
                              "' is not {policy}@sas.root.{hubName} or {deviceId}@sas.{hubName} "
                              "of this hub");
@@ -877,7 +877,7 @@ void amqp_connection::redirect_link(pn_link_t* link) {
   // `5671/<eventHub>/$management`.
   const std::string port = std::to_string(local_port_);
   const std::string target =
-      "amqps://" + settings_.host_name + ":" + port + "/" + settings_.hub_name + "/$management";
+      "amqps://" + settings_.hosts.primary + ":" + port + "/" + settings_.hub_name + "/$management";
   open_refused(link);
   pn_condition_t* c = pn_link_condition(link);
   pn_condition_set_name(c, std::string(condition::link_redirect).c_str());
@@ -892,8 +892,8 @@ void amqp_connection::redirect_link(pn_link_t* link) {
     pn_data_put_symbol(info, pn_bytes(key.size(), key.data()));
     pn_data_put_string(info, pn_bytes(value.size(), value.data()));
   };
-  put("hostname", settings_.host_name);
-  put("network-host", settings_.host_name);
+  put("hostname", settings_.hosts.primary);
+  put("network-host", settings_.hosts.primary);
   pn_data_put_symbol(info, pn_bytes(4, "port"));
   pn_data_put_int(info, local_port_);
   put("address", target);

@@ -80,14 +80,8 @@ static decoded<device_telemetry> decode_device_telemetry_unchecked(std::span<con
 }
 
 decoded<device_telemetry> decode_device_telemetry(std::span<const char> bytes) {
-  // Proton's C++ message decodes its maps lazily and throws for a key of the wrong type
-  // (an annotation key that is a string): no exception may leave for wire data.
-  try {
-    return decode_device_telemetry_unchecked(bytes);
-  } catch (const std::exception& e) {
-    return amqp_error{std::string(condition::decode_error),
-                      std::string("The telemetry message cannot be decoded: ") + e.what(), 0};
-  }
+  return decode_without_throwing("The telemetry message",
+                                 [&] { return decode_device_telemetry_unchecked(bytes); });
 }
 
 decoded<std::vector<device_telemetry>> decode_device_telemetry_batch(std::span<const char> bytes) {

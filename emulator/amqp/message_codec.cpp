@@ -48,7 +48,9 @@ std::string hex(const std::string& bytes) {
 
 /// Checks the section list of a message: known ulong descriptors, the right inner types, and
 /// which body sections there are.
-decoded<body_sections> scan_sections(std::span<const char> bytes) {
+/// With `data_out`, also collects the data sections' contents (one walk for data_sections).
+decoded<body_sections> scan_sections(std::span<const char> bytes,
+                                     std::vector<std::string>* data_out = nullptr) {
   if (bytes.empty()) return decode_error("The message is empty.");
   if (!well_formed_values(bytes)) return decode_error("The message encoding is malformed.");
   body_sections body;
@@ -81,6 +83,10 @@ decoded<body_sections> scan_sections(std::span<const char> bytes) {
       case section_data:
         ok = inner == PN_BINARY;
         ++body.data;
+        if (ok && data_out != nullptr) {
+          const pn_bytes_t b = pn_data_get_binary(data.get());
+          data_out->emplace_back(b.start, b.size);
+        }
         break;
       case section_sequence:
         ok = inner == PN_LIST;
@@ -217,28 +223,11 @@ decoded<decoded_message> decode_message(std::span<const char> bytes) {
 }
 
 decoded<std::vector<std::string>> data_sections(std::span<const char> bytes) {
-  auto sections = scan_sections(bytes);
+  std::vector<std::string> out;
+  auto sections = scan_sections(bytes, &out);
   if (!sections) return sections.error();
   if (sections->value || sections->sequence)
     return decode_error("The message body must be data sections.");
-  std::vector<std::string> out;
-  data_ptr data = make_data();
-  while (!bytes.empty()) {
-    pn_data_clear(data.get());
-    const auto used = pn_data_decode(data.get(), bytes.data(), bytes.size());
-    if (used <= 0) return decode_error("The message encoding is malformed.");
-    bytes = bytes.subspan(static_cast<std::size_t>(used));
-    pn_data_t* d = data.get();
-    pn_data_rewind(d);
-    // scan_sections checked: a described type with a ulong descriptor.
-    pn_data_next(d);
-    pn_data_enter(d);
-    pn_data_next(d);
-    if (pn_data_get_ulong(d) != section_data) continue;
-    pn_data_next(d);
-    const pn_bytes_t b = pn_data_get_binary(d);
-    out.emplace_back(b.start, b.size);
-  }
   return out;
 }
 

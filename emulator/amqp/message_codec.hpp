@@ -15,6 +15,7 @@
 #include <proton/message_id.hpp>
 
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <span>
@@ -33,6 +34,19 @@ namespace emu::amqp {
 /// A value, or the AMQP error to send instead (the one result type, base/result.hpp).
 template <class T>
 using decoded = emu::result<T, amqp_error>;
+
+/// Runs `decode` (a decoder of wire data returning decoded<T>) so that no exception leaves:
+/// Proton's C++ message decodes its maps lazily and throws for a key of the wrong type (an
+/// annotation key that is a string). An exception becomes amqp:decode-error
+/// "`what` cannot be decoded: …".
+template <class Decode>
+auto decode_without_throwing(std::string_view what, Decode&& decode) -> decltype(decode()) {
+  try {
+    return decode();
+  } catch (const std::exception& e) {
+    return decode_error(std::string(what) + " cannot be decoded: " + e.what());
+  }
+}
 
 /// Which body sections a message carried (AMQP 1.0 §3.2).
 struct body_sections {

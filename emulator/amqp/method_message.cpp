@@ -128,14 +128,8 @@ static decoded<method_response> decode_method_response_unchecked(std::span<const
 }
 
 decoded<method_response> decode_method_response(std::span<const char> bytes) {
-  // Proton's C++ message decodes its maps lazily and throws for a key of the wrong type
-  // (an annotation key that is a string): no exception may leave for wire data.
-  try {
-    return decode_method_response_unchecked(bytes);
-  } catch (const std::exception& e) {
-    return amqp_error{std::string(condition::decode_error),
-                      std::string("The method response cannot be decoded: ") + e.what(), 0};
-  }
+  return decode_without_throwing("The method response",
+                                 [&] { return decode_method_response_unchecked(bytes); });
 }
 
 std::string method_call_uuid(std::uint64_t call_id) {

@@ -74,14 +74,8 @@ static decoded<twin_request> decode_twin_request_unchecked(std::span<const char>
 }
 
 decoded<twin_request> decode_twin_request(std::span<const char> bytes) {
-  // Proton's C++ message decodes its maps lazily and throws for a key of the wrong type
-  // (an annotation key that is a string): no exception may leave for wire data.
-  try {
-    return decode_twin_request_unchecked(bytes);
-  } catch (const std::exception& e) {
-    return amqp_error{std::string(condition::decode_error),
-                      std::string("The twin request cannot be decoded: ") + e.what(), 0};
-  }
+  return decode_without_throwing("The twin request",
+                                 [&] { return decode_twin_request_unchecked(bytes); });
 }
 
 std::vector<char> encode_twin_response(const proton::message_id& correlation_id, int status,

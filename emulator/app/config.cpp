@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "emulator/app/dev_certificates.hpp"
 #include "emulator/app/dev_credentials.hpp"
 #include "emulator/core/ascii.hpp"
 #include "emulator/core/crypto.hpp"
@@ -18,16 +19,6 @@ namespace {
 
 using json = nlohmann::json;
 using core::permission;
-
-/// A DNS name or an IPv4 literal; IPv6 literals are not host names a connection string can hold.
-bool valid_host_name(std::string_view h) {
-  if (h.empty() || h.size() > 253 || h.front() == '.' || h.back() == '.') return false;
-  for (const char ch : h)
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-          ch == '-' || ch == '.'))
-      return false;
-  return true;
-}
 
 std::string hub_name_of(std::string_view host) {
   // On Azure the hub name is the first label of the host name (the C SDKs split there).
@@ -452,8 +443,8 @@ std::vector<config_error> validate(const emulator_config& c) {
 
   if (h.host_name.empty()) e.push_back({"hostName", "must not be empty", ""});
   for (const auto& alias : h.host_aliases)
-    if (!valid_host_name(alias))
-      e.push_back({"hostAliases", "must be host names (letters, digits, '-', '.')", alias});
+    if (!is_host_name(alias))
+      e.push_back({"hostAliases", "must be DNS names or IP addresses", alias});
   if (h.hub_name.empty()) e.push_back({"hubName", "must not be empty", ""});
   // Spec §1.2 ranges. The lock timeout is fixed at 60 s on Azure; the emulator lets tests
   // shorten it (1 s .. 300 s) and lists that under "Differences from Azure IoT Hub".

@@ -540,6 +540,10 @@ std::string name_one_line(const X509_NAME* name) {
 
 }  // namespace
 
+bool is_host_name(std::string_view name) {
+  return canonical_ip(std::string(name)).has_value() || valid_dns_name(name);
+}
+
 dev_certificates ensure_dev_certificates(const fs::path& dir,
                                          const std::vector<std::string>& host_names) {
   const auto sans = required_sans(host_names);  // throws on a bad name before touching files

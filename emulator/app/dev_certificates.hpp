@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace emu::app {
@@ -55,6 +56,10 @@ struct dev_certificates {
 /// host name is neither a DNS name nor an IP literal.
 dev_certificates ensure_dev_certificates(const std::filesystem::path& dir,
                                          const std::vector<std::string>& host_names);
+
+/// Whether `name` is a DNS name or an IP literal the development certificate can carry (the
+/// check ensure_dev_certificates makes of each host name; config validation makes it early).
+bool is_host_name(std::string_view name);
 
 /// A certificate summary for printing at start-up.
 struct certificate_info {

@@ -43,7 +43,7 @@ result<auth_grant> authenticate_device(const hub_settings& settings, const regis
   const auto expiry = time_point{std::chrono::seconds{t.expiry}} + settings.token_clock_skew;
   if (now >= expiry) return unauthorized("The SAS token has expired.");
   const auto [host, path] = split_resource(t.resource_uri);
-  if (!settings.hosts().names(host))
+  if (!names_any(host, settings.host_name, settings.host_aliases))
     return unauthorized("The SAS token is for another hub (sr host).");
   const device* d = devices.find(device_id);
   // Spec §3.3 / REG-DOC: a disabled device cannot use device endpoints; unknown and disabled
@@ -105,7 +105,7 @@ result<auth_grant> authenticate_service(const hub_settings& settings, std::strin
   if (t.key_name.empty())
     return unauthorized("A device token cannot be used on a service endpoint (no skn).");
   const auto [host, path] = split_resource(t.resource_uri);
-  if (!settings.hosts().names(host))
+  if (!names_any(host, settings.host_name, settings.host_aliases))
     return unauthorized("The SAS token is for another hub (sr host).");
   const access_policy* policy = find_policy(settings, t.key_name);
   if (policy == nullptr) return unauthorized("Unknown shared access policy.");

@@ -1,5 +1,6 @@
 #pragma once
 /// Which host names name this hub.
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,16 @@ constexpr std::string_view first_label(std::string_view host_name) {
   return host_name.substr(0, host_name.find_first_of(".:"));
 }
 
+/// `host` is `primary` or one of `aliases` (names_host); the check of core::host_names, for
+/// callers that keep the names apart (hub_settings), without copying them.
+inline bool names_any(std::string_view host, std::string_view primary,
+                      std::span<const std::string> aliases) {
+  if (names_host(host, primary)) return true;
+  for (const auto& a : aliases)
+    if (names_host(host, a)) return true;
+  return false;
+}
+
 /// The names one hub answers to: `primary`, which it prints in connection strings and puts in
 /// redirects, and `aliases` that clients may use as well (e.g. `localhost` beside `127.0.0.1`,
 /// or a compose service name beside its dotted alias). A token signed for any of them is a
@@ -35,12 +46,7 @@ struct host_names {
   std::string primary;
   std::vector<std::string> aliases;
 
-  bool names(std::string_view host) const {
-    if (names_host(host, primary)) return true;
-    for (const auto& a : aliases)
-      if (names_host(host, a)) return true;
-    return false;
-  }
+  bool names(std::string_view host) const { return names_any(host, primary, aliases); }
   /// `label` is the first label of one of the names (a C SDK's hub name).
   bool has_label(std::string_view label) const {
     if (label.empty()) return false;

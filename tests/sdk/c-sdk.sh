@@ -35,40 +35,14 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 SDK=$(cd "$SDK" && pwd)
 BUILD=${C_SDK_BUILD_DIR:-$ROOT/build/c-sdk}
-EMU=${EMU_BINARY:-$ROOT/build/release/emulator/app/iothub-emulator}
 JOBS=${JOBS:-$(nproc)}
-
-need=()
-for p in cmake build-essential libssl-dev libcurl4-openssl-dev uuid-dev pkg-config python3; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
-done
-if ((${#need[@]})); then
-  echo "c-sdk: installing ${need[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-if [[ -z "${EMU_BINARY:-}" ]]; then  # the scripts/run.sh build, brought up to date
-  cmake -S "$ROOT" -B "$ROOT/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DEMU_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$ROOT/build/release" --target iothub-emulator >/dev/null
-fi
-
-work=$(mktemp -d)
-emu_pid=
-cleanup() {
-  [[ -n "$emu_pid" ]] && kill "$emu_pid" 2>/dev/null && wait "$emu_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+NAME=c-sdk
+source "$ROOT/tests/sdk/sdk_common.sh"
+install_missing cmake build-essential libssl-dev libcurl4-openssl-dev uuid-dev pkg-config python3
+build_emulator
 
 # ---- a fresh emulator, default ports, the connection strings it prints ------------------------
-"$EMU" --in-memory --data-dir "$work/hub" --ready-file "$work/ready.json" >"$work/emulator.log" 2>&1 &
-emu_pid=$!
-for _ in $(seq 1 300); do
-  [[ -s "$work/ready.json" ]] && break
-  kill -0 "$emu_pid" 2>/dev/null || { cat "$work/emulator.log"; exit 1; }
-  sleep 0.1
-done
-[[ -s "$work/ready.json" ]] || { echo "c-sdk: the emulator did not become ready"; exit 1; }
+start_emulator
 field() { python3 -c "import json,sys; r=json.load(open('$work/ready.json')); print($1)"; }
 DEVICE_CS=$(field 'r["connectionStrings"]["devices"]["myDevice"]')
 OWNER_CS=$(field 'r["connectionStrings"]["iothubowner"]')
@@ -146,15 +120,17 @@ run() {  # name, seconds, command...: output in $work/<name>.out, stdin closed (
 }
 
 for transport in mqtt amqp; do
-  # The device waits for 3 messages; the service sample sends 5 (one a second) and waits for a
-  # key (here: 5 s after its last send, so the device's completions go out meanwhile).
+  # The device waits for 3 messages; the service sample sends 5 (one a second) and then waits
+  # for a key.
   timeout 90 "$bins/c2d-$transport" </dev/null >"$work/c2d-$transport.out" 2>&1 &
   device=$!
   for _ in $(seq 1 100); do
     grep -q "Waiting for message" "$work/c2d-$transport.out" 2>/dev/null && break
     sleep 0.1
   done
-  (sleep 10; echo) | timeout 60 "$bins/messaging" >"$work/messaging-$transport.out" 2>&1 || true
+  # The service sample's "press a key" comes once the device has its 3 and has exited.
+  (while kill -0 "$device" 2>/dev/null; do sleep 0.1; done; echo) |
+    timeout 120 "$bins/messaging" >"$work/messaging-$transport.out" 2>&1 || true
   wait "$device" || true
   sent=$(count "$work/messaging-$transport.out" "Message has been sent successfully")
   got=$(count "$work/c2d-$transport.out" "Received \(Binary\|String\) [Mm]essage")

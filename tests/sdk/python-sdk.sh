@@ -24,37 +24,13 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "python-sdk: skipped: needs root (ports 443/5671/8883)"
   exit 0
 fi
-EMU=${EMU_BINARY:-$ROOT/build/release/emulator/app/iothub-emulator}
-need=()
-for p in python3-paho-mqtt python3-requests python3-requests-unixsocket python3-deprecation \
-  python3-typing-extensions python3-socks python3-janus python3-urllib3 python3-qpid-proton; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
-done
-if ((${#need[@]})); then
-  echo "python-sdk: installing ${need[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-if [[ -z "${EMU_BINARY:-}" ]]; then  # the scripts/run.sh build, brought up to date
-  cmake -S "$ROOT" -B "$ROOT/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DEMU_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$ROOT/build/release" --target iothub-emulator >/dev/null
-fi
-
-work=$(mktemp -d)
-emu_pid=
-cleanup() {
-  [[ -n "$emu_pid" ]] && kill "$emu_pid" 2>/dev/null && wait "$emu_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-"$EMU" --in-memory --data-dir "$work/hub" --ready-file "$work/ready.json" >"$work/emulator.log" 2>&1 &
-emu_pid=$!
-for _ in $(seq 1 300); do
-  [[ -s "$work/ready.json" ]] && break
-  kill -0 "$emu_pid" 2>/dev/null || { cat "$work/emulator.log"; exit 1; }
-  sleep 0.1
-done
-[[ -s "$work/ready.json" ]] || { echo "python-sdk: the emulator did not become ready"; exit 1; }
+NAME=python-sdk
+source "$ROOT/tests/sdk/sdk_common.sh"
+install_missing python3-paho-mqtt python3-requests python3-requests-unixsocket \
+  python3-deprecation python3-typing-extensions python3-socks python3-janus python3-urllib3 \
+  python3-qpid-proton
+build_emulator
+start_emulator
 
 version=$(sed -n 's/^VERSION = "\(.*\)"/\1/p' "$SDK/azure-iot-device/azure/iot/device/constant.py")
 echo "Python device SDK ${version:-?} against iothub-emulator:"

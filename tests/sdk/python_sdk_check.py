@@ -98,6 +98,17 @@ def run(websockets):
         patches.append(p)
         patched.set()
 
+    # Token renewal shows as a disconnect followed by a connect (the SDK reauthorizes).
+    renewed = threading.Event()
+    dropped = []
+
+    def on_state_change():
+        if not client.connected:
+            dropped.append(True)
+        elif dropped:
+            renewed.set()
+
+    client.on_connection_state_change = on_state_change
     client.on_message_received = on_message
     client.on_method_request_received = on_method
     client.on_twin_desired_properties_patch_received = on_patch
@@ -128,9 +139,11 @@ def run(websockets):
               status == 200 and answer == {"status": 200, "payload": {"echo": {"n": 1}}},
               "%s %s" % (status, answer))
 
-        # SAS renewal: after 30 s the SDK reconnects with a new token; the connection still
-        # receives C2D afterwards.
-        time.sleep(40)
+        # SAS renewal: 30 s after connecting the SDK reconnects with a new token, and the
+        # connection receives C2D afterwards.
+        if not renewed.wait(90):
+            check("SAS token renewal, then C2D (%s)" % transport, False, "no reconnect in 90 s")
+            return
         got.clear()
         send_c2d("c2d-2")
         check("SAS token renewal, then C2D (%s)" % transport,

@@ -73,7 +73,8 @@ class ReadyAndRestart(unittest.TestCase):
             with hub.mqtt() as m:
                 self.assertEqual(m.connect("myDevice", "localhost/myDevice/?api-version=2021-04-12",
                                            hub.device_token("myDevice")), 5)
-        self.assertIn("hostAliases: must be host names", run(["--host-alias", "bad name"]).stderr)
+        self.assertIn("hostAliases: must be DNS names or IP addresses (bad name)",
+                      run(["--host-alias", "bad name"]).stderr)
 
     def test_restart_on_the_same_data_keeps_keys_and_ca(self):
         with tempfile.TemporaryDirectory() as data:

@@ -191,6 +191,8 @@ async function rawDeviceSender(device) {
   const sender = conn.open_sender({ target: `/devices/${device}/messages/events` });
   await once(sender, 'sendable');
   return {
+    /** The max-message-size of our attach (the C SDK sizes its batches from it). */
+    maxMessageSize: Number(sender.remote.attach.max_message_size),
     /** Sends the encoded message `bytes` with `format`; resolves with the outcome's name. */
     send(bytes, format) {
       return withTimeout(new Promise((resolve) => {
@@ -214,6 +216,7 @@ async function rawDeviceSender(device) {
 test('Amqp: a batched message (format 0x80013700, the C SDK\'s telemetry) is stored as its messages, in order', async () => {
   const rhea = require('rhea');
   const raw = await rawDeviceSender('dev2');
+  assert.equal(raw.maxMessageSize, 256 * 1024);  // Azure's D2C limit, as its attach announces
   const inner = (id, text, k) => rhea.message.encode({
     message_id: id, content_type: 'text/plain', application_properties: { k },
     body: rhea.message.data_section(Buffer.from(text)),

@@ -42,7 +42,7 @@ struct hub_fixture {
       : executor(settings(),
                  std::make_unique<storage::sqlite_store>(std::string(storage::in_memory_path))) {
     amqp.hub_name = "emuhub";  // the hub's names, as amqp_front sets them
-    amqp.host_name = "localhost";
+    amqp.hosts.primary = "localhost";
     executor.start([](core::hub& h, core::time_point now) {
       core::device_spec d;
       d.id = "dev1";
