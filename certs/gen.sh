@@ -8,12 +8,19 @@
 # certificate in its data directory. Use this when you want the files somewhere else (compose
 # volumes, CI fixtures) or need certificates that must FAIL verification (tests).
 #
-# Usage: certs/gen.sh [--rsa] [--new-ca] [-o DIR | DIR] [NAME...]
+# Usage: certs/gen.sh [--rsa] [--new-ca] [--device ID]... [--verification-code CODE]
+#                     [-o DIR | DIR] [NAME...]
 #   DIR       output directory (default: certs/out next to this script)
 #   NAME...   extra host names or IP addresses for the server certificate's SANs
 #   --rsa     RSA-2048 keys instead of ECDSA P-256
 #   --new-ca  replace an existing ca.crt/ca.key in DIR (default: reuse it, so certificates that
 #             clients already trust stay valid when you re-run with new names)
+#   --device ID   X.509 device certificates for device ID (README "Identities"): a self-signed
+#             one (register its thumbprint, authentication type selfSigned) and one signed by
+#             the device CA (type certificateAuthority; subject CN = ID). Repeat for more.
+#   --verification-code CODE   the proof of possession for the device CA: a certificate with
+#             subject CN = CODE (from POST /certificates/{name}/generateVerificationCode),
+#             signed by device-ca.key, for POST /certificates/{name}/verify
 #
 # Output (see certs/README.md):
 #   ca.crt ca.key                          development CA (trust ca.crt in clients)
@@ -22,6 +29,11 @@
 #   wrong-host.crt wrong-host.key          signed by the CA, SAN only DNS:wrong.example
 #   untrusted-ca.crt untrusted-ca.key      a second, unrelated CA
 #   untrusted-server.crt untrusted-server.key  normal SANs, signed by the untrusted CA
+#   device-ca.crt device-ca.key            with --device/--verification-code: the CA that signs
+#                                          device certificates (register it on the hub; reused)
+#   devices/ID-self.crt devices/ID-self.key   --device ID: self-signed, CN=ID (thumbprints printed)
+#   devices/ID.crt devices/ID.key          --device ID: signed by device-ca, CN=ID
+#   verification.crt verification.key      --verification-code CODE: CN=CODE, signed by device-ca
 set -euo pipefail
 
 readonly script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,9 +56,21 @@ key_type=ec
 new_ca=0
 out=""
 names=()
+devices=()
+verification_code=""
 while (($#)); do
   case "$1" in
     --rsa) key_type=rsa ;;
+    --device)
+      [[ $# -ge 2 ]] || { echo "gen.sh: $1 needs a device id" >&2; exit 2; }
+      devices+=("$2")
+      shift
+      ;;
+    --verification-code)
+      [[ $# -ge 2 ]] || { echo "gen.sh: $1 needs the code" >&2; exit 2; }
+      verification_code="$2"
+      shift
+      ;;
     --new-ca) new_ca=1 ;;
     -o | --out)
       [[ $# -ge 2 ]] || { echo "gen.sh: $1 needs a directory" >&2; exit 2; }
@@ -75,6 +99,19 @@ for n in "${names[@]}"; do
     exit 2
   fi
 done
+
+# Device ids go into certificate subjects: allow the registry's id characters except those the
+# openssl -subj syntax gives a meaning ('/', '+', '=', ',' and the backslash).
+for d in "${devices[@]}"; do
+  if [[ ! "$d" =~ ^[A-Za-z0-9._%#*?!@:\;\$\(\)\'-]{1,128}$ ]]; then
+    echo "gen.sh: '$d' cannot be used as a device certificate's CN here" >&2
+    exit 2
+  fi
+done
+if [[ -n "$verification_code" && ! "$verification_code" =~ ^[A-Za-z0-9]{1,64}$ ]]; then
+  echo "gen.sh: '$verification_code' is not a verification code" >&2
+  exit 2
+fi
 
 # SAN list: defaults first, then the extra names, without duplicates.
 san_entries=()
@@ -214,9 +251,55 @@ make_ca untrusted-ca "iothub-emulator UNTRUSTED test CA"
 make_csr untrusted-server localhost
 sign untrusted-server "$stage/untrusted-ca.crt" "$stage/untrusted-ca.key" "$server_sans"
 
+# ---- X.509 device material (issue 16) ----
+cat >"$work/client-ext.cnf" <<EOF
+[client_ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = $key_usage
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+EOF
+if ((${#devices[@]})) || [[ -n "$verification_code" ]]; then
+  if [[ -f "$out/device-ca.crt" && -f "$out/device-ca.key" ]] &&
+    openssl x509 -in "$out/device-ca.crt" -noout -checkend 86400 >/dev/null 2>&1; then
+    cp -p "$out/device-ca.crt" "$out/device-ca.key" "$stage/"
+  else
+    make_ca device-ca "iothub-emulator development device CA"
+  fi
+  mkdir -p "$stage/devices"
+  for d in "${devices[@]}"; do
+    genkey "$stage/devices/$d-self.key"
+    run openssl req -new -x509 -config "$work/req.cnf" -key "$stage/devices/$d-self.key" -sha256 \
+      -days "$server_days" -subj "/CN=$d" -addext "extendedKeyUsage=clientAuth" \
+      -out "$stage/devices/$d-self.crt"
+    genkey "$stage/devices/$d.key"
+    run openssl req -new -config "$work/req.cnf" -key "$stage/devices/$d.key" -sha256 \
+      -subj "/CN=$d" -out "$work/device.csr"
+    run openssl x509 -req -in "$work/device.csr" -CA "$stage/device-ca.crt" \
+      -CAkey "$stage/device-ca.key" -set_serial "0x$(openssl rand -hex 16)" -sha256 \
+      -days "$server_days" -extfile "$work/client-ext.cnf" -extensions client_ext \
+      -out "$stage/devices/$d.crt"
+  done
+  if [[ -n "$verification_code" ]]; then
+    genkey "$stage/verification.key"
+    run openssl req -new -config "$work/req.cnf" -key "$stage/verification.key" -sha256 \
+      -subj "/CN=$verification_code" -out "$work/verification.csr"
+    run openssl x509 -req -in "$work/verification.csr" -CA "$stage/device-ca.crt" \
+      -CAkey "$stage/device-ca.key" -set_serial "0x$(openssl rand -hex 16)" -sha256 -days 30 \
+      -out "$stage/verification.crt"
+  fi
+fi
+
 # Everything was built in a scratch directory; move it into place only now, so a failure
 # above leaves the previous set intact. mv keeps the 0600 mode of the keys.
-for f in "$stage"/*; do mv -f "$f" "$out/"; done
+for f in "$stage"/*; do
+  if [[ -d "$f" ]]; then
+    mkdir -p "$out/devices"
+    for g in "$f"/*; do [[ -e "$g" ]] && mv -f "$g" "$out/devices/"; done
+  else
+    mv -f "$f" "$out/"
+  fi
+done
 
 describe() {
   local f="$out/$1"
@@ -237,6 +320,22 @@ describe expired.crt "NEGATIVE TEST: expired"
 describe wrong-host.crt "NEGATIVE TEST: SAN only wrong.example"
 describe untrusted-ca.crt "NEGATIVE TEST: unrelated CA"
 describe untrusted-server.crt "NEGATIVE TEST: signed by the unrelated CA"
+thumbprints() {
+  local f="$out/$1"
+  echo "   thumbprint SHA-1:   $(openssl x509 -in "$f" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')"
+  echo "   thumbprint SHA-256: $(openssl x509 -in "$f" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g')"
+}
+if ((${#devices[@]})) || [[ -n "$verification_code" ]]; then
+  describe device-ca.crt "device CA: PUT it to /certificates/{name}, then prove possession"
+  for d in "${devices[@]}"; do
+    describe "devices/$d-self.crt" "device '$d', self-signed: authentication type selfSigned"
+    thumbprints "devices/$d-self.crt"
+    describe "devices/$d.crt" "device '$d', signed by the device CA: type certificateAuthority"
+  done
+  if [[ -n "$verification_code" ]]; then
+    describe verification.crt "proof of possession: POST it to /certificates/{name}/verify"
+  fi
+fi
 echo
 echo "Trust the CA, e.g.: NODE_EXTRA_CA_CERTS=$out/ca.crt  or  SSL_CERT_FILE=$out/ca.crt"
 echo

@@ -155,9 +155,38 @@ FROM telemetry WINDOW w AS (ORDER BY id);
 DROP TABLE telemetry;
 )sql";
 
-constexpr std::array<migration, 3> ladder{{
-    {1, v1_initial}, {2, v2_twins}, {3, v3_telemetry_partitions},
-    // {4, "ALTER TABLE …;"},  // the next schema change goes here
+// Identities (issue 16): a device's authentication type and X.509 thumbprints, its edge
+// capability and scopes; the hub's CA certificates. Devices of a version 3 file are SAS
+// devices without edge capability or scopes.
+constexpr const char* v4_identities = R"sql(
+ALTER TABLE devices ADD COLUMN auth_type TEXT NOT NULL DEFAULT 'sas'
+  CHECK (auth_type = 'sas' OR auth_type = 'selfSigned' OR auth_type = 'certificateAuthority' OR
+         auth_type = 'none');
+ALTER TABLE devices ADD COLUMN primary_thumbprint TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN secondary_thumbprint TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN iot_edge INTEGER NOT NULL DEFAULT 0 CHECK (iot_edge IN (0, 1));
+ALTER TABLE devices ADD COLUMN device_scope TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN parent_scopes TEXT NOT NULL DEFAULT '[]'
+  CHECK (json_valid(parent_scopes) AND json_type(parent_scopes) = 'array');
+
+CREATE TABLE ca_certificates (
+  name              TEXT    NOT NULL PRIMARY KEY,
+  pem               TEXT    NOT NULL,
+  subject           TEXT    NOT NULL,
+  thumbprint        TEXT    NOT NULL,
+  not_before_ms     INTEGER NOT NULL,
+  not_after_ms      INTEGER NOT NULL,
+  verified          INTEGER NOT NULL CHECK (verified IN (0, 1)),
+  verification_code TEXT    NOT NULL,
+  etag              TEXT    NOT NULL,
+  created_ms        INTEGER NOT NULL,
+  updated_ms        INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<migration, 4> ladder{{
+    {1, v1_initial}, {2, v2_twins}, {3, v3_telemetry_partitions}, {4, v4_identities},
+    // {5, "ALTER TABLE …;"},  // the next schema change goes here
 }};
 
 }  // namespace

@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "storage/schema.hpp"
 #include "storage/statement.hpp"
 
@@ -186,13 +188,27 @@ std::vector<core::property> decode_properties(sqlite3* db, std::string_view in) 
 
 constexpr const char* put_device_sql = R"sql(
 INSERT INTO devices (id, status, status_reason, primary_key, secondary_key, generation_id, etag,
-                     status_updated_ms)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     status_updated_ms, auth_type, primary_thumbprint, secondary_thumbprint,
+                     iot_edge, device_scope, parent_scopes)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
 ON CONFLICT (id) DO UPDATE SET
   status = excluded.status, status_reason = excluded.status_reason,
   primary_key = excluded.primary_key, secondary_key = excluded.secondary_key,
   generation_id = excluded.generation_id, etag = excluded.etag,
-  status_updated_ms = excluded.status_updated_ms)sql";
+  status_updated_ms = excluded.status_updated_ms, auth_type = excluded.auth_type,
+  primary_thumbprint = excluded.primary_thumbprint,
+  secondary_thumbprint = excluded.secondary_thumbprint, iot_edge = excluded.iot_edge,
+  device_scope = excluded.device_scope, parent_scopes = excluded.parent_scopes)sql";
+
+constexpr const char* put_ca_certificate_sql = R"sql(
+INSERT INTO ca_certificates (name, pem, subject, thumbprint, not_before_ms, not_after_ms,
+                             verified, verification_code, etag, created_ms, updated_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+ON CONFLICT (name) DO UPDATE SET
+  pem = excluded.pem, subject = excluded.subject, thumbprint = excluded.thumbprint,
+  not_before_ms = excluded.not_before_ms, not_after_ms = excluded.not_after_ms,
+  verified = excluded.verified, verification_code = excluded.verification_code,
+  etag = excluded.etag, created_ms = excluded.created_ms, updated_ms = excluded.updated_ms)sql";
 
 constexpr const char* put_message_sql = R"sql(
 INSERT INTO c2d_messages (seq, device_id, device_generation_id, message_id, correlation_id,
@@ -266,15 +282,16 @@ std::string select(const char* columns, const char* rest) {
 }
 
 // Child tables first, so no foreign key is ever violated in between.
-constexpr std::array<const char*, 9> clear_sql{"DELETE FROM feedback_records",
-                                               "DELETE FROM feedback_batches",
-                                               "DELETE FROM c2d_messages",
-                                               "DELETE FROM subscriptions",
-                                               "DELETE FROM twins",
-                                               "DELETE FROM devices",
-                                               "DELETE FROM telemetry_events",
-                                               "DELETE FROM telemetry_partitions",
-                                               "DELETE FROM counters"};
+constexpr std::array<const char*, 10> clear_sql{"DELETE FROM feedback_records",
+                                                "DELETE FROM feedback_batches",
+                                                "DELETE FROM c2d_messages",
+                                                "DELETE FROM subscriptions",
+                                                "DELETE FROM twins",
+                                                "DELETE FROM devices",
+                                                "DELETE FROM telemetry_events",
+                                                "DELETE FROM telemetry_partitions",
+                                                "DELETE FROM counters",
+                                                "DELETE FROM ca_certificates"};
 
 }  // namespace
 
@@ -321,10 +338,18 @@ struct sqlite_store::prepared {
               statement(conn, clear_sql[2]), statement(conn, clear_sql[3]),
               statement(conn, clear_sql[4]), statement(conn, clear_sql[5]),
               statement(conn, clear_sql[6]), statement(conn, clear_sql[7]),
-              statement(conn, clear_sql[8])},
+              statement(conn, clear_sql[8]), statement(conn, clear_sql[9])},
+        put_ca_certificate(conn, put_ca_certificate_sql),
+        delete_ca_certificate(conn, "DELETE FROM ca_certificates WHERE name = ?1"),
         load_devices(conn,
                      "SELECT id, status, status_reason, primary_key, secondary_key, "
-                     "generation_id, etag, status_updated_ms FROM devices ORDER BY id"),
+                     "generation_id, etag, status_updated_ms, auth_type, primary_thumbprint, "
+                     "secondary_thumbprint, iot_edge, device_scope, parent_scopes "
+                     "FROM devices ORDER BY id"),
+        load_ca_certificates(conn,
+                             "SELECT name, pem, subject, thumbprint, not_before_ms, "
+                             "not_after_ms, verified, verification_code, etag, created_ms, "
+                             "updated_ms FROM ca_certificates ORDER BY name"),
         load_messages(conn, select(message_columns, "FROM c2d_messages ORDER BY seq")),
         load_unbatched(conn, select(record_columns,
                                     "FROM feedback_records WHERE batch_id IS NULL ORDER BY id")),
@@ -358,15 +383,26 @@ struct sqlite_store::prepared {
   statement put_telemetry, delete_telemetry_up_to, put_partition;
   statement put_counters;
   std::array<statement, clear_sql.size()> clear;
-  statement load_devices, load_messages, load_unbatched, load_batched, load_batches,
-      load_subscriptions, load_twins, load_telemetry, load_partitions, load_counters;
+  statement put_ca_certificate, delete_ca_certificate;
+  statement load_devices, load_ca_certificates, load_messages, load_unbatched, load_batched,
+      load_batches, load_subscriptions, load_twins, load_telemetry, load_partitions, load_counters;
 
   // ---- one change each ----------------------------------------------------------------
   void apply(const core::change::put_device& c) {
     const core::device& d = c.value;
     put_device.run(d.id, db_name(d.status), d.status_reason, d.primary_key, d.secondary_key,
-                   d.generation_id, d.etag, ms(d.status_updated_time));
+                   d.generation_id, d.etag, ms(d.status_updated_time),
+                   std::string(core::to_string(d.authentication)), d.primary_thumbprint,
+                   d.secondary_thumbprint, d.iot_edge ? 1 : 0, d.device_scope,
+                   nlohmann::json(d.parent_scopes).dump());
   }
+  void apply(const core::change::put_ca_certificate& c) {
+    const core::ca_certificate& a = c.value;
+    put_ca_certificate.run(a.name, a.pem, a.subject, a.thumbprint, ms(a.not_before),
+                           ms(a.not_after), a.verified ? 1 : 0, a.verification_code, a.etag,
+                           ms(a.created), ms(a.updated));
+  }
+  void apply(const core::change::remove_ca_certificate& c) { delete_ca_certificate.run(c.name); }
   void apply(const core::change::remove_device& c) {
     delete_device_messages.run(c.device_id);
     delete_device_unbatched.run(c.device_id);
@@ -478,7 +514,37 @@ struct sqlite_store::prepared {
         d.generation_id = s.column_text(5);
         d.etag = s.column_text(6);
         d.status_updated_time = time_column(s, 7);
+        const auto type = core::parse_auth_type(s.column_text(8));
+        if (!type) damaged(db, "device '" + d.id + "' has an unknown authentication type");
+        d.authentication = *type;
+        d.primary_thumbprint = s.column_text(9);
+        d.secondary_thumbprint = s.column_text(10);
+        d.iot_edge = s.column_int(11) != 0;
+        d.device_scope = s.column_text(12);
+        const auto scopes = nlohmann::json::parse(s.column_text(13), nullptr, false);
+        if (!scopes.is_array()) damaged(db, "device '" + d.id + "' has unreadable parent scopes");
+        for (const auto& p : scopes)
+          if (p.is_string()) d.parent_scopes.push_back(p.get<std::string>());
         snap.devices.push_back(std::move(d));
+      }
+    }
+    {
+      auto q = load_ca_certificates.query();
+      while (load_ca_certificates.step()) {
+        const statement& s = load_ca_certificates;
+        core::ca_certificate a;
+        a.name = s.column_text(0);
+        a.pem = s.column_text(1);
+        a.subject = s.column_text(2);
+        a.thumbprint = s.column_text(3);
+        a.not_before = time_column(s, 4);
+        a.not_after = time_column(s, 5);
+        a.verified = s.column_int(6) != 0;
+        a.verification_code = s.column_text(7);
+        a.etag = s.column_text(8);
+        a.created = time_column(s, 9);
+        a.updated = time_column(s, 10);
+        snap.ca_certificates.push_back(std::move(a));
       }
     }
     {

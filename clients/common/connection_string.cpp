@@ -48,6 +48,9 @@ connection_string parse_connection_string(std::string_view text, connection_stri
   cs.module_id = take("ModuleId");
   cs.shared_access_key_name = take("SharedAccessKeyName");
   cs.shared_access_key = take("SharedAccessKey");
+  const std::string x509 = take("x509");
+  cs.x509 = x509 == "true" || x509 == "True";
+  if (!x509.empty() && !cs.x509) throw connection_string_error("x509 must be 'true'");
 
   if (cs.host_name.empty()) throw connection_string_error("HostName is missing");
   if (kind == connection_string_kind::device) {
@@ -66,6 +69,11 @@ connection_string parse_connection_string(std::string_view text, connection_stri
               : "SharedAccessKeyName is missing (this looks like a device connection string; a "
                 "hub connection string with a policy such as 'service' is needed)");
     }
+  }
+  if (cs.x509 && kind == connection_string_kind::device) {
+    if (!cs.shared_access_key.empty())
+      throw connection_string_error("x509=true and SharedAccessKey exclude each other");
+    return cs;
   }
   if (cs.shared_access_key.empty()) {
     if (!take("SharedAccessSignature").empty())

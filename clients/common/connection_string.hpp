@@ -24,13 +24,16 @@ struct connection_string {
   std::string module_id;
   std::string shared_access_key_name;
   std::string shared_access_key;
+  /// `x509=true`: the device authenticates with a TLS client certificate, not a key.
+  bool x509 = false;
 };
 
 enum class connection_string_kind { device, service };
 
 /// Splits on `;` and each part at its first `=` (keys end in `=`). Unknown names are ignored.
 /// Requires HostName and SharedAccessKey (base64), plus DeviceId for a device string or
-/// SharedAccessKeyName for a service string.
+/// SharedAccessKeyName for a service string. A device string may have `x509=true` instead of a
+/// key (an X.509 device, README "Identities").
 connection_string parse_connection_string(std::string_view text, connection_string_kind kind);
 
 struct host_port {

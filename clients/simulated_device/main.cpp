@@ -4,13 +4,15 @@
 // with IoT Hub (Python)", written against the public MQTT protocol with libmosquitto instead of
 // an Azure SDK. It shows everything a device needs to receive C2D messages:
 //
-//  1. Read a device connection string (HostName=…;DeviceId=…;SharedAccessKey=…). The TCP/TLS
+//  1. Read a device connection string (HostName=…;DeviceId=…;SharedAccessKey=…, or
+//     HostName=…;DeviceId=…;x509=true with --cert/--key for an X.509 device). The TCP/TLS
 //     endpoint is GatewayHostName if present, else HostName; either may carry a `:port`.
 //  2. Connect with MQTT 3.1.1 over TLS (port 8883), verifying the server certificate against a
 //     CA file (--ca-file) or the system trust store. The MQTT fields are what IoT Hub expects:
 //       client id  = the device id
 //       user name  = {HostName}/{deviceId}/?api-version=2021-04-12
 //       password   = a SAS token for the resource {HostName}/devices/{deviceId}
+//                    (none for an X.509 device: its TLS client certificate authenticates it)
 //       clean session = false (the hub keeps the subscription across connections)
 //  3. Subscribe to devices/{deviceId}/messages/devicebound/# at QoS 1.
 //  4. For each message: the payload is the data; the last topic segment is a URL-encoded
@@ -20,6 +22,8 @@
 //
 // Usage:
 //   simulated-device [--connection-string CS] [--ca-file PEM] [--port N] [--count N] [--timeout S]
+//                    [--cert PEM --key PEM]
+//   --cert/--key: the device's certificate and private key (X.509 devices, `x509=true`).
 //   CS defaults to $IOTHUB_DEVICE_CONNECTION_STRING, PEM to $IOTHUB_CA_FILE.
 //   --count N exits 0 after N messages; --timeout S gives up after S seconds (exit 7 when a
 //   --count was not reached, else exit 0). Without either it runs until Ctrl-C.
@@ -67,6 +71,8 @@ struct settings {
   connection_string cs;
   host_port endpoint;
   std::string ca_file;
+  std::string cert_file;  // X.509 devices
+  std::string key_file;
   std::int64_t count = 0;    // 0: no limit
   std::int64_t timeout = 0;  // seconds, 0: none
 };
@@ -149,20 +155,27 @@ class simulated_device {
         cs.host_name + "/" + cs.device_id + "/?api-version=" + api_version;
     std::string token;
     try {
-      token = make_sas_token(cs.host_name + "/devices/" + cs.device_id, cs.shared_access_key, "",
-                             expiry_in(token_ttl_seconds));
+      if (!cs.x509)
+        token = make_sas_token(cs.host_name + "/devices/" + cs.device_id, cs.shared_access_key, "",
+                               expiry_in(token_ttl_seconds));
     } catch (const std::exception& e) {
       return fail(exit_bad_input, std::string("connection string: ") + e.what());
     }
-    if (mosquitto_username_pw_set(client_.get(), user_name.c_str(), token.c_str()) !=
-        MOSQ_ERR_SUCCESS)
+    if (mosquitto_username_pw_set(client_.get(), user_name.c_str(),
+                                  cs.x509 ? nullptr : token.c_str()) != MOSQ_ERR_SUCCESS)
       return fail(exit_failure, "cannot set the MQTT credentials");
 
     // TLS with peer verification and host name check (libmosquitto checks the SAN and sends SNI).
+    // An X.509 device also presents its certificate (README "Identities").
+    const char* cert = settings_.cert_file.empty() ? nullptr : settings_.cert_file.c_str();
+    const char* key = settings_.key_file.empty() ? nullptr : settings_.key_file.c_str();
     int rc = MOSQ_ERR_SUCCESS;
     if (!settings_.ca_file.empty()) {
-      rc = mosquitto_tls_set(client_.get(), settings_.ca_file.c_str(), nullptr, nullptr, nullptr,
-                             nullptr);
+      rc = mosquitto_tls_set(client_.get(), settings_.ca_file.c_str(), nullptr, cert, key, nullptr);
+    } else if (cert != nullptr) {
+      rc = mosquitto_int_option(client_.get(), MOSQ_OPT_TLS_USE_OS_CERTS, 1);
+      if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_set(client_.get(), nullptr, "/etc/ssl/certs", cert, key, nullptr);
     } else {
       rc = mosquitto_int_option(client_.get(), MOSQ_OPT_TLS_USE_OS_CERTS, 1);
     }
@@ -353,8 +366,10 @@ struct mosquitto_library {
 };
 
 settings read_settings(const std::vector<std::string>& args) {
-  const command_line cl(args,
-                        {"--connection-string", "--ca-file", "--port", "--count", "--timeout"}, {});
+  const command_line cl(
+      args,
+      {"--connection-string", "--ca-file", "--port", "--count", "--timeout", "--cert", "--key"},
+      {});
   settings s;
   const std::string text =
       cl.value_or_env("--connection-string", "IOTHUB_DEVICE_CONNECTION_STRING");
@@ -369,6 +384,14 @@ settings read_settings(const std::vector<std::string>& args) {
     s.endpoint.port = static_cast<std::uint16_t>(cl.number("--port", 0, 1, 65535));
   s.ca_file = cl.value_or_env("--ca-file", "IOTHUB_CA_FILE");
   if (!s.ca_file.empty()) require_readable_file(s.ca_file, "CA file (--ca-file or IOTHUB_CA_FILE)");
+  s.cert_file = cl.value_or_env("--cert", "IOTHUB_DEVICE_CERT");
+  s.key_file = cl.value_or_env("--key", "IOTHUB_DEVICE_KEY");
+  if (s.cs.x509 && (s.cert_file.empty() || s.key_file.empty()))
+    throw usage_error("an x509=true connection string needs --cert and --key");
+  if (!s.cs.x509 && (!s.cert_file.empty() || !s.key_file.empty()))
+    throw usage_error("--cert and --key are for x509=true connection strings");
+  if (!s.cert_file.empty()) require_readable_file(s.cert_file, "certificate (--cert)");
+  if (!s.key_file.empty()) require_readable_file(s.key_file, "private key (--key)");
   s.count = cl.number("--count", 0, 1, 1'000'000);
   s.timeout = cl.number("--timeout", 0, 1, 86'400);
   return s;
@@ -390,7 +413,7 @@ int main(int argc, char** argv) {
   } catch (const usage_error& e) {
     std::cerr << "simulated-device: " << e.what() << "\n"
               << "usage: simulated-device [--connection-string CS] [--ca-file PEM] [--port N] "
-                 "[--count N] [--timeout S]"
+                 "[--count N] [--timeout S] [--cert PEM --key PEM]"
               << std::endl;
     return exit_bad_input;
   }

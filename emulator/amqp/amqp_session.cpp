@@ -22,6 +22,7 @@ void amqp_session::on_open(net::link& l) {
   conn_ = std::make_unique<amqp_connection>(state_->executor, state_->settings, std::move(post),
                                             l.handle(), state_->routes, l.peer());
   conn_->set_local_port(local_port_);
+  conn_->set_peer_certificates(l.peer_certificates());
   if (!conn_->start(net::steady_clock::now())) {
     conn_.reset();
     l.close_now("Proton could not allocate the connection");

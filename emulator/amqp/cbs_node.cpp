@@ -134,7 +134,7 @@ void cbs_request_link::handle_request(std::string_view bytes) {
           amqp_connection* c, bool /*committed*/, core::result<core::auth_grant> r) {
         if (c == nullptr) return;
         if (r.ok()) {
-          c->set_grant(r.value(), token);
+          c->set_grant(r.value(), core::device_credential{token, nullptr});
           auto reply = encode_message(make_cbs_reply(id, reply_to, 200, "OK"));
           if (reply) c->send_reply(node_kind::cbs, reply_to, std::move(*reply), serial);
         } else {

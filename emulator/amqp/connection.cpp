@@ -330,7 +330,7 @@ std::optional<steady_time> amqp_connection::tick(steady_time now) {
       continue;
     }
     const std::string device = it->first;
-    device_tokens_.erase(device);
+    device_credentials_.erase(device);
     it = device_grants_.erase(it);
     device_token_expired(device);
     device_expired = true;
@@ -440,9 +440,9 @@ void amqp_connection::device_method_request(const std::string& device_id, std::u
   pump();
 }
 
-std::string amqp_connection::device_token(const std::string& device_id) const {
-  const auto it = device_tokens_.find(device_id);
-  return it == device_tokens_.end() ? std::string() : it->second;
+core::device_credential amqp_connection::device_credential(const std::string& device_id) const {
+  const auto it = device_credentials_.find(device_id);
+  return it == device_credentials_.end() ? core::device_credential{} : it->second;
 }
 
 void amqp_connection::telemetry_reader_ended(std::uint64_t reader, const core::error& why) {
@@ -463,9 +463,9 @@ bool amqp_connection::authorized() const {
          executor_.now() < grant_->expiry;
 }
 
-void amqp_connection::set_grant(core::auth_grant grant, std::string token) {
+void amqp_connection::set_grant(core::auth_grant grant, core::device_credential credential) {
   if (!grant.device_id.empty()) {
-    device_tokens_.insert_or_assign(grant.device_id, std::move(token));
+    device_credentials_.insert_or_assign(grant.device_id, std::move(credential));
     // A device's token (its key, or a policy with DeviceConnect): that device's own links.
     log(log_level::info, "authorised for device '" + grant.device_id + "'" +
                              (grant.policy.empty() ? "" : " by policy '" + grant.policy + "'"));
@@ -483,6 +483,36 @@ const core::auth_grant* amqp_connection::device_grant(std::string_view device_id
   const auto it = device_grants_.find(device_id);
   if (it == device_grants_.end() || executor_.now() >= it->second.expiry) return nullptr;
   return &it->second;
+}
+
+bool amqp_connection::try_certificate(const std::string& device_id) {
+  const auto& chain = transport_certificates();
+  if (chain.empty() || certificate_refusals_.contains(device_id)) return false;
+  auto parsed = core::parse_client_certificate(chain);
+  if (!parsed) {
+    certificate_refusals_.emplace(device_id, parsed.error().message);
+    return false;
+  }
+  auto certificate = std::make_shared<const core::client_certificate>(std::move(*parsed));
+  log(log_level::info, "authenticating device '" + device_id + "' with client certificate " +
+                           core::describe(*certificate));
+  ++cbs_in_flight_;  // attaches wait for the answer as they wait for a put-token
+  submit(
+      [id = device_id, certificate](core::hub& h, core::time_point now) {
+        return h.authenticate_device_certificate(*certificate, id, now);
+      },
+      [id = device_id, certificate](amqp_connection* c, bool, core::result<core::auth_grant> res) {
+        if (c == nullptr) return;
+        if (res.ok()) {
+          c->set_grant(res.value(), core::device_credential{{}, certificate});
+        } else {
+          c->log(log_level::info,
+                 "client certificate refused for device '" + id + "': " + res.error().message);
+          c->certificate_refusals_.emplace(id, res.error().message);
+        }
+        c->cbs_finished();
+      });
+  return true;
 }
 
 void amqp_connection::cbs_finished() {
@@ -557,7 +587,7 @@ void amqp_connection::on_sasl_plain(plain_response r) {
                                                   core::result<core::auth_grant> res) {
           if (c == nullptr) return;
           if (res.ok()) {
-            c->set_grant(res.value(), token);
+            c->set_grant(res.value(), core::device_credential{token, nullptr});
             c->sasl_.complete(true, authcid);
           } else {
             c->log(log_level::info, "SASL PLAIN refused: " + res.error().message);
@@ -787,8 +817,19 @@ void amqp_connection::decide_device_attach(pn_link_t* link, const std::string& a
       deferred_attaches_.push_back(link);
       return;
     }
-    refuse_link(link, unauthorized("Put a SAS token of device '" + device->device_id +
-                                   "' on $cbs before attaching '" + address + "'."));
+    if (try_certificate(device->device_id)) {  // an X.509 device: no CBS (next-cap. §4)
+      deferred_attaches_.push_back(link);
+      return;
+    }
+    const auto refused = certificate_refusals_.find(device->device_id);
+    refuse_link(link,
+                unauthorized(refused != certificate_refusals_.end()
+                                 ? "The client certificate does not admit device '" +
+                                       device->device_id + "': " + refused->second
+                                 : "Put a SAS token of device '" + device->device_id +
+                                       "' on $cbs (or connect with its X.509 certificate) before "
+                                       "attaching '" +
+                                       address + "'."));
     return;
   }
   switch (device->kind) {

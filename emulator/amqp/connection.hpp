@@ -67,6 +67,11 @@ class amqp_connection {
   amqp_connection(const amqp_connection&) = delete;
   amqp_connection& operator=(const amqp_connection&) = delete;
 
+  /// The certificates the peer presented in its TLS handshake (DER, leaf first): an X.509
+  /// device attaches its links without CBS (next-capabilities §4).
+  void set_peer_certificates(std::vector<std::string> chain) {
+    peer_certificates_ = std::move(chain);
+  }
   /// Sets up the Proton driver and transport. False if Proton cannot allocate.
   bool start(steady_time now);
 
@@ -142,7 +147,9 @@ class amqp_connection {
   /// The hub sessions of the devices whose links are on this connection.
   device_link_sessions& device_sessions() { return device_sessions_; }
   /// The token this connection holds for `device_id` ("" if none): its session opens with it.
-  std::string device_token(const std::string& device_id) const;
+  /// What admitted the device on this connection (its CBS token or the TLS client
+  /// certificate), for the hub calls that check it again.
+  core::device_credential device_credential(const std::string& device_id) const;
   void log(log_level level, std::string_view text) const;
 
   /// Runs `fn(hub, now)` on the executor; `done(conn, committed, result)` then runs on this
@@ -175,11 +182,15 @@ class amqp_connection {
   bool authorized() const;
   /// A put-token succeeded: the connection is authorised until `grant.expiry` (a service
   /// grant), or may open that device's links until then (a grant with a device id).
-  void set_grant(core::auth_grant grant, std::string token = {});
+  void set_grant(core::auth_grant grant, core::device_credential credential = {});
   /// The valid grant of `device_id` on this connection, if any.
   const core::auth_grant* device_grant(std::string_view device_id) const;
   /// A put-token is being verified; attaches that need a token wait for it (cbs_finished).
   void cbs_started() { ++cbs_in_flight_; }
+  /// No grant for `device_id` yet: if the connection presented a client certificate not yet
+  /// tried for it, asks the hub (attaches wait as for a put-token) and returns true.
+  bool try_certificate(const std::string& device_id);
+  const std::vector<std::string>& transport_certificates() const { return peer_certificates_; }
   void cbs_finished();
   /// Sends a reply of `node` ($cbs, $management) on the client's receiver link of that node
   /// whose target equals `reply_to`, else on one with that source (spec §4.2 "Emulator routing
@@ -228,12 +239,15 @@ class amqp_connection {
   device_link_sessions device_sessions_{*this};
   std::map<std::uint64_t, std::unique_ptr<link_handler>> links_;
   std::vector<pn_link_t*> deferred_attaches_;
+  std::vector<std::string> peer_certificates_;
+  /// Devices whose certificate check failed, with the reason (tried once per connection).
+  std::map<std::string, std::string, std::less<>> certificate_refusals_;
   std::uint64_t next_serial_ = 1;
   std::optional<core::auth_grant> grant_;
   /// Devices whose tokens this connection holds (device AMQP; several may share a connection).
   std::map<std::string, core::auth_grant, std::less<>> device_grants_;
   /// The token of each device grant: the device's hub session opens with it.
-  std::map<std::string, std::string, std::less<>> device_tokens_;
+  std::map<std::string, core::device_credential, std::less<>> device_credentials_;
   int cbs_in_flight_ = 0;
   std::uint16_t local_port_ = 5671;
 

@@ -5,7 +5,7 @@
 namespace emu::amqp {
 
 void device_link::on_open() {
-  conn_.device_sessions().join(device_id_, serial(), conn_.device_token(device_id_));
+  conn_.device_sessions().join(device_id_, serial(), conn_.device_credential(device_id_));
 }
 
 void device_link::session_opened(std::uint64_t epoch) {

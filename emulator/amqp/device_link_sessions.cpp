@@ -21,12 +21,12 @@ void end_on_hub(executor::hub_executor& executor, std::string device, std::uint6
 }  // namespace
 
 void device_link_sessions::join(const std::string& device_id, std::uint64_t serial,
-                                const std::string& token) {
+                                const core::device_credential& credential) {
   auto [it, created] = sessions_.try_emplace(device_id);
   it->second.links.insert(serial);
   if (created) {
     it->second.attempt = next_attempt_++;
-    open(device_id, token, it->second.attempt);
+    open(device_id, credential, it->second.attempt);
     return;
   }
   if (it->second.epoch != 0) {
@@ -35,15 +35,16 @@ void device_link_sessions::join(const std::string& device_id, std::uint64_t seri
   // Otherwise the hub is opening it: the answer reaches every link that joined by then.
 }
 
-void device_link_sessions::open(const std::string& device_id, const std::string& token,
-                                std::uint64_t attempt) {
+void device_link_sessions::open(const std::string& device_id,
+                                const core::device_credential& credential, std::uint64_t attempt) {
   conn_.submit(
-      [device = device_id, token, window = conn_.settings().device_c2d_window,
+      [device = device_id, credential, window = conn_.settings().device_c2d_window,
        routes = &conn_.routes(),
        handle = conn_.handle()](core::hub& h, core::time_point now) -> core::result<std::uint64_t> {
         core::session_request r;
         r.device_id = device;
-        r.token = token;
+        r.token = credential.token;
+        r.certificate = credential.certificate;
         r.clean_session = true;  // AMQP has no persistent session; the queue is kept
         r.inflight_window = window;
         auto grant = h.connect_device(r, now);

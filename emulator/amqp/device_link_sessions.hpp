@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 
+#include "emulator/core/auth.hpp"
 #include "emulator/core/errors.hpp"
 #include "emulator/core/hub_event.hpp"
 
@@ -31,7 +32,8 @@ class device_link_sessions {
   /// Link `serial` (a device_link of `device_id`) needs the session: it is opened with `token`
   /// if the device has none on this connection; the link's session_opened() (or
   /// session_refused()) follows, at once if the session is open already.
-  void join(const std::string& device_id, std::uint64_t serial, const std::string& token);
+  void join(const std::string& device_id, std::uint64_t serial,
+            const core::device_credential& credential);
   /// Link `serial` closed: the last link of the device to leave ends the session.
   void leave(const std::string& device_id, std::uint64_t serial);
   /// The hub ended session (device, epoch) (event::session_ended): each of its links ends.
@@ -45,7 +47,8 @@ class device_link_sessions {
     std::uint64_t attempt = 0;  // which open the hub's answer belongs to
     std::set<std::uint64_t> links;
   };
-  void open(const std::string& device_id, const std::string& token, std::uint64_t attempt);
+  void open(const std::string& device_id, const core::device_credential& credential,
+            std::uint64_t attempt);
   void opened(const std::string& device_id, std::uint64_t attempt, bool committed,
               const core::result<std::uint64_t>& epoch);
 

@@ -39,6 +39,7 @@ amqp_error to_amqp_error(const core::error& e) {
     case core::hub_error::receiver_disconnected:
       // next-capabilities §1.2: core-amqp maps amqp:link:stolen to ReceiverDisconnectedError.
       return make(condition::link_stolen, e.code, e.message);
+    case core::hub_error::certificate_not_found:
     case core::hub_error::device_already_exists:
     case core::hub_error::precondition_failed:
     case core::hub_error::server_error:

@@ -28,7 +28,7 @@ std::optional<amqp_error> telemetry_receiver::submit(std::string bytes, std::uin
   }
   conn_.submit(
       [device = device_id_, hub_scope = hub_scope_, t = std::move(*telemetry),
-       token = conn_.device_token(device_id_), etag = verified_etag_](
+       credential = conn_.device_credential(device_id_), etag = verified_etag_](
           core::hub& h, core::time_point now) mutable -> core::result<std::string> {
         const core::device* d = h.find_device(device);
         if (d == nullptr || d->status != core::device_status::enabled)
@@ -36,7 +36,7 @@ std::optional<amqp_error> telemetry_receiver::submit(std::string bytes, std::uin
         if (d->etag != etag) {
           // Admitted before a registry change, or the link's first message: does the token
           // still hold (a re-keyed device's old token does not)?
-          if (auto g = h.authenticate_device(token, device, now); !g) return g.error();
+          if (auto g = h.authenticate_device(credential, device, now); !g) return g.error();
         }
         for (auto& m : t) {
           core::stamp_telemetry(m.properties, device, d->generation_id, hub_scope);

@@ -10,6 +10,7 @@
 #include "emulator/app/dev_certificates.hpp"
 #include "emulator/app/dev_credentials.hpp"
 #include "emulator/core/ascii.hpp"
+#include "emulator/core/ca_certificates.hpp"
 #include "emulator/core/crypto.hpp"
 #include "emulator/core/limits.hpp"
 
@@ -134,21 +135,51 @@ void read_devices(const json& list, emulator_config& c, std::vector<config_error
   for (std::size_t i = 0; i < list.size(); ++i) {
     core::device_spec d;
     reader r("devices[" + std::to_string(i) + "]", errors);
-    r.read(list[i], {
-                        {"deviceId", r.text("deviceId", d.id)},
-                        {"primaryKey", r.text("primaryKey", d.primary_key)},
-                        {"secondaryKey", r.text("secondaryKey", d.secondary_key)},
-                        {"status",
-                         [&](const json& v) {
-                           if (v == "enabled")
-                             d.status = core::device_status::enabled;
-                           else if (v == "disabled")
-                             d.status = core::device_status::disabled;
-                           else
-                             r.error("status", "must be \"enabled\" or \"disabled\"", v);
-                         }},
-                    });
+    r.read(list[i],
+           {
+               {"deviceId", r.text("deviceId", d.id)},
+               {"primaryKey", r.text("primaryKey", d.primary_key)},
+               {"secondaryKey", r.text("secondaryKey", d.secondary_key)},
+               {"authentication",
+                [&](const json& v) {
+                  const auto t =
+                      v.is_string() ? core::parse_auth_type(v.get<std::string>()) : std::nullopt;
+                  if (!t)
+                    return r.error("authentication",
+                                   "must be \"sas\", \"selfSigned\", "
+                                   "\"certificateAuthority\" or \"none\"",
+                                   v);
+                  d.authentication = *t;
+                }},
+               {"primaryThumbprint", r.text("primaryThumbprint", d.primary_thumbprint)},
+               {"secondaryThumbprint", r.text("secondaryThumbprint", d.secondary_thumbprint)},
+               {"status",
+                [&](const json& v) {
+                  if (v == "enabled")
+                    d.status = core::device_status::enabled;
+                  else if (v == "disabled")
+                    d.status = core::device_status::disabled;
+                  else
+                    r.error("status", "must be \"enabled\" or \"disabled\"", v);
+                }},
+           });
     c.devices.push_back(std::move(d));
+  }
+}
+
+void read_ca_certificates(const json& list, emulator_config& c, std::vector<config_error>& errors) {
+  if (!list.is_array()) {
+    errors.push_back({"caCertificates", "must be an array", show(list)});
+    return;
+  }
+  c.ca_certificates.clear();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    emulator_config::ca_seed seed;
+    std::string file;
+    reader r("caCertificates[" + std::to_string(i) + "]", errors);
+    r.read(list[i], {{"name", r.text("name", seed.name)}, {"file", r.text("file", file)}});
+    seed.file = file;
+    c.ca_certificates.push_back(std::move(seed));
   }
 }
 
@@ -239,6 +270,7 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
            }},
           {"policies", [&](const json& v) { read_policies(v, c, errors); }},
           {"devices", [&](const json& v) { read_devices(v, c, errors); }},
+          {"caCertificates", [&](const json& v) { read_ca_certificates(v, c, errors); }},
           {"dataDir",
            [&](const json& v) {
              if (!v.is_string()) return r.error("dataDir", "must be a string", v);
@@ -559,6 +591,34 @@ std::vector<config_error> validate(const emulator_config& c) {
     }
     for (std::size_t j = 0; j < i; ++j)
       if (c.devices[j].id == d.id) e.push_back({key + ".deviceId", "is a duplicate", d.id});
+    const bool has_keys = !d.primary_key.empty() || !d.secondary_key.empty();
+    const bool has_prints = !d.primary_thumbprint.empty() || !d.secondary_thumbprint.empty();
+    if (d.authentication != core::auth_type::sas && has_keys)
+      e.push_back({key + ".primaryKey", "an X.509 device has no keys", ""});
+    if (d.authentication != core::auth_type::self_signed && has_prints)
+      e.push_back({key + ".primaryThumbprint",
+                   "only a selfSigned device has thumbprints (set \"authentication\")", ""});
+    if (d.authentication == core::auth_type::self_signed && d.primary_thumbprint.empty())
+      e.push_back({key + ".primaryThumbprint", "a selfSigned device needs one", ""});
+    for (const auto* t : {&d.primary_thumbprint, &d.secondary_thumbprint}) {
+      const bool hex = std::all_of(t->begin(), t->end(), [](char ch) {
+        return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+      });
+      if (!t->empty() && (!hex || (t->size() != 40 && t->size() != 64)))
+        e.push_back(
+            {key + (t == &d.primary_thumbprint ? ".primaryThumbprint" : ".secondaryThumbprint"),
+             "must be a hex SHA-1 (40 digits) or SHA-256 (64 digits)", *t});
+    }
+  }
+  for (std::size_t i = 0; i < c.ca_certificates.size(); ++i) {
+    const auto& ca = c.ca_certificates[i];
+    const std::string key = "caCertificates[" + std::to_string(i) + "]";
+    if (!core::is_valid_certificate_name(ca.name))
+      e.push_back({key + ".name", "must be 1 to 64 of A-Z a-z 0-9 - _ .", ca.name});
+    if (ca.file.empty()) e.push_back({key + ".file", "must name a PEM file", ""});
+    for (std::size_t j = 0; j < i; ++j)
+      if (c.ca_certificates[j].name == ca.name)
+        e.push_back({key + ".name", "is a duplicate", ca.name});
   }
   return e;
 }

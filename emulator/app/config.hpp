@@ -37,6 +37,13 @@ struct emulator_config {
   core::hub_settings hub;
   /// Devices that must exist at start (created if missing, keys/status updated if different).
   std::vector<core::device_spec> devices;
+  /// CA certificates registered and verified at start (`caCertificates`: name and PEM file),
+  /// so that `certificateAuthority` devices work without the proof-of-possession steps.
+  struct ca_seed {
+    std::string name;
+    std::filesystem::path file;
+  };
+  std::vector<ca_seed> ca_certificates;
   listen_settings listen;
   std::filesystem::path data_dir = "iothub-data";
   bool data_dir_given = false;

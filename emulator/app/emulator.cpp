@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -35,11 +37,33 @@ void seed_devices(core::hub& hub, const std::vector<core::device_spec>& devices,
       (void)hub.create_device(spec, now);
       continue;
     }
+    const auto upper = [](std::string s) {
+      for (char& c : s)
+        if (c >= 'a' && c <= 'f') c = static_cast<char>(c - 'a' + 'A');
+      return s;
+    };
     const bool differs =
-        existing->status != spec.status ||
+        existing->status != spec.status || existing->authentication != spec.authentication ||
         (!spec.primary_key.empty() && spec.primary_key != existing->primary_key) ||
-        (!spec.secondary_key.empty() && spec.secondary_key != existing->secondary_key);
+        (!spec.secondary_key.empty() && spec.secondary_key != existing->secondary_key) ||
+        upper(spec.primary_thumbprint) != existing->primary_thumbprint ||
+        upper(spec.secondary_thumbprint) != existing->secondary_thumbprint;
     if (differs) (void)hub.update_device(spec, "*", now);
+  }
+}
+
+/// A configured CA certificate, read and checked before the hub starts.
+struct ca_seed {
+  std::string name;
+  std::string pem;
+};
+
+/// Registers the configured CAs as verified (created, or replaced when the file changed).
+void seed_ca_certificates(core::hub& hub, const std::vector<ca_seed>& cas, core::time_point now) {
+  for (const auto& ca : cas) {
+    const core::ca_certificate* existing = hub.certificates().find(ca.name);
+    if (existing != nullptr && existing->verified && existing->pem == ca.pem) continue;
+    (void)hub.certificates().put(ca.name, ca.pem, /*verified=*/true, "", now);
   }
 }
 
@@ -199,10 +223,29 @@ ready_info emulator::start() {
     p.methods.erase(it);
   });
 
+  // Configured CA certificates: read and checked now, so a bad file is a config error (exit
+  // 2) and not a silent gap; stored as the hub stores them (PEM), so a restart changes nothing.
+  std::vector<ca_seed> cas;
+  for (const auto& c : config_.ca_certificates) {
+    std::ifstream in(c.file);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in.good() && !in.eof())
+      throw fail(exit_code::bad_config, "caCertificates: cannot read '" + c.file.string() + "'");
+    core::journal scratch;
+    core::ca_certificates probe(scratch);
+    auto parsed = probe.put(c.name, text.str(), true, "", core::time_point{});
+    if (!parsed)
+      throw fail(exit_code::bad_config,
+                 "caCertificates: '" + c.file.string() + "': " + parsed.error().message);
+    cas.push_back({c.name, parsed->pem});
+  }
   try {
-    p.executor->start([devices = config_.devices](core::hub& hub, core::time_point now) {
-      seed_devices(hub, devices, now);
-    });
+    p.executor->start(
+        [devices = config_.devices, cas = std::move(cas)](core::hub& hub, core::time_point now) {
+          seed_devices(hub, devices, now);
+          seed_ca_certificates(hub, cas, now);
+        });
   } catch (const std::exception& e) {
     throw fail(exit_code::bad_database, std::string("database: ") + e.what());
   }
@@ -288,9 +331,11 @@ ready_info emulator::start() {
     const bool configured = std::any_of(config_.devices.begin(), config_.devices.end(),
                                         [&](const core::device_spec& s) { return s.id == d.id; });
     if (!configured) continue;
-    info.device_connection_strings[d.id] = "HostName=" + config_.hub.host_name +
-                                           ";DeviceId=" + d.id +
-                                           ";SharedAccessKey=" + d.primary_key;
+    // An X.509 device's string names no key: the SDKs take `x509=true` and a certificate.
+    info.device_connection_strings[d.id] =
+        "HostName=" + config_.hub.host_name + ";DeviceId=" + d.id +
+        (d.authentication == core::auth_type::sas ? ";SharedAccessKey=" + d.primary_key
+                                                  : std::string(";x509=true"));
   }
   return info;
 }

@@ -57,7 +57,11 @@ result<auth_grant> authenticate_device(const hub_settings& settings, const regis
   grant.permissions = static_cast<permission_set>(permission::device_connect);
   const std::string target = "/devices/" + d->id;
   if (t.key_name.empty()) {
-    // A device-key token: its scope must cover this device (spec §5.2).
+    // A device-key token: its scope must cover this device (spec §5.2). An X.509 device has no
+    // keys (an HMAC with an empty key must not pass for one).
+    if (d->authentication != auth_type::sas)
+      return unauthorized("The device authenticates with " +
+                          std::string(to_string(d->authentication)) + ", not a SAS key.");
     if (!resource_covers(path, target))
       return unauthorized("The SAS token's sr does not cover this device.");
     if (!signature_matches(t, d->primary_key) && !signature_matches(t, d->secondary_key))
@@ -74,6 +78,39 @@ result<auth_grant> authenticate_device(const hub_settings& settings, const regis
   if (!has(policy->permissions, permission::device_connect))
     return unauthorized("The policy does not grant DeviceConnect.");
   grant.policy = policy->name;
+  return grant;
+}
+
+result<auth_grant> authenticate_device_certificate(const registry& devices,
+                                                   const ca_certificates& cas,
+                                                   const client_certificate& certificate,
+                                                   std::string_view device_id, time_point now) {
+  const device* d = devices.find(device_id);
+  if (d == nullptr) return unauthorized("Device not found.");
+  if (d->status != device_status::enabled) return unauthorized("The device is disabled.");
+  if (now < certificate.not_before) return unauthorized("The client certificate is not yet valid.");
+  if (now >= certificate.not_after) return unauthorized("The client certificate has expired.");
+  switch (d->authentication) {
+    case auth_type::self_signed:
+      if (!thumbprint_matches(certificate, d->primary_thumbprint) &&
+          !thumbprint_matches(certificate, d->secondary_thumbprint))
+        return unauthorized("The client certificate's thumbprint is not the device's.");
+      break;
+    case auth_type::certificate_authority:
+      if (certificate.subject_common_name != device_id)
+        return unauthorized("The client certificate's subject CN is not the device id.");
+      if (auto chained = cas.check_chain(certificate, now); !chained) return chained.error();
+      break;
+    case auth_type::sas:
+    case auth_type::none:
+      return unauthorized("The device authenticates with " +
+                          std::string(to_string(d->authentication)) +
+                          ", not an X.509 certificate.");
+  }
+  auth_grant grant;
+  grant.device_id = d->id;
+  grant.expiry = certificate.not_after;
+  grant.permissions = static_cast<permission_set>(permission::device_connect);
   return grant;
 }
 

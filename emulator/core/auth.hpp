@@ -3,16 +3,26 @@
 /// endpoints, or by a back-end for the service and registry endpoints.
 ///
 /// Pure functions of the hub's settings (host name, policies, clock skew) and registry.
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "emulator/core/access_policy.hpp"
+#include "emulator/core/ca_certificates.hpp"
+#include "emulator/core/client_certificate.hpp"
 #include "emulator/core/errors.hpp"
 #include "emulator/core/hub_settings.hpp"
 #include "emulator/core/registry.hpp"
 #include "emulator/core/time.hpp"
 
 namespace emu::core {
+
+/// What a device connection proves itself with: a SAS token, or (when `token` is empty) the
+/// X.509 certificate it presented in its TLS handshake.
+struct device_credential {
+  std::string token;
+  std::shared_ptr<const client_certificate> certificate;
+};
 
 /// What a verified token grants.
 struct auth_grant {
@@ -32,6 +42,18 @@ struct auth_grant {
 result<auth_grant> authenticate_device(const hub_settings& settings, const registry& devices,
                                        std::string_view token, std::string_view device_id,
                                        time_point now);
+
+/// A device authenticating with the X.509 certificate it presented in the TLS handshake
+/// (issue 16, README "Identities"): the device must exist, be enabled and have type
+///   - `selfSigned`: the leaf's SHA-1 or SHA-256 thumbprint is its primary or secondary one;
+///   - `certificateAuthority`: the leaf's subject CN is the device id and the chain leads to a
+///     verified CA of the hub (ca_certificates::check_chain);
+/// and the leaf must be valid at `now`. The grant lasts until the leaf's notAfter. Refusals
+/// are `unauthorized` with the reason (MQTT CONNACK 5, AMQP amqp:unauthorized-access, 401).
+result<auth_grant> authenticate_device_certificate(const registry& devices,
+                                                   const ca_certificates& cas,
+                                                   const client_certificate& certificate,
+                                                   std::string_view device_id, time_point now);
 
 /// SASL PLAIN as the Event Hubs clients of the C SDK's e2e tests use it (next-capabilities
 /// §1.1): the policy's name and its key itself (not a token). The key is compared in constant

@@ -8,6 +8,27 @@ std::string_view to_string(device_status s) {
   return s == device_status::enabled ? "enabled" : "disabled";
 }
 
+std::string_view to_string(auth_type t) {
+  switch (t) {
+    case auth_type::sas:
+      return "sas";
+    case auth_type::self_signed:
+      return "selfSigned";
+    case auth_type::certificate_authority:
+      return "certificateAuthority";
+    case auth_type::none:
+      return "none";
+  }
+  return "sas";
+}
+
+std::optional<auth_type> parse_auth_type(std::string_view text) {
+  for (const auto t :
+       {auth_type::sas, auth_type::self_signed, auth_type::certificate_authority, auth_type::none})
+    if (text == to_string(t)) return t;
+  return std::nullopt;
+}
+
 bool is_valid_device_id(std::string_view id) {
   if (id.empty() || id.size() > limits::device_id_max_length) return false;
   for (const char c : id) {

@@ -30,6 +30,8 @@ std::string_view error_name(hub_error e) {
       return "EntityNotFound";
     case hub_error::receiver_disconnected:
       return "ReceiverDisconnected";
+    case hub_error::certificate_not_found:
+      return "CertificateNotFound";
   }
   return "ServerError";
 }
@@ -63,6 +65,9 @@ int error_number(hub_error e) {
       return 404;
     case hub_error::receiver_disconnected:
       return 409;
+    // ARM answers an unknown certificate name with 404 "CertificateNotFound" (UNCONFIRMED number).
+    case hub_error::certificate_not_found:
+      return 404002;
   }
   return 500001;
 }

@@ -24,6 +24,7 @@ enum class hub_error {
   gateway_timeout,                      // 504101 (direct methods: no answer in time)
   entity_not_found,                     // 404 (Event Hubs: no such consumer group or partition)
   receiver_disconnected,                // 409 (Event Hubs: a reader with a higher epoch took over)
+  certificate_not_found,                // 404 (CA certificates: no such name)
 };
 
 /// The error's name as IoT Hub spells it ("DeviceNotFound"), used in `ErrorCode:` texts.

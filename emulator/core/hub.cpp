@@ -13,6 +13,7 @@ hub::hub(hub_settings settings) : settings_(std::move(settings)) {}
 void hub::restore(const hub_snapshot& snapshot) {
   journal_.load_counters(snapshot.counters);
   registry_.restore(snapshot.devices);
+  cas_.restore(snapshot.ca_certificates);
   queue_.restore(snapshot.messages);
   feedback_.restore(snapshot.pending_feedback, snapshot.batches);
   sessions_.restore(snapshot.subscriptions);
@@ -31,6 +32,7 @@ void hub::release_all_locks(time_point now) {
 
 void hub::reset(time_point) {
   registry_.clear();
+  cas_.clear();
   queue_.clear();
   feedback_.clear();
   sessions_.clear();
@@ -141,7 +143,12 @@ result<auth_grant> hub::authenticate_service(std::string_view token, permission 
 // ---- device sessions ------------------------------------------------------------------------
 
 result<session_grant> hub::connect_device(const session_request& r, time_point now) {
-  auto grant = core::authenticate_device(settings_, registry_, r.token, r.device_id, now);
+  auto grant =
+      !r.token.empty() ? core::authenticate_device(settings_, registry_, r.token, r.device_id, now)
+      : r.certificate
+          ? core::authenticate_device_certificate(registry_, cas_, *r.certificate, r.device_id, now)
+          : result<auth_grant>(
+                error{hub_error::unauthorized, "No SAS token and no client certificate."});
   if (!grant) return grant.error();
   session_grant g;
   g.epoch = sessions_.open(r.device_id, r.clean_session, r.inflight_window, now);

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,8 @@
 #include "emulator/core/auth.hpp"
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/c2d_queue.hpp"
+#include "emulator/core/ca_certificates.hpp"
+#include "emulator/core/client_certificate.hpp"
 #include "emulator/core/device.hpp"
 #include "emulator/core/device_presence.hpp"
 #include "emulator/core/device_sessions.hpp"
@@ -56,10 +59,13 @@ namespace emu::core {
 /// A device connection asking for a session (an MQTT CONNECT).
 struct session_request {
   std::string device_id;
+  /// A SAS token; empty: authenticate with `certificate` (X.509).
   std::string token;
   bool clean_session = false;
   /// Messages the connection may have delivered and unsettled at once (spec §3.5).
   std::size_t inflight_window = 1;
+  /// The chain the connection presented in its TLS handshake, if any.
+  std::shared_ptr<const client_certificate> certificate;
 };
 
 /// An accepted session.
@@ -120,6 +126,22 @@ class hub {
                                          time_point now) const;
   result<auth_grant> authenticate_service(std::string_view token, permission needed,
                                           time_point now) const;
+  /// A SAS token when `c` has one, else its certificate; `unauthorized` when it has neither.
+  result<auth_grant> authenticate_device(const device_credential& c, std::string_view device_id,
+                                         time_point now) const {
+    if (!c.token.empty()) return authenticate_device(c.token, device_id, now);
+    if (c.certificate) return authenticate_device_certificate(*c.certificate, device_id, now);
+    return error{hub_error::unauthorized, "No SAS token and no client certificate."};
+  }
+  /// A device's X.509 certificate (auth.hpp authenticate_device_certificate).
+  result<auth_grant> authenticate_device_certificate(const client_certificate& certificate,
+                                                     std::string_view device_id,
+                                                     time_point now) const {
+    return core::authenticate_device_certificate(registry_, cas_, certificate, device_id, now);
+  }
+  /// The hub's CA certificates (registered, verified), for the certificates REST.
+  ca_certificates& certificates() { return cas_; }
+  const ca_certificates& certificates() const { return cas_; }
   /// SASL PLAIN with a policy's name and key (auth.hpp).
   result<auth_grant> authenticate_policy_key(std::string_view policy, std::string_view key,
                                              permission needed, time_point now) const {
@@ -254,6 +276,7 @@ class hub {
   hub_settings settings_;
   journal journal_;
   registry registry_{journal_};
+  ca_certificates cas_{journal_};
   feedback_queue feedback_{settings_, journal_};
   c2d_queue queue_{settings_, journal_, feedback_};
   device_sessions sessions_{journal_, registry_, queue_};

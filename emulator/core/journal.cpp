@@ -18,7 +18,16 @@ std::vector<state_change> journal::take_changes() {
 
 namespace {
 
-enum class row : std::uint8_t { device, message, record, batch, subscription, twin, partition };
+enum class row : std::uint8_t {
+  device,
+  message,
+  record,
+  batch,
+  subscription,
+  twin,
+  partition,
+  ca_certificate
+};
 
 /// The stored row a change writes, if it writes one row that a later change may supersede.
 struct row_key {
@@ -56,6 +65,10 @@ std::optional<row_key> key_of(const state_change& c) {
           return row_key{row::subscription, 0, x.device_id};
         if constexpr (std::is_same_v<T, change::put_twin>)
           return row_key{row::twin, 0, x.value.device_id};
+        if constexpr (std::is_same_v<T, change::put_ca_certificate>)
+          return row_key{row::ca_certificate, 0, x.value.name};
+        if constexpr (std::is_same_v<T, change::remove_ca_certificate>)
+          return row_key{row::ca_certificate, 0, x.name};
         if constexpr (std::is_same_v<T, change::put_partition_counters>)
           return row_key{row::partition, static_cast<std::uint64_t>(x.value.partition), {}};
         return std::nullopt;

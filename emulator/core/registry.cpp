@@ -2,6 +2,8 @@
 
 #include "emulator/core/crypto.hpp"
 
+#include <optional>
+
 namespace emu::core {
 
 namespace {
@@ -23,7 +25,142 @@ status check_keys(const device_spec& spec) {
   return success();
 }
 
+/// SHA-1 (40) or SHA-256 (64) hex digits, upper-cased; nullopt otherwise.
+std::optional<std::string> normal_thumbprint(std::string_view text) {
+  if (text.size() != 40 && text.size() != 64) return std::nullopt;
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if (c >= '0' && c <= '9')
+      out.push_back(c);
+    else if (c >= 'a' && c <= 'f')
+      out.push_back(static_cast<char>(c - 'a' + 'A'));
+    else if (c >= 'A' && c <= 'F')
+      out.push_back(c);
+    else
+      return std::nullopt;
+  }
+  return out;
+}
+
+/// Copies what a create or update may set from `spec` to `d` (keys and thumbprints only where
+/// the type uses them; the caller has checked them).
+void apply_credentials(const device_spec& spec, device& d, bool creating) {
+  const bool type_changed = d.authentication != spec.authentication;
+  d.authentication = spec.authentication;
+  if (spec.authentication == auth_type::sas) {
+    if (creating || type_changed) {
+      d.primary_key = spec.primary_key.empty() ? random_key_base64() : spec.primary_key;
+      d.secondary_key = spec.secondary_key.empty() ? random_key_base64() : spec.secondary_key;
+    } else {
+      if (!spec.primary_key.empty()) d.primary_key = spec.primary_key;
+      if (!spec.secondary_key.empty()) d.secondary_key = spec.secondary_key;
+    }
+  } else {
+    d.primary_key.clear();
+    d.secondary_key.clear();
+  }
+  if (spec.authentication == auth_type::self_signed) {
+    d.primary_thumbprint = normal_thumbprint(spec.primary_thumbprint).value_or("");
+    d.secondary_thumbprint = normal_thumbprint(spec.secondary_thumbprint).value_or("");
+  } else {
+    d.primary_thumbprint.clear();
+    d.secondary_thumbprint.clear();
+  }
+}
+
 }  // namespace
+
+// Registry rules for credentials (REST-PUT, the Node e2e registry tests; UNCONFIRMED where
+// Azure does not document them, README "Identities"):
+//   - `sas`: keys optional (generated), no thumbprints;
+//   - `selfSigned`: a primary thumbprint (SHA-1 or SHA-256 hex), an optional secondary one,
+//     no keys;
+//   - `certificateAuthority` and `none`: neither keys nor thumbprints.
+status registry::check_identity(const device_spec& spec, const device* current) const {
+  (void)current;
+  const bool has_keys = !spec.primary_key.empty() || !spec.secondary_key.empty();
+  const bool has_thumbprints =
+      !spec.primary_thumbprint.empty() || !spec.secondary_thumbprint.empty();
+  switch (spec.authentication) {
+    case auth_type::sas:
+      if (has_thumbprints)
+        return fail(hub_error::argument_invalid,
+                    "A device with authentication type 'sas' cannot have X.509 thumbprints.");
+      return check_keys(spec);
+    case auth_type::self_signed:
+      if (has_keys)
+        return fail(hub_error::argument_invalid,
+                    "A device with authentication type 'selfSigned' cannot have symmetric keys.");
+      if (spec.primary_thumbprint.empty())
+        return fail(hub_error::argument_invalid,
+                    "A device with authentication type 'selfSigned' needs a primary thumbprint.");
+      for (const auto* t : {&spec.primary_thumbprint, &spec.secondary_thumbprint})
+        if (!t->empty() && !normal_thumbprint(*t))
+          return fail(hub_error::argument_invalid,
+                      "An X.509 thumbprint must be the hex SHA-1 (40 digits) or SHA-256 (64 "
+                      "digits) of the certificate.");
+      if (!spec.secondary_thumbprint.empty() && *normal_thumbprint(spec.primary_thumbprint) ==
+                                                    *normal_thumbprint(spec.secondary_thumbprint))
+        return fail(hub_error::argument_invalid,
+                    "The primary and secondary thumbprints must differ.");
+      return success();
+    case auth_type::certificate_authority:
+    case auth_type::none:
+      if (has_keys || has_thumbprints)
+        return fail(hub_error::argument_invalid,
+                    "A device with authentication type '" +
+                        std::string(to_string(spec.authentication)) +
+                        "' has neither symmetric keys nor thumbprints.");
+      return success();
+  }
+  return success();
+}
+
+const device* registry::edge_with_scope(std::string_view scope) const {
+  if (scope.empty()) return nullptr;
+  for (const auto& [id, d] : devices_)
+    if (d.iot_edge && d.device_scope == scope) return &d;
+  return nullptr;
+}
+
+// Scopes (DOC iot-edge "nested edge" and the Node e2e registry tests): an edge device's scope
+// is made by the hub and cannot be set or changed; its parentScopes hold at most one other
+// edge device's scope. A device that is not an edge device may name an edge device's scope as
+// its deviceScope (its parent); its parentScopes are then that scope, and a scope that names
+// no edge device is refused.
+status registry::check_scopes(const device_spec& spec, const device* current) const {
+  if (spec.parent_scopes.size() > 1)
+    return fail(hub_error::argument_invalid, "A device has at most one parent scope.");
+  for (const auto& p : spec.parent_scopes) {
+    const device* parent = edge_with_scope(p);
+    if (parent == nullptr)
+      return fail(hub_error::argument_invalid,
+                  "The parent scope '" + p + "' is not the scope of an edge device.");
+    if (parent->id == spec.id)
+      return fail(hub_error::argument_invalid, "A device cannot be its own parent.");
+  }
+  if (spec.iot_edge) {
+    const std::string mine = current != nullptr && current->iot_edge ? current->device_scope : "";
+    if (!spec.device_scope.empty() && spec.device_scope != mine)
+      return fail(hub_error::argument_invalid,
+                  "The deviceScope of an edge device is set by the hub and cannot be changed.");
+    return success();
+  }
+  if (!spec.device_scope.empty()) {
+    const device* parent = edge_with_scope(spec.device_scope);
+    if (parent == nullptr || parent->id == spec.id)
+      return fail(hub_error::argument_invalid, "The deviceScope '" + spec.device_scope +
+                                                   "' is not the scope of an edge device.");
+    if (!spec.parent_scopes.empty() && spec.parent_scopes.front() != spec.device_scope)
+      return fail(hub_error::argument_invalid,
+                  "The parentScopes of a leaf device must be its deviceScope.");
+  } else if (!spec.parent_scopes.empty()) {
+    return fail(hub_error::argument_invalid,
+                "A device that is not an edge device names its parent in deviceScope.");
+  }
+  return success();
+}
 
 void registry::restore(const std::vector<device>& devices) {
   devices_.clear();
@@ -45,15 +182,21 @@ result<device> registry::create(const device_spec& spec, time_point now) {
   if (devices_.contains(spec.id))
     return fail(hub_error::device_already_exists,
                 "A device with ID '" + spec.id + "' is already registered.");
-  if (auto keys = check_keys(spec); !keys) return keys.error();
+  if (auto ok = check_identity(spec, nullptr); !ok) return ok.error();
+  if (auto ok = check_scopes(spec, nullptr); !ok) return ok.error();
   device d;
   d.id = spec.id;
   d.status = spec.status;
   d.status_reason = spec.status_reason;
-  d.primary_key = spec.primary_key.empty() ? random_key_base64() : spec.primary_key;
-  d.secondary_key = spec.secondary_key.empty() ? random_key_base64() : spec.secondary_key;
+  apply_credentials(spec, d, /*creating=*/true);
   d.generation_id = new_generation_id();
   d.etag = new_etag();
+  d.iot_edge = spec.iot_edge;
+  d.device_scope =
+      spec.iot_edge ? "ms-azure-iot-edge://" + d.id + "-" + d.generation_id : spec.device_scope;
+  d.parent_scopes = spec.iot_edge || spec.device_scope.empty()
+                        ? spec.parent_scopes
+                        : std::vector<std::string>{spec.device_scope};
   d.status_updated_time = now;
   devices_.emplace(d.id, d);
   journal_.record(change::put_device{d});
@@ -68,15 +211,26 @@ result<device_update> registry::update(const device_spec& spec, std::string_view
   device& d = it->second;
   if (!if_match.empty() && if_match != "*" && if_match != d.etag)
     return fail(hub_error::precondition_failed, "The etag does not match the device's etag.");
-  if (auto keys = check_keys(spec); !keys) return keys.error();
-  const bool access_changed =
-      spec.status != d.status || (!spec.primary_key.empty() && spec.primary_key != d.primary_key) ||
-      (!spec.secondary_key.empty() && spec.secondary_key != d.secondary_key);
+  if (auto ok = check_identity(spec, &d); !ok) return ok.error();
+  if (auto ok = check_scopes(spec, &d); !ok) return ok.error();
+  const device before = d;
   if (spec.status != d.status) d.status_updated_time = now;
   d.status = spec.status;
   d.status_reason = spec.status_reason;
-  if (!spec.primary_key.empty()) d.primary_key = spec.primary_key;
-  if (!spec.secondary_key.empty()) d.secondary_key = spec.secondary_key;
+  apply_credentials(spec, d, /*creating=*/false);
+  if (spec.iot_edge && !d.iot_edge)
+    d.device_scope = "ms-azure-iot-edge://" + d.id + "-" + d.generation_id;
+  else if (!spec.iot_edge)
+    d.device_scope = spec.device_scope;
+  d.iot_edge = spec.iot_edge;
+  d.parent_scopes = spec.iot_edge || spec.device_scope.empty()
+                        ? spec.parent_scopes
+                        : std::vector<std::string>{spec.device_scope};
+  const bool access_changed =
+      d.status != before.status || d.authentication != before.authentication ||
+      d.primary_key != before.primary_key || d.secondary_key != before.secondary_key ||
+      d.primary_thumbprint != before.primary_thumbprint ||
+      d.secondary_thumbprint != before.secondary_thumbprint;
   d.etag = new_etag();
   journal_.record(change::put_device{d});
   return device_update{d, access_changed};

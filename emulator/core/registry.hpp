@@ -15,13 +15,22 @@
 
 namespace emu::core {
 
-/// What a registry create/update carries (spec §7). Empty keys are generated.
+/// What a registry create/update carries (spec §7). Empty keys of a `sas` device are
+/// generated. Thumbprints are hex SHA-1 or SHA-256 (any case; stored upper-case).
 struct device_spec {
   std::string id;
   device_status status = device_status::enabled;
   std::string status_reason;
   std::string primary_key;
   std::string secondary_key;
+  auth_type authentication = auth_type::sas;
+  std::string primary_thumbprint{};
+  std::string secondary_thumbprint{};
+  bool iot_edge = false;
+  /// Edge devices: empty or their current scope (it cannot be chosen or changed). Others:
+  /// empty or an edge device's scope.
+  std::string device_scope{};
+  std::vector<std::string> parent_scopes{};
 };
 
 /// An update's result: the device as it is now, and whether what admits it changed (status or
@@ -38,8 +47,9 @@ class registry {
   void restore(const std::vector<device>& devices);
   void clear() { devices_.clear(); }
 
-  /// `device_already_exists` if the id is taken; `argument_invalid` for a bad id or a key that
-  /// is not base64 of 16..64 bytes.
+  /// `device_already_exists` if the id is taken; `argument_invalid` for a bad id, a key that
+  /// is not base64 of 16..64 bytes, credentials that do not fit the authentication type, or a
+  /// scope that names no edge device (registry_rules in registry.cpp).
   result<device> create(const device_spec& spec, time_point now);
   /// `if_match` is the etag without quotes, "*" or empty (= "*"). `device_not_found`,
   /// `precondition_failed`, `argument_invalid`.
@@ -55,6 +65,10 @@ class registry {
   std::vector<device> list() const;
 
  private:
+  status check_identity(const device_spec& spec, const device* current) const;
+  status check_scopes(const device_spec& spec, const device* current) const;
+  /// The edge device whose scope this is, or null.
+  const device* edge_with_scope(std::string_view scope) const;
   std::string new_generation_id();
   std::string new_etag();
 

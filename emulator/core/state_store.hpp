@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "emulator/core/c2d_message.hpp"
+#include "emulator/core/ca_certificate.hpp"
 #include "emulator/core/device.hpp"
 #include "emulator/core/device_twin.hpp"
 #include "emulator/core/feedback.hpp"
@@ -115,18 +116,24 @@ struct put_partition_counters {
 struct put_counters {
   hub_counters value;
 };
+/// Inserts or replaces a CA certificate of the hub (issue 16).
+struct put_ca_certificate {
+  ca_certificate value;
+};
+struct remove_ca_certificate {
+  std::string name;
+};
 /// Removes everything (test control "reset").
 struct clear_all {};
 }  // namespace change
 
-using state_change =
-    std::variant<change::put_device, change::remove_device, change::put_message,
-                 change::put_message_state, change::remove_message, change::put_feedback_record,
-                 change::cut_feedback_batch, change::put_feedback_batch_state,
-                 change::remove_feedback_batch, change::put_subscription,
-                 change::remove_subscription, change::put_twin, change::put_telemetry,
-                 change::remove_telemetry_up_to, change::put_partition_counters,
-                 change::put_counters, change::clear_all>;
+using state_change = std::variant<
+    change::put_device, change::remove_device, change::put_message, change::put_message_state,
+    change::remove_message, change::put_feedback_record, change::cut_feedback_batch,
+    change::put_feedback_batch_state, change::remove_feedback_batch, change::put_subscription,
+    change::remove_subscription, change::put_twin, change::put_telemetry,
+    change::remove_telemetry_up_to, change::put_partition_counters, change::put_counters,
+    change::put_ca_certificate, change::remove_ca_certificate, change::clear_all>;
 
 /// Everything the store holds, as loaded at start.
 struct hub_snapshot {
@@ -138,6 +145,7 @@ struct hub_snapshot {
   std::vector<device_twin> twins;
   std::vector<telemetry_message> telemetry;  // ordered by partition, then sequence number
   std::vector<partition_counters> partitions;
+  std::vector<ca_certificate> ca_certificates;
   hub_counters counters;
   bool empty() const { return devices.empty() && counters == hub_counters{}; }
 };

@@ -69,11 +69,13 @@ http_response c2d_response(const std::string& device_id, const core::c2d_deliver
 
 }  // namespace
 
-std::variant<http_response, hub_call> prepare_device_api(const route& r,
-                                                         const http_request& request) {
-  if (request.authorization.empty())
+std::variant<http_response, hub_call> prepare_device_api(
+    const route& r, const http_request& request,
+    std::shared_ptr<const core::client_certificate> certificate) {
+  if (request.authorization.empty() && !certificate)
     return error_response(401, "IotHubUnauthorizedAccess",
-                          "The request has no Authorization header (SharedAccessSignature).");
+                          "The request has no Authorization header (SharedAccessSignature) "
+                          "and the connection no client certificate.");
   // Parsed here, on the I/O thread; refused by the hub call after the token was checked.
   std::optional<core::result<std::vector<device_message>>> messages;
   if (r.kind == route_kind::device_send_event) messages = parse_device_messages(request);
@@ -92,10 +94,10 @@ std::variant<http_response, hub_call> prepare_device_api(const route& r,
       token = *parsed;
     }
   }
-  return hub_call{[r, sas = request.authorization, messages = std::move(messages),
-                   token = std::move(token)](core::hub& hub,
-                                             core::time_point now) mutable -> hub_answer {
-    const auto grant = hub.authenticate_device(sas, r.device_id, now);
+  return hub_call{[r, credential = core::device_credential{request.authorization, certificate},
+                   messages = std::move(messages), token = std::move(token)](
+                      core::hub& hub, core::time_point now) mutable -> hub_answer {
+    const auto grant = hub.authenticate_device(credential, r.device_id, now);
     if (!grant) return grant.error();
     switch (r.kind) {
       case route_kind::device_send_event: {

@@ -25,6 +25,7 @@
 /// (Azure's exact codes for these are UNCONFIRMED, next-capabilities §10 #4: these are ours.)
 #include <variant>
 
+#include "emulator/core/client_certificate.hpp"
 #include "emulator/core/hub.hpp"
 #include "emulator/core/time.hpp"
 #include "emulator/https/http_message.hpp"
@@ -34,9 +35,12 @@
 namespace emu::https {
 
 /// A device API request ready for the hub, or its answer when it needs none (401 without
-/// Authorization, 400/413 for a body or lock token that cannot be right).
-std::variant<http_response, hub_call> prepare_device_api(const route& r,
-                                                         const http_request& request);
+/// Authorization or client certificate, 400/413 for a body or lock token that cannot be
+/// right). `certificate`: the connection's TLS client certificate, which authenticates an
+/// X.509 device when the request has no Authorization header (README "Identities").
+std::variant<http_response, hub_call> prepare_device_api(
+    const route& r, const http_request& request,
+    std::shared_ptr<const core::client_certificate> certificate = nullptr);
 
 http_response render_device_api(const route& r, const hub_answer& a);
 

@@ -25,6 +25,10 @@ std::optional<std::string> optional_string(const json& object, const char* name)
 
 }  // namespace
 
+json null_if_empty(const std::string& s) {
+  return s.empty() ? json(nullptr) : json(s);
+}
+
 std::string time_or_never(core::time_point t) {
   return t == core::time_point{} ? std::string(never) : core::to_iso8601(t);
 }
@@ -44,25 +48,43 @@ json device_json(const core::device& d, int queued, const core::device_presence&
       {"lastActivityTime", time_or_never(presence.last_activity)},
       {"cloudToDeviceMessageCount", queued},
       {"authentication",
-       {{"symmetricKey", {{"primaryKey", d.primary_key}, {"secondaryKey", d.secondary_key}}},
-        {"x509Thumbprint", {{"primaryThumbprint", nullptr}, {"secondaryThumbprint", nullptr}}},
-        {"type", "sas"}}},
-      {"capabilities", {{"iotEdge", false}}},
+       {{"symmetricKey",
+         {{"primaryKey", null_if_empty(d.primary_key)},
+          {"secondaryKey", null_if_empty(d.secondary_key)}}},
+        {"x509Thumbprint", thumbprints_json(d)},
+        {"type", std::string(core::to_string(d.authentication))}}},
+      {"capabilities", {{"iotEdge", d.iot_edge}}},
+      {"deviceScope", null_if_empty(d.device_scope)},
+      {"parentScopes", d.parent_scopes},
   };
+}
+
+json thumbprints_json(const core::device& d) {
+  return json{{"primaryThumbprint", null_if_empty(d.primary_thumbprint)},
+              {"secondaryThumbprint", null_if_empty(d.secondary_thumbprint)}};
 }
 
 core::result<core::device_spec> parse_device_body(std::string_view body, std::string_view path_id) {
   const json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object())
     return invalid("The request body must be a JSON object describing the device.");
+  return parse_device_object(doc, "deviceId", path_id);
+}
 
+core::result<core::device_spec> parse_device_object(const json& doc, const char* id_member,
+                                                    std::string_view path_id) {
+  if (!doc.is_object()) return invalid("A device must be a JSON object.");
   core::device_spec spec;
   spec.id = std::string(path_id);
 
-  const auto id = optional_string(doc, "deviceId");
-  if (!id) return invalid("deviceId must be a string.");
-  if (!id->empty() && *id != path_id)
+  const auto id = optional_string(doc, id_member);
+  if (!id) return invalid(std::string(id_member) + " must be a string.");
+  if (path_id.empty()) {
+    if (id->empty()) return invalid(std::string("The device has no ") + id_member + ".");
+    spec.id = *id;
+  } else if (!id->empty() && *id != path_id) {
     return invalid("The deviceId in the body does not match the deviceId in the path.");
+  }
 
   const auto status = optional_string(doc, "status");
   if (!status) return invalid("status must be a string.");
@@ -79,12 +101,8 @@ core::result<core::device_spec> parse_device_body(std::string_view body, std::st
 
   if (const auto auth = doc.find("authentication"); auth != doc.end() && !auth->is_null()) {
     if (!auth->is_object()) return invalid("authentication must be an object.");
-    const auto type = optional_string(*auth, "type");
-    if (!type) return invalid("authentication.type must be a string.");
-    if (!type->empty() && *type != "sas")
-      return invalid("authentication.type '" + *type +
-                     "' is not supported by the emulator: only 'sas'.");
-    if (const auto keys = auth->find("symmetricKey"); keys != auth->end() && !keys->is_null()) {
+    const auto keys = auth->find("symmetricKey");
+    if (keys != auth->end() && !keys->is_null()) {
       if (!keys->is_object()) return invalid("authentication.symmetricKey must be an object.");
       const auto primary = optional_string(*keys, "primaryKey");
       const auto secondary = optional_string(*keys, "secondaryKey");
@@ -92,6 +110,48 @@ core::result<core::device_spec> parse_device_body(std::string_view body, std::st
         return invalid("authentication.symmetricKey keys must be strings.");
       spec.primary_key = *primary;
       spec.secondary_key = *secondary;
+    }
+    const auto prints = auth->find("x509Thumbprint");
+    if (prints != auth->end() && !prints->is_null()) {
+      if (!prints->is_object()) return invalid("authentication.x509Thumbprint must be an object.");
+      const auto primary = optional_string(*prints, "primaryThumbprint");
+      const auto secondary = optional_string(*prints, "secondaryThumbprint");
+      if (!primary || !secondary)
+        return invalid("authentication.x509Thumbprint thumbprints must be strings.");
+      spec.primary_thumbprint = *primary;
+      spec.secondary_thumbprint = *secondary;
+    }
+    const auto type = optional_string(*auth, "type");
+    if (!type) return invalid("authentication.type must be a string.");
+    if (type->empty()) {
+      // As the Node Registry normalizes (registry.ts _normalizeAuthentication): thumbprints
+      // without a type mean selfSigned.
+      spec.authentication = spec.primary_thumbprint.empty() && spec.secondary_thumbprint.empty()
+                                ? core::auth_type::sas
+                                : core::auth_type::self_signed;
+    } else if (const auto parsed = core::parse_auth_type(*type)) {
+      spec.authentication = *parsed;
+    } else {
+      return invalid("authentication.type '" + *type +
+                     "' is not one of sas, selfSigned, certificateAuthority, none.");
+    }
+  }
+
+  if (const auto caps = doc.find("capabilities"); caps != doc.end() && !caps->is_null()) {
+    if (!caps->is_object()) return invalid("capabilities must be an object.");
+    if (const auto edge = caps->find("iotEdge"); edge != caps->end() && !edge->is_null()) {
+      if (!edge->is_boolean()) return invalid("capabilities.iotEdge must be true or false.");
+      spec.iot_edge = edge->get<bool>();
+    }
+  }
+  const auto scope = optional_string(doc, "deviceScope");
+  if (!scope) return invalid("deviceScope must be a string.");
+  spec.device_scope = *scope;
+  if (const auto parents = doc.find("parentScopes"); parents != doc.end() && !parents->is_null()) {
+    if (!parents->is_array()) return invalid("parentScopes must be an array of strings.");
+    for (const auto& p : *parents) {
+      if (!p.is_string()) return invalid("parentScopes must be an array of strings.");
+      if (!p.get<std::string>().empty()) spec.parent_scopes.push_back(p.get<std::string>());
     }
   }
   return spec;

@@ -201,7 +201,13 @@ void http_session::answer(http_request request, bool keep_alive) {
       break;
   }
   if (is_device_api(r.kind)) {
-    auto prepared = prepare_device_api(r, request);
+    // An X.509 device over HTTPS: its TLS client certificate stands in for Authorization.
+    std::shared_ptr<const core::client_certificate> certificate;
+    if (request.authorization.empty() && !link_->peer_certificates().empty()) {
+      if (auto parsed = core::parse_client_certificate(link_->peer_certificates()))
+        certificate = std::make_shared<const core::client_certificate>(std::move(*parsed));
+    }
+    auto prepared = prepare_device_api(r, request, std::move(certificate));
     if (auto* immediate = std::get_if<http_response>(&prepared)) {
       respond(*immediate, keep_alive_);
       return;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "emulator/core/c2d_message.hpp"
+#include "emulator/core/ca_certificate.hpp"
 #include "emulator/core/device.hpp"
 #include "emulator/core/device_presence.hpp"
 #include "emulator/core/device_twin.hpp"
@@ -95,12 +96,28 @@ struct method_pending {
   core::duration wait{};
 };
 
+/// One entry of a bulk identity operation that failed (Azure's DeviceRegistryOperationError).
+struct bulk_error {
+  std::string device_id;
+  core::error error;
+};
+/// `POST /devices` (Azure's BulkRegistryOperationResult).
+struct bulk_result {
+  std::vector<bulk_error> errors;
+};
+/// A CA certificate (`with_code`: the answer of generateVerificationCode shows the code).
+struct certificate_view {
+  core::ca_certificate value;
+  bool with_code = false;
+};
+
 /// What a hub call returns: a hub error, or one of the plain values above.
 using hub_answer =
     std::variant<core::error, device_view, std::vector<device_view>, no_content, empty_object,
                  purged, std::vector<core::c2d_message>, enqueued, feedback_state,
                  std::vector<core::telemetry_message>, twin_view, method_pending, twin_list,
-                 twin_history_view, c2d_received, registry_statistics, service_statistics>;
+                 twin_history_view, c2d_received, registry_statistics, service_statistics,
+                 bulk_result, certificate_view, std::vector<core::ca_certificate>>;
 
 /// The hub's part of one request; runs on the hub executor.
 using hub_call = std::function<hub_answer(core::hub&, core::time_point now)>;

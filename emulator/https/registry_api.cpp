@@ -1,6 +1,8 @@
 #include "emulator/https/registry_api.hpp"
 
+#include <optional>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +34,8 @@ core::permission required_permission(route_kind k) {
   switch (k) {
     case route_kind::list_devices:
     case route_kind::get_device:
+    case route_kind::list_certificates:
+    case route_kind::get_certificate:
     case route_kind::get_twin:
     case route_kind::query_twins:
     case route_kind::registry_statistics:
@@ -54,6 +58,188 @@ core::permission required_permission(route_kind k) {
 }
 
 namespace {
+
+/// One entry of a bulk identity request (Azure's ExportImportDevice), parsed on the I/O thread.
+enum class import_mode {
+  create,
+  create_or_update,
+  create_or_update_if_match_etag,
+  update,
+  update_if_match_etag,
+  remove,
+  remove_if_match_etag,
+};
+struct bulk_entry {
+  std::string id;
+  import_mode mode = import_mode::create_or_update;
+  std::string etag;
+  core::result<core::device_spec> spec = core::error{core::hub_error::argument_invalid, ""};
+};
+
+/// Azure's importMode names, compared without case (the Node SDK writes `create`,
+/// `Update`, `UpdateIfMatchETag`, `Delete`, `DeleteIfMatchETag`).
+std::optional<import_mode> parse_import_mode(std::string_view text) {
+  static constexpr std::pair<std::string_view, import_mode> names[] = {
+      {"create", import_mode::create},
+      {"createorupdate", import_mode::create_or_update},
+      {"createorupdateifmatchetag", import_mode::create_or_update_if_match_etag},
+      {"update", import_mode::update},
+      {"updateifmatchetag", import_mode::update_if_match_etag},
+      {"delete", import_mode::remove},
+      {"deleteifmatchetag", import_mode::remove_if_match_etag},
+  };
+  std::string lower;
+  for (const char c : text)
+    lower.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  for (const auto& [name, mode] : names)
+    if (lower == name) return mode;
+  return std::nullopt;
+}
+
+/// `POST /devices`: a JSON array of 1..100 ExportImportDevice objects. The request fails as a
+/// whole only when the body is not such an array; a bad entry becomes that entry's error.
+core::result<std::vector<bulk_entry>> parse_bulk_request(std::string_view body) {
+  const json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_array())
+    return core::error{core::hub_error::argument_invalid,
+                       "The body must be a JSON array of devices with an importMode."};
+  // REST-BULK: at most 100 devices per call.
+  if (doc.empty() || doc.size() > 100)
+    return core::error{
+        core::hub_error::argument_invalid,
+        "A bulk operation names 1 to 100 devices, not " + std::to_string(doc.size()) + "."};
+  std::vector<bulk_entry> out;
+  for (const auto& item : doc) {
+    bulk_entry e;
+    if (item.is_object() && item.contains("id") && item["id"].is_string())
+      e.id = item["id"].get<std::string>();
+    const auto mode_it = item.is_object() ? item.find("importMode") : item.end();
+    const auto mode = mode_it != item.end() && mode_it->is_string()
+                          ? parse_import_mode(mode_it->get<std::string>())
+                          : std::optional<import_mode>(import_mode::create_or_update);
+    if (!mode) {
+      e.spec = core::error{core::hub_error::argument_invalid,
+                           "importMode must be create, createOrUpdate, "
+                           "createOrUpdateIfMatchETag, update, updateIfMatchETag, delete or "
+                           "deleteIfMatchETag (the twin modes are not supported)."};
+      out.push_back(std::move(e));
+      continue;
+    }
+    e.mode = *mode;
+    if (item.is_object() && item.contains("eTag") && item["eTag"].is_string())
+      e.etag = if_match_etag(item["eTag"].get<std::string>());
+    e.spec = parse_device_object(item, "id", "");
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+/// Applies one entry; its error, if any.
+std::optional<core::error> apply_bulk_entry(core::hub& hub, const bulk_entry& e,
+                                            core::time_point now) {
+  if (!e.spec) return e.spec.error();
+  const core::device_spec& spec = *e.spec;
+  const bool exists = hub.find_device(spec.id) != nullptr;
+  const auto created = [&](core::result<core::device> r) -> std::optional<core::error> {
+    if (!r) return r.error();
+    return std::nullopt;
+  };
+  switch (e.mode) {
+    case import_mode::create:
+      return created(hub.create_device(spec, now));
+    case import_mode::create_or_update:
+      return created(exists ? hub.update_device(spec, "*", now) : hub.create_device(spec, now));
+    case import_mode::create_or_update_if_match_etag:
+      if (!exists) return created(hub.create_device(spec, now));
+      [[fallthrough]];
+    case import_mode::update_if_match_etag:
+      if (e.etag.empty())
+        return core::error{core::hub_error::precondition_failed,
+                           "The entry has no eTag for an IfMatchETag import mode."};
+      return created(hub.update_device(spec, e.etag, now));
+    case import_mode::update:
+      return created(hub.update_device(spec, "*", now));
+    case import_mode::remove:
+    case import_mode::remove_if_match_etag: {
+      if (e.mode == import_mode::remove_if_match_etag && e.etag.empty())
+        return core::error{core::hub_error::precondition_failed,
+                           "The entry has no eTag for an IfMatchETag import mode."};
+      const auto done =
+          hub.delete_device(spec.id, e.mode == import_mode::remove ? "*" : e.etag, now);
+      if (!done) return done.error();
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+/// `?top=N` of `GET /devices` (1..1000); 1000 when absent, nullopt when malformed.
+std::optional<std::size_t> parse_top(std::string_view target) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return 1000;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto item = query.substr(0, amp);
+    if (item.starts_with("top=")) {
+      const auto digits = item.substr(4);
+      if (digits.empty() || digits.size() > 4) return std::nullopt;
+      std::size_t n = 0;
+      for (const char c : digits) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + static_cast<std::size_t>(c - '0');
+      }
+      if (n == 0 || n > 1000) return std::nullopt;
+      return n;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return 1000;
+}
+
+/// A certificate upload (ARM's CertificateDescription body: `{"properties": {"certificate":
+/// "…", "isVerified": bool}}`) or a proof (`{"certificate": "…"}`).
+struct certificate_body {
+  std::string certificate;
+  bool verified = false;
+};
+core::result<certificate_body> parse_certificate_body(std::string_view body, bool proof) {
+  const json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const json* holder = &doc;
+  if (!doc.is_discarded() && doc.is_object() && !proof && doc.contains("properties"))
+    holder = &doc["properties"];
+  if (doc.is_discarded() || !holder->is_object() || !holder->contains("certificate") ||
+      !(*holder)["certificate"].is_string())
+    return core::error{core::hub_error::argument_invalid,
+                       proof ? "The body must be {\"certificate\": \"<PEM or base64 DER>\"}."
+                             : "The body must be {\"properties\": {\"certificate\": \"<PEM "
+                               "or base64 DER>\", \"isVerified\": false}}."};
+  certificate_body out;
+  out.certificate = (*holder)["certificate"].get<std::string>();
+  if (const auto v = holder->find("isVerified"); v != holder->end() && v->is_boolean())
+    out.verified = v->get<bool>();
+  return out;
+}
+
+json certificate_json(const certificate_view& v) {
+  const core::ca_certificate& c = v.value;
+  json properties = {
+      {"subject", c.subject},
+      {"expiry", core::to_iso8601(c.not_after)},
+      {"thumbprint", c.thumbprint},
+      {"isVerified", c.verified},
+      {"created", core::to_iso8601(c.created)},
+      {"updated", core::to_iso8601(c.updated)},
+      {"certificate", c.pem},
+  };
+  if (v.with_code) properties["verificationCode"] = c.verification_code;
+  return json{{"properties", properties},
+              {"id", "/certificates/" + c.name},
+              {"name", c.name},
+              {"etag", c.etag},
+              {"type", "Microsoft.Devices/IotHubs/Certificates"}};
+}
 
 /// A `POST /devices/query` request: `{"query": "…"}` and the paging headers.
 core::result<twin_list> parse_query_request(const http_request& request) {
@@ -123,11 +309,23 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
   if (r.kind == route_kind::invoke_method) call = parse_method_invocation(request.body);
   std::optional<core::result<twin_list>> query;
   if (r.kind == route_kind::query_twins) query = parse_query_request(request);
+  std::optional<core::result<std::vector<bulk_entry>>> bulk;
+  if (r.kind == route_kind::bulk_devices) bulk = parse_bulk_request(request.body);
+  std::optional<core::result<certificate_body>> cert;
+  if (r.kind == route_kind::put_certificate || r.kind == route_kind::verify_certificate)
+    cert = parse_certificate_body(request.body, r.kind == route_kind::verify_certificate);
+  std::size_t top = 1000;
+  if (r.kind == route_kind::list_devices) {
+    const auto t = parse_top(request.target);
+    if (!t) return error_response(400, "ArgumentInvalid", "top must be a number from 1 to 1000.");
+    top = *t;
+  }
   return hub_call{[r, token = request.authorization, if_match = if_match_etag(request.if_match),
                    create = request.if_match.empty(), spec = std::move(spec),
                    twin_patch = std::move(twin_patch), twin_doc = std::move(twin_doc),
-                   call = std::move(call),
-                   query = std::move(query)](core::hub& hub, core::time_point now) -> hub_answer {
+                   call = std::move(call), query = std::move(query), bulk = std::move(bulk),
+                   cert = std::move(cert),
+                   top](core::hub& hub, core::time_point now) -> hub_answer {
     auto grant = hub.authenticate_service(token, required_permission(r.kind), now);
     // Reading a twin is a registry read and also part of ServiceConnect (SAS-DOC: back ends
     // "retrieve and update device twins" with ServiceConnect).
@@ -137,8 +335,51 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
     switch (r.kind) {
       case route_kind::list_devices: {
         std::vector<device_view> list;
-        for (const auto& d : hub.list_devices()) list.push_back(view_of(hub, d));
+        for (const auto& d : hub.list_devices()) {
+          if (list.size() == top) break;
+          list.push_back(view_of(hub, d));
+        }
         return list;
+      }
+      case route_kind::bulk_devices: {
+        if (!*bulk) return bulk->error();
+        bulk_result out;
+        for (const auto& e : **bulk)
+          if (auto failed = apply_bulk_entry(hub, e, now))
+            out.errors.push_back({e.spec ? e.spec->id : e.id, std::move(*failed)});
+        return out;
+      }
+      case route_kind::list_certificates:
+        return hub.certificates().list();
+      case route_kind::get_certificate: {
+        const core::ca_certificate* c = hub.certificates().find(r.certificate);
+        if (c == nullptr)
+          return core::error{core::hub_error::certificate_not_found,
+                             "Certificate '" + r.certificate + "' not found."};
+        return certificate_view{*c};
+      }
+      case route_kind::put_certificate: {
+        if (!*cert) return cert->error();
+        auto c = hub.certificates().put(r.certificate, (*cert)->certificate, (*cert)->verified,
+                                        if_match, now);
+        if (!c) return c.error();
+        return certificate_view{*c};
+      }
+      case route_kind::delete_certificate: {
+        const auto done = hub.certificates().remove(r.certificate, if_match);
+        if (!done) return done.error();
+        return no_content{};
+      }
+      case route_kind::certificate_verification_code: {
+        auto c = hub.certificates().generate_verification_code(r.certificate, if_match, now);
+        if (!c) return c.error();
+        return certificate_view{*c, /*with_code=*/true};
+      }
+      case route_kind::verify_certificate: {
+        if (!*cert) return cert->error();
+        auto c = hub.certificates().verify(r.certificate, if_match, (*cert)->certificate, now);
+        if (!c) return c.error();
+        return certificate_view{*c};
       }
       case route_kind::get_device: {
         const core::device* d = hub.find_device(r.device_id);
@@ -251,6 +492,26 @@ http_response render_registry(const hub_answer& a) {
                                     {"disabledDeviceCount", x.disabled}});
         } else if constexpr (std::is_same_v<T, service_statistics>) {
           return json_response(json{{"connectedDeviceCount", x.connected}});
+        } else if constexpr (std::is_same_v<T, bulk_result>) {
+          // Azure's BulkRegistryOperationResult; 400 when an entry failed (UNCONFIRMED: the
+          // entries that succeeded stay applied, README "Identities").
+          json errors = json::array();
+          for (const auto& e : x.errors)
+            errors.push_back(json{{"deviceId", e.device_id},
+                                  {"errorCode", std::string(core::error_name(e.error.code))},
+                                  {"errorStatus", e.error.message}});
+          return json_response(json{{"isSuccessful", x.errors.empty()},
+                                    {"errors", errors},
+                                    {"warnings", json::array()}},
+                               x.errors.empty() ? 200 : 400);
+        } else if constexpr (std::is_same_v<T, certificate_view>) {
+          http_response r = json_response(certificate_json(x));
+          r.headers.emplace_back("ETag", "\"" + x.value.etag + "\"");
+          return r;
+        } else if constexpr (std::is_same_v<T, std::vector<core::ca_certificate>>) {
+          json list = json::array();
+          for (const auto& c : x) list.push_back(certificate_json(certificate_view{c}));
+          return json_response(json{{"value", list}});
         } else if constexpr (std::is_same_v<T, purged>) {
           return json_response(json{{"deviceId", x.device_id}, {"totalMessagesPurged", x.count}});
         } else {

@@ -28,7 +28,7 @@ std::optional<std::vector<std::string>> segments_of(std::string_view path) {
 }
 
 route make(route_kind k, std::string id = {}) {
-  return route{k, std::move(id), {}};
+  return route{k, std::move(id), {}, {}};
 }
 
 /// Picks the route for `method` among the (method, kind) pairs a path allows.
@@ -96,7 +96,7 @@ route match_route(std::string_view method, std::string_view target) {
 
   if (n >= 1 && s[0] == "devices") {
     if (n == 1 || (n == 2 && s[1].empty()))
-      return pick(method, {{"GET", route_kind::list_devices}});
+      return pick(method, {{"GET", route_kind::list_devices}, {"POST", route_kind::bulk_devices}});
     if (s[1].empty()) return make(route_kind::not_found);
     if (n == 2 && s[1] == "query" && method == "POST") return make(route_kind::query_twins);
     if (n == 2)
@@ -117,6 +117,25 @@ route match_route(std::string_view method, std::string_view target) {
     return pick(method, {{"GET", route_kind::registry_statistics}});
   if (n == 2 && s[0] == "statistics" && s[1] == "service")
     return pick(method, {{"GET", route_kind::service_statistics}});
+
+  // CA certificates (issue 16): ARM's `…/IotHubs/{hub}/certificates` on the hub's own port.
+  if (n >= 1 && s[0] == "certificates") {
+    if (n == 1 || (n == 2 && s[1].empty()))
+      return pick(method, {{"GET", route_kind::list_certificates}});
+    if (s[1].empty()) return make(route_kind::not_found);
+    route r = make(route_kind::not_found);
+    if (n == 2)
+      r = pick(method, {{"GET", route_kind::get_certificate},
+                        {"PUT", route_kind::put_certificate},
+                        {"DELETE", route_kind::delete_certificate}});
+    else if (n == 3 && s[2] == "generateVerificationCode")
+      r = pick(method, {{"POST", route_kind::certificate_verification_code}});
+    else if (n == 3 && s[2] == "verify")
+      r = pick(method, {{"POST", route_kind::verify_certificate}});
+    if (r.kind != route_kind::not_found && r.kind != route_kind::method_not_allowed)
+      r.certificate = s[1];
+    return r;
+  }
 
   if (n >= 1 && s[0] == "twins") {
     if (n == 2 && !s[1].empty())

@@ -5,7 +5,11 @@
 /// Paths (sdk-wire §3, spec §7, §1.7; the query, e.g. `?api-version=2021-04-12`, is accepted
 /// and ignored):
 ///   GET    /health
-///   GET    /devices   and   GET /devices/          (list; the Node SDK sends the trailing /)
+///   GET    /devices   and   GET /devices/          (list; the Node SDK sends the trailing /;
+///                                                  `?top=N` limits the list)
+///   POST   /devices                                (bulk identity operations, issue 16)
+///   GET    /certificates, GET|PUT|DELETE /certificates/{name}     (CA certificates, issue 16)
+///   POST   /certificates/{name}/generateVerificationCode, …/verify (proof of possession)
 ///   GET|PUT|DELETE /devices/{id}
 ///   DELETE /devices/{id}/commands                  (purge the C2D queue)
 ///   GET|PATCH|PUT /twins/{id}                      (device twins, next-capabilities §2.4)
@@ -31,6 +35,13 @@ namespace emu::https {
 enum class route_kind {
   health,
   list_devices,
+  bulk_devices,  ///< POST /devices (importMode per entry)
+  list_certificates,
+  get_certificate,
+  put_certificate,
+  delete_certificate,
+  certificate_verification_code,  ///< POST /certificates/{name}/generateVerificationCode
+  verify_certificate,             ///< POST /certificates/{name}/verify
   get_device,
   put_device,
   delete_device,
@@ -68,6 +79,8 @@ struct route {
   std::string device_id;
   /// The decoded lock token of the C2D settlement routes.
   std::string lock_token;
+  /// The decoded certificate name of the certificate routes.
+  std::string certificate;
 };
 
 /// Routes `method` + `target` (path and optional query, percent-encoded as received).

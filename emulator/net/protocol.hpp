@@ -57,6 +57,13 @@ class link {
   virtual const std::string& peer_address() const = 0;
   /// "TLSv1.3", "TLSv1.2", … or "tcp" for a plain connection.
   virtual std::string transport_name() const = 0;
+  /// The certificates the peer presented in the TLS handshake, DER, leaf first; empty when it
+  /// presented none (or the connection is plain). The TLS fronts ask for one and accept any
+  /// (tls_context.hpp): what it proves is for the protocol above to decide (X.509 devices).
+  virtual const std::vector<std::string>& peer_certificates() const {
+    static const std::vector<std::string> none;
+    return none;
+  }
   /// Unique among the connections of the process (for logs).
   virtual std::uint64_t id() const = 0;
   /// The handle other threads use to reach this connection (hub answers, hub events).

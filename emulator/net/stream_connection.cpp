@@ -144,6 +144,7 @@ void stream_connection::handshake() {
 }
 
 void stream_connection::opened() {
+  peer_certificates_ = transport_.peer_certificates();
   phase_ = phase::open;
   opened_ = true;
   protocol_->open(*this);

@@ -82,6 +82,7 @@ class stream_connection final : public link,
   const std::string& peer() const override { return transport_.peer(); }
   const std::string& peer_address() const override { return peer_address_; }
   std::string transport_name() const override { return transport_.protocol(); }
+  const std::vector<std::string>& peer_certificates() const override { return peer_certificates_; }
   std::uint64_t id() const override { return id_; }
   connection_handle handle() const override;
   void replace_protocol(std::unique_ptr<protocol> next) override {
@@ -113,7 +114,9 @@ class stream_connection final : public link,
   const std::uint64_t id_;
   const connection_settings settings_;
   std::weak_ptr<connection_set> owner_;
-  std::string peer_address_;  // read before the socket moves into the transport
+  std::string peer_address_;
+  std::vector<std::string> peer_certificates_;  // read once the handshake is done  // read before
+                                                // the socket moves into the transport
   transport transport_;
   asio::steady_timer timer_;
   std::unique_ptr<protocol> protocol_;

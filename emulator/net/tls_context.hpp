@@ -22,7 +22,8 @@ struct tls_server_options {
 /// no renegotiation, SSL_MODE_RELEASE_BUFFERS, no server-side session cache (resumption uses
 /// stateless tickets, so idle memory does not grow with past clients), ECDHE-only AEAD (plus
 /// ECDHE CBC-SHA2 for older embedded stacks) cipher suites for TLS 1.2, OpenSSL defaults for
-/// TLS 1.3. Client certificates are not requested.
+/// TLS 1.3. Client certificates are requested, not required, and any is accepted (the hub
+/// decides what one proves: X.509 devices).
 ///
 /// Construction throws std::runtime_error naming the file and the reason when a file is
 /// missing or unreadable, is not PEM, or the key does not match the certificate.
@@ -51,8 +52,8 @@ class tls_server_context {
 extern const char* const tls12_cipher_list;
 
 /// Applies the server TLS settings every front shares to `ctx` (TLS 1.2..1.3, no compression or
-/// renegotiation, released idle buffers, no session cache, the cipher list, no client
-/// certificates, no pass-phrase prompt). Throws std::runtime_error if OpenSSL refuses.
+/// renegotiation, released idle buffers, no session cache, the cipher list, an optional client
+/// certificate, no pass-phrase prompt). Throws std::runtime_error if OpenSSL refuses.
 void configure_server_tls(SSL_CTX* ctx);
 
 }  // namespace emu::net

@@ -2,6 +2,8 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -221,6 +223,29 @@ void transport::close() {
 std::string transport::protocol() const {
   if (!ssl_) return "tcp";
   return SSL_get_version(ssl_.get());
+}
+
+}  // namespace emu::net
+
+namespace emu::net {
+
+std::vector<std::string> transport::peer_certificates() const {
+  std::vector<std::string> out;
+  if (!ssl_) return out;
+  const auto add = [&out](X509* x) {
+    unsigned char* der = nullptr;
+    const int n = i2d_X509(x, &der);
+    if (n <= 0) return;
+    out.emplace_back(reinterpret_cast<const char*>(der), static_cast<std::size_t>(n));
+    OPENSSL_free(der);
+  };
+  // Server side: SSL_get_peer_cert_chain does not hold the leaf (SSL_get0_peer_certificate).
+  X509* leaf = SSL_get0_peer_certificate(ssl_.get());
+  if (leaf == nullptr) return out;
+  add(leaf);
+  if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_.get()); chain != nullptr)
+    for (int i = 0; i < sk_X509_num(chain) && out.size() < 10; ++i) add(sk_X509_value(chain, i));
+  return out;
 }
 
 }  // namespace emu::net

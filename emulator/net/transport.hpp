@@ -23,6 +23,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace emu::net {
 
@@ -63,6 +64,9 @@ class transport {
   const std::string& peer() const { return peer_; }
   /// "TLSv1.3" etc. after the handshake; "tcp" for plain.
   std::string protocol() const;
+  /// After the handshake: the certificates the client presented, DER, leaf first (empty when
+  /// none or plain TCP).
+  std::vector<std::string> peer_certificates() const;
 
  private:
   result map_ssl(int rc, const char* what);

@@ -66,6 +66,9 @@ class websocket_stream final : public net::protocol, public net::link {
   const std::string& peer() const override { return link_->peer(); }
   const std::string& peer_address() const override { return link_->peer_address(); }
   std::string transport_name() const override { return link_->transport_name() + "+ws"; }
+  const std::vector<std::string>& peer_certificates() const override {
+    return link_->peer_certificates();
+  }
   std::uint64_t id() const override { return link_->id(); }
   net::connection_handle handle() const override { return link_->handle(); }
   void replace_protocol(std::unique_ptr<net::protocol>) override {}  // not inside a stream

@@ -42,6 +42,7 @@ std::string device_connection::who() const {
 
 void device_connection::on_open(net::link& l) {
   state_->log.debug("#{} {} {} up", l.id(), l.peer(), l.transport_name());
+  if (!link_->peer_certificates().empty()) session_.client_certificate_presented();
   apply(session_.on_open(hub_now()));
 }
 
@@ -226,7 +227,17 @@ void device_connection::hub_connect(action::authenticate a) {
   state_->log.debug("{} CONNECT clean={} token {}", who(), a.clean_session ? 1 : 0,
                     core::describe_token(a.password));
   core::session_request request{a.device_id, std::move(a.password), a.clean_session,
-                                a.inflight_window};
+                                a.inflight_window, nullptr};
+  if (request.token.empty()) {
+    // An X.509 device (spec §3.2): the certificate it presented in the TLS handshake.
+    auto certificate = core::parse_client_certificate(link_->peer_certificates());
+    if (certificate) {
+      state_->log.debug("{} CONNECT with client certificate {}", who(),
+                        core::describe(*certificate));
+      request.certificate =
+          std::make_shared<const core::client_certificate>(std::move(*certificate));
+    }
+  }
   state_->executor.submit(
       [request = std::move(request)](core::hub& h, core::time_point now) {
         return h.connect_device(request, now);

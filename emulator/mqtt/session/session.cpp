@@ -231,7 +231,7 @@ actions session::on_timer(core::time_point now) {
     case phase::connected:
       if (now >= token_expiry_) {
         // Spec §3.3: the hub severs the connection when the SAS token expires.
-        fail(close_reason::token_expired, "the SAS token expired", now, out);
+        fail(close_reason::token_expired, "the SAS token or client certificate expired", now, out);
         return out;
       }
       if (now >= last_received_ + keep_alive_timeout_) {
@@ -351,8 +351,12 @@ void session::on_connect(connect& c, core::time_point now, actions& out) {
     return no("user name host '" + user->host + "' is not " + settings_.hosts.primary);
   if (!user->module_id.empty()) return no("module identities are not supported");
   if (user->device_id != c.client_id) return no("user name device id differs from client id");
-  // X.509 client certificates (empty password) are not supported: a SAS token is required.
-  if (!c.password || c.password->empty()) return no("no password (a SAS token is required)");
+  // Spec §3.2: an X.509 device sends no password; its TLS client certificate is checked by
+  // the hub (core::authenticate_device_certificate).
+  if ((!c.password || c.password->empty()) && !client_certificate_)
+    return no(
+        "no password and no client certificate (a SAS token or an X.509 certificate is "
+        "required)");
   if (c.will) {
     // Spec §3.2: the Will must be a telemetry message of this device.
     if (classify_publish_topic(c.will->topic, c.client_id) != publish_kind::telemetry ||
@@ -364,7 +368,7 @@ void session::on_connect(connect& c, core::time_point now, actions& out) {
   }
   phase_ = phase::authenticating;
   timer_at_.reset();  // the CONNECT deadline no longer applies; the hub answers
-  out.push_back(action::authenticate{device_id_, std::move(*c.password), clean_session_,
+  out.push_back(action::authenticate{device_id_, c.password.value_or(std::string()), clean_session_,
                                      settings_.inflight_window});
 }
 

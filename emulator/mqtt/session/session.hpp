@@ -146,6 +146,7 @@ struct close {
 /// the device (spec §3.3) and give back what it held; answer with on_auth_result().
 struct authenticate {
   std::string device_id;
+  /// The SAS token; empty: the connection's TLS client certificate authenticates (X.509).
   std::string password;
   bool clean_session = false;
   std::size_t inflight_window = 1;
@@ -217,6 +218,9 @@ class session {
 
   explicit session(session_settings settings);
 
+  /// The connection presented a TLS client certificate: a CONNECT without a password is an
+  /// X.509 device's (spec §3.2). Call before on_open().
+  void client_certificate_presented() { client_certificate_ = true; }
   /// The transport is up (TLS handshake done): starts the CONNECT timeout.
   actions on_open(core::time_point now);
   /// A decoded packet from the device.
@@ -301,6 +305,7 @@ class session {
   // CONNECT
   std::string device_id_;
   bool clean_session_ = true;
+  bool client_certificate_ = false;
   std::optional<will_message> will_;
   core::duration keep_alive_timeout_{};
   core::time_point last_received_{};

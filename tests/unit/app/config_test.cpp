@@ -166,3 +166,53 @@ TEST_CASE("ioThreads sets the one io pool; mqtt.ioThreads is its older spelling"
   REQUIRE(apply_config_json(R"({"ioThreads": 65})", c).empty());
   CHECK(has(problems(c), "ioThreads: must be between 1 and 64 (65)"));
 }
+
+TEST_CASE("X.509 devices and CA certificates in the config file (issue 16)") {
+  auto c = default_config();
+  const auto errors = apply_config_json(R"({
+    "devices": [
+      {"deviceId": "self", "authentication": "selfSigned", "primaryThumbprint": ")" +
+                                            std::string(40, 'a') + R"("},
+      {"deviceId": "by-ca", "authentication": "certificateAuthority"}
+    ],
+    "caCertificates": [{"name": "root", "file": "/tmp/root.pem"}]
+  })",
+                                        c);
+  CHECK(errors.empty());
+  REQUIRE(c.devices.size() == 2);
+  CHECK(c.devices[0].authentication == emu::core::auth_type::self_signed);
+  CHECK(c.devices[0].primary_thumbprint == std::string(40, 'a'));
+  CHECK(c.devices[1].authentication == emu::core::auth_type::certificate_authority);
+  REQUIRE(c.ca_certificates.size() == 1);
+  CHECK(c.ca_certificates[0].name == "root");
+  CHECK(c.ca_certificates[0].file == "/tmp/root.pem");
+  CHECK(validate(c).empty());
+
+  auto bad = default_config();
+  const auto type_errors =
+      apply_config_json(R"({"devices": [{"deviceId": "x", "authentication": "x509"}]})", bad);
+  REQUIRE(type_errors.size() == 1);
+  CHECK(type_errors[0].to_string().starts_with("devices[0].authentication: must be \"sas\""));
+
+  bad = default_config();
+  CHECK(apply_config_json(R"({"devices": [
+      {"deviceId": "a", "authentication": "selfSigned"},
+      {"deviceId": "b", "authentication": "selfSigned", "primaryThumbprint": "xyz"},
+      {"deviceId": "c", "authentication": "certificateAuthority", "primaryKey": "AAAAAAAAAAAAAAAAAAAAAA=="},
+      {"deviceId": "d", "primaryThumbprint": ")" +
+                              std::string(64, 'F') + R"("}],
+    "caCertificates": [{"name": "bad name!", "file": "x.pem"}, {"name": "n"}]})",
+                          bad)
+            .empty());
+  const auto p = problems(bad);
+  CHECK(has(p, "devices[0].primaryThumbprint: a selfSigned device needs one"));
+  CHECK(has(p,
+            "devices[1].primaryThumbprint: must be a hex SHA-1 (40 digits) or SHA-256 (64 "
+            "digits) (xyz)"));
+  CHECK(has(p, "devices[2].primaryKey: an X.509 device has no keys"));
+  CHECK(has(p,
+            "devices[3].primaryThumbprint: only a selfSigned device has thumbprints (set "
+            "\"authentication\")"));
+  CHECK(has(p, "caCertificates[0].name: must be 1 to 64 of A-Z a-z 0-9 - _ . (bad name!)"));
+  CHECK(has(p, "caCertificates[1].file: must name a PEM file"));
+}

@@ -31,7 +31,7 @@ TEST_CASE("a connection opens a session with a new epoch; a refused one opens no
   CHECK(a.expiry == f.now + 1h + f.h.settings().token_clock_skew);
 
   const auto refused = f.h.connect_device(
-      session_request{"dev1", "SharedAccessSignature sr=x&sig=y&se=1", false, 1}, f.now);
+      session_request{"dev1", "SharedAccessSignature sr=x&sig=y&se=1", false, 1, nullptr}, f.now);
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == hub_error::unauthorized);
   CHECK(f.h.take_events().empty());  // b's session is untouched
@@ -50,7 +50,8 @@ TEST_CASE("takeover: the older session ends, its locks go back, its epoch is ref
   // The same device connects again (spec §3.3): the first session ends, and what it held is
   // delivered to the new one at once, without a lock timeout (§1.6), counting the delivery the
   // old connection never acknowledged (issue 13).
-  const auto second = f.h.connect_device(session_request{"dev1", f.token(), false, 1}, f.now);
+  const auto second =
+      f.h.connect_device(session_request{"dev1", f.token(), false, 1, nullptr}, f.now);
   REQUIRE(second.ok());
   events = f.h.take_events();
   REQUIRE(!events.empty());
@@ -164,7 +165,8 @@ TEST_CASE("a connection that drops before every PUBACK ends dead-lettered, not i
     if (d.empty()) break;
     f.h.disconnect_device("dev1", g.epoch, f.now);
     // The SDK reconnects at once; the stored subscription resumes delivery at CONNACK.
-    const auto again = f.h.connect_device(session_request{"dev1", f.token(), false, 1}, f.now);
+    const auto again =
+        f.h.connect_device(session_request{"dev1", f.token(), false, 1, nullptr}, f.now);
     REQUIRE(again.ok());
     g = *again;
   }
@@ -245,7 +247,8 @@ TEST_CASE("a failed round puts the sessions back as they were committed") {
     return s;
   }();
   // A new connection takes over in a round whose commit then fails.
-  const auto second = f.h.connect_device(session_request{"dev1", f.token(), false, 1}, f.now);
+  const auto second =
+      f.h.connect_device(session_request{"dev1", f.token(), false, 1, nullptr}, f.now);
   REQUIRE(second.ok());
   (void)f.h.take_changes();
   (void)f.h.take_events();

@@ -30,6 +30,7 @@ class memory_store final : public state_store {
     }
     for (const auto& [id, q] : subscriptions_) s.subscriptions.push_back({id, q});
     for (const auto& [id, t] : twins_) s.twins.push_back(t);
+    for (const auto& [name, c] : cas_) s.ca_certificates.push_back(c);
     for (const auto& [id, t] : telemetry_) s.telemetry.push_back(t);
     for (const auto& [id, p] : partitions_) s.partitions.push_back(p);
     s.counters = counters_;
@@ -108,7 +109,10 @@ class memory_store final : public state_store {
   }
   void apply(const change::put_partition_counters& c) { partitions_[c.value.partition] = c.value; }
   void apply(const change::put_counters& c) { counters_ = c.value; }
+  void apply(const change::put_ca_certificate& c) { cas_[c.value.name] = c.value; }
+  void apply(const change::remove_ca_certificate& c) { cas_.erase(c.name); }
   void apply(const change::clear_all&) {
+    cas_.clear();
     devices_.clear();
     messages_.clear();
     records_.clear();
@@ -121,6 +125,7 @@ class memory_store final : public state_store {
   }
 
   std::map<std::string, device> devices_;
+  std::map<std::string, ca_certificate> cas_;
   std::map<std::uint64_t, c2d_message> messages_;
   std::map<std::uint64_t, feedback_record> records_;
   std::map<std::uint64_t, feedback_batch> batches_;

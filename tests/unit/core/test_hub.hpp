@@ -71,7 +71,8 @@ struct fixture {
 
   /// Opens dev1's session (an accepted MQTT CONNECT) and forgets the changes and events.
   session_grant connect(bool clean_session = false, std::size_t window = 1) {
-    auto g = h.connect_device(session_request{"dev1", token(), clean_session, window}, now);
+    auto g =
+        h.connect_device(session_request{"dev1", token(), clean_session, window, nullptr}, now);
     REQUIRE(g.ok());
     (void)h.take_changes();
     (void)h.take_events();

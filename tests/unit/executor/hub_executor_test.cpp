@@ -163,7 +163,7 @@ TEST_CASE("a failed commit puts the volatile state back: a session opened in it 
   const auto token = make_sas_token("testhub.localhost/devices/dev1", core::testing::device_key, "",
                                     4102444800);  // 2100-01-01
   const auto epoch_of = [token](hub& hb, time_point now) {
-    const auto g = hb.connect_device(session_request{"dev1", token, false, 1}, now);
+    const auto g = hb.connect_device(session_request{"dev1", token, false, 1, nullptr}, now);
     return g ? g->epoch : 0;
   };
   const auto [c1, first] = h.call(epoch_of);

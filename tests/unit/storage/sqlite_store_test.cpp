@@ -130,6 +130,43 @@ TEST_CASE("every change type round-trips through commit and load") {
          change::put_subscription{{"dev-a", 0}}, put_event(5, "dev-c")});
     f.check();
 
+    // Identities (schema 4): an X.509 edge device with a parent scope, a CA certificate.
+    core::device x = make_device("dev-x509", 3);
+    x.authentication = core::auth_type::self_signed;
+    x.primary_key.clear();
+    x.secondary_key.clear();
+    x.primary_thumbprint = std::string(40, 'A');
+    x.secondary_thumbprint = std::string(64, 'B');
+    x.iot_edge = true;
+    x.device_scope = "ms-azure-iot-edge://dev-x509-1";
+    x.parent_scopes = {"ms-azure-iot-edge://parent-2"};
+    core::ca_certificate ca;
+    ca.name = "root-ca";
+    ca.pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    ca.subject = "CN=root";
+    ca.thumbprint = std::string(40, 'C');
+    ca.not_before = at(1'700'000'000'000);
+    ca.not_after = at(1'900'000'000'000);
+    ca.verified = true;
+    ca.verification_code = "ABC";
+    ca.etag = "e1";
+    ca.created = at(1'767'225'600'000);
+    ca.updated = at(1'767'225'601'000);
+    f.commit({change::put_device{x}, change::put_ca_certificate{ca}});
+    f.check();
+    {
+      const auto loaded_x = f.store->load();
+      const auto it = std::find_if(loaded_x.devices.begin(), loaded_x.devices.end(),
+                                   [](const core::device& d) { return d.id == "dev-x509"; });
+      REQUIRE(it != loaded_x.devices.end());
+      CHECK(*it == x);
+      REQUIRE(loaded_x.ca_certificates.size() == 1);
+      CHECK(loaded_x.ca_certificates[0] == ca);
+    }
+    f.commit({change::remove_ca_certificate{"root-ca"}, change::remove_device{"dev-x509"}});
+    f.check();
+    CHECK(f.store->load().ca_certificates.empty());
+
     // put_message_state touches only the state columns.
     f.commit(
         {change::put_message_state{1, core::c2d_state::invisible, 1, 42, at(1'767'225'660'000)}});

@@ -144,7 +144,8 @@ inline core::change::put_telemetry put_event(std::uint64_t id, const std::string
 
 inline auto device_fields(const core::device& d) {
   return std::tie(d.id, d.status, d.status_reason, d.primary_key, d.secondary_key, d.generation_id,
-                  d.etag, d.status_updated_time);
+                  d.etag, d.status_updated_time, d.authentication, d.primary_thumbprint,
+                  d.secondary_thumbprint, d.iot_edge, d.device_scope, d.parent_scopes);
 }
 
 /// "" when equal, otherwise the first part that differs (core::device has no operator==, so
@@ -173,7 +174,8 @@ inline std::string diff(const core::hub_snapshot& a, const core::hub_snapshot& b
         sized("pending_feedback", a.pending_feedback, b.pending_feedback),
         sized("batches", a.batches, b.batches),
         sized("subscriptions", a.subscriptions, b.subscriptions), sized("twins", a.twins, b.twins),
-        sized("telemetry", a.telemetry, b.telemetry)}) {
+        sized("telemetry", a.telemetry, b.telemetry),
+        sized("ca_certificates", a.ca_certificates, b.ca_certificates)}) {
     if (!s.empty()) return s;
   }
   if (!(a.counters == b.counters)) return "counters differ";
@@ -191,6 +193,7 @@ struct model {
   std::map<std::string, core::device_twin> twins;
   std::map<std::pair<int, std::int64_t>, core::telemetry_message> telemetry;
   std::map<int, core::partition_counters> partitions;
+  std::map<std::string, core::ca_certificate> cas;
   core::hub_counters counters;
 
   void apply(const core::state_change& change) {
@@ -253,6 +256,8 @@ struct model {
     partitions[c.value.partition] = c.value;
   }
   void on(const core::change::put_counters& c) { counters = c.value; }
+  void on(const core::change::put_ca_certificate& c) { cas[c.value.name] = c.value; }
+  void on(const core::change::remove_ca_certificate& c) { cas.erase(c.name); }
   void on(const core::change::clear_all&) { *this = model{}; }
 
   core::hub_snapshot snapshot() const {
@@ -273,6 +278,7 @@ struct model {
     for (const auto& [id, t] : twins) s.twins.push_back(t);
     for (const auto& [id, t] : telemetry) s.telemetry.push_back(t);
     for (const auto& [id, p] : partitions) s.partitions.push_back(p);
+    for (const auto& [name, c] : cas) s.ca_certificates.push_back(c);
     s.counters = counters;
     return s;
   }

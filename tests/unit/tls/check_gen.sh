@@ -87,6 +87,28 @@ echo "--- RSA"
 bash "$gen" --rsa -o "$tmp/rsa" >/dev/null || fail "gen.sh --rsa failed"
 check_set "$tmp/rsa" "Private-Key: (2048 bit"
 
+echo "--- X.509 device certificates"
+bash "$gen" --device dev-1 --verification-code ABC123 -o "$tmp/dev" >/dev/null ||
+  fail "gen.sh --device failed"
+expect_ok "CA-signed device certificate chains to the device CA" -CAfile "$tmp/dev/device-ca.crt" \
+  "$tmp/dev/devices/dev-1.crt"
+expect_ok "verification certificate chains to the device CA" -CAfile "$tmp/dev/device-ca.crt" \
+  "$tmp/dev/verification.crt"
+expect_ok "self-signed device certificate verifies against itself" \
+  -CAfile "$tmp/dev/devices/dev-1-self.crt" -partial_chain "$tmp/dev/devices/dev-1-self.crt"
+[[ "$(openssl x509 -in "$tmp/dev/devices/dev-1.crt" -noout -subject)" == "subject=CN = dev-1" ]] &&
+  pass "device certificate CN is the device id" || fail "device certificate CN is not dev-1"
+[[ "$(openssl x509 -in "$tmp/dev/verification.crt" -noout -subject)" == "subject=CN = ABC123" ]] &&
+  pass "verification certificate CN is the code" || fail "verification CN is not the code"
+[[ "$(stat -c %a "$tmp/dev/devices/dev-1.key")" == 600 ]] && pass "device key is 0600" ||
+  fail "device key is not 0600"
+before="$(openssl x509 -in "$tmp/dev/device-ca.crt" -noout -fingerprint -sha256)"
+bash "$gen" --device dev-2 -o "$tmp/dev" >/dev/null || fail "gen.sh --device re-run failed"
+after="$(openssl x509 -in "$tmp/dev/device-ca.crt" -noout -fingerprint -sha256)"
+[[ "$before" == "$after" ]] && pass "device CA reused on re-run" || fail "device CA changed"
+if bash "$gen" --device 'a/b' -o "$tmp/dev" >/dev/null 2>&1; then
+  fail "accepted a device id with '/'"; else pass "rejects a device id with '/'"; fi
+
 echo "--- bad arguments"
 if bash "$gen" "$tmp/bad" 'evil,DNS:x' >/dev/null 2>&1; then fail "accepted a bad host name"; else
   pass "rejects a bad host name"; fi
