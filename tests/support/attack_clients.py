@@ -61,9 +61,12 @@ WRONG_KEY = base64.b64encode(b"not the key, not the key, not it").decode()
 # ---- TLS ---------------------------------------------------------------------------------------
 
 
-def tls_context(ca_file):
+def tls_context(ca_file, client_cert=None):
+    """`client_cert`: (certificate file, key file) to present (X.509 devices)."""
     context = ssl.create_default_context(cafile=ca_file)
     context.check_hostname = True
+    if client_cert:
+        context.load_cert_chain(*client_cert)
     return context
 
 
@@ -71,10 +74,10 @@ def tcp_connect(port, timeout=10):
     return socket.create_connection(("127.0.0.1", port), timeout=timeout)
 
 
-def tls_connect(port, ca_file, timeout=10):
+def tls_connect(port, ca_file, timeout=10, client_cert=None):
     raw = tcp_connect(port, timeout)
     try:
-        return tls_context(ca_file).wrap_socket(raw, server_hostname="localhost")
+        return tls_context(ca_file, client_cert).wrap_socket(raw, server_hostname="localhost")
     except BaseException:
         raw.close()
         raise
@@ -171,9 +174,10 @@ def c2d_topic_properties(topic):
 class MqttConnection:
     """One MQTT connection over TLS (or plain TCP with ca_file=None), read packet by packet."""
 
-    def __init__(self, port, ca_file, timeout=10):
+    def __init__(self, port, ca_file, timeout=10, client_cert=None):
         self.timeout = timeout
-        self.sock = tls_connect(port, ca_file, timeout) if ca_file else tcp_connect(port, timeout)
+        self.sock = (tls_connect(port, ca_file, timeout, client_cert) if ca_file
+                     else tcp_connect(port, timeout))
         self.buffer = b""
         self.next_id = 1
         self.early_publishes = []  # PUBLISH packets read while waiting for another answer
@@ -305,8 +309,10 @@ class Hub:
         self.policy_keys.update({name: parse_connection_string(cs)["SharedAccessKey"]
                             for name, cs in ready["connectionStrings"].items()
                             if name != "devices"})
+        # X.509 devices' strings carry `x509=true` instead of a key.
         self.device_keys = {name: parse_connection_string(cs)["SharedAccessKey"]
-                            for name, cs in ready["connectionStrings"]["devices"].items()}
+                            for name, cs in ready["connectionStrings"]["devices"].items()
+                            if "SharedAccessKey" in parse_connection_string(cs)}
 
     # tokens
     def device_token(self, device_id, key=None, se=None, ttl=3600):
@@ -318,8 +324,8 @@ class Hub:
                          ttl=ttl)
 
     # MQTT
-    def mqtt(self, timeout=10):
-        return MqttConnection(self.ports["mqtt"], self.ca, timeout)
+    def mqtt(self, timeout=10, client_cert=None):
+        return MqttConnection(self.ports["mqtt"], self.ca, timeout, client_cert)
 
     def mqtt_device(self, device_id, token=None, timeout=10, clean=False, keep_alive=60):
         """A connected device (CONNACK 0 checked)."""

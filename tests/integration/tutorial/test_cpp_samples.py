@@ -4,13 +4,14 @@ AMQP) prints the telemetry devices send, read from the Event Hubs-compatible end
 three fail clearly when the connection string, the key or the certificate is wrong."""
 import os
 import re
+import subprocess
 import unittest
 
 from tutorial_support import (EXIT_BAD_INPUT, EXIT_CONNECTION, EXIT_FAILURE, EXIT_OK,
                               EXIT_REJECTED, EXIT_TIMEOUT, EXIT_TLS, EXIT_UNAUTHORIZED,
                               OTHER_DEVICE, READ_TELEMETRY, SEND_C2D, SIMULATED_DEVICE,
                               TELEMETRY_DEVICE, WRONG_KEY, Sample, TlsServer, TutorialTestCase,
-                              free_port, generated_certs, parse_events, replace_key, run,
+                              device_certs, free_port, generated_certs, parse_events, replace_key, run,
                               send_telemetry, start_emulator, start_telemetry_emulator,
                               telemetry_messages, with_part)
 
@@ -93,6 +94,62 @@ class EndToEnd(TutorialTestCase):
         self.assertExit(code, EXIT_REJECTED, out + err)
         self.assertRegex(out, r"Send outcome for message_0_\w+: rejected \(amqp:not-found")
         self.assertIn("1 of 1 messages were not accepted", err)
+
+
+class X509Device(TutorialTestCase):
+    """simulated-device as an X.509 device (README "Identities"): `x509=true` in its connection
+    string, --cert/--key; the device and the CA come from the config file, with certificates
+    made by certs/gen.sh --device."""
+
+    def config(self, certs):
+        sha1 = subprocess.run(["openssl", "x509", "-in", os.path.join(certs, "devices",
+                                                                          "x509dev-self.crt"),
+                               "-noout", "-fingerprint", "-sha1"], check=True,
+                              capture_output=True, text=True).stdout
+        thumbprint = sha1.strip().split("=", 1)[1].replace(":", "")
+        return {
+            "devices": [
+                {"deviceId": DEVICE, "primaryKey": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
+                {"deviceId": "x509dev", "authentication": "selfSigned",
+                 "primaryThumbprint": thumbprint.lower()},
+                {"deviceId": "cadev", "authentication": "certificateAuthority"},
+            ],
+            "caCertificates": [{"name": "device-ca",
+                                "file": os.path.join(certs, "device-ca.crt")}],
+        }
+
+    def test_self_signed_and_ca_signed_devices_receive_c2d(self):
+        certs = device_certs()
+        emu = start_emulator(self, needs=("mqtt", "amqp"), config=self.config(certs))
+        strings = emu.ready["connectionStrings"]["devices"]
+        self.assertEqual(strings["x509dev"],
+                         "HostName=%s;DeviceId=x509dev;x509=true" % emu.ready["hostName"])
+        for device, cert in (("x509dev", "x509dev-self"), ("cadev", "cadev")):
+            with self.subTest(device=device):
+                sample = Sample(self, device_cmd(
+                    emu, "--cert", os.path.join(certs, "devices", cert + ".crt"),
+                    "--key", os.path.join(certs, "devices", cert + ".key"),
+                    "--count", "1", "--timeout", "60", cs=strings[device]))
+                sample.wait_for_line(r"^Subscribed to cloud-to-device messages", 30)
+                sender = Sample(self, sender_cmd(emu, "--count", "1", "--timeout", "60",
+                                                 device=device))
+                self.assertExit(sender.wait(90), EXIT_OK, sender.text())
+                self.assertExit(sample.wait(60), EXIT_OK, sample.text())
+                self.assertIn("Message received", sample.stdout())
+
+    def test_wrong_certificate_is_not_authorized(self):
+        certs = device_certs()
+        emu = start_emulator(self, needs=("mqtt",), config=self.config(certs))
+        # cadev's certificate is CA-signed with CN=cadev: it does not admit x509dev.
+        code, out, err = run(self, device_cmd(
+            emu, "--cert", os.path.join(certs, "devices", "cadev.crt"),
+            "--key", os.path.join(certs, "devices", "cadev.key"), "--timeout", "30",
+            cs=emu.ready["connectionStrings"]["devices"]["x509dev"]))
+        self.assertExit(code, EXIT_UNAUTHORIZED, out + err)
+        code, out, err = run(self, device_cmd(
+            emu, "--timeout", "30", cs=emu.ready["connectionStrings"]["devices"]["x509dev"]))
+        self.assertExit(code, EXIT_BAD_INPUT, out + err)
+        self.assertIn("needs --cert and --key", err)
 
 
 class Telemetry(TutorialTestCase):

@@ -243,6 +243,24 @@ def generated_certs():
         return _certs_dir[1]
 
 
+_device_certs_dir = None
+
+
+def device_certs():
+    """certs/gen.sh --device x509dev --device cadev output (devices/x509dev-self.crt,
+    devices/cadev.crt, device-ca.crt, …), made once per process, removed at exit."""
+    global _device_certs_dir
+    with _certs_lock:
+        if _device_certs_dir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="tutorial-device-certs-")
+            out = os.path.join(tmp.name, "certs")
+            subprocess.run(["bash", os.path.join(SOURCE_DIR, "certs", "gen.sh"), "--device",
+                            "x509dev", "--device", "cadev", out], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+            _device_certs_dir = (tmp, out)
+        return _device_certs_dir[1]
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on (bound, then released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -51,7 +51,8 @@ class TestServer {
    * @param {object} [config] merged over the generated config file (e.g. {mqtt: {...}})
    * @param {object} [options] {httpsPort}: 443 for the service SDKs, which always use 443;
    *   {amqpPort}: 5671 for @azure/event-hubs 1.x, which always uses 5671; {reuse}: a server
-   *   stopped with stop({keepData: true}), whose data directory this one starts on (restart)
+   *   stopped with stop({keepData: true}), whose data directory this one starts on (restart);
+   *   {mqttPort}: 8883 for X.509 devices of the Node SDK, which ignores GatewayHostName then
    */
   static async start(config = {}, options = {}) {
     const binary = process.env.EMU_BINARY;
@@ -63,7 +64,7 @@ class TestServer {
     if (!options.reuse) fs.cpSync(certDir, path.join(dataDir, 'certs'), { recursive: true });
     const configFile = path.join(s.tmp, 'config.json');
     fs.writeFileSync(configFile, JSON.stringify({ devices: DEVICES, logLevel: 'debug', ...config }));
-    s.proc = spawn(binary, ['--mqtt-port', '0', '--amqp-port', String(options.amqpPort ?? 0),
+    s.proc = spawn(binary, ['--mqtt-port', String(options.mqttPort ?? 0), '--amqp-port', String(options.amqpPort ?? 0),
       '--https-port', String(options.httpsPort ?? 0),
       '--bind', '127.0.0.1', '--data-dir', dataDir, '--ready-file', path.join(s.tmp, 'ready.json'),
       '--config', configFile, '--test-control'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -112,14 +113,14 @@ class TestServer {
    * One HTTPS request to 127.0.0.1:<https port>, trusting only the emulator's CA; the status
    * must be `expected`. Resolves to the parsed JSON body.
    */
-  request(method, urlPath, expected, body = undefined) {
+  request(method, urlPath, expected, body = undefined, headers = {}) {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = https.request({
         host: '127.0.0.1', port: this.ready.ports.https, method, path: urlPath, ca: this.ca,
         servername: 'localhost', agent: false, timeout: 10000,
-        headers: payload === undefined ? {}
-          : { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload) },
+        headers: payload === undefined ? headers
+          : { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload) },
       }, (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
