@@ -186,6 +186,11 @@ void http_session::answer(http_request request, bool keep_alive) {
     case route_kind::not_found:
       respond(error_response(404, "NotFound", "No such resource."), keep_alive_);
       return;
+    case route_kind::not_implemented:
+      respond(error_response(501, "NotImplemented",
+                             "The emulator does not implement " + r.certificate + " yet."),
+              keep_alive_);
+      return;
     case route_kind::method_not_allowed:
       respond(error_response(405, "MethodNotAllowed", "The method is not allowed on this path."),
               keep_alive_);

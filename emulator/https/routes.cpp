@@ -31,6 +31,13 @@ route make(route_kind k, std::string id = {}) {
   return route{k, std::move(id), {}, {}};
 }
 
+/// A feature the emulator does not have (501 naming it).
+route unsupported(std::string feature) {
+  route r = make(route_kind::not_implemented);
+  r.certificate = std::move(feature);
+  return r;
+}
+
 /// Picks the route for `method` among the (method, kind) pairs a path allows.
 route pick(std::string_view method,
            std::initializer_list<std::pair<std::string_view, route_kind>> allowed,
@@ -108,6 +115,9 @@ route match_route(std::string_view method, std::string_view target) {
     if (n == 3 && s[2] == "commands")
       return pick(method, {{"DELETE", route_kind::purge_queue}}, s[1]);
     if (n >= 4 && s[2] == "messages") return device_messages_route(method, target, s);
+    if (n >= 3 && s[2] == "modules") return unsupported("module identities");
+    if (n == 3 && s[2] == "applyConfigurationContent")
+      return unsupported("configurations (applyConfigurationContent)");
     return make(route_kind::not_found);
   }
 
@@ -137,7 +147,12 @@ route match_route(std::string_view method, std::string_view target) {
     return r;
   }
 
+  // Features of Azure's registry the official Registry calls and the emulator does not have:
+  // a clear 501 naming the feature instead of a bare 404 (README "Identities").
+  if (n >= 1 && s[0] == "jobs") return unsupported("import/export jobs (/jobs)");
+  if (n >= 1 && s[0] == "configurations") return unsupported("configurations");
   if (n >= 1 && s[0] == "twins") {
+    if (n >= 3 && s[2] == "modules") return unsupported("module identities (module twins)");
     if (n == 2 && !s[1].empty())
       return pick(method,
                   {{"GET", route_kind::get_twin},

@@ -68,6 +68,7 @@ enum class route_kind {
   admin_clock,
   admin_clock_advance,
   admin_reset,
+  not_implemented,     ///< a registry feature of Azure the emulator does not have (501)
   not_found,           ///< no such path (404)
   method_not_allowed,  ///< the path exists, the method does not (405)
   bad_request,         ///< a malformed percent escape (400)
@@ -79,7 +80,8 @@ struct route {
   std::string device_id;
   /// The decoded lock token of the C2D settlement routes.
   std::string lock_token;
-  /// The decoded certificate name of the certificate routes.
+  /// The decoded certificate name of the certificate routes; for not_implemented, the
+  /// feature's name.
   std::string certificate;
 };
 

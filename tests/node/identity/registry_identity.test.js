@@ -131,3 +131,11 @@ test('GET /devices?top=N returns at most N devices', async () => {
   assert.ok(all.length > 2);
   await server.request('GET', '/devices?top=0', 400, undefined, { Authorization: sas });
 });
+
+test('what the emulator lacks answers 501 naming it, not a bare 404', async () => {
+  await assert.rejects(registry.getModulesOnDevice('edge-1'), (e) => /module identities/.test(e.message));
+  await assert.rejects(registry.addModule({ deviceId: 'edge-1', moduleId: 'm1' }),
+    (e) => /module identities/.test(e.message));
+  await assert.rejects(registry.listJobs(), (e) => /jobs/.test(e.message));
+  await assert.rejects(registry.getConfigurations(), (e) => /configurations/.test(e.message));
+});

@@ -58,3 +58,26 @@ TEST_CASE("test-control routes") {
   CHECK_FALSE(is_admin(route_kind::get_device));
   CHECK_FALSE(is_admin(route_kind::health));
 }
+
+TEST_CASE("identity routes (issue 16): bulk, certificates, and 501 for what is not there") {
+  CHECK(match_route("POST", "/devices?api-version=2021-04-12").kind == route_kind::bulk_devices);
+  CHECK(match_route("GET", "/certificates").kind == route_kind::list_certificates);
+  const auto put = match_route("PUT", "/certificates/my-ca?api-version=2021-04-12");
+  CHECK(put.kind == route_kind::put_certificate);
+  CHECK(put.certificate == "my-ca");
+  CHECK(match_route("GET", "/certificates/my-ca").kind == route_kind::get_certificate);
+  CHECK(match_route("DELETE", "/certificates/my-ca").kind == route_kind::delete_certificate);
+  CHECK(match_route("POST", "/certificates/my-ca/generateVerificationCode").kind ==
+        route_kind::certificate_verification_code);
+  CHECK(match_route("POST", "/certificates/my-ca/verify").kind == route_kind::verify_certificate);
+  CHECK(match_route("GET", "/certificates/my-ca/verify").kind == route_kind::method_not_allowed);
+  for (const auto* target :
+       {"/devices/d1/modules", "/devices/d1/modules/m1", "/twins/d1/modules/m1",
+        "/twins/d1/modules/m1/methods", "/jobs/create", "/jobs", "/configurations/c1",
+        "/devices/d1/applyConfigurationContent"}) {
+    CAPTURE(target);
+    const auto r = match_route("GET", target);
+    CHECK(r.kind == route_kind::not_implemented);
+    CHECK_FALSE(r.certificate.empty());
+  }
+}
