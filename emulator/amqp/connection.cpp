@@ -313,8 +313,10 @@ std::optional<steady_time> amqp_connection::tick(steady_time now) {
   const core::time_point hub_now = executor_.now();
   const auto valid = [&](const core::auth_grant& g) {
     if (hub_now >= g.expiry) return false;
-    sooner(now +
-           std::chrono::duration_cast<std::chrono::steady_clock::duration>(g.expiry - hub_now));
+    // Capped before the conversion to steady_clock's nanoseconds: a certificate's notAfter may
+    // be 9999-12-31 (RFC 5280 §4.1.2.5), which overflows int64 nanoseconds.
+    const auto left = std::min<core::duration>(g.expiry - hub_now, std::chrono::hours(24));
+    sooner(now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
     return true;
   };
   if (grant_ && !valid(*grant_)) {
@@ -411,6 +413,13 @@ void amqp_connection::device_token_expired(const std::string& device_id) {
 
 void amqp_connection::device_session_ended(const std::string& device_id, std::uint64_t epoch,
                                            core::session_end why) {
+  if (why == core::session_end::device_changed) {
+    // Its status, keys or credentials changed: what admitted it here (a token or the client
+    // certificate, whose grant may last years) must be proven again before new links attach.
+    device_grants_.erase(device_id);
+    device_credentials_.erase(device_id);
+    certificate_refusals_.erase(device_id);
+  }
   device_sessions_.ended(device_id, epoch, why);
 }
 

@@ -600,6 +600,9 @@ std::vector<config_error> validate(const emulator_config& c) {
                    "only a selfSigned device has thumbprints (set \"authentication\")", ""});
     if (d.authentication == core::auth_type::self_signed && d.primary_thumbprint.empty())
       e.push_back({key + ".primaryThumbprint", "a selfSigned device needs one", ""});
+    if (!d.secondary_thumbprint.empty() &&
+        core::iequals(d.primary_thumbprint, d.secondary_thumbprint))
+      e.push_back({key + ".secondaryThumbprint", "must differ from the primary one", ""});
     for (const auto* t : {&d.primary_thumbprint, &d.secondary_thumbprint}) {
       const bool hex = std::all_of(t->begin(), t->end(), [](char ch) {
         return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');

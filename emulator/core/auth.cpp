@@ -90,6 +90,7 @@ result<auth_grant> authenticate_device_certificate(const registry& devices,
   if (d->status != device_status::enabled) return unauthorized("The device is disabled.");
   if (now < certificate.not_before) return unauthorized("The client certificate is not yet valid.");
   if (now >= certificate.not_after) return unauthorized("The client certificate has expired.");
+  time_point expiry = certificate.not_after;
   switch (d->authentication) {
     case auth_type::self_signed:
       if (!thumbprint_matches(certificate, d->primary_thumbprint) &&
@@ -99,7 +100,11 @@ result<auth_grant> authenticate_device_certificate(const registry& devices,
     case auth_type::certificate_authority:
       if (certificate.subject_common_name != device_id)
         return unauthorized("The client certificate's subject CN is not the device id.");
-      if (auto chained = cas.check_chain(certificate, now); !chained) return chained.error();
+      if (auto chained = cas.check_chain(certificate, now); !chained) {
+        return chained.error();
+      } else {
+        expiry = std::min(expiry, *chained);  // no longer than the CA itself is valid
+      }
       break;
     case auth_type::sas:
     case auth_type::none:
@@ -109,7 +114,7 @@ result<auth_grant> authenticate_device_certificate(const registry& devices,
   }
   auth_grant grant;
   grant.device_id = d->id;
-  grant.expiry = certificate.not_after;
+  grant.expiry = expiry;
   grant.permissions = static_cast<permission_set>(permission::device_connect);
   return grant;
 }

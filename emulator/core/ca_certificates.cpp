@@ -8,9 +8,10 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
-#include "emulator/core/crypto.hpp"
-
+#include <ctime>
 #include <stdexcept>
+
+#include "emulator/core/crypto.hpp"
 
 namespace emu::core {
 
@@ -74,7 +75,9 @@ std::string der_of(X509* x) {
 
 std::string one_line(const X509_NAME* name) {
   std::unique_ptr<BIO, bio_free> bio(BIO_new(BIO_s_mem()));
-  if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) < 0)
+  // "CN=name, O=org" as Azure shows subjects (ONELINE without the spaces around '=').
+  if (!bio || X509_NAME_print_ex(bio.get(), name, 0,
+                                 XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB & ~XN_FLAG_SPC_EQ) < 0)
     return {};
   char* data = nullptr;
   const long n = BIO_get_mem_data(bio.get(), &data);
@@ -245,7 +248,8 @@ result<ca_certificate> ca_certificates::verify(std::string_view name, std::strin
   return c;
 }
 
-status ca_certificates::check_chain(const client_certificate& presented, time_point now) const {
+result<time_point> ca_certificates::check_chain(const client_certificate& presented,
+                                                time_point now) const {
   const auto refuse = [](std::string why) {
     return error{hub_error::unauthorized, std::move(why)};
   };
@@ -278,7 +282,18 @@ status ca_certificates::check_chain(const client_certificate& presented, time_po
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
   X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(to_unix_ms(now) / 1000));
   X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
-  if (X509_verify_cert(ctx.get()) == 1) return success();
+  if (X509_verify_cert(ctx.get()) == 1) {
+    time_point earliest = presented.not_after;
+    STACK_OF(X509)* verified = X509_STORE_CTX_get0_chain(ctx.get());
+    for (int i = 0; verified != nullptr && i < sk_X509_num(verified); ++i) {
+      time_point t{};
+      struct tm tm {};
+      if (ASN1_TIME_to_tm(X509_get0_notAfter(sk_X509_value(verified, i)), &tm) == 1)
+        t = time_point{std::chrono::seconds{static_cast<std::int64_t>(timegm(&tm))}};
+      if (t != time_point{} && t < earliest) earliest = t;
+    }
+    return earliest;
+  }
   const int code = X509_STORE_CTX_get_error(ctx.get());
   return refuse(std::string("The certificate does not chain to a verified CA of the hub: ") +
                 X509_verify_cert_error_string(code) + ".");

@@ -48,9 +48,10 @@ class ca_certificates {
   result<ca_certificate> verify(std::string_view name, std::string_view if_match,
                                 std::string_view certificate, time_point now);
 
-  /// `success` when the presented chain leads to a verified CA and every certificate on the
-  /// way is valid at `now`; `unauthorized` naming why not.
-  status check_chain(const client_certificate& presented, time_point now) const;
+  /// When the presented chain leads to a verified CA and every certificate on the way is valid
+  /// at `now`: the earliest notAfter on that chain (the grant ends then). Otherwise
+  /// `unauthorized` naming why not.
+  result<time_point> check_chain(const client_certificate& presented, time_point now) const;
 
  private:
   struct x509_free {

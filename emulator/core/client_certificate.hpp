@@ -7,8 +7,8 @@
 /// admits a device depends on the registry, so the hub decides (auth.hpp
 /// authenticate_device_certificate) with the hub's clock, not OpenSSL's.
 ///
-/// parse_client_certificate is pure (bytes in, value out) so that it can be fuzzed: it is the
-/// only code that reads certificate bytes chosen by a client.
+/// parse_client_certificate is pure (bytes in, value out) so that it can be fuzzed (with the CA
+/// upload and proof parsing of ca_certificates: tests/fuzz/client_certificate_fuzz.cpp).
 #include <span>
 #include <string>
 #include <string_view>

@@ -140,6 +140,29 @@ result<auth_grant> hub::authenticate_service(std::string_view token, permission 
   return core::authenticate_service(settings_, token, needed, now);
 }
 
+// ---- CA certificates ------------------------------------------------------------------------
+
+void hub::end_ca_device_sessions(time_point now) {
+  for (const auto& d : registry_.list())
+    if (d.authentication == auth_type::certificate_authority)
+      sessions_.end(d.id, session_end::device_changed, now);
+}
+
+result<ca_certificate> hub::put_ca_certificate(std::string_view name, std::string_view certificate,
+                                               bool verified, std::string_view if_match,
+                                               time_point now) {
+  auto put = cas_.put(name, certificate, verified, if_match, now);
+  if (put) end_ca_device_sessions(now);
+  return put;
+}
+
+status hub::remove_ca_certificate(std::string_view name, std::string_view if_match,
+                                  time_point now) {
+  auto removed = cas_.remove(name, if_match);
+  if (removed) end_ca_device_sessions(now);
+  return removed;
+}
+
 // ---- device sessions ------------------------------------------------------------------------
 
 result<session_grant> hub::connect_device(const session_request& r, time_point now) {

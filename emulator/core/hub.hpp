@@ -139,9 +139,17 @@ class hub {
                                                      time_point now) const {
     return core::authenticate_device_certificate(registry_, cas_, certificate, device_id, now);
   }
-  /// The hub's CA certificates (registered, verified), for the certificates REST.
+  /// The hub's CA certificates (registered, verified). Adding trust (a verification code, a
+  /// verification) goes through `certificates()`; what may take trust away goes through
+  /// put/remove_ca_certificate below.
   ca_certificates& certificates() { return cas_; }
   const ca_certificates& certificates() const { return cas_; }
+  /// ca_certificates::put/remove, then the sessions of every `certificateAuthority` device end
+  /// (their chains are checked again when they reconnect), as a key change ends a SAS device's.
+  result<ca_certificate> put_ca_certificate(std::string_view name, std::string_view certificate,
+                                            bool verified, std::string_view if_match,
+                                            time_point now);
+  status remove_ca_certificate(std::string_view name, std::string_view if_match, time_point now);
   /// SASL PLAIN with a policy's name and key (auth.hpp).
   result<auth_grant> authenticate_policy_key(std::string_view policy, std::string_view key,
                                              permission needed, time_point now) const {
@@ -270,6 +278,7 @@ class hub {
   bool has_changes() const { return journal_.has_changes(); }
 
  private:
+  void end_ca_device_sessions(time_point now);
   /// Delivers to the sessions of every device whose queue got a deliverable message.
   void deliver_available(time_point now);
 

@@ -49,7 +49,7 @@ class registry {
 
   /// `device_already_exists` if the id is taken; `argument_invalid` for a bad id, a key that
   /// is not base64 of 16..64 bytes, credentials that do not fit the authentication type, or a
-  /// scope that names no edge device (registry_rules in registry.cpp).
+  /// scope that names no edge device (check_identity, check_scopes).
   result<device> create(const device_spec& spec, time_point now);
   /// `if_match` is the etag without quotes, "*" or empty (= "*"). `device_not_found`,
   /// `precondition_failed`, `argument_invalid`.

@@ -188,7 +188,7 @@ void http_session::answer(http_request request, bool keep_alive) {
       return;
     case route_kind::not_implemented:
       respond(error_response(501, "NotImplemented",
-                             "The emulator does not implement " + r.certificate + " yet."),
+                             "The emulator does not implement " + r.feature + " yet."),
               keep_alive_);
       return;
     case route_kind::method_not_allowed:

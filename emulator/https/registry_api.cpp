@@ -140,25 +140,25 @@ std::optional<core::error> apply_bulk_entry(core::hub& hub, const bulk_entry& e,
   if (!e.spec) return e.spec.error();
   const core::device_spec& spec = *e.spec;
   const bool exists = hub.find_device(spec.id) != nullptr;
-  const auto created = [&](core::result<core::device> r) -> std::optional<core::error> {
+  const auto outcome = [](core::result<core::device> r) -> std::optional<core::error> {
     if (!r) return r.error();
     return std::nullopt;
   };
   switch (e.mode) {
     case import_mode::create:
-      return created(hub.create_device(spec, now));
+      return outcome(hub.create_device(spec, now));
     case import_mode::create_or_update:
-      return created(exists ? hub.update_device(spec, "*", now) : hub.create_device(spec, now));
+      return outcome(exists ? hub.update_device(spec, "*", now) : hub.create_device(spec, now));
     case import_mode::create_or_update_if_match_etag:
-      if (!exists) return created(hub.create_device(spec, now));
+      if (!exists) return outcome(hub.create_device(spec, now));
       [[fallthrough]];
     case import_mode::update_if_match_etag:
       if (e.etag.empty())
         return core::error{core::hub_error::precondition_failed,
                            "The entry has no eTag for an IfMatchETag import mode."};
-      return created(hub.update_device(spec, e.etag, now));
+      return outcome(hub.update_device(spec, e.etag, now));
     case import_mode::update:
-      return created(hub.update_device(spec, "*", now));
+      return outcome(hub.update_device(spec, "*", now));
     case import_mode::remove:
     case import_mode::remove_if_match_etag: {
       if (e.mode == import_mode::remove_if_match_etag && e.etag.empty())
@@ -360,13 +360,13 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
       }
       case route_kind::put_certificate: {
         if (!*cert) return cert->error();
-        auto c = hub.certificates().put(r.certificate, (*cert)->certificate, (*cert)->verified,
+        auto c = hub.put_ca_certificate(r.certificate, (*cert)->certificate, (*cert)->verified,
                                         if_match, now);
         if (!c) return c.error();
         return certificate_view{*c};
       }
       case route_kind::delete_certificate: {
-        const auto done = hub.certificates().remove(r.certificate, if_match);
+        const auto done = hub.remove_ca_certificate(r.certificate, if_match, now);
         if (!done) return done.error();
         return no_content{};
       }

@@ -28,13 +28,13 @@ std::optional<std::vector<std::string>> segments_of(std::string_view path) {
 }
 
 route make(route_kind k, std::string id = {}) {
-  return route{k, std::move(id), {}, {}};
+  return route{k, std::move(id), {}, {}, {}};
 }
 
 /// A feature the emulator does not have (501 naming it).
 route unsupported(std::string feature) {
   route r = make(route_kind::not_implemented);
-  r.certificate = std::move(feature);
+  r.feature = std::move(feature);
   return r;
 }
 

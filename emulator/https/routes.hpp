@@ -80,9 +80,10 @@ struct route {
   std::string device_id;
   /// The decoded lock token of the C2D settlement routes.
   std::string lock_token;
-  /// The decoded certificate name of the certificate routes; for not_implemented, the
-  /// feature's name.
+  /// The decoded certificate name of the certificate routes.
   std::string certificate;
+  /// For not_implemented: the feature, as the 501 answer names it.
+  std::string feature;
 };
 
 /// Routes `method` + `target` (path and optional query, percent-encoded as received).

@@ -114,9 +114,8 @@ class stream_connection final : public link,
   const std::uint64_t id_;
   const connection_settings settings_;
   std::weak_ptr<connection_set> owner_;
-  std::string peer_address_;
-  std::vector<std::string> peer_certificates_;  // read once the handshake is done  // read before
-                                                // the socket moves into the transport
+  std::string peer_address_;                    // read before the socket moves into the transport
+  std::vector<std::string> peer_certificates_;  // read once the handshake is done
   transport transport_;
   asio::steady_timer timer_;
   std::unique_ptr<protocol> protocol_;

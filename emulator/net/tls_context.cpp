@@ -96,6 +96,24 @@ void load_credentials(SSL_CTX* ctx, const tls_server_options& options) {
   }
 }
 
+/// OpenSSL's default decisions for a ticket (SSL_CTX_set_session_ticket_cb(3)), except that a
+/// session with a client certificate is not resumed.
+SSL_TICKET_RETURN ticket_without_client_certificate(SSL*, SSL_SESSION* session,
+                                                    const unsigned char*, size_t,
+                                                    SSL_TICKET_STATUS status, void*) {
+  switch (status) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW:
+      if (SSL_SESSION_get0_peer(session) != nullptr) return SSL_TICKET_RETURN_IGNORE_RENEW;
+      return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+    case SSL_TICKET_EMPTY:
+    case SSL_TICKET_NO_DECRYPT:
+      return SSL_TICKET_RETURN_IGNORE_RENEW;
+    default:
+      return SSL_TICKET_RETURN_ABORT;
+  }
+}
+
 }  // namespace
 
 void configure_server_tls(SSL_CTX* ctx) {
@@ -125,6 +143,12 @@ void configure_server_tls(SSL_CTX* ctx) {
   static constexpr unsigned char session_context[] = "iothub-emulator";
   if (SSL_CTX_set_session_id_context(ctx, session_context, sizeof(session_context) - 1) != 1)
     throw std::runtime_error("cannot set the TLS session id context: " + openssl_reason());
+  // A resumed session keeps the client's leaf certificate but not the intermediates it sent,
+  // so a CA-signed device whose intermediate is not registered would be refused on every
+  // resumed connection: a ticket of a session with a client certificate is not used (a full
+  // handshake follows, with the whole chain). Sessions without one resume as before.
+  if (SSL_CTX_set_session_ticket_cb(ctx, nullptr, ticket_without_client_certificate, nullptr) != 1)
+    throw std::runtime_error("cannot set the TLS session ticket callback: " + openssl_reason());
   SSL_CTX_set_default_passwd_cb(ctx, no_password);
 }
 

@@ -225,10 +225,6 @@ std::string transport::protocol() const {
   return SSL_get_version(ssl_.get());
 }
 
-}  // namespace emu::net
-
-namespace emu::net {
-
 std::vector<std::string> transport::peer_certificates() const {
   std::vector<std::string> out;
   if (!ssl_) return out;

@@ -42,7 +42,19 @@ install_missing cmake build-essential libssl-dev libcurl4-openssl-dev uuid-dev p
 build_emulator
 
 # ---- a fresh emulator, default ports, the connection strings it prints ------------------------
-start_emulator
+# Besides myDevice: two X.509 devices (README "Identities"), one self-signed and one signed by
+# a device CA the config registers as verified, with certificates from certs/gen.sh.
+bash "$ROOT/certs/gen.sh" --device x509-self --device x509-ca -o "$work/devcerts" >/dev/null
+thumbprint=$(openssl x509 -in "$work/devcerts/devices/x509-self-self.crt" -noout -fingerprint \
+  -sha1 | sed 's/.*=//; s/://g')
+cat >"$work/config.json" <<EOF
+{"devices": [{"deviceId": "myDevice"},
+             {"deviceId": "x509-self", "authentication": "selfSigned",
+              "primaryThumbprint": "$thumbprint"},
+             {"deviceId": "x509-ca", "authentication": "certificateAuthority"}],
+ "caCertificates": [{"name": "device-ca", "file": "$work/devcerts/device-ca.crt"}]}
+EOF
+start_emulator --config "$work/config.json"
 field() { python3 -c "import json,sys; r=json.load(open('$work/ready.json')); print($1)"; }
 DEVICE_CS=$(field 'r["connectionStrings"]["devices"]["myDevice"]')
 OWNER_CS=$(field 'r["connectionStrings"]["iothubowner"]')
@@ -82,6 +94,25 @@ inject "$MESSAGING" connectionString "$SERVICE_CS"
 inject "$MESSAGING" deviceId myDevice
 inject "$REGISTRY" connectionString "$OWNER_CS"
 inject "$REGISTRY" deviceId c-sdk-registry-device
+X509=$S/iothub_client/samples/iothub_ll_client_x509_sample/iothub_ll_client_x509_sample.c
+inject_pem() {  # file, C variable, PEM file: replaces the sample's multi-line literal
+  python3 - "$1" "$2" "$3" <<'EOF'
+import re, sys
+path, name, pem = sys.argv[1:]
+text = open(path).read()
+literal = "\n".join('"%s\\n"' % line for line in open(pem).read().strip().splitlines())
+new, n = re.subn(r'(static const char\* %s =)[^;]*;' % re.escape(name),
+                 lambda m: m.group(1) + "\n" + literal + ";", text, count=1)
+if n != 1:
+    sys.exit("no %s in %s" % (name, path))
+open(path, "w").write(new)
+EOF
+}
+x509_sample() {  # device id, certificate stem: the x509 sample injected for that device
+  inject "$X509" connectionString "HostName=$(field 'r["hostName"]');DeviceId=$1;x509=true"
+  inject_pem "$X509" x509certificate "$work/devcerts/devices/$2.crt"
+  inject_pem "$X509" x509privatekey "$work/devcerts/devices/$2.key"
+}
 
 echo "c-sdk: building the SDK and its samples in $BUILD (the first time takes a while)"
 cmake -S "$S" -B "$BUILD/out" -DCMAKE_BUILD_TYPE=Release -Duse_mqtt=ON -Duse_amqp=ON \
@@ -105,6 +136,12 @@ protocol "$C2D" SAMPLE_AMQP && build iothub_ll_c2d_sample c2d-amqp
 protocol "$TELEMETRY" SAMPLE_MQTT && build iothub_ll_telemetry_sample telemetry-mqtt
 protocol "$TELEMETRY" SAMPLE_AMQP && build iothub_ll_telemetry_sample telemetry-amqp
 protocol "$TELEMETRY" SAMPLE_HTTP && build iothub_ll_telemetry_sample telemetry-http
+for device in x509-self x509-ca; do
+  stem=$device && [[ $device == x509-self ]] && stem=x509-self-self
+  x509_sample "$device" "$stem"
+  protocol "$X509" SAMPLE_MQTT && build iothub_ll_client_x509_sample "$device-mqtt"
+  protocol "$X509" SAMPLE_AMQP && build iothub_ll_client_x509_sample "$device-amqp"
+done
 build iothub_messaging_sample messaging
 build iothub_registrymanager_sample registrymanager
 
@@ -153,6 +190,16 @@ for transport in mqtt amqp http; do
   fi
   ok=$(count "$work/telemetry-$transport.out" "IOTHUB_CLIENT_CONFIRMATION_OK")
   record "device telemetry over ${transport^^}" "$([[ $ok == 5 ]] && echo pass || echo FAIL) ($ok/5 confirmed)"
+done
+
+# X.509 devices: the sample sends 5 messages and waits for their confirmations.
+for device in x509-self x509-ca; do
+  for transport in mqtt amqp; do
+    run "$device-$transport" 60 "$bins/$device-$transport"
+    ok=$(count "$work/$device-$transport.out" "with result IOTHUB_CLIENT_CONFIRMATION_OK")
+    record "X.509 ($device) telemetry over ${transport^^}" \
+      "$([[ $ok == 5 ]] && echo pass || echo FAIL) ($ok/5 confirmed)"
+  done
 done
 
 run registrymanager 60 "${with_bundle[@]}" "$bins/registrymanager"

@@ -33,8 +33,8 @@ stop_emulator() {
   rm -rf "$work"
 }
 trap stop_emulator EXIT
-start_emulator() {
-  "$EMU" --in-memory --data-dir "$work/hub" --ready-file "$work/ready.json" \
+start_emulator() {  # extra emulator arguments...
+  "$EMU" --in-memory --data-dir "$work/hub" --ready-file "$work/ready.json" "$@" \
     >"$work/emulator.log" 2>&1 &
   emu_pid=$!
   for _ in $(seq 1 300); do  # the ready file appears once every listener is bound

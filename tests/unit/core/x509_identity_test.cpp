@@ -879,3 +879,57 @@ TEST_CASE("the hub admits a certificateAuthority device through its verified CA 
   r.certificate = chain;
   CHECK(f.h.connect_device(r, f.now).ok());
 }
+
+TEST_CASE("a CA-admitted grant ends with the CA when the CA expires before the leaf") {
+  fixture f;
+  const auto root = self_signed_certificate("Short Root", t0 - day, t0 + 2 * day, true);
+  const auto leaf = issued_certificate(root, "ca-dev", t0 - hour, t0 + 30 * day);
+  device_spec spec;
+  spec.id = "ca-dev";
+  spec.authentication = auth_type::certificate_authority;
+  REQUIRE(f.h.create_device(spec, f.now).ok());
+  REQUIRE(f.h.put_ca_certificate("root", root.pem, true, "", f.now).ok());
+  const auto chain = std::make_shared<const client_certificate>(presented({leaf.der}));
+  const auto g = f.h.authenticate_device(device_credential{"", chain}, "ca-dev", f.now);
+  REQUIRE(g.ok());
+  CHECK(g->expiry == at(t0 + 2 * day));
+}
+
+TEST_CASE(
+    "replacing or deleting a CA certificate ends the sessions of certificateAuthority devices") {
+  fixture f;
+  const auto root = self_signed_certificate("Root CA", t0 - day, t0 + 365 * day, true);
+  const auto leaf = issued_certificate(root, "ca-dev", t0 - hour, t0 + 3 * day);
+  device_spec spec;
+  spec.id = "ca-dev";
+  spec.authentication = auth_type::certificate_authority;
+  REQUIRE(f.h.create_device(spec, f.now).ok());
+  REQUIRE(f.h.put_ca_certificate("root", root.pem, true, "", f.now).ok());
+  const auto chain = std::make_shared<const client_certificate>(presented({leaf.der}));
+  session_request r;
+  r.device_id = "ca-dev";
+  r.certificate = chain;
+  REQUIRE(f.h.connect_device(r, f.now).ok());
+  CHECK(f.h.presence("ca-dev").connected);
+  (void)f.h.take_events();
+
+  const auto ended = [&] {
+    for (const auto& e : f.h.take_events())
+      if (const auto* s = std::get_if<event::session_ended>(&e);
+          s != nullptr && s->device_id == "ca-dev" && s->why == session_end::device_changed)
+        return true;
+    return false;
+  };
+  // Replaced unverified: its devices must prove their chain again (and now fail).
+  REQUIRE(f.h.put_ca_certificate("root", root.pem, false, "", f.now).ok());
+  CHECK(ended());
+  CHECK_FALSE(f.h.presence("ca-dev").connected);
+  CHECK_FALSE(f.h.connect_device(r, f.now).ok());
+
+  REQUIRE(f.h.put_ca_certificate("root", root.pem, true, "", f.now).ok());
+  REQUIRE(f.h.connect_device(r, f.now).ok());
+  (void)f.h.take_events();
+  REQUIRE(f.h.remove_ca_certificate("root", "", f.now).ok());
+  CHECK(ended());
+  CHECK_FALSE(f.h.connect_device(r, f.now).ok());
+}

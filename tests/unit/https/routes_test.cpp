@@ -78,6 +78,6 @@ TEST_CASE("identity routes (issue 16): bulk, certificates, and 501 for what is n
     CAPTURE(target);
     const auto r = match_route("GET", target);
     CHECK(r.kind == route_kind::not_implemented);
-    CHECK_FALSE(r.certificate.empty());
+    CHECK_FALSE(r.feature.empty());
   }
 }
