@@ -604,10 +604,7 @@ std::vector<config_error> validate(const emulator_config& c) {
         core::iequals(d.primary_thumbprint, d.secondary_thumbprint))
       e.push_back({key + ".secondaryThumbprint", "must differ from the primary one", ""});
     for (const auto* t : {&d.primary_thumbprint, &d.secondary_thumbprint}) {
-      const bool hex = std::all_of(t->begin(), t->end(), [](char ch) {
-        return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
-      });
-      if (!t->empty() && (!hex || (t->size() != 40 && t->size() != 64)))
+      if (!t->empty() && !core::normal_thumbprint(*t))
         e.push_back(
             {key + (t == &d.primary_thumbprint ? ".primaryThumbprint" : ".secondaryThumbprint"),
              "must be a hex SHA-1 (40 digits) or SHA-256 (64 digits)", *t});

@@ -37,17 +37,15 @@ void seed_devices(core::hub& hub, const std::vector<core::device_spec>& devices,
       (void)hub.create_device(spec, now);
       continue;
     }
-    const auto upper = [](std::string s) {
-      for (char& c : s)
-        if (c >= 'a' && c <= 'f') c = static_cast<char>(c - 'a' + 'A');
-      return s;
+    const auto stored = [](const std::string& t) {
+      return core::normal_thumbprint(t).value_or("");
     };
     const bool differs =
         existing->status != spec.status || existing->authentication != spec.authentication ||
         (!spec.primary_key.empty() && spec.primary_key != existing->primary_key) ||
         (!spec.secondary_key.empty() && spec.secondary_key != existing->secondary_key) ||
-        upper(spec.primary_thumbprint) != existing->primary_thumbprint ||
-        upper(spec.secondary_thumbprint) != existing->secondary_thumbprint;
+        stored(spec.primary_thumbprint) != existing->primary_thumbprint ||
+        stored(spec.secondary_thumbprint) != existing->secondary_thumbprint;
     if (differs) (void)hub.update_device(spec, "*", now);
   }
 }

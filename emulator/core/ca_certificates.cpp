@@ -8,7 +8,6 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
-#include <ctime>
 #include <stdexcept>
 
 #include "emulator/core/crypto.hpp"
@@ -285,13 +284,10 @@ result<time_point> ca_certificates::check_chain(const client_certificate& presen
   if (X509_verify_cert(ctx.get()) == 1) {
     time_point earliest = presented.not_after;
     STACK_OF(X509)* verified = X509_STORE_CTX_get0_chain(ctx.get());
-    for (int i = 0; verified != nullptr && i < sk_X509_num(verified); ++i) {
-      time_point t{};
-      struct tm tm {};
-      if (ASN1_TIME_to_tm(X509_get0_notAfter(sk_X509_value(verified, i)), &tm) == 1)
-        t = time_point{std::chrono::seconds{static_cast<std::int64_t>(timegm(&tm))}};
-      if (t != time_point{} && t < earliest) earliest = t;
-    }
+    for (int i = 0; verified != nullptr && i < sk_X509_num(verified); ++i)
+      if (const auto facts = facts_of(sk_X509_value(verified, i));
+          facts && facts->not_after < earliest)
+        earliest = facts->not_after;
     return earliest;
   }
   const int code = X509_STORE_CTX_get_error(ctx.get());

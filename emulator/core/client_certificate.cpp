@@ -1,5 +1,7 @@
 #include "emulator/core/client_certificate.hpp"
 
+#include "emulator/core/device.hpp"
+
 #include <openssl/asn1.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -87,14 +89,9 @@ result<client_certificate> parse_client_certificate(std::span<const std::string>
 }
 
 bool thumbprint_matches(const client_certificate& c, std::string_view thumbprint) {
-  const std::string& mine = thumbprint.size() == 40 ? c.sha1_thumbprint : c.sha256_thumbprint;
-  if (thumbprint.empty() || mine.size() != thumbprint.size()) return false;
-  for (std::size_t i = 0; i < mine.size(); ++i) {
-    char t = thumbprint[i];
-    if (t >= 'a' && t <= 'f') t = static_cast<char>(t - 'a' + 'A');
-    if (t != mine[i]) return false;
-  }
-  return true;
+  const auto wanted = normal_thumbprint(thumbprint);
+  if (!wanted) return false;
+  return *wanted == (wanted->size() == 40 ? c.sha1_thumbprint : c.sha256_thumbprint);
 }
 
 std::string describe(const client_certificate& c) {

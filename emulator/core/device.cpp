@@ -29,6 +29,24 @@ std::optional<auth_type> parse_auth_type(std::string_view text) {
   return std::nullopt;
 }
 
+/// SHA-1 (40) or SHA-256 (64) hex digits, upper-cased; nullopt otherwise.
+std::optional<std::string> normal_thumbprint(std::string_view text) {
+  if (text.size() != 40 && text.size() != 64) return std::nullopt;
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if (c >= '0' && c <= '9')
+      out.push_back(c);
+    else if (c >= 'a' && c <= 'f')
+      out.push_back(static_cast<char>(c - 'a' + 'A'));
+    else if (c >= 'A' && c <= 'F')
+      out.push_back(c);
+    else
+      return std::nullopt;
+  }
+  return out;
+}
+
 bool is_valid_device_id(std::string_view id) {
   if (id.empty() || id.size() > limits::device_id_max_length) return false;
   for (const char c : id) {

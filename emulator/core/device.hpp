@@ -48,6 +48,10 @@ struct device {
   friend bool operator==(const device&, const device&) = default;
 };
 
+/// An X.509 thumbprint as stored: SHA-1 (40) or SHA-256 (64) hex digits of any case,
+/// upper-cased; nullopt for anything else.
+std::optional<std::string> normal_thumbprint(std::string_view text);
+
 /// Device id rules of spec §7: 1..128 ASCII characters from alphanumerics and
 /// `- . + % _ # * ? ! ( ) , = @ $ '` (plus `:` and `;`, which the C# SDK also allows).
 bool is_valid_device_id(std::string_view id);

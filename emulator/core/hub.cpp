@@ -166,12 +166,7 @@ status hub::remove_ca_certificate(std::string_view name, std::string_view if_mat
 // ---- device sessions ------------------------------------------------------------------------
 
 result<session_grant> hub::connect_device(const session_request& r, time_point now) {
-  auto grant =
-      !r.token.empty() ? core::authenticate_device(settings_, registry_, r.token, r.device_id, now)
-      : r.certificate
-          ? core::authenticate_device_certificate(registry_, cas_, *r.certificate, r.device_id, now)
-          : result<auth_grant>(
-                error{hub_error::unauthorized, "No SAS token and no client certificate."});
+  auto grant = authenticate_device(device_credential{r.token, r.certificate}, r.device_id, now);
   if (!grant) return grant.error();
   session_grant g;
   g.epoch = sessions_.open(r.device_id, r.clean_session, r.inflight_window, now);

@@ -25,24 +25,6 @@ status check_keys(const device_spec& spec) {
   return success();
 }
 
-/// SHA-1 (40) or SHA-256 (64) hex digits, upper-cased; nullopt otherwise.
-std::optional<std::string> normal_thumbprint(std::string_view text) {
-  if (text.size() != 40 && text.size() != 64) return std::nullopt;
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    if (c >= '0' && c <= '9')
-      out.push_back(c);
-    else if (c >= 'a' && c <= 'f')
-      out.push_back(static_cast<char>(c - 'a' + 'A'));
-    else if (c >= 'A' && c <= 'F')
-      out.push_back(c);
-    else
-      return std::nullopt;
-  }
-  return out;
-}
-
 /// Copies what a create or update may set from `spec` to `d` (keys and thumbprints only where
 /// the type uses them; the caller has checked them).
 void apply_credentials(const device_spec& spec, device& d, bool creating) {
@@ -77,8 +59,7 @@ void apply_credentials(const device_spec& spec, device& d, bool creating) {
 //   - `selfSigned`: a primary thumbprint (SHA-1 or SHA-256 hex), an optional secondary one,
 //     no keys;
 //   - `certificateAuthority` and `none`: neither keys nor thumbprints.
-status registry::check_identity(const device_spec& spec, const device* current) const {
-  (void)current;
+status registry::check_identity(const device_spec& spec) const {
   const bool has_keys = !spec.primary_key.empty() || !spec.secondary_key.empty();
   const bool has_thumbprints =
       !spec.primary_thumbprint.empty() || !spec.secondary_thumbprint.empty();
@@ -182,7 +163,7 @@ result<device> registry::create(const device_spec& spec, time_point now) {
   if (devices_.contains(spec.id))
     return fail(hub_error::device_already_exists,
                 "A device with ID '" + spec.id + "' is already registered.");
-  if (auto ok = check_identity(spec, nullptr); !ok) return ok.error();
+  if (auto ok = check_identity(spec); !ok) return ok.error();
   if (auto ok = check_scopes(spec, nullptr); !ok) return ok.error();
   device d;
   d.id = spec.id;
@@ -211,7 +192,7 @@ result<device_update> registry::update(const device_spec& spec, std::string_view
   device& d = it->second;
   if (!if_match.empty() && if_match != "*" && if_match != d.etag)
     return fail(hub_error::precondition_failed, "The etag does not match the device's etag.");
-  if (auto ok = check_identity(spec, &d); !ok) return ok.error();
+  if (auto ok = check_identity(spec); !ok) return ok.error();
   if (auto ok = check_scopes(spec, &d); !ok) return ok.error();
   const device before = d;
   if (spec.status != d.status) d.status_updated_time = now;

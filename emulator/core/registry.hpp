@@ -65,7 +65,7 @@ class registry {
   std::vector<device> list() const;
 
  private:
-  status check_identity(const device_spec& spec, const device* current) const;
+  status check_identity(const device_spec& spec) const;
   status check_scopes(const device_spec& spec, const device* current) const;
   /// The edge device whose scope this is, or null.
   const device* edge_with_scope(std::string_view scope) const;

@@ -206,13 +206,16 @@ void http_session::answer(http_request request, bool keep_alive) {
       break;
   }
   if (is_device_api(r.kind)) {
-    // An X.509 device over HTTPS: its TLS client certificate stands in for Authorization.
-    std::shared_ptr<const core::client_certificate> certificate;
-    if (request.authorization.empty() && !link_->peer_certificates().empty()) {
-      if (auto parsed = core::parse_client_certificate(link_->peer_certificates()))
-        certificate = std::make_shared<const core::client_certificate>(std::move(*parsed));
+    // An X.509 device over HTTPS: its TLS client certificate stands in for Authorization. The
+    // chain is the connection's: parsed at its first such request, kept for the others.
+    if (request.authorization.empty() && !certificate_parsed_) {
+      certificate_parsed_ = true;
+      if (!link_->peer_certificates().empty())
+        if (auto parsed = core::parse_client_certificate(link_->peer_certificates()))
+          certificate_ = std::make_shared<const core::client_certificate>(std::move(*parsed));
     }
-    auto prepared = prepare_device_api(r, request, std::move(certificate));
+    auto prepared =
+        prepare_device_api(r, request, request.authorization.empty() ? certificate_ : nullptr);
     if (auto* immediate = std::get_if<http_response>(&prepared)) {
       respond(*immediate, keep_alive_);
       return;

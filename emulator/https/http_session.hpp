@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "emulator/core/client_certificate.hpp"
 #include "emulator/core/hub_event.hpp"
 #include "emulator/https/http_message.hpp"
 #include "emulator/https/hub_call.hpp"
@@ -77,6 +78,9 @@ class http_session final : public net::protocol {
   bool continue_sent_ = false;    // `100 Continue` written for the request being read
   bool keep_alive_ = true;        // after the response being written
   bool refused_ = false;          // the response being written refuses the request
+  /// The connection's TLS client certificate for the device API (X.509 devices), once read.
+  std::shared_ptr<const core::client_certificate> certificate_;
+  bool certificate_parsed_ = false;
   bool stopping_ = false;         // on_shutdown() was called
   net::steady_time deadline_{};   // of the current phase
   std::uint64_t generation_ = 0;  // of the request being answered (a late hub answer is old)

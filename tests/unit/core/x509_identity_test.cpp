@@ -859,14 +859,21 @@ TEST_CASE("connect_device with neither a token nor a certificate is refused") {
         hub_error::unauthorized);
 }
 
+namespace {
+/// A device of type certificateAuthority in the fixture's hub.
+void create_ca_device(fixture& f, const std::string& id) {
+  device_spec spec;
+  spec.id = id;
+  spec.authentication = auth_type::certificate_authority;
+  REQUIRE(f.h.create_device(spec, f.now).ok());
+}
+}  // namespace
+
 TEST_CASE("the hub admits a certificateAuthority device through its verified CA certificates") {
   fixture f;
   const auto root = self_signed_certificate("Root CA", t0 - day, t0 + 365 * day, true);
   const auto leaf = issued_certificate(root, "ca-dev", t0 - hour, t0 + 3 * day);
-  device_spec spec;
-  spec.id = "ca-dev";
-  spec.authentication = auth_type::certificate_authority;
-  REQUIRE(f.h.create_device(spec, f.now).ok());
+  create_ca_device(f, "ca-dev");
   const auto chain = std::make_shared<const client_certificate>(presented({leaf.der}));
   CHECK_FALSE(f.h.authenticate_device(device_credential{"", chain}, "ca-dev", f.now).ok());
   REQUIRE(f.h.certificates().put("root", root.pem, true, "", f.now).ok());
@@ -884,10 +891,7 @@ TEST_CASE("a CA-admitted grant ends with the CA when the CA expires before the l
   fixture f;
   const auto root = self_signed_certificate("Short Root", t0 - day, t0 + 2 * day, true);
   const auto leaf = issued_certificate(root, "ca-dev", t0 - hour, t0 + 30 * day);
-  device_spec spec;
-  spec.id = "ca-dev";
-  spec.authentication = auth_type::certificate_authority;
-  REQUIRE(f.h.create_device(spec, f.now).ok());
+  create_ca_device(f, "ca-dev");
   REQUIRE(f.h.put_ca_certificate("root", root.pem, true, "", f.now).ok());
   const auto chain = std::make_shared<const client_certificate>(presented({leaf.der}));
   const auto g = f.h.authenticate_device(device_credential{"", chain}, "ca-dev", f.now);
@@ -900,10 +904,7 @@ TEST_CASE(
   fixture f;
   const auto root = self_signed_certificate("Root CA", t0 - day, t0 + 365 * day, true);
   const auto leaf = issued_certificate(root, "ca-dev", t0 - hour, t0 + 3 * day);
-  device_spec spec;
-  spec.id = "ca-dev";
-  spec.authentication = auth_type::certificate_authority;
-  REQUIRE(f.h.create_device(spec, f.now).ok());
+  create_ca_device(f, "ca-dev");
   REQUIRE(f.h.put_ca_certificate("root", root.pem, true, "", f.now).ok());
   const auto chain = std::make_shared<const client_certificate>(presented({leaf.der}));
   session_request r;
