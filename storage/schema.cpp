@@ -184,9 +184,42 @@ CREATE TABLE ca_certificates (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<migration, 4> ladder{{
-    {1, v1_initial}, {2, v2_twins}, {3, v3_telemetry_partitions}, {4, v4_identities},
-    // {5, "ALTER TABLE …;"},  // the next schema change goes here
+// Module identities (issue 16): below a device, with credentials and a twin of their own. A
+// version 4 file has no modules.
+constexpr const char* v5_modules = R"sql(
+CREATE TABLE modules (
+  device_id            TEXT NOT NULL REFERENCES devices (id) DEFERRABLE INITIALLY DEFERRED,
+  module_id            TEXT NOT NULL,
+  managed_by           TEXT NOT NULL,
+  auth_type            TEXT NOT NULL
+    CHECK (auth_type = 'sas' OR auth_type = 'selfSigned' OR auth_type = 'certificateAuthority' OR
+           auth_type = 'none'),
+  primary_key          TEXT NOT NULL,
+  secondary_key        TEXT NOT NULL,
+  primary_thumbprint   TEXT NOT NULL,
+  secondary_thumbprint TEXT NOT NULL,
+  generation_id        TEXT NOT NULL,
+  etag                 TEXT NOT NULL,
+  PRIMARY KEY (device_id, module_id)
+) WITHOUT ROWID;
+
+CREATE TABLE module_twins (
+  device_id TEXT NOT NULL,
+  module_id TEXT NOT NULL,
+  document  TEXT NOT NULL CHECK (json_valid(document)),
+  PRIMARY KEY (device_id, module_id),
+  FOREIGN KEY (device_id, module_id) REFERENCES modules (device_id, module_id)
+    DEFERRABLE INITIALLY DEFERRED
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<migration, 5> ladder{{
+    {1, v1_initial},
+    {2, v2_twins},
+    {3, v3_telemetry_partitions},
+    {4, v4_identities},
+    {5, v5_modules},
+    // {6, "ALTER TABLE …;"},  // the next schema change goes here
 }};
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "emulator/core/identity_key.hpp"
 #include "storage/schema.hpp"
 #include "storage/statement.hpp"
 
@@ -200,6 +201,17 @@ ON CONFLICT (id) DO UPDATE SET
   secondary_thumbprint = excluded.secondary_thumbprint, iot_edge = excluded.iot_edge,
   device_scope = excluded.device_scope, parent_scopes = excluded.parent_scopes)sql";
 
+constexpr const char* put_module_sql = R"sql(
+INSERT INTO modules (device_id, module_id, managed_by, auth_type, primary_key, secondary_key,
+                     primary_thumbprint, secondary_thumbprint, generation_id, etag)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (device_id, module_id) DO UPDATE SET
+  managed_by = excluded.managed_by, auth_type = excluded.auth_type,
+  primary_key = excluded.primary_key, secondary_key = excluded.secondary_key,
+  primary_thumbprint = excluded.primary_thumbprint,
+  secondary_thumbprint = excluded.secondary_thumbprint, generation_id = excluded.generation_id,
+  etag = excluded.etag)sql";
+
 constexpr const char* put_ca_certificate_sql = R"sql(
 INSERT INTO ca_certificates (name, pem, subject, thumbprint, not_before_ms, not_after_ms,
                              verified, verification_code, etag, created_ms, updated_ms)
@@ -282,11 +294,13 @@ std::string select(const char* columns, const char* rest) {
 }
 
 // Child tables first, so no foreign key is ever violated in between.
-constexpr std::array<const char*, 10> clear_sql{"DELETE FROM feedback_records",
+constexpr std::array<const char*, 12> clear_sql{"DELETE FROM feedback_records",
                                                 "DELETE FROM feedback_batches",
                                                 "DELETE FROM c2d_messages",
                                                 "DELETE FROM subscriptions",
                                                 "DELETE FROM twins",
+                                                "DELETE FROM module_twins",
+                                                "DELETE FROM modules",
                                                 "DELETE FROM devices",
                                                 "DELETE FROM telemetry_events",
                                                 "DELETE FROM telemetry_partitions",
@@ -330,15 +344,26 @@ struct sqlite_store::prepared {
                  "INSERT INTO twins (device_id, document) VALUES (?1, ?2) "
                  "ON CONFLICT (device_id) DO UPDATE SET document = excluded.document"),
         delete_twin(conn, "DELETE FROM twins WHERE device_id = ?1"),
+        put_module(conn, put_module_sql),
+        delete_module(conn, "DELETE FROM modules WHERE device_id = ?1 AND module_id = ?2"),
+        delete_device_modules(conn, "DELETE FROM modules WHERE device_id = ?1"),
+        put_module_twin(conn,
+                        "INSERT INTO module_twins (device_id, module_id, document) "
+                        "VALUES (?1, ?2, ?3) ON CONFLICT (device_id, module_id) "
+                        "DO UPDATE SET document = excluded.document"),
+        delete_module_twin(conn,
+                           "DELETE FROM module_twins WHERE device_id = ?1 AND module_id = ?2"),
+        delete_device_module_twins(conn, "DELETE FROM module_twins WHERE device_id = ?1"),
         put_telemetry(conn, put_telemetry_sql),
         delete_telemetry_up_to(conn, "DELETE FROM telemetry_events WHERE id BETWEEN ?1 AND ?2"),
         put_partition(conn, put_partition_sql),
         put_counters(conn, put_counters_sql),
-        clear{statement(conn, clear_sql[0]), statement(conn, clear_sql[1]),
-              statement(conn, clear_sql[2]), statement(conn, clear_sql[3]),
-              statement(conn, clear_sql[4]), statement(conn, clear_sql[5]),
-              statement(conn, clear_sql[6]), statement(conn, clear_sql[7]),
-              statement(conn, clear_sql[8]), statement(conn, clear_sql[9])},
+        clear{statement(conn, clear_sql[0]),  statement(conn, clear_sql[1]),
+              statement(conn, clear_sql[2]),  statement(conn, clear_sql[3]),
+              statement(conn, clear_sql[4]),  statement(conn, clear_sql[5]),
+              statement(conn, clear_sql[6]),  statement(conn, clear_sql[7]),
+              statement(conn, clear_sql[8]),  statement(conn, clear_sql[9]),
+              statement(conn, clear_sql[10]), statement(conn, clear_sql[11])},
         put_ca_certificate(conn, put_ca_certificate_sql),
         delete_ca_certificate(conn, "DELETE FROM ca_certificates WHERE name = ?1"),
         load_devices(conn,
@@ -361,6 +386,13 @@ struct sqlite_store::prepared {
                      "FROM feedback_batches ORDER BY id"),
         load_subscriptions(conn, "SELECT device_id, qos FROM subscriptions ORDER BY device_id"),
         load_twins(conn, "SELECT device_id, document FROM twins ORDER BY device_id"),
+        load_modules(conn,
+                     "SELECT device_id, module_id, managed_by, auth_type, primary_key, "
+                     "secondary_key, primary_thumbprint, secondary_thumbprint, generation_id, "
+                     "etag FROM modules ORDER BY device_id, module_id"),
+        load_module_twins(conn,
+                          "SELECT device_id, module_id, document FROM module_twins "
+                          "ORDER BY device_id, module_id"),
         load_telemetry(conn,
                        "SELECT id, byte_offset, device_id, module_id, source, enqueued_ms, "
                        "properties, body FROM telemetry_events ORDER BY id"),
@@ -380,12 +412,15 @@ struct sqlite_store::prepared {
       put_feedback_batch_state, delete_batch_records, delete_batch;
   statement put_subscription, delete_subscription;
   statement put_twin, delete_twin;
+  statement put_module, delete_module, delete_device_modules, put_module_twin, delete_module_twin,
+      delete_device_module_twins;
   statement put_telemetry, delete_telemetry_up_to, put_partition;
   statement put_counters;
   std::array<statement, clear_sql.size()> clear;
   statement put_ca_certificate, delete_ca_certificate;
   statement load_devices, load_ca_certificates, load_messages, load_unbatched, load_batched,
-      load_batches, load_subscriptions, load_twins, load_telemetry, load_partitions, load_counters;
+      load_batches, load_subscriptions, load_twins, load_modules, load_module_twins, load_telemetry,
+      load_partitions, load_counters;
 
   // ---- one change each ----------------------------------------------------------------
   void apply(const core::change::put_device& c) {
@@ -408,7 +443,19 @@ struct sqlite_store::prepared {
     delete_device_unbatched.run(c.device_id);
     delete_subscription.run(c.device_id);
     delete_twin.run(c.device_id);
+    delete_device_module_twins.run(c.device_id);
+    delete_device_modules.run(c.device_id);
     delete_device.run(c.device_id);
+  }
+  void apply(const core::change::put_module& c) {
+    const core::module_identity& m = c.value;
+    put_module.run(m.device_id, m.id, m.managed_by, std::string(core::to_string(m.authentication)),
+                   m.primary_key, m.secondary_key, m.primary_thumbprint, m.secondary_thumbprint,
+                   m.generation_id, m.etag);
+  }
+  void apply(const core::change::remove_module& c) {
+    delete_module_twin.run(c.device_id, c.module_id);
+    delete_module.run(c.device_id, c.module_id);
   }
   void apply(const core::change::put_message& c) {
     const core::c2d_message& m = c.value;
@@ -462,7 +509,13 @@ struct sqlite_store::prepared {
   }
   void apply(const core::change::remove_subscription& c) { delete_subscription.run(c.device_id); }
   void apply(const core::change::put_twin& c) {
-    put_twin.run(c.value.device_id, core::to_stored(c.value));
+    // A module twin is keyed `{deviceId}/{moduleId}` (state_store.hpp): its own table.
+    const auto ref = core::split_identity(c.value.device_id);
+    if (ref.is_module())
+      put_module_twin.run(std::string(ref.device_id), std::string(ref.module_id),
+                          core::to_stored(c.value));
+    else
+      put_twin.run(c.value.device_id, core::to_stored(c.value));
   }
   void apply(const core::change::put_telemetry& c) {
     const core::telemetry_message& t = *c.value;
@@ -621,6 +674,45 @@ struct sqlite_store::prepared {
         if (!twin) damaged(db, "the twin of device '" + id + "' is not a twin document");
         snap.twins.push_back(std::move(*twin));
       }
+    }
+    {
+      auto q = load_modules.query();
+      while (load_modules.step()) {
+        const statement& s = load_modules;
+        core::module_identity m;
+        m.device_id = s.column_text(0);
+        m.id = s.column_text(1);
+        m.managed_by = s.column_text(2);
+        const auto type = core::parse_auth_type(s.column_text(3));
+        if (!type)
+          damaged(db,
+                  "module '" + m.device_id + "/" + m.id + "' has an unknown authentication type");
+        m.authentication = *type;
+        m.primary_key = s.column_text(4);
+        m.secondary_key = s.column_text(5);
+        m.primary_thumbprint = s.column_text(6);
+        m.secondary_thumbprint = s.column_text(7);
+        m.generation_id = s.column_text(8);
+        m.etag = s.column_text(9);
+        snap.modules.push_back(std::move(m));
+      }
+      // By identity key, as the twins below (`dev1/…` sorts after `dev1-x/…` by key).
+      std::sort(snap.modules.begin(), snap.modules.end(), [](const auto& x, const auto& y) {
+        return core::module_key(x.device_id, x.id) < core::module_key(y.device_id, y.id);
+      });
+    }
+    {
+      auto q = load_module_twins.query();
+      while (load_module_twins.step()) {
+        const auto key =
+            core::module_key(load_module_twins.column_text(0), load_module_twins.column_text(1));
+        auto twin = core::from_stored(key, load_module_twins.column_text(2));
+        if (!twin) damaged(db, "the twin of module '" + key + "' is not a twin document");
+        snap.twins.push_back(std::move(*twin));
+      }
+      // One order for device and module twins: by identity key.
+      std::sort(snap.twins.begin(), snap.twins.end(),
+                [](const auto& x, const auto& y) { return x.device_id < y.device_id; });
     }
     {
       auto q = load_telemetry.query();

@@ -22,6 +22,7 @@ amqp_error to_amqp_error(const core::error& e) {
   // spec §4.4 / sdk-wire §2.5: the condition alone decides the SDK's exception type.
   switch (e.code) {
     case core::hub_error::device_not_found:
+    case core::hub_error::module_not_found:
       return make(condition::not_found, e.code, e.message);
     case core::hub_error::device_maximum_queue_depth_exceeded:
       return make(condition::resource_limit_exceeded, e.code, e.message);
@@ -41,6 +42,8 @@ amqp_error to_amqp_error(const core::error& e) {
       return make(condition::link_stolen, e.code, e.message);
     case core::hub_error::certificate_not_found:
     case core::hub_error::device_already_exists:
+    case core::hub_error::module_already_exists:
+    case core::hub_error::too_many_modules:
     case core::hub_error::precondition_failed:
     case core::hub_error::server_error:
     case core::hub_error::device_not_online:

@@ -5,6 +5,7 @@
 
 #include "emulator/core/crypto.hpp"
 #include "emulator/core/host_name.hpp"
+#include "emulator/core/identity_key.hpp"
 #include "emulator/core/sas_token.hpp"
 
 namespace emu::core {
@@ -26,6 +27,47 @@ std::pair<std::string_view, std::string_view> split_resource(std::string_view sr
   return {sr.substr(0, slash), sr.substr(slash)};
 }
 
+/// What a connecting identity (device or module) proves itself with.
+struct identity_credentials {
+  auth_type authentication = auth_type::sas;
+  std::string_view primary_key, secondary_key, primary_thumbprint, secondary_thumbprint;
+  /// What a `certificateAuthority` leaf's subject CN must be: the device id, or the module id
+  /// (UNCONFIRMED for modules, README "Identities").
+  std::string_view common_name;
+  /// `/devices/{d}` or `/devices/{d}/modules/{m}`: what a token's `sr` must cover.
+  std::string resource;
+};
+
+template <class Identity>
+identity_credentials credentials_of(const Identity& i) {
+  return {i.authentication,
+          i.primary_key,
+          i.secondary_key,
+          i.primary_thumbprint,
+          i.secondary_thumbprint,
+          i.id,
+          {}};
+}
+
+/// The identity's device must exist and be enabled, and a module must exist (spec §3.3:
+/// unknown and disabled are refused alike).
+result<identity_credentials> find_identity(const registry& devices, std::string_view identity) {
+  const auto ref = split_identity(identity);
+  const device* d = devices.find(ref.device_id);
+  if (d == nullptr) return unauthorized("Device not found.");
+  if (d->status != device_status::enabled) return unauthorized("The device is disabled.");
+  if (!ref.is_module()) {
+    auto c = credentials_of(*d);
+    c.resource = "/devices/" + d->id;
+    return c;
+  }
+  const module_identity* m = devices.find_module(ref.device_id, ref.module_id);
+  if (m == nullptr) return unauthorized("Module not found.");
+  auto c = credentials_of(*m);
+  c.resource = "/devices/" + d->id + "/modules/" + m->id;
+  return c;
+}
+
 const access_policy* find_policy(const hub_settings& settings, std::string_view name) {
   const auto it = std::find_if(settings.policies.begin(), settings.policies.end(),
                                [&](const access_policy& p) { return p.name == name; });
@@ -45,26 +87,32 @@ result<auth_grant> authenticate_device(const hub_settings& settings, const regis
   const auto [host, path] = split_resource(t.resource_uri);
   if (!names_any(host, settings.host_name, settings.host_aliases))
     return unauthorized("The SAS token is for another hub (sr host).");
-  const device* d = devices.find(device_id);
   // Spec §3.3 / REG-DOC: a disabled device cannot use device endpoints; unknown and disabled
   // devices are refused the same way (MQTT: CONNACK 5).
-  if (d == nullptr) return unauthorized("Device not found.");
-  if (d->status != device_status::enabled) return unauthorized("The device is disabled.");
+  const auto found = find_identity(devices, device_id);
+  if (!found) return found.error();
+  const identity_credentials& d = *found;
 
   auth_grant grant;
-  grant.device_id = d->id;
+  grant.device_id = std::string(device_id);
   grant.expiry = expiry;
   grant.permissions = static_cast<permission_set>(permission::device_connect);
-  const std::string target = "/devices/" + d->id;
+  const std::string& target = d.resource;
   if (t.key_name.empty()) {
-    // A device-key token: its scope must cover this device (spec §5.2). An X.509 device has no
-    // keys (an HMAC with an empty key must not pass for one).
-    if (d->authentication != auth_type::sas)
-      return unauthorized("The device authenticates with " +
-                          std::string(to_string(d->authentication)) + ", not a SAS key.");
+    // A device-key token: its scope must cover this identity (spec §5.2). An X.509 identity
+    // has no keys (an HMAC with an empty key must not pass for one). A module's token is
+    // signed with the module's key, a device's with the device's.
+    if (d.authentication != auth_type::sas)
+      return unauthorized(
+          std::string(split_identity(device_id).is_module() ? "The module" : "The device") +
+          " authenticates with " + std::string(to_string(d.authentication)) + ", not a SAS key.");
     if (!resource_covers(path, target))
-      return unauthorized("The SAS token's sr does not cover this device.");
-    if (!signature_matches(t, d->primary_key) && !signature_matches(t, d->secondary_key))
+      return unauthorized("The SAS token's sr does not cover this identity.");
+    // A module's own token names the module (SAS-DOC: `{host}/devices/{d}/modules/{m}`): a
+    // module key signing its device's resource is not a module token.
+    if (split_identity(device_id).is_module() && !resource_covers(target, path))
+      return unauthorized("The SAS token's sr does not name this module.");
+    if (!signature_matches(t, d.primary_key) && !signature_matches(t, d.secondary_key))
       return unauthorized("The SAS token's signature does not match.");
     return grant;
   }
@@ -85,9 +133,9 @@ result<auth_grant> authenticate_device_certificate(const registry& devices,
                                                    const ca_certificates& cas,
                                                    const client_certificate& certificate,
                                                    std::string_view device_id, time_point now) {
-  const device* d = devices.find(device_id);
-  if (d == nullptr) return unauthorized("Device not found.");
-  if (d->status != device_status::enabled) return unauthorized("The device is disabled.");
+  const auto found = find_identity(devices, device_id);
+  if (!found) return found.error();
+  const identity_credentials* d = &*found;
   if (now < certificate.not_before) return unauthorized("The client certificate is not yet valid.");
   if (now >= certificate.not_after) return unauthorized("The client certificate has expired.");
   time_point expiry = certificate.not_after;
@@ -95,11 +143,15 @@ result<auth_grant> authenticate_device_certificate(const registry& devices,
     case auth_type::self_signed:
       if (!thumbprint_matches(certificate, d->primary_thumbprint) &&
           !thumbprint_matches(certificate, d->secondary_thumbprint))
-        return unauthorized("The client certificate's thumbprint is not the device's.");
+        return unauthorized(
+            "The client certificate's thumbprint is not the " +
+            std::string(split_identity(device_id).is_module() ? "module's." : "device's."));
       break;
     case auth_type::certificate_authority:
-      if (certificate.subject_common_name != device_id)
-        return unauthorized("The client certificate's subject CN is not the device id.");
+      if (certificate.subject_common_name != d->common_name)
+        return unauthorized(
+            "The client certificate's subject CN is not the " +
+            std::string(split_identity(device_id).is_module() ? "module" : "device") + " id.");
       if (auto chained = cas.check_chain(certificate, now); !chained) {
         return chained.error();
       } else {
@@ -108,12 +160,13 @@ result<auth_grant> authenticate_device_certificate(const registry& devices,
       break;
     case auth_type::sas:
     case auth_type::none:
-      return unauthorized("The device authenticates with " +
-                          std::string(to_string(d->authentication)) +
-                          ", not an X.509 certificate.");
+      return unauthorized(
+          std::string(split_identity(device_id).is_module() ? "The module" : "The device") +
+          " authenticates with " + std::string(to_string(d->authentication)) +
+          ", not an X.509 certificate.");
   }
   auth_grant grant;
-  grant.device_id = d->id;
+  grant.device_id = std::string(device_id);
   grant.expiry = expiry;
   grant.permissions = static_cast<permission_set>(permission::device_connect);
   return grant;

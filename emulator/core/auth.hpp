@@ -26,7 +26,8 @@ struct device_credential {
 
 /// What a verified token grants.
 struct auth_grant {
-  /// Device tokens: the device id; hub tokens: empty.
+  /// Device tokens: the identity key (a device id or `{deviceId}/{moduleId}`); hub tokens:
+  /// empty.
   std::string device_id;
   /// The policy name for hub-policy tokens; empty for device-key tokens.
   std::string policy;
@@ -36,9 +37,11 @@ struct auth_grant {
   time_point expiry{};
 };
 
-/// A token presented by a device for its own endpoints: a device-key token whose `sr` covers
-/// `{host}/devices/{id}`, or a hub-policy token with DeviceConnect. Unknown and disabled
-/// devices are refused alike (spec §3.3: CONNACK 5).
+/// A token presented by a device or module for its own endpoints: a token signed with the
+/// identity's own key whose `sr` covers `{host}/devices/{id}` (a module:
+/// `{host}/devices/{id}/modules/{mid}`), or a hub-policy token with DeviceConnect. `device_id`
+/// is the identity key (identity_key.hpp). Unknown and disabled devices, and modules of a
+/// disabled device, are refused alike (spec §3.3: CONNACK 5).
 result<auth_grant> authenticate_device(const hub_settings& settings, const registry& devices,
                                        std::string_view token, std::string_view device_id,
                                        time_point now);
@@ -46,8 +49,8 @@ result<auth_grant> authenticate_device(const hub_settings& settings, const regis
 /// A device authenticating with the X.509 certificate it presented in the TLS handshake
 /// (issue 16, README "Identities"): the device must exist, be enabled and have type
 ///   - `selfSigned`: the leaf's SHA-1 or SHA-256 thumbprint is its primary or secondary one;
-///   - `certificateAuthority`: the leaf's subject CN is the device id and the chain leads to a
-///     verified CA of the hub (ca_certificates::check_chain);
+///   - `certificateAuthority`: the leaf's subject CN is the device id (a module's: the module
+///     id) and the chain leads to a verified CA of the hub (ca_certificates::check_chain);
 /// and the leaf must be valid at `now`. The grant lasts until the leaf's notAfter. Refusals
 /// are `unauthorized` with the reason (MQTT CONNACK 5, AMQP amqp:unauthorized-access, 401).
 result<auth_grant> authenticate_device_certificate(const registry& devices,

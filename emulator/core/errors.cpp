@@ -32,6 +32,12 @@ std::string_view error_name(hub_error e) {
       return "ReceiverDisconnected";
     case hub_error::certificate_not_found:
       return "CertificateNotFound";
+    case hub_error::module_not_found:
+      return "ModuleNotFound";
+    case hub_error::module_already_exists:
+      return "ModuleAlreadyExistsOnDevice";
+    case hub_error::too_many_modules:
+      return "TooManyModulesOnDevice";
   }
   return "ServerError";
 }
@@ -68,6 +74,12 @@ int error_number(hub_error e) {
     // ARM answers an unknown certificate name with 404 "CertificateNotFound" (UNCONFIRMED number).
     case hub_error::certificate_not_found:
       return 404002;
+    case hub_error::module_not_found:
+      return 404010;
+    case hub_error::module_already_exists:
+      return 409301;
+    case hub_error::too_many_modules:
+      return 413003;
   }
   return 500001;
 }

@@ -25,6 +25,9 @@ enum class hub_error {
   entity_not_found,                     // 404 (Event Hubs: no such consumer group or partition)
   receiver_disconnected,                // 409 (Event Hubs: a reader with a higher epoch took over)
   certificate_not_found,                // 404 (CA certificates: no such name)
+  module_not_found,                     // 404010
+  module_already_exists,                // 409301 ModuleAlreadyExistsOnDevice
+  too_many_modules,                     // 413003 TooManyModulesOnDevice
 };
 
 /// The error's name as IoT Hub spells it ("DeviceNotFound"), used in `ErrorCode:` texts.

@@ -12,13 +12,14 @@ hub::hub(hub_settings settings) : settings_(std::move(settings)) {}
 
 void hub::restore(const hub_snapshot& snapshot) {
   journal_.load_counters(snapshot.counters);
-  registry_.restore(snapshot.devices);
+  registry_.restore(snapshot.devices, snapshot.modules);
   cas_.restore(snapshot.ca_certificates);
   queue_.restore(snapshot.messages);
   feedback_.restore(snapshot.pending_feedback, snapshot.batches);
   sessions_.restore(snapshot.subscriptions);
   std::vector<std::string> ids;
   for (const auto& d : snapshot.devices) ids.push_back(d.id);
+  for (const auto& m : snapshot.modules) ids.push_back(module_key(m.device_id, m.id));
   twins_.restore(snapshot.twins, ids);
   telemetry_.restore(snapshot.telemetry, snapshot.partitions);
   journal_.discard();
@@ -75,45 +76,116 @@ result<device> hub::create_device(const device_spec& spec, time_point now) {
 
 result<device> hub::update_device(const device_spec& spec, std::string_view if_match,
                                   time_point now) {
+  const device* before = registry_.find(spec.id);
+  const bool was_enabled = before != nullptr && before->status == device_status::enabled;
   auto updated = registry_.update(spec, if_match, now);
   if (!updated) return updated.error();
   // Disabled, re-keyed: the grant its connection was admitted with may no longer hold. The
   // device reconnects and is checked again.
   if (updated->access_changed) sessions_.end(spec.id, session_end::device_changed, now);
+  // A disabled device's modules may not connect either (spec §3.3): their sessions end too.
+  if (was_enabled && updated->value.status != device_status::enabled)
+    for (const auto& m : registry_.modules_of(spec.id))
+      sessions_.end(module_key(spec.id, m.id), session_end::device_changed, now);
   return std::move(updated->value);
 }
 
 status hub::delete_device(std::string_view id, std::string_view if_match, time_point now) {
   if (auto ok = registry_.check_delete(id, if_match); !ok) return ok;
   // Spec §1.7: the queue goes with the identity, and so does its not-yet-batched feedback.
-  sessions_.remove_device(id, now);
   queue_.remove_device(id);
   feedback_.remove_pending_of(id);
-  twins_.remove(id);  // the store deletes the twin with the device
-  methods_.end_device(id, hub_error::device_not_found, "The device was deleted.");
-  iothub_topics_.erase(std::string(id));
-  presence_.erase(std::string(id));
+  forget_identity(id, now);
+  // Its modules go with it (the store removes them with the device).
+  for (const auto& m : registry_.modules_of(id)) forget_identity(module_key(id, m.id), now);
   registry_.erase(id);
+  return success();
+}
+
+void hub::forget_identity(std::string_view identity, time_point now) {
+  sessions_.remove_device(identity, now);
+  twins_.remove(identity);  // the store deletes the twin with its identity
+  methods_.end_device(identity,
+                      split_identity(identity).is_module() ? hub_error::module_not_found
+                                                           : hub_error::device_not_found,
+                      "The identity was deleted.");
+  iothub_topics_.erase(std::string(identity));
+  presence_.erase(std::string(identity));
+}
+
+// ---- modules --------------------------------------------------------------------------------
+
+result<module_identity> hub::create_module(const module_spec& spec, time_point now) {
+  auto created = registry_.create_module(spec, now);
+  if (created) twins_.create(module_key(created->device_id, created->id), now);
+  return created;
+}
+
+result<module_identity> hub::update_module(const module_spec& spec, std::string_view if_match,
+                                           time_point now) {
+  auto updated = registry_.update_module(spec, if_match, now);
+  if (!updated) return updated.error();
+  if (updated->access_changed)
+    sessions_.end(module_key(spec.device_id, spec.id), session_end::device_changed, now);
+  return std::move(updated->value);
+}
+
+status hub::delete_module(std::string_view device_id, std::string_view module_id,
+                          std::string_view if_match, time_point now) {
+  if (auto ok = registry_.check_delete_module(device_id, module_id, if_match); !ok) return ok;
+  forget_identity(module_key(device_id, module_id), now);
+  registry_.erase_module(device_id, module_id);
+  return success();
+}
+
+result<std::vector<module_identity>> hub::modules_of(std::string_view device_id) const {
+  if (registry_.find(device_id) == nullptr)
+    return error{hub_error::device_not_found, "Device " + std::string(device_id) + " not found."};
+  return registry_.modules_of(device_id);
+}
+
+std::optional<hub::identity_version> hub::connectable(std::string_view identity) const {
+  const auto ref = split_identity(identity);
+  const device* d = registry_.find(ref.device_id);
+  if (d == nullptr || d->status != device_status::enabled) return std::nullopt;
+  if (!ref.is_module()) return identity_version{d->etag, d->generation_id};
+  const module_identity* m = registry_.find_module(ref.device_id, ref.module_id);
+  if (m == nullptr) return std::nullopt;
+  return identity_version{d->etag + "/" + m->etag, m->generation_id};
+}
+
+status hub::identity_exists(std::string_view identity) const {
+  const auto ref = split_identity(identity);
+  if (registry_.find(ref.device_id) == nullptr)
+    return error{hub_error::device_not_found,
+                 "The device '" + std::string(ref.device_id) + "' does not exist."};
+  if (ref.is_module() && registry_.find_module(ref.device_id, ref.module_id) == nullptr)
+    return error{hub_error::module_not_found, "The module '" + std::string(ref.module_id) +
+                                                  "' on device '" + std::string(ref.device_id) +
+                                                  "' does not exist."};
   return success();
 }
 
 // ---- twins ----------------------------------------------------------------------------------
 
 result<device_twin> hub::twin(std::string_view device_id) const {
+  if (auto ok = identity_exists(device_id); !ok) return ok.error();
   const device_twin* t = twins_.find(device_id);
   if (t == nullptr)
     return error{hub_error::device_not_found,
-                 "The device '" + std::string(device_id) + "' does not exist."};
+                 "The twin of '" + std::string(device_id) + "' does not exist."};
   return *t;
 }
 
 result<device_twin> hub::update_twin(std::string_view device_id, const twin_update& u,
                                      std::string_view if_match, time_point now) {
+  if (auto ok = identity_exists(device_id); !ok) return ok.error();
   return twins_.update(device_id, u, if_match, now);
 }
 
 result<device_twin> hub::replace_twin(std::string_view device_id, const twin_replacement& r,
                                       std::string_view if_match, time_point now) {
+  if (auto ok = identity_exists(device_id); !ok) return ok.error();
   return twins_.replace(device_id, r, if_match, now);
 }
 
@@ -146,6 +218,9 @@ void hub::end_ca_device_sessions(time_point now) {
   for (const auto& d : registry_.list())
     if (d.authentication == auth_type::certificate_authority)
       sessions_.end(d.id, session_end::device_changed, now);
+  for (const auto& m : registry_.all_modules())
+    if (m.authentication == auth_type::certificate_authority)
+      sessions_.end(module_key(m.device_id, m.id), session_end::device_changed, now);
 }
 
 result<ca_certificate> hub::put_ca_certificate(std::string_view name, std::string_view certificate,
@@ -171,7 +246,7 @@ result<session_grant> hub::connect_device(const session_request& r, time_point n
   session_grant g;
   g.epoch = sessions_.open(r.device_id, r.clean_session, r.inflight_window, now);
   g.expiry = grant->expiry;
-  g.generation_id = registry_.find(r.device_id)->generation_id;
+  g.generation_id = registry_.generation_of(r.device_id).value_or("");
   g.hub_scope = !grant->policy.empty();
   if (!r.clean_session) g.subscription = sessions_.durable_subscription(r.device_id);
   if (r.clean_session) {
@@ -302,7 +377,9 @@ std::int64_t hub::record_telemetry(std::string_view device_id, std::vector<prope
                                    std::string body, time_point now) {
   touch(device_id, now);
   telemetry_message m;
-  m.device_id = std::string(device_id);
+  const auto ref = split_identity(device_id);
+  m.device_id = std::string(ref.device_id);
+  m.module_id = std::string(ref.module_id);
   m.properties = std::move(properties);
   m.body = std::move(body);
   // Readers get it at the end of the round (advance), with everything else appended in it.
@@ -414,9 +491,7 @@ bool hub::methods_reachable(std::string_view device_id) const {
 
 result<std::uint64_t> hub::invoke_method(std::string_view device_id, method_call call,
                                          time_point now) {
-  if (registry_.find(device_id) == nullptr)
-    return error{hub_error::device_not_found,
-                 "The device '" + std::string(device_id) + "' does not exist."};
+  if (auto ok = identity_exists(device_id); !ok) return ok.error();
   const bool reachable = methods_reachable(device_id);
   const auto epoch = reachable ? *methods_.subscribed_epoch(device_id) : 0;
   return methods_.invoke(device_id, epoch, reachable, std::move(call), now);

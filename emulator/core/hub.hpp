@@ -2,7 +2,7 @@
 /// The hub: Azure IoT Hub's rules for devices, cloud-to-device messages, feedback and
 /// telemetry, behind one façade. Each concept is a part of its own (one file each):
 ///
-///   registry         device identities (spec §7)            registry.hpp
+///   registry         device and module identities (§7)      registry.hpp
 ///   auth             who may do what (spec §5)               auth.hpp
 ///   device_sessions  one connection per device, epochs,      device_sessions.hpp
 ///                    delivery credit (spec §3.3, §1.6)
@@ -19,6 +19,10 @@
 /// threads. State lives in memory; every mutation is also recorded in the journal, which the
 /// owner (the hub executor) commits to a `state_store` before acknowledging anything, and the
 /// events (deliveries, ended sessions) go to the fronts after that commit.
+///
+/// Connecting identities are devices and modules (issue 16): the calls below that take a
+/// `device_id` of a connection (sessions, twins, methods, telemetry, presence) take an identity
+/// key, `{deviceId}` or `{deviceId}/{moduleId}` (identity_key.hpp). C2D is for devices only.
 ///
 /// Thread safety: none. One owner thread (the hub executor) calls everything.
 #include <cstddef>
@@ -58,6 +62,7 @@ namespace emu::core {
 
 /// A device connection asking for a session (an MQTT CONNECT).
 struct session_request {
+  /// The identity key: a device id or `{deviceId}/{moduleId}`.
   std::string device_id;
   /// A SAS token; empty: authenticate with `certificate` (X.509).
   std::string token;
@@ -118,6 +123,30 @@ class hub {
   std::vector<device> list_devices() const { return registry_.list(); }
   /// Connected or not, and the last activity (connectionState, lastActivityTime).
   device_presence presence(std::string_view device_id) const;
+  // ---- modules (issue 16) ------------------------------------------------------------------
+  /// A module on an existing device; it starts with an empty twin.
+  result<module_identity> create_module(const module_spec& spec, time_point now);
+  /// Keys/thumbprints/type changed: the module's session ends (it authenticates again).
+  result<module_identity> update_module(const module_spec& spec, std::string_view if_match,
+                                        time_point now);
+  /// Deletes the module, its session, its twin and its pending method calls.
+  status delete_module(std::string_view device_id, std::string_view module_id,
+                       std::string_view if_match, time_point now);
+  const module_identity* find_module(std::string_view device_id, std::string_view module_id) const {
+    return registry_.find_module(device_id, module_id);
+  }
+  /// The modules of a device; `device_not_found` for an unknown device.
+  result<std::vector<module_identity>> modules_of(std::string_view device_id) const;
+  /// `device_not_found` / `module_not_found` when the identity does not exist, else success.
+  status identity_exists(std::string_view identity) const;
+  /// What a connection checks per message: a version that changes whenever what admits the
+  /// identity may have changed (its etag; a module's with its device's), and its generation
+  /// id. nullopt when the identity is gone or its device is disabled.
+  struct identity_version {
+    std::string etag;
+    std::string generation_id;
+  };
+  std::optional<identity_version> connectable(std::string_view identity) const;
   /// Messages currently queued for a device (cloudToDeviceMessageCount).
   int queued_count(std::string_view device_id) const { return queue_.queued_count(device_id); }
 
@@ -279,6 +308,9 @@ class hub {
 
  private:
   void end_ca_device_sessions(time_point now);
+  /// Ends what a deleted identity (device or module) had: session, twin, method calls,
+  /// topics, presence.
+  void forget_identity(std::string_view identity, time_point now);
   /// Delivers to the sessions of every device whose queue got a deliverable message.
   void deliver_available(time_point now);
 

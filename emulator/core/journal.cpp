@@ -5,6 +5,8 @@
 #include <string>
 #include <type_traits>
 
+#include "emulator/core/identity_key.hpp"
+
 namespace emu::core {
 
 std::vector<state_change> journal::take_changes() {
@@ -26,7 +28,8 @@ enum class row : std::uint8_t {
   subscription,
   twin,
   partition,
-  ca_certificate
+  ca_certificate,
+  module
 };
 
 /// The stored row a change writes, if it writes one row that a later change may supersede.
@@ -65,6 +68,10 @@ std::optional<row_key> key_of(const state_change& c) {
           return row_key{row::subscription, 0, x.device_id};
         if constexpr (std::is_same_v<T, change::put_twin>)
           return row_key{row::twin, 0, x.value.device_id};
+        if constexpr (std::is_same_v<T, change::put_module>)
+          return row_key{row::module, 0, module_key(x.value.device_id, x.value.id)};
+        if constexpr (std::is_same_v<T, change::remove_module>)
+          return row_key{row::module, 0, module_key(x.device_id, x.module_id)};
         if constexpr (std::is_same_v<T, change::put_ca_certificate>)
           return row_key{row::ca_certificate, 0, x.value.name};
         if constexpr (std::is_same_v<T, change::remove_ca_certificate>)
@@ -123,10 +130,12 @@ std::vector<state_change> fold_changes(std::vector<state_change> changes) {
         merged.value.lock_expiry = bs->lock_expiry;
         continue;
       }
-      if (!is<change::remove_device>(earlier) && !is<change::cut_feedback_batch>(earlier)) {
+      if (!is<change::remove_device>(earlier) && !is<change::remove_module>(earlier) &&
+          !is<change::cut_feedback_batch>(earlier)) {
         earlier.reset();  // superseded by `c`
       }
-      // Otherwise both stay: a device removal cascades in the store, a cut moves records.
+      // Otherwise both stay: a device or module removal cascades in the store, a cut moves
+      // records.
     }
     last[*key] = out.size();
     out.emplace_back(std::move(c));

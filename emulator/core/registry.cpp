@@ -18,16 +18,17 @@ bool valid_key(std::string_view key) {
   return raw && raw->size() >= 16 && raw->size() <= 64;
 }
 
-status check_keys(const device_spec& spec) {
-  for (const auto* key : {&spec.primary_key, &spec.secondary_key})
-    if (!key->empty() && !valid_key(*key))
-      return fail(hub_error::argument_invalid, "The device key must be base64 of 16 to 64 bytes.");
+status check_keys(std::string_view primary, std::string_view secondary) {
+  for (const auto key : {primary, secondary})
+    if (!key.empty() && !valid_key(key))
+      return fail(hub_error::argument_invalid, "The key must be base64 of 16 to 64 bytes.");
   return success();
 }
 
 /// Copies what a create or update may set from `spec` to `d` (keys and thumbprints only where
-/// the type uses them; the caller has checked them).
-void apply_credentials(const device_spec& spec, device& d, bool creating) {
+/// the type uses them; the caller has checked them). For devices and modules alike.
+template <class Spec, class Identity>
+void apply_credentials(const Spec& spec, Identity& d, bool creating) {
   const bool type_changed = d.authentication != spec.authentication;
   d.authentication = spec.authentication;
   if (spec.authentication == auth_type::sas) {
@@ -51,31 +52,37 @@ void apply_credentials(const device_spec& spec, device& d, bool creating) {
   }
 }
 
-}  // namespace
+/// Whether what admits connections of the identity changed (its sessions must end).
+template <class Identity>
+bool credentials_changed(const Identity& before, const Identity& after) {
+  return before.authentication != after.authentication || before.primary_key != after.primary_key ||
+         before.secondary_key != after.secondary_key ||
+         before.primary_thumbprint != after.primary_thumbprint ||
+         before.secondary_thumbprint != after.secondary_thumbprint;
+}
 
 // Registry rules for credentials (REST-PUT, the Node e2e registry tests; UNCONFIRMED where
-// Azure does not document them, README "Identities"):
+// Azure does not document them, README "Identities"), for devices and modules (`what`):
 //   - `sas`: keys optional (generated), no thumbprints;
 //   - `selfSigned`: a primary thumbprint (SHA-1 or SHA-256 hex), an optional secondary one,
 //     no keys;
 //   - `certificateAuthority` and `none`: neither keys nor thumbprints.
-status registry::check_identity(const device_spec& spec) const {
+template <class Spec>
+status check_credentials(const Spec& spec, std::string_view what) {
   const bool has_keys = !spec.primary_key.empty() || !spec.secondary_key.empty();
   const bool has_thumbprints =
       !spec.primary_thumbprint.empty() || !spec.secondary_thumbprint.empty();
+  const std::string a = "A " + std::string(what) + " with authentication type '" +
+                        std::string(to_string(spec.authentication)) + "' ";
   switch (spec.authentication) {
     case auth_type::sas:
       if (has_thumbprints)
-        return fail(hub_error::argument_invalid,
-                    "A device with authentication type 'sas' cannot have X.509 thumbprints.");
-      return check_keys(spec);
+        return fail(hub_error::argument_invalid, a + "cannot have X.509 thumbprints.");
+      return check_keys(spec.primary_key, spec.secondary_key);
     case auth_type::self_signed:
-      if (has_keys)
-        return fail(hub_error::argument_invalid,
-                    "A device with authentication type 'selfSigned' cannot have symmetric keys.");
+      if (has_keys) return fail(hub_error::argument_invalid, a + "cannot have symmetric keys.");
       if (spec.primary_thumbprint.empty())
-        return fail(hub_error::argument_invalid,
-                    "A device with authentication type 'selfSigned' needs a primary thumbprint.");
+        return fail(hub_error::argument_invalid, a + "needs a primary thumbprint.");
       for (const auto* t : {&spec.primary_thumbprint, &spec.secondary_thumbprint})
         if (!t->empty() && !normal_thumbprint(*t))
           return fail(hub_error::argument_invalid,
@@ -89,13 +96,16 @@ status registry::check_identity(const device_spec& spec) const {
     case auth_type::certificate_authority:
     case auth_type::none:
       if (has_keys || has_thumbprints)
-        return fail(hub_error::argument_invalid,
-                    "A device with authentication type '" +
-                        std::string(to_string(spec.authentication)) +
-                        "' has neither symmetric keys nor thumbprints.");
+        return fail(hub_error::argument_invalid, a + "has neither symmetric keys nor thumbprints.");
       return success();
   }
   return success();
+}
+
+}  // namespace
+
+status registry::check_identity(const device_spec& spec) const {
+  return check_credentials(spec, "device");
 }
 
 const device* registry::edge_with_scope(std::string_view scope) const {
@@ -143,9 +153,12 @@ status registry::check_scopes(const device_spec& spec, const device* current) co
   return success();
 }
 
-void registry::restore(const std::vector<device>& devices) {
+void registry::restore(const std::vector<device>& devices,
+                       const std::vector<module_identity>& modules) {
   devices_.clear();
+  modules_.clear();
   for (const auto& d : devices) devices_.emplace(d.id, d);
+  for (const auto& m : modules) modules_.emplace(module_key(m.device_id, m.id), m);
 }
 
 std::string registry::new_generation_id() {
@@ -207,11 +220,7 @@ result<device_update> registry::update(const device_spec& spec, std::string_view
   d.parent_scopes = spec.iot_edge || spec.device_scope.empty()
                         ? spec.parent_scopes
                         : std::vector<std::string>{spec.device_scope};
-  const bool access_changed =
-      d.status != before.status || d.authentication != before.authentication ||
-      d.primary_key != before.primary_key || d.secondary_key != before.secondary_key ||
-      d.primary_thumbprint != before.primary_thumbprint ||
-      d.secondary_thumbprint != before.secondary_thumbprint;
+  const bool access_changed = d.status != before.status || credentials_changed(before, d);
   d.etag = new_etag();
   journal_.record(change::put_device{d});
   return device_update{d, access_changed};
@@ -231,6 +240,10 @@ void registry::erase(std::string_view id) {
   if (it == devices_.end()) return;
   const std::string device_id = it->first;
   devices_.erase(it);
+  // Its modules go with it (the store's remove_device cascades to them and their twins).
+  const std::string prefix = device_id + "/";
+  for (auto m = modules_.lower_bound(prefix); m != modules_.end() && m->first.starts_with(prefix);)
+    m = modules_.erase(m);
   journal_.record(change::remove_device{device_id});
 }
 
@@ -239,9 +252,116 @@ const device* registry::find(std::string_view id) const {
   return it == devices_.end() ? nullptr : &it->second;
 }
 
-bool registry::enabled(std::string_view id) const {
-  const device* d = find(id);
-  return d != nullptr && d->status == device_status::enabled;
+bool registry::enabled(std::string_view identity) const {
+  const auto ref = split_identity(identity);
+  const device* d = find(ref.device_id);
+  if (d == nullptr || d->status != device_status::enabled) return false;
+  return !ref.is_module() || modules_.contains(identity);
+}
+
+std::optional<std::string> registry::generation_of(std::string_view identity) const {
+  const auto ref = split_identity(identity);
+  if (ref.is_module()) {
+    const auto it = modules_.find(identity);
+    if (it == modules_.end()) return std::nullopt;
+    return it->second.generation_id;
+  }
+  const device* d = find(identity);
+  if (d == nullptr) return std::nullopt;
+  return d->generation_id;
+}
+
+// ---- modules (issue 16) ---------------------------------------------------------------------
+
+const module_identity* registry::find_module(std::string_view device_id,
+                                             std::string_view module_id) const {
+  const auto it = modules_.find(module_key(device_id, module_id));
+  return it == modules_.end() ? nullptr : &it->second;
+}
+
+std::vector<module_identity> registry::modules_of(std::string_view device_id) const {
+  std::vector<module_identity> out;
+  const std::string prefix = std::string(device_id) + "/";
+  for (auto m = modules_.lower_bound(prefix); m != modules_.end() && m->first.starts_with(prefix);
+       ++m)
+    out.push_back(m->second);
+  return out;
+}
+
+std::vector<module_identity> registry::all_modules() const {
+  std::vector<module_identity> out;
+  out.reserve(modules_.size());
+  for (const auto& [key, m] : modules_) out.push_back(m);
+  return out;
+}
+
+result<module_identity> registry::create_module(const module_spec& spec, time_point now) {
+  (void)now;
+  if (find(spec.device_id) == nullptr)
+    return fail(hub_error::device_not_found, "Device " + spec.device_id + " not found.");
+  if (!is_valid_device_id(spec.id))
+    return fail(hub_error::argument_invalid, "ModuleId '" + spec.id + "' is invalid");
+  const std::string key = module_key(spec.device_id, spec.id);
+  if (modules_.contains(key))
+    return fail(hub_error::module_already_exists, "A module with ID '" + spec.id +
+                                                      "' is already registered on device '" +
+                                                      spec.device_id + "'.");
+  if (modules_of(spec.device_id).size() >= max_modules_per_device)
+    return fail(hub_error::too_many_modules, "Device '" + spec.device_id + "' already has " +
+                                                 std::to_string(max_modules_per_device) +
+                                                 " modules.");
+  if (auto ok = check_credentials(spec, "module"); !ok) return ok.error();
+  module_identity m;
+  m.device_id = spec.device_id;
+  m.id = spec.id;
+  m.managed_by = spec.managed_by;
+  apply_credentials(spec, m, /*creating=*/true);
+  m.generation_id = new_generation_id();
+  m.etag = new_etag();
+  modules_.emplace(key, m);
+  journal_.record(change::put_module{m});
+  return m;
+}
+
+result<module_update> registry::update_module(const module_spec& spec, std::string_view if_match,
+                                              time_point now) {
+  (void)now;
+  if (find(spec.device_id) == nullptr)
+    return fail(hub_error::device_not_found, "Device " + spec.device_id + " not found.");
+  const auto it = modules_.find(module_key(spec.device_id, spec.id));
+  if (it == modules_.end())
+    return fail(hub_error::module_not_found,
+                "Module " + spec.id + " on device " + spec.device_id + " not found.");
+  module_identity& m = it->second;
+  if (!if_match.empty() && if_match != "*" && if_match != m.etag)
+    return fail(hub_error::precondition_failed, "The etag does not match the module's etag.");
+  if (auto ok = check_credentials(spec, "module"); !ok) return ok.error();
+  const module_identity before = m;
+  apply_credentials(spec, m, /*creating=*/false);
+  m.managed_by = spec.managed_by;
+  m.etag = new_etag();
+  journal_.record(change::put_module{m});
+  return module_update{m, credentials_changed(before, m)};
+}
+
+status registry::check_delete_module(std::string_view device_id, std::string_view module_id,
+                                     std::string_view if_match) const {
+  if (find(device_id) == nullptr)
+    return fail(hub_error::device_not_found, "Device " + std::string(device_id) + " not found.");
+  const module_identity* m = find_module(device_id, module_id);
+  if (m == nullptr)
+    return fail(hub_error::module_not_found, "Module " + std::string(module_id) + " on device " +
+                                                 std::string(device_id) + " not found.");
+  if (!if_match.empty() && if_match != "*" && if_match != m->etag)
+    return fail(hub_error::precondition_failed, "The etag does not match the module's etag.");
+  return success();
+}
+
+void registry::erase_module(std::string_view device_id, std::string_view module_id) {
+  const auto it = modules_.find(module_key(device_id, module_id));
+  if (it == modules_.end()) return;
+  modules_.erase(it);
+  journal_.record(change::remove_module{std::string(device_id), std::string(module_id)});
 }
 
 std::vector<device> registry::list() const {

@@ -19,6 +19,7 @@
 #include "emulator/core/device.hpp"
 #include "emulator/core/device_twin.hpp"
 #include "emulator/core/feedback.hpp"
+#include "emulator/core/module_identity.hpp"
 #include "emulator/core/telemetry_message.hpp"
 #include "emulator/core/time.hpp"
 
@@ -49,9 +50,19 @@ namespace change {
 struct put_device {
   device value;
 };
-/// Removes the device, its queued messages, its unbatched feedback records and its session.
+/// Removes the device, its queued messages, its unbatched feedback records, its session, its
+/// twin, and its modules with their twins.
 struct remove_device {
   std::string device_id;
+};
+/// Inserts or replaces a module identity (issue 16).
+struct put_module {
+  module_identity value;
+};
+/// Removes the module and its twin.
+struct remove_module {
+  std::string device_id;
+  std::string module_id;
 };
 /// Inserts or replaces a whole message (including its body).
 struct put_message {
@@ -96,7 +107,8 @@ struct put_subscription {
 struct remove_subscription {
   std::string device_id;
 };
-/// Inserts or replaces a device's whole twin (removed with the device).
+/// Inserts or replaces a device's or module's whole twin (removed with its identity); a module
+/// twin's `device_id` is the identity key `{deviceId}/{moduleId}` (identity_key.hpp).
 struct put_twin {
   device_twin value;
 };
@@ -127,17 +139,20 @@ struct remove_ca_certificate {
 struct clear_all {};
 }  // namespace change
 
-using state_change = std::variant<
-    change::put_device, change::remove_device, change::put_message, change::put_message_state,
-    change::remove_message, change::put_feedback_record, change::cut_feedback_batch,
-    change::put_feedback_batch_state, change::remove_feedback_batch, change::put_subscription,
-    change::remove_subscription, change::put_twin, change::put_telemetry,
-    change::remove_telemetry_up_to, change::put_partition_counters, change::put_counters,
-    change::put_ca_certificate, change::remove_ca_certificate, change::clear_all>;
+using state_change =
+    std::variant<change::put_device, change::remove_device, change::put_message,
+                 change::put_message_state, change::remove_message, change::put_feedback_record,
+                 change::cut_feedback_batch, change::put_feedback_batch_state,
+                 change::remove_feedback_batch, change::put_subscription,
+                 change::remove_subscription, change::put_twin, change::put_telemetry,
+                 change::remove_telemetry_up_to, change::put_partition_counters,
+                 change::put_counters, change::put_ca_certificate, change::remove_ca_certificate,
+                 change::put_module, change::remove_module, change::clear_all>;
 
 /// Everything the store holds, as loaded at start.
 struct hub_snapshot {
   std::vector<device> devices;
+  std::vector<module_identity> modules;
   std::vector<c2d_message> messages;              // ordered by seq
   std::vector<feedback_record> pending_feedback;  // batch_id == 0, ordered by id
   std::vector<feedback_batch> batches;            // ordered by id, records filled in

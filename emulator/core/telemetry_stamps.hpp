@@ -1,7 +1,8 @@
 #pragma once
 /// The properties the hub stamps on every device-to-cloud message, whatever the transport
 /// (spec §3.6; next-capabilities §1.6): `iothub-connection-device-id`,
-/// `iothub-connection-auth-generation-id` and `iothub-connection-auth-method`. What a device
+/// `iothub-connection-auth-generation-id` and `iothub-connection-auth-method`; a module's
+/// telemetry also `iothub-connection-module-id`. What a device
 /// wrote under those names (in any letter case) is dropped first, so it cannot spoof them.
 ///
 /// Pure; thread-safe.
@@ -12,8 +13,9 @@
 
 namespace emu::core {
 
-/// `hub_scope`: the device authenticated with a hub policy's key (DeviceConnect), not its own.
-void stamp_telemetry(std::vector<property>& properties, std::string_view device_id,
+/// `identity`: a device id or `{deviceId}/{moduleId}` (identity_key.hpp). `hub_scope`: the
+/// identity authenticated with a hub policy's key (DeviceConnect), not its own.
+void stamp_telemetry(std::vector<property>& properties, std::string_view identity,
                      std::string_view generation_id, bool hub_scope);
 
 }  // namespace emu::core

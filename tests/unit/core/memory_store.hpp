@@ -6,6 +6,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "emulator/core/identity_key.hpp"
 #include "emulator/core/state_store.hpp"
 
 namespace emu::core::testing {
@@ -18,6 +19,7 @@ class memory_store final : public state_store {
   hub_snapshot load() override {
     hub_snapshot s;
     for (const auto& [id, d] : devices_) s.devices.push_back(d);
+    for (const auto& [key, m] : modules_) s.modules.push_back(m);
     for (const auto& [seq, m] : messages_) s.messages.push_back(m);
     for (const auto& [id, r] : records_) {
       if (r.batch_id == 0) s.pending_feedback.push_back(r);
@@ -56,6 +58,17 @@ class memory_store final : public state_store {
     });
     subscriptions_.erase(c.device_id);
     twins_.erase(c.device_id);
+    // Its modules and their twins (keyed `{deviceId}/{moduleId}`).
+    const std::string prefix = c.device_id + "/";
+    std::erase_if(modules_, [&](const auto& kv) { return kv.first.starts_with(prefix); });
+    std::erase_if(twins_, [&](const auto& kv) { return kv.first.starts_with(prefix); });
+  }
+  void apply(const change::put_module& c) {
+    modules_[module_key(c.value.device_id, c.value.id)] = c.value;
+  }
+  void apply(const change::remove_module& c) {
+    modules_.erase(module_key(c.device_id, c.module_id));
+    twins_.erase(module_key(c.device_id, c.module_id));
   }
   void apply(const change::put_message& c) { messages_[c.value.seq] = c.value; }
   void apply(const change::put_message_state& c) {
@@ -114,6 +127,7 @@ class memory_store final : public state_store {
   void apply(const change::clear_all&) {
     cas_.clear();
     devices_.clear();
+    modules_.clear();
     messages_.clear();
     records_.clear();
     batches_.clear();
@@ -125,6 +139,7 @@ class memory_store final : public state_store {
   }
 
   std::map<std::string, device> devices_;
+  std::map<std::string, module_identity> modules_;
   std::map<std::string, ca_certificate> cas_;
   std::map<std::uint64_t, c2d_message> messages_;
   std::map<std::uint64_t, feedback_record> records_;

@@ -75,26 +75,26 @@ constexpr std::array<migration, 3> ladder_v3_broken{{
 
 }  // namespace
 
-TEST_CASE("a new file gets the current schema (v4), our application_id, WAL and the pragmas") {
+TEST_CASE("a new file gets the current schema (v5), our application_id, WAL and the pragmas") {
   temp_dir dir;
   const std::string path = dir.file("hub.db");
   {
     sqlite_store store(path);
     database& db = store.db();
-    CHECK(db.schema_version() == 4);
-    CHECK(emu::storage::current_schema_version() == 4);
-    CHECK(db.query_integer("PRAGMA user_version") == 4);
+    CHECK(db.schema_version() == 5);
+    CHECK(emu::storage::current_schema_version() == 5);
+    CHECK(db.query_integer("PRAGMA user_version") == 5);
     CHECK(db.query_integer("PRAGMA application_id") == 0x494F5448);
     CHECK(db.query_text("PRAGMA journal_mode") == "wal");
     CHECK(db.query_integer("PRAGMA synchronous") == 2);  // FULL
     CHECK(db.query_integer("PRAGMA foreign_keys") == 1);
     CHECK(db.query_text("PRAGMA locking_mode") == "exclusive");
-    CHECK(db.query_integer("SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 10);
+    CHECK(db.query_integer("SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 12);
     CHECK(store.load().empty());
   }
   // Reopening a current file changes nothing and succeeds.
   sqlite_store again(path);
-  CHECK(again.db().schema_version() == 4);
+  CHECK(again.db().schema_version() == 5);
 }
 
 TEST_CASE(
@@ -109,7 +109,7 @@ TEST_CASE(
       path,
       "INSERT INTO devices VALUES ('old-device', 'enabled', '', 'a2V5', 'a2V5', '1', 'ZQ==', 0)");
   sqlite_store store(path);
-  CHECK(store.db().schema_version() == 4);
+  CHECK(store.db().schema_version() == 5);
   const auto snap = store.load();
   REQUIRE(snap.devices.size() == 1);
   CHECK(snap.devices[0].id == "old-device");
@@ -128,7 +128,7 @@ TEST_CASE("a version 2 file's telemetry moves to partition 0 of the v3 log, in i
            "INSERT INTO telemetry VALUES (9, 'd2', 2000, x'', x'626262');"
            "INSERT INTO telemetry VALUES (12, 'd1', 3000, x'', x'')");
   sqlite_store store(path);
-  CHECK(store.db().schema_version() == 4);
+  CHECK(store.db().schema_version() == 5);
   CHECK(store.db().query_integer("SELECT count(*) FROM sqlite_master WHERE name = 'telemetry'") ==
         0);
   const auto snap = store.load();
@@ -158,7 +158,7 @@ TEST_CASE("a version 3 file's devices become SAS devices without edge scopes in 
            "INSERT INTO devices VALUES ('old-device', 'disabled', 'why', 'a2V5', 'a2V6', '1', "
            "'ZQ==', 5000)");
   sqlite_store store(path);
-  CHECK(store.db().schema_version() == 4);
+  CHECK(store.db().schema_version() == 5);
   const auto snap = store.load();
   REQUIRE(snap.devices.size() == 1);
   const auto& d = snap.devices[0];
@@ -185,7 +185,7 @@ TEST_CASE("synchronous=NORMAL is an option") {
 TEST_CASE("an in-memory database gets the schema and writes no file") {
   sqlite_store store(std::string(emu::storage::in_memory_path));
   CHECK(store.db().in_memory());
-  CHECK(store.db().query_integer("PRAGMA user_version") == 4);
+  CHECK(store.db().query_integer("PRAGMA user_version") == 5);
   CHECK(store.db().query_integer("PRAGMA foreign_keys") == 1);
   CHECK(store.load().empty());
   store.checkpoint();  // no-op
@@ -196,7 +196,7 @@ TEST_CASE("an existing empty file is migrated to the current version") {
   const std::string path = dir.file("empty.db");
   storage_test::write_bytes(path, "");
   sqlite_store store(path);
-  CHECK(store.db().query_integer("PRAGMA user_version") == 4);
+  CHECK(store.db().query_integer("PRAGMA user_version") == 5);
   CHECK(store.db().query_integer("PRAGMA application_id") == emu::storage::application_id);
 }
 
@@ -208,7 +208,7 @@ TEST_CASE("a schema version newer than the build is refused, and the file is lef
   const std::string message = error_of([&] { sqlite_store store(path); });
   CHECK(contains(message, path));
   CHECK(contains(message,
-                 "database schema version 7 is newer than this iothub-emulator supports (4); "
+                 "database schema version 7 is newer than this iothub-emulator supports (5); "
                  "upgrade the emulator"));
   CHECK(raw_text(path, "PRAGMA user_version") == "7");
 }
@@ -282,7 +282,7 @@ TEST_CASE("quick_check on open accepts a healthy file") {
   o.quick_check = true;
   { sqlite_store store(dir.file("hub.db"), o); }
   sqlite_store store(dir.file("hub.db"), o);
-  CHECK(store.db().schema_version() == 4);
+  CHECK(store.db().schema_version() == 5);
 }
 
 TEST_CASE("the ladder climbs missing steps in one transaction") {

@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "emulator/core/identity_key.hpp"
 #include "emulator/core/state_store.hpp"
 
 namespace storage_test {
@@ -174,6 +175,7 @@ inline std::string diff(const core::hub_snapshot& a, const core::hub_snapshot& b
         sized("pending_feedback", a.pending_feedback, b.pending_feedback),
         sized("batches", a.batches, b.batches),
         sized("subscriptions", a.subscriptions, b.subscriptions), sized("twins", a.twins, b.twins),
+        sized("modules", a.modules, b.modules),
         sized("telemetry", a.telemetry, b.telemetry),
         sized("ca_certificates", a.ca_certificates, b.ca_certificates)}) {
     if (!s.empty()) return s;
@@ -186,6 +188,7 @@ inline std::string diff(const core::hub_snapshot& a, const core::hub_snapshot& b
 
 struct model {
   std::map<std::string, core::device> devices;
+  std::map<std::string, core::module_identity> modules;  // by `{deviceId}/{moduleId}`
   std::map<std::uint64_t, core::c2d_message> messages;
   std::map<std::uint64_t, core::feedback_record> records;
   std::map<std::uint64_t, core::feedback_batch> batches;  // records kept empty here
@@ -211,7 +214,17 @@ struct model {
     });
     subscriptions.erase(c.device_id);
     twins.erase(c.device_id);
+    const std::string prefix = c.device_id + "/";
+    std::erase_if(modules, [&](const auto& kv) { return kv.first.starts_with(prefix); });
+    std::erase_if(twins, [&](const auto& kv) { return kv.first.starts_with(prefix); });
     devices.erase(c.device_id);
+  }
+  void on(const core::change::put_module& c) {
+    modules[core::module_key(c.value.device_id, c.value.id)] = c.value;
+  }
+  void on(const core::change::remove_module& c) {
+    modules.erase(core::module_key(c.device_id, c.module_id));
+    twins.erase(core::module_key(c.device_id, c.module_id));
   }
   void on(const core::change::put_message& c) { messages[c.value.seq] = c.value; }
   void on(const core::change::put_message_state& c) {
@@ -263,6 +276,7 @@ struct model {
   core::hub_snapshot snapshot() const {
     core::hub_snapshot s;
     for (const auto& [id, d] : devices) s.devices.push_back(d);
+    for (const auto& [key, m] : modules) s.modules.push_back(m);
     for (const auto& [seq, m] : messages) s.messages.push_back(m);
     for (const auto& [id, b] : batches) s.batches.push_back(b);
     for (const auto& [id, r] : records) {
