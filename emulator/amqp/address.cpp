@@ -6,6 +6,7 @@
 
 #include "emulator/core/ascii.hpp"
 #include "emulator/core/crypto.hpp"
+#include "emulator/core/identity_key.hpp"
 
 namespace emu::amqp {
 
@@ -77,23 +78,33 @@ node_kind classify_address(std::string_view address, std::string_view event_hub_
 std::optional<device_address> parse_device_address(std::string_view address) {
   std::string_view path = path_of(address);
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  const auto s = split_segments(path);
+  auto s = split_segments(path);
   if (s.size() < 3 || !iequals(s[0], "devices") || s[1].empty()) return std::nullopt;
+  auto id = core::url_decode(s[1]);
+  if (!id || id->empty() || id->find('/') != std::string::npos) return std::nullopt;
   device_address out;
-  if (s.size() == 4 && iequals(s[2], "messages") && iequals(s[3], "events")) {
+  out.device_id = std::move(*id);
+  // A module's links (issue 16): `/devices/{d}/modules/{m}/…`, keyed by `{d}/{m}`.
+  std::size_t rest = 2;
+  if (s.size() >= 5 && iequals(s[2], "modules") && !s[3].empty()) {
+    auto module = core::url_decode(s[3]);
+    if (!module || module->empty() || module->find('/') != std::string::npos) return std::nullopt;
+    out.device_id = core::module_key(out.device_id, *module);
+    rest = 4;
+  }
+  const std::size_t n = s.size() - rest;
+  const auto at = [&](std::size_t i) { return s[rest + i]; };
+  if (n == 2 && iequals(at(0), "messages") && iequals(at(1), "events")) {
     out.kind = device_link_kind::telemetry;
-  } else if (s.size() == 4 && iequals(s[2], "messages") && iequals(s[3], "devicebound")) {
+  } else if (n == 2 && iequals(at(0), "messages") && iequals(at(1), "devicebound")) {
     out.kind = device_link_kind::c2d;
-  } else if (s.size() == 3 && iequals(s[2], "twin")) {
+  } else if (n == 1 && iequals(at(0), "twin")) {
     out.kind = device_link_kind::twin;
-  } else if (s.size() == 4 && iequals(s[2], "methods") && iequals(s[3], "devicebound")) {
+  } else if (n == 2 && iequals(at(0), "methods") && iequals(at(1), "devicebound")) {
     out.kind = device_link_kind::methods;
   } else {
     return std::nullopt;
   }
-  auto id = core::url_decode(s[1]);
-  if (!id || id->empty()) return std::nullopt;
-  out.device_id = std::move(*id);
   return out;
 }
 

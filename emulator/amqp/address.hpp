@@ -41,6 +41,8 @@ enum class device_link_kind {
 };
 
 struct device_address {
+  /// The identity key: the device id, or `{deviceId}/{moduleId}` for a module's links
+  /// (`/devices/<d>/modules/<m>/…`, next-capabilities §4; core/identity_key.hpp).
   std::string device_id;
   device_link_kind kind = device_link_kind::telemetry;
 };

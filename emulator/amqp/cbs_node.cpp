@@ -12,13 +12,15 @@
 #include "emulator/amqp/message_codec.hpp"
 #include "emulator/core/access_policy.hpp"
 #include "emulator/core/crypto.hpp"
+#include "emulator/core/identity_key.hpp"
 #include "emulator/core/sas_token.hpp"
 
 namespace emu::amqp {
 
 namespace {
 
-/// The device a resource names: `{host}/devices/{id}[/…]` (next-capabilities §4: device tokens
+/// The identity a resource names: `{host}/devices/{id}[/…]`, or a module's
+/// `{host}/devices/{id}/modules/{mid}[/…]` as `{id}/{mid}` (next-capabilities §4: device tokens
 /// carry it in `sr`, a policy token with DeviceConnect only in the CBS `name`). `resource` is
 /// already URL-decoded (the token's sr) or is decoded here once (`encoded`: the audience).
 std::optional<std::string> device_named_by(std::string_view resource, bool encoded) {
@@ -30,9 +32,15 @@ std::optional<std::string> device_named_by(std::string_view resource, bool encod
   }
   const auto at = decoded.find("/devices/");
   if (at == std::string::npos) return std::nullopt;
-  std::string id = decoded.substr(at + 9);
-  id = id.substr(0, id.find('/'));
+  const std::string rest = decoded.substr(at + 9);
+  const std::string id = rest.substr(0, rest.find('/'));
   if (id.empty()) return std::nullopt;
+  constexpr std::string_view modules = "/modules/";
+  if (rest.compare(id.size(), modules.size(), modules) == 0) {
+    const std::string after = rest.substr(id.size() + modules.size());
+    const std::string module = after.substr(0, after.find('/'));
+    if (!module.empty()) return core::module_key(id, module);
+  }
   return id;
 }
 

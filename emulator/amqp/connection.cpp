@@ -26,6 +26,7 @@
 #include "emulator/amqp/transfer_frame.hpp"
 #include "emulator/amqp/twin_message.hpp"
 #include "emulator/core/access_policy.hpp"
+#include "emulator/core/identity_key.hpp"
 #include "emulator/core/sas_token.hpp"
 #include "emulator/log/log.hpp"
 
@@ -839,6 +840,14 @@ void amqp_connection::decide_device_attach(pn_link_t* link, const std::string& a
                                        "' on $cbs (or connect with its X.509 certificate) before "
                                        "attaching '" +
                                        address + "'."));
+    return;
+  }
+  if (device->kind == device_link_kind::c2d &&
+      core::split_identity(device->device_id).is_module()) {
+    // C2D is for devices (issue 16): a module receives none.
+    refuse_link(link,
+                amqp_error{std::string(condition::not_allowed),
+                           "'" + address + "': modules receive no cloud-to-device messages.", 0});
     return;
   }
   switch (device->kind) {

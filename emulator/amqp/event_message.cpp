@@ -105,6 +105,8 @@ std::vector<char> encode_event(const core::telemetry_message& e) {
       app.push_back({"iothub-creation-time-utc", p.value});
     } else if (n.starts_with("$.")) {
       continue;
+    } else if (n == "iothub-connection-module-id") {
+      continue;  // from the event itself, below
     } else if (is_hub_stamp(n)) {
       annotations.push_back({n, text{p.value}});
     } else {

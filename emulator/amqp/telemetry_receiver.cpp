@@ -30,9 +30,10 @@ std::optional<amqp_error> telemetry_receiver::submit(std::string bytes, std::uin
       [device = device_id_, hub_scope = hub_scope_, t = std::move(*telemetry),
        credential = conn_.device_credential(device_id_), etag = verified_etag_](
           core::hub& h, core::time_point now) mutable -> core::result<std::string> {
-        const core::device* d = h.find_device(device);
-        if (d == nullptr || d->status != core::device_status::enabled)
-          return core::error{core::hub_error::unauthorized, "The device is gone or disabled."};
+        const auto d = h.connectable(device);
+        if (!d)
+          return core::error{core::hub_error::unauthorized,
+                             "The device or module is gone or disabled."};
         if (d->etag != etag) {
           // Admitted before a registry change, or the link's first message: does the token
           // still hold (a re-keyed device's old token does not)?

@@ -23,6 +23,50 @@ std::optional<std::string> optional_string(const json& object, const char* name)
   return it->get<std::string>();
 }
 
+/// `authentication` of a device or module body (see parse_device_body).
+template <class Spec>
+std::optional<core::error> parse_authentication(const json& doc, Spec& spec) {
+  if (const auto auth = doc.find("authentication"); auth != doc.end() && !auth->is_null()) {
+    if (!auth->is_object()) return invalid("authentication must be an object.");
+    const auto keys = auth->find("symmetricKey");
+    if (keys != auth->end() && !keys->is_null()) {
+      if (!keys->is_object()) return invalid("authentication.symmetricKey must be an object.");
+      const auto primary = optional_string(*keys, "primaryKey");
+      const auto secondary = optional_string(*keys, "secondaryKey");
+      if (!primary || !secondary)
+        return invalid("authentication.symmetricKey keys must be strings.");
+      spec.primary_key = *primary;
+      spec.secondary_key = *secondary;
+    }
+    const auto prints = auth->find("x509Thumbprint");
+    if (prints != auth->end() && !prints->is_null()) {
+      if (!prints->is_object()) return invalid("authentication.x509Thumbprint must be an object.");
+      const auto primary = optional_string(*prints, "primaryThumbprint");
+      const auto secondary = optional_string(*prints, "secondaryThumbprint");
+      if (!primary || !secondary)
+        return invalid("authentication.x509Thumbprint thumbprints must be strings.");
+      spec.primary_thumbprint = *primary;
+      spec.secondary_thumbprint = *secondary;
+    }
+    const auto type = optional_string(*auth, "type");
+    if (!type) return invalid("authentication.type must be a string.");
+    if (type->empty()) {
+      // As the Node Registry normalizes (registry.ts _normalizeAuthentication): thumbprints
+      // without a type mean selfSigned.
+      spec.authentication = spec.primary_thumbprint.empty() && spec.secondary_thumbprint.empty()
+                                ? core::auth_type::sas
+                                : core::auth_type::self_signed;
+    } else if (const auto parsed = core::parse_auth_type(*type)) {
+      spec.authentication = *parsed;
+    } else {
+      return invalid("authentication.type '" + *type +
+                     "' is not one of sas, selfSigned, certificateAuthority, none.");
+    }
+  }
+
+  return std::nullopt;
+}
+
 }  // namespace
 
 json null_if_empty(const std::string& s) {
@@ -64,6 +108,53 @@ json thumbprints_json(const core::device& d) {
               {"secondaryThumbprint", null_if_empty(d.secondary_thumbprint)}};
 }
 
+json thumbprints_json(const core::module_identity& m) {
+  return json{{"primaryThumbprint", null_if_empty(m.primary_thumbprint)},
+              {"secondaryThumbprint", null_if_empty(m.secondary_thumbprint)}};
+}
+
+json module_json(const core::module_identity& m, const core::device_presence& presence) {
+  return json{
+      {"deviceId", m.device_id},
+      {"moduleId", m.id},
+      {"managedBy", null_if_empty(m.managed_by)},
+      {"generationId", m.generation_id},
+      {"etag", m.etag},
+      {"connectionState", presence.connected ? "Connected" : "Disconnected"},
+      {"connectionStateUpdatedTime", time_or_never(presence.state_updated)},
+      {"lastActivityTime", time_or_never(presence.last_activity)},
+      {"cloudToDeviceMessageCount", 0},
+      {"authentication",
+       {{"symmetricKey",
+         {{"primaryKey", null_if_empty(m.primary_key)},
+          {"secondaryKey", null_if_empty(m.secondary_key)}}},
+        {"x509Thumbprint", thumbprints_json(m)},
+        {"type", std::string(core::to_string(m.authentication))}}},
+  };
+}
+
+core::result<core::module_spec> parse_module_body(std::string_view body, std::string_view device_id,
+                                                  std::string_view module_id) {
+  const json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object())
+    return invalid("The request body must be a JSON object describing the module.");
+  core::module_spec spec;
+  spec.device_id = std::string(device_id);
+  spec.id = std::string(module_id);
+  const auto d = optional_string(doc, "deviceId");
+  const auto m = optional_string(doc, "moduleId");
+  if (!d || !m) return invalid("deviceId and moduleId must be strings.");
+  if (!d->empty() && *d != device_id)
+    return invalid("The deviceId in the body does not match the deviceId in the path.");
+  if (!m->empty() && *m != module_id)
+    return invalid("The moduleId in the body does not match the moduleId in the path.");
+  const auto managed_by = optional_string(doc, "managedBy");
+  if (!managed_by) return invalid("managedBy must be a string.");
+  spec.managed_by = *managed_by;
+  if (auto failed = parse_authentication(doc, spec)) return std::move(*failed);
+  return spec;
+}
+
 core::result<core::device_spec> parse_device_body(std::string_view body, std::string_view path_id) {
   const json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object())
@@ -99,43 +190,7 @@ core::result<core::device_spec> parse_device_object(const json& doc, const char*
   if (!reason) return invalid("statusReason must be a string.");
   spec.status_reason = *reason;
 
-  if (const auto auth = doc.find("authentication"); auth != doc.end() && !auth->is_null()) {
-    if (!auth->is_object()) return invalid("authentication must be an object.");
-    const auto keys = auth->find("symmetricKey");
-    if (keys != auth->end() && !keys->is_null()) {
-      if (!keys->is_object()) return invalid("authentication.symmetricKey must be an object.");
-      const auto primary = optional_string(*keys, "primaryKey");
-      const auto secondary = optional_string(*keys, "secondaryKey");
-      if (!primary || !secondary)
-        return invalid("authentication.symmetricKey keys must be strings.");
-      spec.primary_key = *primary;
-      spec.secondary_key = *secondary;
-    }
-    const auto prints = auth->find("x509Thumbprint");
-    if (prints != auth->end() && !prints->is_null()) {
-      if (!prints->is_object()) return invalid("authentication.x509Thumbprint must be an object.");
-      const auto primary = optional_string(*prints, "primaryThumbprint");
-      const auto secondary = optional_string(*prints, "secondaryThumbprint");
-      if (!primary || !secondary)
-        return invalid("authentication.x509Thumbprint thumbprints must be strings.");
-      spec.primary_thumbprint = *primary;
-      spec.secondary_thumbprint = *secondary;
-    }
-    const auto type = optional_string(*auth, "type");
-    if (!type) return invalid("authentication.type must be a string.");
-    if (type->empty()) {
-      // As the Node Registry normalizes (registry.ts _normalizeAuthentication): thumbprints
-      // without a type mean selfSigned.
-      spec.authentication = spec.primary_thumbprint.empty() && spec.secondary_thumbprint.empty()
-                                ? core::auth_type::sas
-                                : core::auth_type::self_signed;
-    } else if (const auto parsed = core::parse_auth_type(*type)) {
-      spec.authentication = *parsed;
-    } else {
-      return invalid("authentication.type '" + *type +
-                     "' is not one of sas, selfSigned, certificateAuthority, none.");
-    }
-  }
+  if (auto failed = parse_authentication(doc, spec)) return std::move(*failed);
 
   if (const auto caps = doc.find("capabilities"); caps != doc.end() && !caps->is_null()) {
     if (!caps->is_object()) return invalid("capabilities must be an object.");

@@ -23,6 +23,19 @@ nlohmann::json device_json(const core::device& d, int queued,
                            const core::device_presence& presence = {});
 /// `{"primaryThumbprint", "secondaryThumbprint"}` with null for an empty one.
 nlohmann::json thumbprints_json(const core::device& d);
+nlohmann::json thumbprints_json(const core::module_identity& m);
+
+/// A module identity as REST "Modules - Get Identity" shows it: deviceId, moduleId,
+/// managedBy (null when empty), generationId, etag, connectionState and its time,
+/// lastActivityTime, cloudToDeviceMessageCount (always 0: modules get no C2D here),
+/// authentication as for devices. Contains the module's keys: only for authorized callers.
+nlohmann::json module_json(const core::module_identity& m,
+                           const core::device_presence& presence = {});
+
+/// Parses a `PUT /devices/{id}/modules/{mid}` body: `deviceId`/`moduleId` may be absent, else
+/// must match the path; `managedBy` string or null; `authentication` as for devices.
+core::result<core::module_spec> parse_module_body(std::string_view body, std::string_view device_id,
+                                                  std::string_view module_id);
 /// A string, or JSON null when it is empty (Azure's way for absent values).
 nlohmann::json null_if_empty(const std::string& s);
 /// An ISO 8601 time, or the registry's "never" (0001-01-01T00:00:00Z) for {}.

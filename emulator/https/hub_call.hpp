@@ -39,12 +39,19 @@ struct device_view {
   int queued = 0;
   core::device_presence presence;
 };
-/// A twin with what the service JSON shows of its device.
+/// A module as the registry shows it (issue 16).
+struct module_view {
+  core::module_identity module;
+  core::device_presence presence;
+};
+/// A twin with what the service JSON shows of its device (and, for a module twin, of the
+/// module).
 struct twin_view {
   core::device_twin twin;
   core::device device;
   int queued = 0;
   core::device_presence presence;
+  std::optional<core::module_identity> module{};
 };
 /// A twin with its recent writes (test control).
 struct twin_history_view {
@@ -117,7 +124,8 @@ using hub_answer =
                  purged, std::vector<core::c2d_message>, enqueued, feedback_state,
                  std::vector<core::telemetry_message>, twin_view, method_pending, twin_list,
                  twin_history_view, c2d_received, registry_statistics, service_statistics,
-                 bulk_result, certificate_view, std::vector<core::ca_certificate>>;
+                 bulk_result, certificate_view, std::vector<core::ca_certificate>, module_view,
+                 std::vector<module_view>>;
 
 /// The hub's part of one request; runs on the hub executor.
 using hub_call = std::function<hub_answer(core::hub&, core::time_point now)>;

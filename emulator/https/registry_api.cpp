@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "emulator/core/identity_key.hpp"
 #include "emulator/https/device_json.hpp"
 #include "emulator/https/error_response.hpp"
 #include "emulator/https/method_json.hpp"
@@ -34,6 +35,8 @@ core::permission required_permission(route_kind k) {
   switch (k) {
     case route_kind::list_devices:
     case route_kind::get_device:
+    case route_kind::list_modules:
+    case route_kind::get_module:
     case route_kind::list_certificates:
     case route_kind::get_certificate:
     case route_kind::get_twin:
@@ -49,6 +52,8 @@ core::permission required_permission(route_kind k) {
       return core::permission::service_connect;
     case route_kind::put_device:
     case route_kind::delete_device:
+    case route_kind::put_module:
+    case route_kind::delete_module:
       return core::permission::registry_write;
     case route_kind::purge_queue:
       return core::permission::service_connect;
@@ -301,6 +306,9 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
   // Parsed here, on the I/O thread; the hub only sees the values.
   std::optional<core::result<core::device_spec>> spec;
   if (r.kind == route_kind::put_device) spec = parse_device_body(request.body, r.device_id);
+  std::optional<core::result<core::module_spec>> module_spec;
+  if (r.kind == route_kind::put_module)
+    module_spec = parse_module_body(request.body, r.device_id, r.module_id);
   std::optional<core::result<core::twin_update>> twin_patch;
   if (r.kind == route_kind::update_twin) twin_patch = parse_twin_patch(request.body);
   std::optional<core::result<core::twin_replacement>> twin_doc;
@@ -322,9 +330,9 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
   }
   return hub_call{[r, token = request.authorization, if_match = if_match_etag(request.if_match),
                    create = request.if_match.empty(), spec = std::move(spec),
-                   twin_patch = std::move(twin_patch), twin_doc = std::move(twin_doc),
-                   call = std::move(call), query = std::move(query), bulk = std::move(bulk),
-                   cert = std::move(cert),
+                   module_spec = std::move(module_spec), twin_patch = std::move(twin_patch),
+                   twin_doc = std::move(twin_doc), call = std::move(call), query = std::move(query),
+                   bulk = std::move(bulk), cert = std::move(cert),
                    top](core::hub& hub, core::time_point now) -> hub_answer {
     auto grant = hub.authenticate_service(token, required_permission(r.kind), now);
     // Reading a twin is a registry read and also part of ServiceConnect (SAS-DOC: back ends
@@ -401,6 +409,33 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
         if (!deleted) return deleted.error();
         return no_content{};
       }
+      case route_kind::list_modules: {
+        const auto modules = hub.modules_of(r.device_id);
+        if (!modules) return modules.error();
+        std::vector<module_view> out;
+        for (const auto& m : *modules)
+          out.push_back({m, hub.presence(core::module_key(m.device_id, m.id))});
+        return out;
+      }
+      case route_kind::get_module: {
+        const auto key = core::module_key(r.device_id, r.module_id);
+        if (auto ok = hub.identity_exists(key); !ok) return ok.error();
+        return module_view{*hub.find_module(r.device_id, r.module_id), hub.presence(key)};
+      }
+      case route_kind::put_module: {
+        if (!*module_spec) return module_spec->error();
+        // As for devices: no If-Match creates (409 if taken), an If-Match updates.
+        auto done = create
+                        ? hub.create_module(**module_spec, now)
+                        : hub.update_module(**module_spec, if_match.empty() ? "*" : if_match, now);
+        if (!done) return done.error();
+        return module_view{*done, hub.presence(core::module_key(done->device_id, done->id))};
+      }
+      case route_kind::delete_module: {
+        const auto deleted = hub.delete_module(r.device_id, r.module_id, if_match, now);
+        if (!deleted) return deleted.error();
+        return no_content{};
+      }
       case route_kind::registry_statistics: {
         registry_statistics st;
         for (const auto& d : hub.list_devices()) {
@@ -434,10 +469,17 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
           t = hub.replace_twin(r.device_id, **twin_doc, if_match, now);
         }
         if (!t) return t.error();
-        const core::device* d = hub.find_device(r.device_id);
+        const auto ref = core::split_identity(r.device_id);
+        const core::device* d = hub.find_device(ref.device_id);
         if (d == nullptr) return core::error{core::hub_error::device_not_found, "Device gone."};
-        return twin_view{std::move(*t), *d, hub.queued_count(r.device_id),
-                         hub.presence(r.device_id)};
+        std::optional<core::module_identity> module;
+        if (ref.is_module()) {
+          const core::module_identity* m = hub.find_module(ref.device_id, ref.module_id);
+          if (m == nullptr) return core::error{core::hub_error::module_not_found, "Module gone."};
+          module = *m;
+        }
+        return twin_view{std::move(*t), *d, ref.is_module() ? 0 : hub.queued_count(r.device_id),
+                         hub.presence(r.device_id), std::move(module)};
       }
       case route_kind::query_twins: {
         // Copies of every twin, in device id order; filtering, counting and paging happen
@@ -481,7 +523,8 @@ http_response render_registry(const hub_answer& a) {
           ok.status = 204;
           return ok;
         } else if constexpr (std::is_same_v<T, twin_view>) {
-          http_response r = json_response(twin_json(x.twin, x.device, x.queued, x.presence));
+          http_response r = json_response(
+              twin_json(x.twin, x.device, x.queued, x.presence, x.module ? &*x.module : nullptr));
           r.headers.emplace_back("ETag", "\"" + x.twin.etag + "\"");
           return r;
         } else if constexpr (std::is_same_v<T, twin_list>) {
@@ -512,6 +555,14 @@ http_response render_registry(const hub_answer& a) {
           json list = json::array();
           for (const auto& c : x) list.push_back(certificate_json(certificate_view{c}));
           return json_response(json{{"value", list}});
+        } else if constexpr (std::is_same_v<T, module_view>) {
+          http_response r = json_response(module_json(x.module, x.presence));
+          r.headers.emplace_back("ETag", "\"" + x.module.etag + "\"");
+          return r;
+        } else if constexpr (std::is_same_v<T, std::vector<module_view>>) {
+          json list = json::array();
+          for (const auto& v : x) list.push_back(module_json(v.module, v.presence));
+          return json_response(list);
         } else if constexpr (std::is_same_v<T, purged>) {
           return json_response(json{{"deviceId", x.device_id}, {"totalMessagesPurged", x.count}});
         } else {

@@ -5,6 +5,7 @@
 
 #include "emulator/core/ascii.hpp"
 #include "emulator/core/crypto.hpp"
+#include "emulator/core/identity_key.hpp"
 
 namespace emu::https {
 
@@ -28,7 +29,13 @@ std::optional<std::vector<std::string>> segments_of(std::string_view path) {
 }
 
 route make(route_kind k, std::string id = {}) {
-  return route{k, std::move(id), {}, {}, {}};
+  return route{k, std::move(id), {}, {}, {}, {}};
+}
+
+/// Ids never contain `/` (spec §7); a decoded `%2F` would make an identity key
+/// (core/identity_key.hpp) name a module.
+bool is_id_segment(const std::string& s) {
+  return !s.empty() && s.find('/') == std::string::npos;
 }
 
 /// A feature the emulator does not have (501 naming it).
@@ -115,7 +122,22 @@ route match_route(std::string_view method, std::string_view target) {
     if (n == 3 && s[2] == "commands")
       return pick(method, {{"DELETE", route_kind::purge_queue}}, s[1]);
     if (n >= 4 && s[2] == "messages") return device_messages_route(method, target, s);
-    if (n >= 3 && s[2] == "modules") return unsupported("module identities");
+    if (n >= 3 && s[2] == "modules") {
+      // Module identities (issue 16; REST "Modules - …").
+      if (!is_id_segment(s[1])) return make(route_kind::not_found);
+      if (n == 3 || (n == 4 && s[3].empty()))
+        return pick(method, {{"GET", route_kind::list_modules}}, s[1]);
+      if (n == 4 && is_id_segment(s[3])) {
+        route r = pick(method,
+                       {{"GET", route_kind::get_module},
+                        {"PUT", route_kind::put_module},
+                        {"DELETE", route_kind::delete_module}},
+                       s[1]);
+        r.module_id = s[3];
+        return r;
+      }
+      return make(route_kind::not_found);
+    }
     if (n == 3 && s[2] == "applyConfigurationContent")
       return unsupported("configurations (applyConfigurationContent)");
     return make(route_kind::not_found);
@@ -152,7 +174,25 @@ route match_route(std::string_view method, std::string_view target) {
   if (n >= 1 && s[0] == "jobs") return unsupported("import/export jobs (/jobs)");
   if (n >= 1 && s[0] == "configurations") return unsupported("configurations");
   if (n >= 1 && s[0] == "twins") {
-    if (n >= 3 && s[2] == "modules") return unsupported("module identities (module twins)");
+    if (n >= 2 && !s[1].empty() && !is_id_segment(s[1])) return make(route_kind::not_found);
+    if (n >= 3 && s[2] == "modules") {
+      // A module's twin and direct methods (issue 16): the route's id is the identity key
+      // `{deviceId}/{moduleId}`, which the hub's twin and method calls take.
+      if (n < 4 || !is_id_segment(s[3])) return make(route_kind::not_found);
+      const std::string key = core::module_key(s[1], s[3]);
+      route r = make(route_kind::not_found);
+      if (n == 4)
+        r = pick(method,
+                 {{"GET", route_kind::get_twin},
+                  {"PATCH", route_kind::update_twin},
+                  {"PUT", route_kind::replace_twin}},
+                 key);
+      else if (n == 5 && s[4] == "methods")
+        r = pick(method, {{"POST", route_kind::invoke_method}}, key);
+      if (r.kind != route_kind::not_found && r.kind != route_kind::method_not_allowed)
+        r.module_id = s[3];
+      return r;
+    }
     if (n == 2 && !s[1].empty())
       return pick(method,
                   {{"GET", route_kind::get_twin},

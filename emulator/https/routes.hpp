@@ -11,6 +11,10 @@
 ///   GET    /certificates, GET|PUT|DELETE /certificates/{name}     (CA certificates, issue 16)
 ///   POST   /certificates/{name}/generateVerificationCode, …/verify (proof of possession)
 ///   GET|PUT|DELETE /devices/{id}
+///   GET    /devices/{id}/modules                   (module identities, issue 16)
+///   GET|PUT|DELETE /devices/{id}/modules/{mid}
+///   GET|PATCH|PUT /twins/{id}/modules/{mid}        (module twins; the route's device_id is
+///   POST   /twins/{id}/modules/{mid}/methods        the identity key `{id}/{mid}`)
 ///   DELETE /devices/{id}/commands                  (purge the C2D queue)
 ///   GET|PATCH|PUT /twins/{id}                      (device twins, next-capabilities §2.4)
 ///   POST   /twins/{id}/methods                     (direct methods, next-capabilities §3.1)
@@ -45,6 +49,10 @@ enum class route_kind {
   get_device,
   put_device,
   delete_device,
+  list_modules,
+  get_module,
+  put_module,
+  delete_module,
   purge_queue,
   get_twin,
   update_twin,
@@ -76,7 +84,8 @@ enum class route_kind {
 
 struct route {
   route_kind kind = route_kind::not_found;
-  /// The decoded device id for the routes that name one.
+  /// The decoded device id for the routes that name one; for a module's twin and methods the
+  /// identity key `{deviceId}/{moduleId}` (core/identity_key.hpp).
   std::string device_id;
   /// The decoded lock token of the C2D settlement routes.
   std::string lock_token;
@@ -84,6 +93,8 @@ struct route {
   std::string certificate;
   /// For not_implemented: the feature, as the 501 answer names it.
   std::string feature;
+  /// The decoded module id of the module routes (and of a module's twin and methods).
+  std::string module_id;
 };
 
 /// Routes `method` + `target` (path and optional query, percent-encoded as received).

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "emulator/core/crypto.hpp"
+#include "emulator/https/device_json.hpp"
 #include "emulator/https/error_response.hpp"
 #include "emulator/https/iso8601.hpp"
 #include "emulator/https/text_checks.hpp"
@@ -97,6 +98,7 @@ json telemetry_json(const core::telemetry_message& t) {
       {"sequenceNumber", t.sequence_number},
       {"offset", std::to_string(t.offset)},
       {"deviceId", t.device_id},
+      {"moduleId", null_if_empty(t.module_id)},
       {"source", t.source},
       {"enqueuedTimeUtc", core::to_iso8601(t.enqueued_time)},
       {"properties", properties_json(t.properties)},

@@ -26,7 +26,31 @@ core::result<json> object_body(std::string_view body) {
 }  // namespace
 
 json twin_json(const core::device_twin& twin, const core::device& device, int queued,
-               const core::device_presence& presence) {
+               const core::device_presence& presence, const core::module_identity* module) {
+  if (module != nullptr) {
+    // A module twin (REST "Modules - Get Twin"): the module's identity, its device's status.
+    return json{
+        {"deviceId", module->device_id},
+        {"moduleId", module->id},
+        {"etag", twin.etag},
+        {"deviceEtag", device.etag},
+        {"version", twin.version},
+        {"status", std::string(core::to_string(device.status))},
+        {"statusUpdateTime", device.status_updated_time == core::time_point{}
+                                 ? std::string(never)
+                                 : core::to_iso8601(device.status_updated_time)},
+        {"connectionState", presence.connected ? "Connected" : "Disconnected"},
+        {"lastActivityTime", time_or_never(presence.last_activity)},
+        {"cloudToDeviceMessageCount", 0},
+        {"authenticationType", std::string(core::to_string(module->authentication))},
+        {"x509Thumbprint", thumbprints_json(*module)},
+        {"modelId", ""},
+        {"tags", twin.tags},
+        {"properties",
+         {{"desired", core::section_for_service(twin.desired)},
+          {"reported", core::section_for_service(twin.reported)}}},
+    };
+  }
   return json{
       {"deviceId", twin.device_id},
       {"etag", twin.etag},

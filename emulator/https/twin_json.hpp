@@ -16,9 +16,11 @@ namespace emu::https {
 /// deviceId, etag, deviceEtag, version, status, statusReason, statusUpdateTime,
 /// connectionState, lastActivityTime, cloudToDeviceMessageCount, authenticationType,
 /// x509Thumbprint, modelId, capabilities, tags, properties {desired, reported} each with
-/// `$metadata` and `$version`.
+/// `$metadata` and `$version`. With `module`, a module twin: moduleId, the module's
+/// authentication type and thumbprints, no capabilities or scopes.
 nlohmann::json twin_json(const core::device_twin& twin, const core::device& device, int queued,
-                         const core::device_presence& presence = {});
+                         const core::device_presence& presence = {},
+                         const core::module_identity* module = nullptr);
 
 /// A `PATCH /twins/{id}` body: `tags` and `properties.desired`, each an object (a merge patch)
 /// or null (remove everything); both optional. Read-only members the SDKs echo (deviceId,

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "emulator/core/crypto.hpp"
+#include "emulator/core/identity_key.hpp"
 #include "emulator/core/time.hpp"
 
 namespace emu::mqtt {
@@ -39,6 +40,32 @@ std::optional<device_topic> split_device_topic(std::string_view topic) {
   const std::size_t slash = after.find('/');
   if (slash == std::string_view::npos) return device_topic{after, {}, false};
   return device_topic{after.substr(0, slash), after.substr(slash + 1), true};
+}
+
+/// The part of `topic` after the identity's own prefix, `devices/{d}/` or (a module identity
+/// `{d}/{m}`) `devices/{d}/modules/{m}/`; nullopt when the topic is not below it. A device's
+/// topics are not its modules' and the other way round.
+std::optional<std::string_view> own_rest(std::string_view topic, std::string_view identity) {
+  const auto ref = emu::core::split_identity(identity);
+  if (!topic.starts_with(devices_prefix)) return std::nullopt;
+  std::string_view rest = topic.substr(devices_prefix.size());
+  if (!rest.starts_with(ref.device_id) || rest.size() == ref.device_id.size() ||
+      rest[ref.device_id.size()] != '/')
+    return std::nullopt;
+  rest.remove_prefix(ref.device_id.size() + 1);
+  if (!ref.is_module()) return rest;
+  constexpr std::string_view modules = "modules/";
+  if (!rest.starts_with(modules)) return std::nullopt;
+  rest.remove_prefix(modules.size());
+  if (!rest.starts_with(ref.module_id) || rest.size() == ref.module_id.size() ||
+      rest[ref.module_id.size()] != '/')
+    return std::nullopt;
+  return rest.substr(ref.module_id.size() + 1);
+}
+
+/// A device's own rest that names one of its modules (`modules/…`).
+bool is_module_level(std::string_view rest, std::string_view identity) {
+  return !emu::core::split_identity(identity).is_module() && rest.starts_with("modules/");
 }
 
 /// After `devices/{id}/`: `messages/events` then end, `/`, `?` or `/?`; returns the bag.
@@ -226,12 +253,15 @@ std::string_view to_string(topic_error e) {
 }
 
 emu::result<std::vector<property>, topic_error> parse_telemetry_topic(
-    std::string_view topic, std::string_view expected_device_id) {
+    std::string_view topic, std::string_view expected_identity) {
   const auto parts = split_device_topic(topic);
   if (!parts) return topic_error::not_telemetry;
-  if (parts->device_id != expected_device_id) return topic_error::other_device;
+  if (parts->device_id != emu::core::split_identity(expected_identity).device_id)
+    return topic_error::other_device;
   if (!parts->has_rest) return topic_error::not_telemetry;
-  const auto bag = telemetry_bag(parts->rest);
+  const auto rest = own_rest(topic, expected_identity);
+  if (!rest || is_module_level(*rest, expected_identity)) return topic_error::other_device;
+  const auto bag = telemetry_bag(*rest);
   if (!bag) return topic_error::not_telemetry;
   auto props = decode_property_bag(*bag);
   if (!props) return topic_error::bad_percent_escape;
@@ -250,6 +280,8 @@ std::string_view to_string(subscription_kind k) {
       return "methods";
     case subscription_kind::iothub_unknown:
       return "iothub_unknown";
+    case subscription_kind::module_inputs:
+      return "module_inputs";
     case subscription_kind::other_device:
       return "other_device";
     case subscription_kind::unsupported:
@@ -258,7 +290,7 @@ std::string_view to_string(subscription_kind k) {
   return "unknown";
 }
 
-subscription_kind classify_subscription(std::string_view filter, std::string_view device_id) {
+subscription_kind classify_subscription(std::string_view filter, std::string_view identity) {
   // The filters the SDKs use (next-capabilities §2.1, §3.2); anything else under $iothub/ is
   // refused with 0x80 without closing the connection.
   if (filter == "$iothub/twin/res/#") return subscription_kind::twin_responses;
@@ -268,8 +300,19 @@ subscription_kind classify_subscription(std::string_view filter, std::string_vie
   // `devices/#` and `devices/+/…` reach other devices too: their id level is not ours.
   const auto parts = split_device_topic(filter);
   if (!parts) return subscription_kind::unsupported;
-  if (parts->device_id != device_id) return subscription_kind::other_device;
-  if (parts->has_rest && parts->rest == "messages/devicebound/#") return subscription_kind::c2d;
+  const auto ref = emu::core::split_identity(identity);
+  if (parts->device_id != ref.device_id) return subscription_kind::other_device;
+  if (!parts->has_rest) return subscription_kind::unsupported;
+  const auto rest = own_rest(filter, identity);
+  // The device's modules, or a sibling module's.
+  if (!rest || is_module_level(*rest, identity)) return subscription_kind::other_device;
+  if (!ref.is_module()) {
+    if (*rest == "messages/devicebound/#") return subscription_kind::c2d;
+    return subscription_kind::unsupported;
+  }
+  // C2D is for devices; a module's `inputs/#` is IoT Edge routing, which this hub does not do.
+  if (*rest == "inputs/#" || *rest == "messages/devicebound/#")
+    return subscription_kind::module_inputs;
   return subscription_kind::unsupported;
 }
 
@@ -287,12 +330,17 @@ std::string_view to_string(publish_kind k) {
   return "unknown";
 }
 
-publish_kind classify_publish_topic(std::string_view topic, std::string_view device_id) {
+publish_kind classify_publish_topic(std::string_view topic, std::string_view identity) {
   if (topic.starts_with(iothub_prefix)) return publish_kind::iothub_feature;
   const auto parts = split_device_topic(topic);
   if (!parts) return publish_kind::unsupported;
-  if (parts->device_id != device_id) return publish_kind::other_device;
-  if (!parts->has_rest || !telemetry_bag(parts->rest)) return publish_kind::unsupported;
+  if (parts->device_id != emu::core::split_identity(identity).device_id)
+    return publish_kind::other_device;
+  if (!parts->has_rest) return publish_kind::unsupported;
+  const auto rest = own_rest(topic, identity);
+  // The device's modules, or a sibling module's.
+  if (!rest || is_module_level(*rest, identity)) return publish_kind::other_device;
+  if (!telemetry_bag(*rest)) return publish_kind::unsupported;
   return publish_kind::telemetry;
 }
 

@@ -96,25 +96,34 @@ std::string_view to_string(topic_error e);
 
 /// `devices/{id}/messages/events/` + optional bag, tolerating `?` before the bag and a missing
 /// trailing `/` (`…/events`, `…/events?k=v`, `…/events/?k=v`). Returns the decoded properties
-/// (see decode_property_bag). The device id is compared exactly (ids are case-sensitive).
+/// (see decode_property_bag). The ids are compared exactly (ids are case-sensitive).
+///
+/// Here and below, `identity` is the connection's client id: a device id, or
+/// `{deviceId}/{moduleId}` for a module, whose own topics are below
+/// `devices/{deviceId}/modules/{moduleId}/` (spec §3.6). A device's topics are not its
+/// modules' (`other_device`) and the other way round.
 emu::result<std::vector<emu::core::property>, topic_error> parse_telemetry_topic(
-    std::string_view topic, std::string_view expected_device_id);
+    std::string_view topic, std::string_view expected_identity);
 
 // ---- what a device may subscribe / publish to (spec §3.4, §3.7) --------------------------------
 
 enum class subscription_kind {
-  c2d,             // exactly devices/{id}/messages/devicebound/#
+  c2d,             // exactly devices/{id}/messages/devicebound/# (devices only)
   twin_responses,  // $iothub/twin/res/#
   twin_desired,    // $iothub/twin/PATCH/properties/desired/#
   methods,         // $iothub/methods/POST/#
   iothub_unknown,  // any other $iothub/… filter: SUBACK 0x80, the connection stays
-  other_device,    // devices/{other}/…, including wildcards in the id level
-  unsupported,     // anything else (other devicebound shapes, modules, arbitrary topics)
+  /// A module's `inputs/#` or `messages/devicebound/#`: IoT Edge routing and C2D, which a
+  /// module does not get from this hub: SUBACK 0x80, the connection stays (a closed
+  /// connection would make the SDK reconnect and subscribe again, forever).
+  module_inputs,
+  other_device,  // devices/{other}/…, including wildcards in the id level
+  unsupported,   // anything else (other devicebound shapes, modules, arbitrary topics)
 };
 
 std::string_view to_string(subscription_kind k);
 
-subscription_kind classify_subscription(std::string_view filter, std::string_view device_id);
+subscription_kind classify_subscription(std::string_view filter, std::string_view identity);
 
 enum class publish_kind {
   telemetry,       // devices/{id}/messages/events[/][?][bag]  (see parse_telemetry_topic)
@@ -125,7 +134,7 @@ enum class publish_kind {
 
 std::string_view to_string(publish_kind k);
 
-publish_kind classify_publish_topic(std::string_view topic, std::string_view device_id);
+publish_kind classify_publish_topic(std::string_view topic, std::string_view identity);
 
 // ---- twins and direct methods (spec §3.7, next-capabilities §2.1-§2.2, §3.2) -------------------
 

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <utility>
 
+#include "emulator/core/identity_key.hpp"
 #include "emulator/core/telemetry_stamps.hpp"
 #include "emulator/mqtt/session/iothub_topics.hpp"
 
@@ -340,17 +341,21 @@ void session::on_connect(connect& c, core::time_point now, actions& out) {
     refuse(connect_return_code::not_authorized, close_reason::not_authorized, std::move(why), out);
   };
   if (c.client_id.empty()) return no("empty client id");
-  // Spec §3.2: modules connect as `{deviceId}/{moduleId}`. Module identities do not exist in
-  // this emulator yet.
-  if (c.client_id.find('/') != std::string::npos) return no("module identities are not supported");
+  // Spec §3.2: modules connect as `{deviceId}/{moduleId}` (issue 16): that client id is the
+  // module's identity key (core/identity_key.hpp).
+  if (std::count(c.client_id.begin(), c.client_id.end(), '/') > 1 || c.client_id.front() == '/' ||
+      c.client_id.back() == '/')
+    return no("malformed client id (expected {deviceId} or {deviceId}/{moduleId})");
   if (!c.username) return no("no user name (expected {host}/{deviceId}/?api-version=...)");
   const auto user = parse_username(*c.username);
   if (!user) return no("malformed user name: " + std::string(to_string(user.error())));
   // Spec §3.2: host and ids are compared verbatim (never percent-decoded).
   if (!settings_.hosts.names(user->host))
     return no("user name host '" + user->host + "' is not " + settings_.hosts.primary);
-  if (!user->module_id.empty()) return no("module identities are not supported");
-  if (user->device_id != c.client_id) return no("user name device id differs from client id");
+  const std::string user_identity = user->module_id.empty()
+                                        ? user->device_id
+                                        : core::module_key(user->device_id, user->module_id);
+  if (user_identity != c.client_id) return no("user name device/module id differs from client id");
   // Spec §3.2: an X.509 device sends no password; its TLS client certificate is checked by
   // the hub (core::authenticate_device_certificate).
   if ((!c.password || c.password->empty()) && !client_certificate_)
@@ -552,6 +557,7 @@ void session::on_subscribe(const subscribe& s, core::time_point now, actions& ou
                                        : suback_return_code::granted_qos1);
         break;
       case subscription_kind::iothub_unknown:
+      case subscription_kind::module_inputs:
         // Not a topic IoT Hub offers: refuse the filter, keep the connection.
         ack.return_codes.push_back(suback_return_code::failure);
         break;
@@ -616,6 +622,7 @@ void session::on_unsubscribe(const unsubscribe& u, core::time_point now, actions
         topics &= static_cast<std::uint8_t>(~topic_bit(classify_subscription(filter, device_id_)));
         break;
       case subscription_kind::iothub_unknown:
+      case subscription_kind::module_inputs:
       case subscription_kind::unsupported:
         break;  // MQTT-3.10.4-5: UNSUBACK even when nothing matched
     }

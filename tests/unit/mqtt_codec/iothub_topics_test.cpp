@@ -382,8 +382,9 @@ TEST_CASE("telemetry topic errors") {
         topic_error::not_telemetry);
   CHECK(parse_telemetry_topic("devices/dev1/messages/devicebound/", "dev1").error() ==
         topic_error::not_telemetry);
+  // A device's topics are not its modules' (issue 16).
   CHECK(parse_telemetry_topic("devices/dev1/modules/m/messages/events/", "dev1").error() ==
-        topic_error::not_telemetry);
+        topic_error::other_device);
   CHECK(parse_telemetry_topic("$iothub/twin/GET/?$rid=1", "dev1").error() ==
         topic_error::not_telemetry);
   CHECK(parse_telemetry_topic("", "dev1").error() == topic_error::not_telemetry);
@@ -416,7 +417,7 @@ TEST_CASE("classify_subscription") {
       {"devices/dev1/messages/devicebound", subscription_kind::unsupported},
       {"devices/dev1/messages/devicebound/#/x", subscription_kind::unsupported},
       {"devices/dev1/messages/devicebound/%24.to", subscription_kind::unsupported},
-      {"devices/dev1/modules/m/#", subscription_kind::unsupported},
+      {"devices/dev1/modules/m/#", subscription_kind::other_device},
       {"devices/dev1/#", subscription_kind::unsupported},
       {"devices/dev1", subscription_kind::unsupported},
       {"#", subscription_kind::unsupported},
@@ -490,7 +491,7 @@ TEST_CASE("classify_publish_topic") {
       {"devices/dev2", publish_kind::other_device},
       {"devices/dev1/messages/devicebound/", publish_kind::unsupported},
       {"devices/dev1/messages/eventsX", publish_kind::unsupported},
-      {"devices/dev1/modules/m/messages/events/", publish_kind::unsupported},
+      {"devices/dev1/modules/m/messages/events/", publish_kind::other_device},
       {"devices/dev1", publish_kind::unsupported},
       {"a/b", publish_kind::unsupported},
   };
@@ -499,6 +500,46 @@ TEST_CASE("classify_publish_topic") {
     CHECK(classify_publish_topic(r.topic, "dev1") == r.kind);
   }
   CHECK(to_string(publish_kind::telemetry) == "telemetry");
+}
+
+TEST_CASE("a module's topics (issue 16): its own below devices/{d}/modules/{m}/, nothing else") {
+  auto bag = parse_telemetry_topic("devices/dev1/modules/m1/messages/events/a=b", "dev1/m1");
+  REQUIRE(bag);
+  REQUIRE(bag->size() == 1);
+  CHECK((*bag)[0].name == "a");
+  CHECK(parse_telemetry_topic("devices/dev1/modules/m1/messages/events", "dev1/m1"));
+  CHECK(parse_telemetry_topic("devices/dev1/messages/events/", "dev1/m1").error() ==
+        topic_error::other_device);  // its device's topic
+  CHECK(parse_telemetry_topic("devices/dev1/modules/m2/messages/events/", "dev1/m1").error() ==
+        topic_error::other_device);  // a sibling's
+  CHECK(parse_telemetry_topic("devices/dev1/modules/m1x/messages/events/", "dev1/m1").error() ==
+        topic_error::other_device);
+  CHECK(parse_telemetry_topic("devices/dev2/modules/m1/messages/events/", "dev1/m1").error() ==
+        topic_error::other_device);
+  CHECK(parse_telemetry_topic("devices/dev1/modules/m1/messages/devicebound/", "dev1/m1")
+            .error() == topic_error::not_telemetry);
+
+  CHECK(classify_publish_topic("devices/dev1/modules/m1/messages/events/", "dev1/m1") ==
+        publish_kind::telemetry);
+  CHECK(classify_publish_topic("devices/dev1/messages/events/", "dev1/m1") ==
+        publish_kind::other_device);
+  CHECK(classify_publish_topic("devices/dev1/modules/m2/messages/events/", "dev1/m1") ==
+        publish_kind::other_device);
+  CHECK(classify_publish_topic("$iothub/twin/GET/?$rid=1", "dev1/m1") ==
+        publish_kind::iothub_feature);
+
+  // Inputs (IoT Edge routing) and C2D are refused without closing; the $iothub filters work.
+  CHECK(classify_subscription("devices/dev1/modules/m1/inputs/#", "dev1/m1") ==
+        subscription_kind::module_inputs);
+  CHECK(classify_subscription("devices/dev1/modules/m1/messages/devicebound/#", "dev1/m1") ==
+        subscription_kind::module_inputs);
+  CHECK(classify_subscription("devices/dev1/messages/devicebound/#", "dev1/m1") ==
+        subscription_kind::other_device);
+  CHECK(classify_subscription("devices/dev1/modules/m2/inputs/#", "dev1/m1") ==
+        subscription_kind::other_device);
+  CHECK(classify_subscription("devices/dev1/modules/m1/#", "dev1/m1") ==
+        subscription_kind::unsupported);
+  CHECK(classify_subscription("$iothub/methods/POST/#", "dev1/m1") == subscription_kind::methods);
 }
 
 }  // namespace

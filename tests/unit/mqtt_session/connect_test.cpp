@@ -92,7 +92,7 @@ TEST_CASE("user name variants of spec §3.2 are accepted; host and device id mus
       "localhost:abc/dev1/?api-version=2021-04-12",   // not a port
       "localhost/dev2/?api-version=2021-04-12",       // device id differs from the client id
       "localhost/DEV1/?api-version=2021-04-12",       // ids are case-sensitive
-      "localhost/dev1/mod1/?api-version=2021-04-12",  // module identity
+      "localhost/dev1/mod1/?api-version=2021-04-12",  // a module's, for the device's client id
       "localhost",                                    // no device id
       "/dev1/?api-version=2021-04-12",                // no host
   };
@@ -121,10 +121,23 @@ TEST_CASE("CONNECT refusals answer CONNACK 5 and close (spec §3.3)") {
     c.password = "";
     expect_refused(std::move(c));
   }
-  SUBCASE("module client id dev/mod") {
-    auto c = make_connect("dev1/mod1");
-    c.username = "localhost/dev1/mod1/?api-version=2021-04-12";
-    expect_refused(std::move(c));
+  SUBCASE("module client id whose user name names the device or another module") {
+    for (const std::string u : {"localhost/dev1/?api-version=2021-04-12",
+                                "localhost/dev1/mod2/?api-version=2021-04-12",
+                                "localhost/dev2/mod1/?api-version=2021-04-12"}) {
+      CAPTURE(u);
+      auto c = make_connect("dev1/mod1");
+      c.username = u;
+      expect_refused(std::move(c));
+    }
+  }
+  SUBCASE("malformed module client ids") {
+    for (const std::string id : {"dev1/mod1/x", "/mod1", "dev1/"}) {
+      CAPTURE(id);
+      auto c = make_connect(id);
+      c.username = "localhost/" + id + "/?api-version=2021-04-12";
+      expect_refused(std::move(c));
+    }
   }
   SUBCASE("empty client id with a clean session") {
     auto c = make_connect("", true);
@@ -135,6 +148,16 @@ TEST_CASE("CONNECT refusals answer CONNACK 5 and close (spec §3.3)") {
     c.will = will_message{"devices/dev2/messages/events/", "bye", qos_level::at_most_once, false};
     expect_refused(std::move(c));
   }
+}
+
+TEST_CASE("a module connects as {deviceId}/{moduleId} with the user name naming both (issue 16)") {
+  harness h;
+  (void)h.open();
+  auto c = make_connect("dev1/mod1");
+  c.username = "localhost/dev1/mod1/?api-version=2021-04-12&DeviceClientType=x";
+  const auto auth = only<action::authenticate>(h.in(std::move(c)));
+  REQUIRE(auth.size() == 1);
+  CHECK(auth[0].device_id == "dev1/mod1");
 }
 
 TEST_CASE("decoder refusals of CONNECT: protocol level → CONNACK 1, empty persistent id → 2") {

@@ -135,6 +135,21 @@ TEST_CASE("a persistent session starts with its stored $iothub filters; a clean 
   }
 }
 
+TEST_CASE("a module's inputs/# and devicebound filters are refused with 0x80, the connection stays") {
+  harness h;
+  auto c = make_connect("dev1/mod1", true);
+  c.username = "localhost/dev1/mod1/?api-version=2021-04-12";
+  (void)h.connected(std::move(c));
+  const auto out = h.in(make_subscribe(
+      1, {{"devices/dev1/modules/mod1/inputs/#", qos_level::at_least_once},
+          {"devices/dev1/modules/mod1/messages/devicebound/#", qos_level::at_least_once}}));
+  CHECK_FALSE(has<action::close>(out));
+  const auto acks = sent_of<suback>(out);
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].return_codes ==
+        std::vector<suback_return_code>{suback_return_code::failure, suback_return_code::failure});
+}
+
 TEST_CASE("subscribing to another device's or an unsupported filter closes the connection") {
   for (const std::string filter :
        {"devices/dev2/messages/devicebound/#", "devices/+/messages/devicebound/#", "#",
