@@ -30,6 +30,7 @@ def make_cert(name, cn):
 
 CERT_A, PRINT_A = make_cert("a", "x509-a")
 CERT_B, PRINT_B = make_cert("b", "x509-b")
+CERT_M, PRINT_M = make_cert("m", "mod-x")
 STRANGER, _ = make_cert("stranger", "x509-a")
 
 
@@ -52,6 +53,22 @@ class X509Attacks(AttackTest):
         self.assertEqual(self.connack("x509-b", None, CERT_A), 5)  # A's certificate as B
         self.assertEqual(self.connack("x509-a", None, STRANGER), 5)  # same CN, other key
         self.assertEqual(self.connack("sas-dev", None, CERT_A), 5)  # a SAS device
+        self.assert_others_unaffected()
+
+    def test_a_self_signed_module_connects_with_its_certificate_only(self):
+        # A module identity (issue 16) of type selfSigned below the SAS device sas-dev.
+        owner = self.hub.policy_token("iothubowner")
+        status, body = self.hub.https(
+            "PUT", "/devices/sas-dev/modules/mod-x?api-version=2021-04-12",
+            {"authentication": {"type": "selfSigned",
+                                "x509Thumbprint": {"primaryThumbprint": PRINT_M}}},
+            token=owner)
+        self.assertIn(status, (200, 409), body)
+        self.assertEqual(self.connack("sas-dev/mod-x", None, CERT_M), 0)
+        self.assertEqual(self.connack("sas-dev/mod-x", None, CERT_A), 5)  # a device's certificate
+        self.assertEqual(self.connack("sas-dev", None, CERT_M), 5)  # the module's, for its device
+        self.assertEqual(self.connack("x509-a", None, CERT_M), 5)
+        self.assertEqual(self.connack("sas-dev/mod-x", None, None), 5)
         self.assert_others_unaffected()
 
     def test_no_certificate_and_no_password_is_refused(self):
