@@ -31,8 +31,8 @@ std::pair<std::string_view, std::string_view> split_resource(std::string_view sr
 struct identity_credentials {
   auth_type authentication = auth_type::sas;
   std::string_view primary_key, secondary_key, primary_thumbprint, secondary_thumbprint;
-  /// What a `certificateAuthority` leaf's subject CN must be: the device id, or the module id
-  /// (UNCONFIRMED for modules, README "Identities").
+  /// What a `certificateAuthority` leaf's subject CN must be: the device id, or for a module
+  /// `{deviceId}/{moduleId}` (UNCONFIRMED, README "Identities").
   std::string_view common_name;
   /// `/devices/{d}` or `/devices/{d}/modules/{m}`: what a token's `sr` must cover.
   std::string resource;
@@ -52,6 +52,7 @@ identity_credentials credentials_of(const Identity& i) {
 /// The identity's device must exist and be enabled, and a module must exist (spec §3.3:
 /// unknown and disabled are refused alike).
 result<identity_credentials> find_identity(const registry& devices, std::string_view identity) {
+  if (!is_identity_key(identity)) return unauthorized("Not a device or module id.");
   const auto ref = split_identity(identity);
   const device* d = devices.find(ref.device_id);
   if (d == nullptr) return unauthorized("Device not found.");
@@ -65,6 +66,9 @@ result<identity_credentials> find_identity(const registry& devices, std::string_
   if (m == nullptr) return unauthorized("Module not found.");
   auto c = credentials_of(*m);
   c.resource = "/devices/" + d->id + "/modules/" + m->id;
+  // A CA-signed module certificate names the module within its device: a module id alone
+  // would let one certificate open every module of that name on every device.
+  c.common_name = identity;
   return c;
 }
 

@@ -49,8 +49,9 @@ result<auth_grant> authenticate_device(const hub_settings& settings, const regis
 /// A device authenticating with the X.509 certificate it presented in the TLS handshake
 /// (issue 16, README "Identities"): the device must exist, be enabled and have type
 ///   - `selfSigned`: the leaf's SHA-1 or SHA-256 thumbprint is its primary or secondary one;
-///   - `certificateAuthority`: the leaf's subject CN is the device id (a module's: the module
-///     id) and the chain leads to a verified CA of the hub (ca_certificates::check_chain);
+///   - `certificateAuthority`: the leaf's subject CN is the device id (a module's:
+///     `{deviceId}/{moduleId}`) and the chain leads to a verified CA of the hub
+///     (ca_certificates::check_chain);
 /// and the leaf must be valid at `now`. The grant lasts until the leaf's notAfter. Refusals
 /// are `unauthorized` with the reason (MQTT CONNACK 5, AMQP amqp:unauthorized-access, 401).
 result<auth_grant> authenticate_device_certificate(const registry& devices,

@@ -145,6 +145,7 @@ result<std::vector<module_identity>> hub::modules_of(std::string_view device_id)
 }
 
 std::optional<hub::identity_version> hub::connectable(std::string_view identity) const {
+  if (!is_identity_key(identity)) return std::nullopt;
   const auto ref = split_identity(identity);
   const device* d = registry_.find(ref.device_id);
   if (d == nullptr || d->status != device_status::enabled) return std::nullopt;
@@ -155,6 +156,9 @@ std::optional<hub::identity_version> hub::connectable(std::string_view identity)
 }
 
 status hub::identity_exists(std::string_view identity) const {
+  if (!is_identity_key(identity))
+    return error{hub_error::device_not_found,
+                 "'" + std::string(identity) + "' is not a device or module id."};
   const auto ref = split_identity(identity);
   if (registry_.find(ref.device_id) == nullptr)
     return error{hub_error::device_not_found,
@@ -270,6 +274,9 @@ void hub::disconnect_device(std::string_view device_id, std::uint64_t epoch, tim
 
 status hub::subscribe_c2d(std::string_view device_id, std::uint64_t epoch, std::optional<int> qos,
                           time_point now) {
+  // C2D is for devices: a module's durable subscription would name no device row.
+  if (split_identity(device_id).is_module())
+    return error{hub_error::argument_invalid, "Modules receive no cloud-to-device messages."};
   return sessions_.subscribe(device_id, epoch, qos, now);
 }
 
@@ -328,6 +335,7 @@ result<int> hub::purge(std::string_view device_id, time_point now) {
 }
 
 void hub::set_subscription(std::string_view device_id, int qos) {
+  if (split_identity(device_id).is_module()) return;  // C2D is for devices (subscribe_c2d)
   sessions_.set_durable_subscription(device_id, qos);
 }
 

@@ -27,6 +27,15 @@ struct identity_ref {
   bool is_module() const { return !module_id.empty(); }
 };
 
+/// `{deviceId}` or `{deviceId}/{moduleId}` with both parts non-empty and at most one `/`.
+/// Anything else (`d/`, `/m`, `d/m/x`) names no identity.
+inline bool is_identity_key(std::string_view key) {
+  if (key.empty()) return false;
+  const auto slash = key.find('/');
+  if (slash == std::string_view::npos) return true;
+  return slash > 0 && slash + 1 < key.size() && key.find('/', slash + 1) == std::string_view::npos;
+}
+
 inline identity_ref split_identity(std::string_view key) {
   const auto slash = key.find('/');
   if (slash == std::string_view::npos) return {key, {}};

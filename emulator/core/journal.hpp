@@ -66,9 +66,8 @@ class journal {
 ///   - a removal drops the earlier writes of its row (a message enqueued and completed in the
 ///     same round is not written at all beyond its removal);
 ///   - `clear_all` drops everything before it;
-///   - a device or module removal cascades in the store, so it is never dropped; a batch cut is
-///   never
-///     dropped either (it moves records), nor is telemetry.
+///   - a device or module removal cascades in the store, so it is never dropped; a batch cut
+///     is never dropped either (it moves records), nor is telemetry.
 std::vector<state_change> fold_changes(std::vector<state_change> changes);
 
 }  // namespace emu::core

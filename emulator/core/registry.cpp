@@ -253,6 +253,7 @@ const device* registry::find(std::string_view id) const {
 }
 
 bool registry::enabled(std::string_view identity) const {
+  if (!is_identity_key(identity)) return false;
   const auto ref = split_identity(identity);
   const device* d = find(ref.device_id);
   if (d == nullptr || d->status != device_status::enabled) return false;
@@ -260,6 +261,7 @@ bool registry::enabled(std::string_view identity) const {
 }
 
 std::optional<std::string> registry::generation_of(std::string_view identity) const {
+  if (!is_identity_key(identity)) return std::nullopt;
   const auto ref = split_identity(identity);
   if (ref.is_module()) {
     const auto it = modules_.find(identity);

@@ -111,7 +111,7 @@ route match_route(std::string_view method, std::string_view target) {
   if (n >= 1 && s[0] == "devices") {
     if (n == 1 || (n == 2 && s[1].empty()))
       return pick(method, {{"GET", route_kind::list_devices}, {"POST", route_kind::bulk_devices}});
-    if (s[1].empty()) return make(route_kind::not_found);
+    if (!is_id_segment(s[1])) return make(route_kind::not_found);
     if (n == 2 && s[1] == "query" && method == "POST") return make(route_kind::query_twins);
     if (n == 2)
       return pick(method,
@@ -204,6 +204,8 @@ route match_route(std::string_view method, std::string_view target) {
     return make(route_kind::not_found);
   }
 
+  if (n >= 3 && s[0] == "admin" && s[1] == "devices" && !is_id_segment(s[2]))
+    return make(route_kind::not_found);
   if (n >= 2 && s[0] == "admin") {
     if (n == 4 && s[1] == "devices" && !s[2].empty() && s[3] == "messages")
       return pick(

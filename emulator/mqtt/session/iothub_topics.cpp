@@ -311,7 +311,8 @@ subscription_kind classify_subscription(std::string_view filter, std::string_vie
     return subscription_kind::unsupported;
   }
   // C2D is for devices; a module's `inputs/#` is IoT Edge routing, which this hub does not do.
-  if (*rest == "inputs/#" || *rest == "messages/devicebound/#")
+  // The C SDK subscribes to `devices/{d}/modules/{m}/#` for its inputs (spec §3.5).
+  if (*rest == "inputs/#" || *rest == "messages/devicebound/#" || *rest == "#")
     return subscription_kind::module_inputs;
   return subscription_kind::unsupported;
 }

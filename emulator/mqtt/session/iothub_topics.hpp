@@ -113,7 +113,8 @@ enum class subscription_kind {
   twin_desired,    // $iothub/twin/PATCH/properties/desired/#
   methods,         // $iothub/methods/POST/#
   iothub_unknown,  // any other $iothub/… filter: SUBACK 0x80, the connection stays
-  /// A module's `inputs/#` or `messages/devicebound/#`: IoT Edge routing and C2D, which a
+  /// A module's `inputs/#`, `#` (the C SDK's input filter) or `messages/devicebound/#`: IoT
+  /// Edge routing and C2D, which a
   /// module does not get from this hub: SUBACK 0x80, the connection stays (a closed
   /// connection would make the SDK reconnect and subscribe again, forever).
   module_inputs,

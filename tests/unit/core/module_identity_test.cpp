@@ -594,7 +594,8 @@ TEST_CASE("a disabled device's modules and unknown modules are refused") {
   CHECK(f.h.authenticate_device(f.module_token(), "dev1/m1", f.now).ok());
 }
 
-TEST_CASE("X.509 modules: selfSigned by thumbprint, certificateAuthority by CN = module id") {
+TEST_CASE(
+    "X.509 modules: selfSigned by thumbprint, certificateAuthority by CN = {deviceId}/{moduleId}") {
   module_fixture f;
   const auto leaf = self_signed_certificate("m-x509", t0 - hour, t0 + day);
   auto spec = module_fixture::spec("dev1", "m-x509");
@@ -622,12 +623,21 @@ TEST_CASE("X.509 modules: selfSigned by thumbprint, certificateAuthority by CN =
   auto ca_spec = module_fixture::spec("dev1", "m-ca");
   ca_spec.authentication = auth_type::certificate_authority;
   REQUIRE(f.h.create_module(ca_spec, f.now).ok());
-  const auto by_module_id = issued_certificate(root, "m-ca", t0 - hour, t0 + 7 * day);
-  const auto ok = f.h.authenticate_device_certificate(presented({by_module_id.der, root.der}),
-                                                      "dev1/m-ca", f.now);
+  const auto by_key = issued_certificate(root, "dev1/m-ca", t0 - hour, t0 + 7 * day);
+  const auto ok =
+      f.h.authenticate_device_certificate(presented({by_key.der, root.der}), "dev1/m-ca", f.now);
   REQUIRE(ok.ok());
   CHECK(ok->device_id == "dev1/m-ca");
-  for (const std::string& cn : std::vector<std::string>{"dev1", "dev1/m-ca", "M-CA"}) {
+  // The module id alone would name every module `m-ca` on every device (and a device `m-ca`).
+  auto other_device = device_spec{};
+  other_device.id = "dev2";
+  REQUIRE(f.h.create_device(other_device, f.now).ok());
+  auto twin_spec = module_fixture::spec("dev2", "m-ca");
+  twin_spec.authentication = auth_type::certificate_authority;
+  REQUIRE(f.h.create_module(twin_spec, f.now).ok());
+  CHECK(code_of(f.h.authenticate_device_certificate(presented({by_key.der, root.der}), "dev2/m-ca",
+                                                    f.now)) == hub_error::unauthorized);
+  for (const std::string& cn : std::vector<std::string>{"dev1", "m-ca", "dev2/m-ca", "DEV1/M-CA"}) {
     CAPTURE(cn);
     const auto leaf_cn = issued_certificate(root, cn, t0 - hour, t0 + 7 * day);
     const auto r =
@@ -772,4 +782,27 @@ TEST_CASE("stamp_telemetry: a module's telemetry gets iothub-connection-module-i
   CHECK(property_value(device_props, "iothub-connection-module-id") == "<none>");
   CHECK(property_value(device_props, "iothub-connection-device-id") == "dev1");
   CHECK(property_value(device_props, "a") == "b");
+}
+
+TEST_CASE("identity keys: {deviceId} or {deviceId}/{moduleId}, nothing else names an identity") {
+  CHECK(is_identity_key("dev1"));
+  CHECK(is_identity_key("dev1/m1"));
+  for (const char* bad : {"", "dev1/", "/m1", "dev1/m1/x", "/"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(is_identity_key(bad));
+  }
+  module_fixture f;
+  // `dev1/` is not device dev1: its token does not open it, and it is no identity of the hub.
+  CHECK(code_of(f.h.authenticate_device(f.token(), "dev1/", f.now)) == hub_error::unauthorized);
+  CHECK_FALSE(f.h.connectable("dev1/"));
+  CHECK_FALSE(f.h.identity_exists("dev1/").ok());
+  CHECK_FALSE(f.h.identity_exists("dev1/m1/x").ok());
+}
+
+TEST_CASE("a module gets no durable C2D subscription (its key names no device row)") {
+  module_fixture f;
+  const auto s = f.connect_as("dev1/m1", f.module_token());
+  CHECK(code_of(f.h.subscribe_c2d("dev1/m1", s.epoch, 1, f.now)) == hub_error::argument_invalid);
+  f.h.set_subscription("dev1/m1", 1);
+  CHECK_FALSE(f.h.subscription("dev1/m1"));
 }

@@ -516,8 +516,8 @@ TEST_CASE("a module's topics (issue 16): its own below devices/{d}/modules/{m}/,
         topic_error::other_device);
   CHECK(parse_telemetry_topic("devices/dev2/modules/m1/messages/events/", "dev1/m1").error() ==
         topic_error::other_device);
-  CHECK(parse_telemetry_topic("devices/dev1/modules/m1/messages/devicebound/", "dev1/m1")
-            .error() == topic_error::not_telemetry);
+  CHECK(parse_telemetry_topic("devices/dev1/modules/m1/messages/devicebound/", "dev1/m1").error() ==
+        topic_error::not_telemetry);
 
   CHECK(classify_publish_topic("devices/dev1/modules/m1/messages/events/", "dev1/m1") ==
         publish_kind::telemetry);
@@ -537,7 +537,10 @@ TEST_CASE("a module's topics (issue 16): its own below devices/{d}/modules/{m}/,
         subscription_kind::other_device);
   CHECK(classify_subscription("devices/dev1/modules/m2/inputs/#", "dev1/m1") ==
         subscription_kind::other_device);
+  // The C SDK's module input filter (TOPIC_INPUT_QUEUE_NAME).
   CHECK(classify_subscription("devices/dev1/modules/m1/#", "dev1/m1") ==
+        subscription_kind::module_inputs);
+  CHECK(classify_subscription("devices/dev1/modules/m1/messages/events/#", "dev1/m1") ==
         subscription_kind::unsupported);
   CHECK(classify_subscription("$iothub/methods/POST/#", "dev1/m1") == subscription_kind::methods);
 }
