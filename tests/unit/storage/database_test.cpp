@@ -183,7 +183,7 @@ TEST_CASE("synchronous=NORMAL is an option") {
 }
 
 TEST_CASE("an in-memory database gets the schema and writes no file") {
-  sqlite_store store(std::string(emu::storage::in_memory_path));
+  sqlite_store store{std::string(emu::storage::in_memory_path)};
   CHECK(store.db().in_memory());
   CHECK(store.db().query_integer("PRAGMA user_version") == 5);
   CHECK(store.db().query_integer("PRAGMA foreign_keys") == 1);

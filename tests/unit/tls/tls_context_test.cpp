@@ -257,8 +257,10 @@ TEST_CASE("TLS handshake over loopback with CA and host name verification") {
   }
 
   SUBCASE("extra host name and IP SAN") {
-    for (const auto& [host, is_ip] :
+    for (const auto& entry :
          {std::pair<std::string, bool>{"emuhub.localhost", false}, {"127.0.0.1", true}}) {
+      const std::string& host = entry.first;  // CAPTURE cannot take a structured binding (clang 14)
+      const bool is_ip = entry.second;
       CAPTURE(host);
       one_shot_server server(context);
       client_options o;
