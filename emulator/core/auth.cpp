@@ -36,6 +36,8 @@ struct identity_credentials {
   std::string_view common_name;
   /// `/devices/{d}` or `/devices/{d}/modules/{m}`: what a token's `sr` must cover.
   std::string resource;
+  /// "device" or "module", for the refusals' texts.
+  std::string_view what = "device";
 };
 
 template <class Identity>
@@ -46,7 +48,8 @@ identity_credentials credentials_of(const Identity& i) {
           i.primary_thumbprint,
           i.secondary_thumbprint,
           i.id,
-          {}};
+          {},
+          "device"};
 }
 
 /// The identity's device must exist and be enabled, and a module must exist (spec §3.3:
@@ -66,6 +69,7 @@ result<identity_credentials> find_identity(const registry& devices, std::string_
   if (m == nullptr) return unauthorized("Module not found.");
   auto c = credentials_of(*m);
   c.resource = "/devices/" + d->id + "/modules/" + m->id;
+  c.what = "module";
   // A CA-signed module certificate names the module within its device: a module id alone
   // would let one certificate open every module of that name on every device.
   c.common_name = identity;
@@ -107,14 +111,13 @@ result<auth_grant> authenticate_device(const hub_settings& settings, const regis
     // has no keys (an HMAC with an empty key must not pass for one). A module's token is
     // signed with the module's key, a device's with the device's.
     if (d.authentication != auth_type::sas)
-      return unauthorized(
-          std::string(split_identity(device_id).is_module() ? "The module" : "The device") +
-          " authenticates with " + std::string(to_string(d.authentication)) + ", not a SAS key.");
+      return unauthorized("The " + std::string(d.what) + " authenticates with " +
+                          std::string(to_string(d.authentication)) + ", not a SAS key.");
     if (!resource_covers(path, target))
       return unauthorized("The SAS token's sr does not cover this identity.");
     // A module's own token names the module (SAS-DOC: `{host}/devices/{d}/modules/{m}`): a
     // module key signing its device's resource is not a module token.
-    if (split_identity(device_id).is_module() && !resource_covers(target, path))
+    if (d.what == "module" && !resource_covers(target, path))
       return unauthorized("The SAS token's sr does not name this module.");
     if (!signature_matches(t, d.primary_key) && !signature_matches(t, d.secondary_key))
       return unauthorized("The SAS token's signature does not match.");
@@ -147,15 +150,13 @@ result<auth_grant> authenticate_device_certificate(const registry& devices,
     case auth_type::self_signed:
       if (!thumbprint_matches(certificate, d->primary_thumbprint) &&
           !thumbprint_matches(certificate, d->secondary_thumbprint))
-        return unauthorized(
-            "The client certificate's thumbprint is not the " +
-            std::string(split_identity(device_id).is_module() ? "module's." : "device's."));
+        return unauthorized("The client certificate's thumbprint is not the " +
+                            std::string(d->what) + "'s.");
       break;
     case auth_type::certificate_authority:
       if (certificate.subject_common_name != d->common_name)
-        return unauthorized(
-            "The client certificate's subject CN is not the " +
-            std::string(split_identity(device_id).is_module() ? "module" : "device") + " id.");
+        return unauthorized("The client certificate's subject CN is not the " +
+                            std::string(d->what) + " id.");
       if (auto chained = cas.check_chain(certificate, now); !chained) {
         return chained.error();
       } else {
@@ -164,10 +165,9 @@ result<auth_grant> authenticate_device_certificate(const registry& devices,
       break;
     case auth_type::sas:
     case auth_type::none:
-      return unauthorized(
-          std::string(split_identity(device_id).is_module() ? "The module" : "The device") +
-          " authenticates with " + std::string(to_string(d->authentication)) +
-          ", not an X.509 certificate.");
+      return unauthorized("The " + std::string(d->what) + " authenticates with " +
+                          std::string(to_string(d->authentication)) +
+                          ", not an X.509 certificate.");
   }
   auth_grant grant;
   grant.device_id = std::string(device_id);

@@ -116,14 +116,14 @@ void hub::forget_identity(std::string_view identity, time_point now) {
 // ---- modules --------------------------------------------------------------------------------
 
 result<module_identity> hub::create_module(const module_spec& spec, time_point now) {
-  auto created = registry_.create_module(spec, now);
+  auto created = registry_.create_module(spec);
   if (created) twins_.create(module_key(created->device_id, created->id), now);
   return created;
 }
 
 result<module_identity> hub::update_module(const module_spec& spec, std::string_view if_match,
                                            time_point now) {
-  auto updated = registry_.update_module(spec, if_match, now);
+  auto updated = registry_.update_module(spec, if_match);
   if (!updated) return updated.error();
   if (updated->access_changed)
     sessions_.end(module_key(spec.device_id, spec.id), session_end::device_changed, now);

@@ -2,6 +2,7 @@
 
 #include "emulator/core/crypto.hpp"
 
+#include <iterator>
 #include <optional>
 
 namespace emu::core {
@@ -241,9 +242,8 @@ void registry::erase(std::string_view id) {
   const std::string device_id = it->first;
   devices_.erase(it);
   // Its modules go with it (the store's remove_device cascades to them and their twins).
-  const std::string prefix = device_id + "/";
-  for (auto m = modules_.lower_bound(prefix); m != modules_.end() && m->first.starts_with(prefix);)
-    m = modules_.erase(m);
+  const auto [first, last] = modules_of_range(device_id);
+  modules_.erase(first, last);
   journal_.record(change::remove_device{device_id});
 }
 
@@ -281,13 +281,22 @@ const module_identity* registry::find_module(std::string_view device_id,
   return it == modules_.end() ? nullptr : &it->second;
 }
 
+registry::module_range registry::modules_of_range(std::string_view device_id) const {
+  // Keys `{deviceId}/…` lie in [`{deviceId}/`, `{deviceId}0`): '0' follows '/' in ASCII.
+  const std::string id(device_id);
+  return {modules_.lower_bound(id + '/'), modules_.lower_bound(id + '0')};
+}
+
 std::vector<module_identity> registry::modules_of(std::string_view device_id) const {
   std::vector<module_identity> out;
-  const std::string prefix = std::string(device_id) + "/";
-  for (auto m = modules_.lower_bound(prefix); m != modules_.end() && m->first.starts_with(prefix);
-       ++m)
-    out.push_back(m->second);
+  const auto [first, last] = modules_of_range(device_id);
+  for (auto m = first; m != last; ++m) out.push_back(m->second);
   return out;
+}
+
+std::size_t registry::module_count(std::string_view device_id) const {
+  const auto [first, last] = modules_of_range(device_id);
+  return static_cast<std::size_t>(std::distance(first, last));
 }
 
 std::vector<module_identity> registry::all_modules() const {
@@ -297,8 +306,7 @@ std::vector<module_identity> registry::all_modules() const {
   return out;
 }
 
-result<module_identity> registry::create_module(const module_spec& spec, time_point now) {
-  (void)now;
+result<module_identity> registry::create_module(const module_spec& spec) {
   if (find(spec.device_id) == nullptr)
     return fail(hub_error::device_not_found, "Device " + spec.device_id + " not found.");
   if (!is_valid_device_id(spec.id))
@@ -308,7 +316,7 @@ result<module_identity> registry::create_module(const module_spec& spec, time_po
     return fail(hub_error::module_already_exists, "A module with ID '" + spec.id +
                                                       "' is already registered on device '" +
                                                       spec.device_id + "'.");
-  if (modules_of(spec.device_id).size() >= max_modules_per_device)
+  if (module_count(spec.device_id) >= max_modules_per_device)
     return fail(hub_error::too_many_modules, "Device '" + spec.device_id + "' already has " +
                                                  std::to_string(max_modules_per_device) +
                                                  " modules.");
@@ -325,9 +333,7 @@ result<module_identity> registry::create_module(const module_spec& spec, time_po
   return m;
 }
 
-result<module_update> registry::update_module(const module_spec& spec, std::string_view if_match,
-                                              time_point now) {
-  (void)now;
+result<module_update> registry::update_module(const module_spec& spec, std::string_view if_match) {
   if (find(spec.device_id) == nullptr)
     return fail(hub_error::device_not_found, "Device " + spec.device_id + " not found.");
   const auto it = modules_.find(module_key(spec.device_id, spec.id));

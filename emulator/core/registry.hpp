@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "emulator/core/device.hpp"
@@ -88,15 +89,15 @@ class registry {
   // ---- modules (issue 16) -----------------------------------------------------------------
   /// `device_not_found` for an unknown device, `module_already_exists`, `too_many_modules`,
   /// `argument_invalid` (bad id or credentials, as for devices).
-  result<module_identity> create_module(const module_spec& spec, time_point now);
+  result<module_identity> create_module(const module_spec& spec);
   /// `device_not_found`, `module_not_found`, `precondition_failed`, `argument_invalid`.
-  result<module_update> update_module(const module_spec& spec, std::string_view if_match,
-                                      time_point now);
+  result<module_update> update_module(const module_spec& spec, std::string_view if_match);
   status check_delete_module(std::string_view device_id, std::string_view module_id,
                              std::string_view if_match) const;
   void erase_module(std::string_view device_id, std::string_view module_id);
   const module_identity* find_module(std::string_view device_id, std::string_view module_id) const;
   std::vector<module_identity> modules_of(std::string_view device_id) const;
+  std::size_t module_count(std::string_view device_id) const;
   std::vector<module_identity> all_modules() const;
 
  private:
@@ -111,6 +112,10 @@ class registry {
   std::map<std::string, device, std::less<>> devices_;
   /// By identity key `{deviceId}/{moduleId}`: a device's modules are one key range.
   std::map<std::string, module_identity, std::less<>> modules_;
+  using module_range =
+      std::pair<std::map<std::string, module_identity, std::less<>>::const_iterator,
+                std::map<std::string, module_identity, std::less<>>::const_iterator>;
+  module_range modules_of_range(std::string_view device_id) const;
 };
 
 }  // namespace emu::core

@@ -103,14 +103,9 @@ json device_json(const core::device& d, int queued, const core::device_presence&
   };
 }
 
-json thumbprints_json(const core::device& d) {
-  return json{{"primaryThumbprint", null_if_empty(d.primary_thumbprint)},
-              {"secondaryThumbprint", null_if_empty(d.secondary_thumbprint)}};
-}
-
-json thumbprints_json(const core::module_identity& m) {
-  return json{{"primaryThumbprint", null_if_empty(m.primary_thumbprint)},
-              {"secondaryThumbprint", null_if_empty(m.secondary_thumbprint)}};
+json thumbprints_json(std::string_view primary, std::string_view secondary) {
+  return json{{"primaryThumbprint", null_if_empty(std::string(primary))},
+              {"secondaryThumbprint", null_if_empty(std::string(secondary))}};
 }
 
 json module_json(const core::module_identity& m, const core::device_presence& presence) {

@@ -22,8 +22,12 @@ namespace emu::https {
 nlohmann::json device_json(const core::device& d, int queued,
                            const core::device_presence& presence = {});
 /// `{"primaryThumbprint", "secondaryThumbprint"}` with null for an empty one.
-nlohmann::json thumbprints_json(const core::device& d);
-nlohmann::json thumbprints_json(const core::module_identity& m);
+nlohmann::json thumbprints_json(std::string_view primary, std::string_view secondary);
+/// The same for a device or a module identity.
+template <class Identity>
+nlohmann::json thumbprints_json(const Identity& i) {
+  return thumbprints_json(i.primary_thumbprint, i.secondary_thumbprint);
+}
 
 /// A module identity as REST "Modules - Get Identity" shows it: deviceId, moduleId,
 /// managedBy (null when empty), generationId, etag, connectionState and its time,

@@ -27,32 +27,8 @@ core::result<json> object_body(std::string_view body) {
 
 json twin_json(const core::device_twin& twin, const core::device& device, int queued,
                const core::device_presence& presence, const core::module_identity* module) {
-  if (module != nullptr) {
-    // A module twin (REST "Modules - Get Twin"): the module's identity, its device's status.
-    return json{
-        {"deviceId", module->device_id},
-        {"moduleId", module->id},
-        {"etag", twin.etag},
-        {"deviceEtag", device.etag},
-        {"version", twin.version},
-        {"status", std::string(core::to_string(device.status))},
-        {"statusUpdateTime", device.status_updated_time == core::time_point{}
-                                 ? std::string(never)
-                                 : core::to_iso8601(device.status_updated_time)},
-        {"connectionState", presence.connected ? "Connected" : "Disconnected"},
-        {"lastActivityTime", time_or_never(presence.last_activity)},
-        {"cloudToDeviceMessageCount", 0},
-        {"authenticationType", std::string(core::to_string(module->authentication))},
-        {"x509Thumbprint", thumbprints_json(*module)},
-        {"modelId", ""},
-        {"tags", twin.tags},
-        {"properties",
-         {{"desired", core::section_for_service(twin.desired)},
-          {"reported", core::section_for_service(twin.reported)}}},
-    };
-  }
-  return json{
-      {"deviceId", twin.device_id},
+  json doc{
+      {"deviceId", device.id},
       {"etag", twin.etag},
       {"deviceEtag", device.etag},
       {"version", twin.version},
@@ -75,6 +51,17 @@ json twin_json(const core::device_twin& twin, const core::device& device, int qu
        {{"desired", core::section_for_service(twin.desired)},
         {"reported", core::section_for_service(twin.reported)}}},
   };
+  if (module != nullptr) {
+    // A module twin (REST "Modules - Get Twin"): the module's identity and credentials, its
+    // device's status; no C2D queue, no edge capabilities or scopes.
+    doc["moduleId"] = module->id;
+    doc["cloudToDeviceMessageCount"] = 0;
+    doc["authenticationType"] = std::string(core::to_string(module->authentication));
+    doc["x509Thumbprint"] = thumbprints_json(*module);
+    for (const char* device_only : {"statusReason", "capabilities", "deviceScope", "parentScopes"})
+      doc.erase(device_only);
+  }
+  return doc;
 }
 
 core::result<core::twin_update> parse_twin_patch(std::string_view body) {

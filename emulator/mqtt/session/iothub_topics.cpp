@@ -44,7 +44,8 @@ std::optional<device_topic> split_device_topic(std::string_view topic) {
 
 /// The part of `topic` after the identity's own prefix, `devices/{d}/` or (a module identity
 /// `{d}/{m}`) `devices/{d}/modules/{m}/`; nullopt when the topic is not below it. A device's
-/// topics are not its modules' and the other way round.
+/// topics are not its modules' (`devices/{d}/modules/…` is not the device's own) and the other
+/// way round.
 std::optional<std::string_view> own_rest(std::string_view topic, std::string_view identity) {
   const auto ref = emu::core::split_identity(identity);
   if (!topic.starts_with(devices_prefix)) return std::nullopt;
@@ -53,19 +54,17 @@ std::optional<std::string_view> own_rest(std::string_view topic, std::string_vie
       rest[ref.device_id.size()] != '/')
     return std::nullopt;
   rest.remove_prefix(ref.device_id.size() + 1);
-  if (!ref.is_module()) return rest;
   constexpr std::string_view modules = "modules/";
+  if (!ref.is_module()) {
+    if (rest.starts_with(modules)) return std::nullopt;
+    return rest;
+  }
   if (!rest.starts_with(modules)) return std::nullopt;
   rest.remove_prefix(modules.size());
   if (!rest.starts_with(ref.module_id) || rest.size() == ref.module_id.size() ||
       rest[ref.module_id.size()] != '/')
     return std::nullopt;
   return rest.substr(ref.module_id.size() + 1);
-}
-
-/// A device's own rest that names one of its modules (`modules/…`).
-bool is_module_level(std::string_view rest, std::string_view identity) {
-  return !emu::core::split_identity(identity).is_module() && rest.starts_with("modules/");
 }
 
 /// After `devices/{id}/`: `messages/events` then end, `/`, `?` or `/?`; returns the bag.
@@ -260,7 +259,7 @@ emu::result<std::vector<property>, topic_error> parse_telemetry_topic(
     return topic_error::other_device;
   if (!parts->has_rest) return topic_error::not_telemetry;
   const auto rest = own_rest(topic, expected_identity);
-  if (!rest || is_module_level(*rest, expected_identity)) return topic_error::other_device;
+  if (!rest) return topic_error::other_device;
   const auto bag = telemetry_bag(*rest);
   if (!bag) return topic_error::not_telemetry;
   auto props = decode_property_bag(*bag);
@@ -304,8 +303,7 @@ subscription_kind classify_subscription(std::string_view filter, std::string_vie
   if (parts->device_id != ref.device_id) return subscription_kind::other_device;
   if (!parts->has_rest) return subscription_kind::unsupported;
   const auto rest = own_rest(filter, identity);
-  // The device's modules, or a sibling module's.
-  if (!rest || is_module_level(*rest, identity)) return subscription_kind::other_device;
+  if (!rest) return subscription_kind::other_device;  // its modules', or a sibling module's
   if (!ref.is_module()) {
     if (*rest == "messages/devicebound/#") return subscription_kind::c2d;
     return subscription_kind::unsupported;
@@ -339,8 +337,7 @@ publish_kind classify_publish_topic(std::string_view topic, std::string_view ide
     return publish_kind::other_device;
   if (!parts->has_rest) return publish_kind::unsupported;
   const auto rest = own_rest(topic, identity);
-  // The device's modules, or a sibling module's.
-  if (!rest || is_module_level(*rest, identity)) return publish_kind::other_device;
+  if (!rest) return publish_kind::other_device;  // its modules', or a sibling module's
   if (!telemetry_bag(*rest)) return publish_kind::unsupported;
   return publish_kind::telemetry;
 }

@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const { Client: DeviceClient } = require('azure-iot-device');
 const { Amqp, AmqpWs } = require('azure-iot-device-amqp');
 const { Registry, Client: ServiceClient } = require('azure-iothub');
-const { startServer, withTimeout } = require('../mqtt/server');
+const { startServer, withTimeout, desiredDeltas } = require('../mqtt/server');
 
 let server;
 let registry;
@@ -37,29 +37,6 @@ async function open(device, transport = Amqp) {
 function reportedUpdate(twin, patch) {
   return new Promise((resolve, reject) =>
     twin.properties.reported.update(patch, (err) => (err ? reject(err) : resolve())));
-}
-
-/** The desired deltas the twin reports, in order (the first, from the initial GET, skipped by
- *  `until`). */
-function desiredDeltas(twin) {
-  const seen = [];
-  const waiters = [];
-  twin.on('properties.desired', (delta) => {
-    const w = waiters.shift();
-    if (w) w(delta); else seen.push(delta);
-  });
-  return {
-    next(ms = 15000) {
-      if (seen.length) return Promise.resolve(seen.shift());
-      return withTimeout(new Promise((resolve) => waiters.push(resolve)), ms, 'a desired delta');
-    },
-    async until(pred, ms = 15000) {
-      for (;;) {
-        const d = await this.next(ms);
-        if (pred(d)) return d;
-      }
-    },
-  };
 }
 
 /** A call that waits (connectTimeoutInSeconds) until the device's method links are attached:

@@ -23,8 +23,7 @@ const { Client: DeviceClient, ModuleClient, Message } = require('azure-iot-devic
 const { Mqtt } = require('azure-iot-device-mqtt');
 const { Amqp } = require('azure-iot-device-amqp');
 const { Registry, Client: ServiceClient } = require('azure-iothub');
-const { EventHubConsumerClient, earliestEventPosition } = require('@azure/event-hubs');
-const { startServer, withTimeout } = require('../mqtt/server');
+const { startServer, withTimeout, desiredDeltas } = require('../mqtt/server');
 
 let server;
 let registry;
@@ -39,7 +38,6 @@ function uid(prefix) {
   return `${prefix}-${seq}`;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The IoT Hub error code of a REST failure (`DeviceNotFound`, …), or its number when the
  *  body has the newer `{errorCode: 404103}` form. */
@@ -129,87 +127,23 @@ function reportedUpdate(twin, patch) {
   15000, 'a reported-properties update');
 }
 
-/** The desired deltas a (device SDK) twin emits, in order; `all` keeps every one seen. */
-function desiredDeltas(twin) {
-  const all = [];
-  const seen = [];
-  const waiters = [];
-  twin.on('properties.desired', (delta) => {
-    all.push(delta);
-    const w = waiters.shift();
-    if (w) w(delta); else seen.push(delta);
-  });
-  return {
-    all,
-    next(ms = 15000) {
-      if (seen.length) return Promise.resolve(seen.shift());
-      return withTimeout(new Promise((resolve) => waiters.push(resolve)), ms, 'a desired delta');
-    },
-    async until(pred, ms = 15000) {
-      for (;;) {
-        const d = await this.next(ms);
-        if (pred(d)) return d;
-      }
-    },
-  };
-}
-
 /**
- * Invokes a direct method (on the module when `moduleId` is given) once it is reachable:
- * onMethod/onDeviceMethod subscribe (MQTT) or attach the method links (AMQP) in the background
- * without telling when they are done, so 404 DeviceNotOnline before that is retried (bounded).
- * Resolves to the result {status, payload}.
+ * Invokes a direct method (on the module when `moduleId` is given); resolves to the result
+ * {status, payload}. onMethod/onDeviceMethod subscribe (MQTT) or attach the method links (AMQP)
+ * in the background without telling when they are done: `connectTimeoutInSeconds` makes the hub
+ * wait for that (as Azure does) instead of answering 404 DeviceNotOnline at once.
  */
-async function invokeWhenReachable(deviceId, moduleId, methodName, payload, ms = 15000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const params = { methodName, payload, responseTimeoutInSeconds: 10 };
-    try {
-      const { result } = moduleId === undefined
-        ? await service.invokeDeviceMethod(deviceId, params)
-        : await service.invokeDeviceMethod(deviceId, moduleId, params);
-      return result;
-    } catch (e) {
-      if (!hasCode(e, 'DeviceNotOnline', 404103) || Date.now() > deadline) throw e;
-      await sleep(50);
-    }
-  }
-}
-
-/** One invocation, no retry (the target must be reachable already). */
-async function invokeOnce(deviceId, moduleId, methodName, payload) {
-  const params = { methodName, payload, responseTimeoutInSeconds: 10 };
+async function invoke(deviceId, moduleId, methodName, payload, connectTimeoutInSeconds = 10) {
+  const params = { methodName, payload, responseTimeoutInSeconds: 10, connectTimeoutInSeconds };
   const { result } = moduleId === undefined
     ? await service.invokeDeviceMethod(deviceId, params)
     : await service.invokeDeviceMethod(deviceId, moduleId, params);
   return result;
 }
 
-/** The first `count` events of `deviceId` (its own and its modules') read from the Event
- *  Hubs-compatible endpoint with @azure/event-hubs (all partitions, from the earliest). */
-async function readEvents(deviceId, count, ms = 20000) {
-  const reader = new EventHubConsumerClient('$Default', server.ready.connectionStrings.eventHubsCompatible);
-  const events = [];
-  let wake = () => {};
-  const sub = reader.subscribe({
-    processEvents: async (batch) => {
-      for (const e of batch) {
-        if (e.systemProperties['iothub-connection-device-id'] === deviceId) events.push(e);
-      }
-      wake();
-    },
-    processError: async () => {},
-  }, { startPosition: earliestEventPosition, maxWaitTimeInSeconds: 1 });
-  try {
-    await withTimeout(new Promise((resolve) => {
-      wake = () => { if (events.length >= count) resolve(); };
-      wake();
-    }), ms, `${count} events of ${deviceId} from the Event Hubs-compatible endpoint`);
-  } finally {
-    await sub.close();
-    await reader.close();
-  }
-  return events.slice(0, count);
+/** One invocation that must find its target reachable already (404 DeviceNotOnline at once). */
+function invokeOnce(deviceId, moduleId, methodName, payload) {
+  return invoke(deviceId, moduleId, methodName, payload, 0);
 }
 
 function textMessage(text, messageId) {
@@ -397,7 +331,7 @@ for (const [name, transport] of TRANSPORTS) {
     } finally {
       await closeAll(clients);
     }
-    const [e] = await readEvents(deviceId, 1);
+    const [e] = await server.readEvents(deviceId, 1);
     assert.equal(e.body.toString(), `hello from ${moduleId}`);
     assert.equal(e.messageId, `${moduleId}-1`);
     assert.equal(e.properties.kind, 'module');
@@ -475,7 +409,7 @@ for (const [name, transport] of TRANSPORTS) {
         seen.push({ name: request.methodName, payload: request.payload });
         response.send(200, { done: true, echo: request.payload, by: moduleId }, () => {});
       });
-      const r = await invokeWhenReachable(deviceId, moduleId, 'doIt', { n: 7 });
+      const r = await invoke(deviceId, moduleId, 'doIt', { n: 7 });
       assert.equal(r.status, 200);
       assert.deepEqual(r.payload, { done: true, echo: { n: 7 }, by: moduleId });
       assert.deepEqual(seen, [{ name: 'doIt', payload: { n: 7 } }]);
@@ -535,15 +469,15 @@ for (const [name, transport] of TRANSPORTS) {
     try {
       const dev = await openDevice(clients, deviceId, device.authentication.symmetricKey.primaryKey, transport);
       dev.onDeviceMethod('who', (request, response) => response.send(200, { who: 'device' }, () => {}));
-      assert.deepEqual((await invokeWhenReachable(deviceId, undefined, 'who', null)).payload, { who: 'device' });
+      assert.deepEqual((await invoke(deviceId, undefined, 'who', null)).payload, { who: 'device' });
       const devTwin = await withTimeout(dev.getTwin(), 15000, 'the device twin');
 
       const modA = await openModule(clients, deviceId, a, moduleA.authentication.symmetricKey.primaryKey, Mqtt);
       const modB = await openModule(clients, deviceId, b, moduleB.authentication.symmetricKey.primaryKey, Amqp);
       modA.onMethod('who', (request, response) => response.send(200, { who: a }, () => {}));
       modB.onMethod('who', (request, response) => response.send(200, { who: b }, () => {}));
-      assert.deepEqual((await invokeWhenReachable(deviceId, a, 'who', null)).payload, { who: a });
-      assert.deepEqual((await invokeWhenReachable(deviceId, b, 'who', null)).payload, { who: b });
+      assert.deepEqual((await invoke(deviceId, a, 'who', null)).payload, { who: a });
+      assert.deepEqual((await invoke(deviceId, b, 'who', null)).payload, { who: b });
 
       // The modules' connections left the device's session alone: it answers at once.
       assert.deepEqual((await invokeOnce(deviceId, undefined, 'who', null)).payload, { who: 'device' });
@@ -572,7 +506,7 @@ for (const [name, transport] of TRANSPORTS) {
       await closeAll(clients);
     }
 
-    const events = await readEvents(deviceId, 3);
+    const events = await server.readEvents(deviceId, 3);
     const byId = Object.fromEntries(events.map((e) => [e.messageId, e]));
     assert.deepEqual(Object.keys(byId).sort(), [`${deviceId}-a`, `${deviceId}-b`, `${deviceId}-dev`]);
     assert.equal(byId[`${deviceId}-dev`].systemProperties['iothub-connection-module-id'], undefined,

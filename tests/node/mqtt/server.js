@@ -228,8 +228,37 @@ class TestServer {
   }
 }
 
+/**
+ * The desired-property deltas a device SDK twin emits, in order: `next()` the next one,
+ * `until(pred)` the first that matches (skipping others, e.g. the initial GET's); `all` keeps
+ * every one seen.
+ */
+function desiredDeltas(twin) {
+  const all = [];
+  const seen = [];
+  const waiters = [];
+  twin.on('properties.desired', (delta) => {
+    all.push(delta);
+    const w = waiters.shift();
+    if (w) w(delta); else seen.push(delta);
+  });
+  return {
+    all,
+    next(ms = 15000) {
+      if (seen.length) return Promise.resolve(seen.shift());
+      return withTimeout(new Promise((resolve) => waiters.push(resolve)), ms, 'a desired delta');
+    },
+    async until(pred, ms = 15000) {
+      for (;;) {
+        const d = await this.next(ms);
+        if (pred(d)) return d;
+      }
+    },
+  };
+}
+
 async function startServer(config = {}, options = {}) {
   return TestServer.start(config, options);
 }
 
-module.exports = { startServer, withTimeout, eventually };
+module.exports = { startServer, withTimeout, eventually, desiredDeltas };

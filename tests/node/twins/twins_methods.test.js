@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const { Client: DeviceClient } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
 const { Registry, Client: ServiceClient } = require('azure-iothub');
-const { startServer, withTimeout } = require('../mqtt/server');
+const { startServer, withTimeout, desiredDeltas } = require('../mqtt/server');
 
 let server;
 let registry;
@@ -22,29 +22,6 @@ async function openDevice(id) {
   devices.push(client);
   await client.open();
   return client;
-}
-
-/** Resolves with the next desired-properties delta the twin reports (skipping the first,
- *  which the SDK emits for the initial GET). */
-function desiredDeltas(twin) {
-  const seen = [];
-  const waiters = [];
-  twin.on('properties.desired', (delta) => {
-    const w = waiters.shift();
-    if (w) w(delta); else seen.push(delta);
-  });
-  return {
-    next(ms = 15000) {
-      if (seen.length) return Promise.resolve(seen.shift());
-      return withTimeout(new Promise((resolve) => waiters.push(resolve)), ms, 'a desired delta');
-    },
-    async until(pred, ms = 15000) {
-      for (;;) {
-        const d = await this.next(ms);
-        if (pred(d)) return d;
-      }
-    },
-  };
 }
 
 /**

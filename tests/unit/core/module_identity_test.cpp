@@ -113,19 +113,6 @@ constexpr std::int64_t t0 = 1767225600;  // the fixture's `now`
 constexpr std::int64_t hour = 3600;
 constexpr std::int64_t day = 24 * hour;
 
-std::string sha1_hex(const test_certificate& c) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  REQUIRE(EVP_Digest(c.der.data(), c.der.size(), out, &n, EVP_sha1(), nullptr) == 1);
-  std::string hex;
-  for (unsigned int i = 0; i < n; ++i) {
-    char two[3];
-    std::snprintf(two, sizeof two, "%02X", static_cast<unsigned int>(out[i]));
-    hex += two;
-  }
-  return hex;
-}
-
 method_call call(std::string name) {
   method_call c;
   c.name = std::move(name);
@@ -600,7 +587,7 @@ TEST_CASE(
   const auto leaf = self_signed_certificate("m-x509", t0 - hour, t0 + day);
   auto spec = module_fixture::spec("dev1", "m-x509");
   spec.authentication = auth_type::self_signed;
-  spec.primary_thumbprint = sha1_hex(leaf);
+  spec.primary_thumbprint = sha1_of(leaf);
   REQUIRE(f.h.create_module(spec, f.now).ok());
   const auto g = f.h.authenticate_device_certificate(presented({leaf.der}), "dev1/m-x509", f.now);
   REQUIRE(g.ok());

@@ -145,4 +145,25 @@ inline test_certificate issued_certificate(const test_certificate& issuer, std::
                           &issuer);
 }
 
+/// Upper-case hex digest of `bytes`, computed here independently of the code under test.
+inline std::string hex_digest(const EVP_MD* md, const std::string& bytes) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  REQUIRE(EVP_Digest(bytes.data(), bytes.size(), out, &n, md, nullptr) == 1);
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string hex;
+  for (unsigned int i = 0; i < n; ++i) {
+    hex += digits[out[i] >> 4];
+    hex += digits[out[i] & 0x0f];
+  }
+  return hex;
+}
+/// A certificate's thumbprints as the registry stores them.
+inline std::string sha1_of(const test_certificate& c) {
+  return hex_digest(EVP_sha1(), c.der);
+}
+inline std::string sha256_of(const test_certificate& c) {
+  return hex_digest(EVP_sha256(), c.der);
+}
+
 }  // namespace emu::core::testing

@@ -37,26 +37,6 @@ time_point at(std::int64_t unix_seconds) {
   return time_point{std::chrono::seconds{unix_seconds}};
 }
 
-/// Upper-case hex digest of `bytes`, computed here independently of the code under test.
-std::string hex_digest(const EVP_MD* md, const std::string& bytes) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  REQUIRE(EVP_Digest(bytes.data(), bytes.size(), out, &n, md, nullptr) == 1);
-  std::string hex;
-  for (unsigned int i = 0; i < n; ++i) {
-    char two[3];
-    std::snprintf(two, sizeof two, "%02X", static_cast<unsigned int>(out[i]));
-    hex += two;
-  }
-  return hex;
-}
-std::string sha1_of(const test_certificate& c) {
-  return hex_digest(EVP_sha1(), c.der);
-}
-std::string sha256_of(const test_certificate& c) {
-  return hex_digest(EVP_sha256(), c.der);
-}
-
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
