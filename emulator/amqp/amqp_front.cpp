@@ -84,6 +84,13 @@ void amqp_state::on_hub_event(const core::hub_event& e) {
         conn.device_method_request(device, epoch, id, name, payload);
       });
     }
+  } else if (const auto* fault = std::get_if<core::event::fault_requested>(&e)) {
+    // Test control's fault for a device session on this front (no route: not on AMQP).
+    if (const auto c = routes.device_sessions.find(fault->device_id, fault->epoch)) {
+      post_to(*c, [device = fault->device_id, r = fault->request](amqp_connection& conn) {
+        conn.schedule_fault(device, r);
+      });
+    }
   } else if (std::holds_alternative<core::event::hub_reset>(e)) {
     for (const auto& c : connections->handles()) c.post([](net::protocol& p) { p.on_hub_reset(); });
   }

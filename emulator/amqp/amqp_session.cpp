@@ -96,12 +96,32 @@ void amqp_session::after_activity() {
   if (!conn_ || closing_) return;
   next_ = conn_->tick(net::steady_clock::now());
   conn_->take_output(link_->output());
+  if (conn_->take_abort()) {
+    // Fault injection's KillTcp: cut once what is written (the accepted disposition of the
+    // message that asked for it) is out.
+    if (link_->output_pending() == 0) {
+      abort_now();
+      return;
+    }
+    abort_when_flushed_ = true;
+  }
   if (conn_->write_closed()) {
     // Our close frame (or nothing, after a transport error) is the last: write it, then end.
     closing_ = true;
     next_.reset();
     link_->close("AMQP connection closed", conn_->peer_may_still_send());
   }
+}
+
+void amqp_session::on_output_flushed() {
+  if (abort_when_flushed_) abort_now();
+}
+
+void amqp_session::abort_now() {
+  abort_when_flushed_ = false;
+  closing_ = true;
+  next_.reset();
+  link_->abort("fault injection: KillTcp");
 }
 
 void amqp_session::on_hub_reset() {

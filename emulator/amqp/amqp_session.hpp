@@ -44,16 +44,20 @@ class amqp_session final : public net::protocol {
   bool wants_input() const override;
   std::size_t input_limit() const override;
   std::optional<net::steady_time> deadline() const override { return next_; }
+  void on_output_flushed() override;
 
  private:
   /// After everything: Proton's timers, its output, and the end of the connection.
   void after_activity();
+  /// Cuts the transport (fault injection's KillTcp, amqp_connection::take_abort).
+  void abort_now();
 
   std::shared_ptr<amqp_state> state_;
   std::uint16_t local_port_;
   std::unique_ptr<amqp_connection> conn_;
   std::optional<net::steady_time> next_;
   bool closing_ = false;
+  bool abort_when_flushed_ = false;
 };
 
 }  // namespace emu::amqp

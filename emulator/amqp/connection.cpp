@@ -340,6 +340,7 @@ std::optional<steady_time> amqp_connection::tick(steady_time now) {
   }
   if (device_expired && !grant_ && device_grants_.empty())
     close(unauthorized("The SAS tokens of this connection expired and were not renewed."));
+  if (!pending_faults_.empty()) apply_due_faults(hub_now, now, sooner);
   pump();
   return next;
 }

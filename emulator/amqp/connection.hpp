@@ -124,6 +124,14 @@ class amqp_connection {
   /// The hub ended device session (device, epoch) (event::session_ended): its links close.
   void device_session_ended(const std::string& device_id, std::uint64_t epoch,
                             core::session_end why);
+  // ---- fault injection (issue 17, next-capabilities §7.2; connection_faults.cpp) ----------
+  /// A device on this connection asked for `r` (its telemetry, or test control through
+  /// event::fault_requested): tick() carries it out at hub time now + r.delay.
+  void schedule_fault(const std::string& device_id, core::fault_request r);
+  /// True once, after a KillTcp fault was carried out: the session cuts the transport as soon
+  /// as what is written so far (the acknowledgement of the message that asked) is out.
+  bool take_abort() { return std::exchange(abort_requested_, false); }
+
   /// The service changed the device's desired properties (event::desired_patch): its twin
   /// links that asked for notifications send `patch` (JSON text with `$version`).
   void device_desired_patch(const std::string& device_id, std::int64_t version,
@@ -223,6 +231,22 @@ class amqp_connection {
   void protocol_error(std::string_view condition, std::string_view description);
   bool push_to_driver(std::span<const char> bytes, std::size_t& pushed);
   void on_sasl_plain(plain_response response);
+  struct pending_fault {
+    std::string device_id;
+    core::fault_request request;
+    core::time_point due;
+  };
+  /// Carries out the faults due at `hub_now`; the next one's time goes to `sooner`.
+  void apply_due_faults(core::time_point hub_now, steady_time now,
+                        const std::function<void(steady_time)>& sooner);
+  void apply_fault(const pending_fault& f);
+  /// Ends every open session, with `e` if given (before a fault closes the connection).
+  void end_all_sessions(const amqp_error* e);
+  /// Closes, with `e`, the links of type T (that `pick` selects); how many there were.
+  template <class T, class Pick>
+  int detach_links(const amqp_error& e, Pick&& pick);
+  void note_fault(const std::string& device_id, core::fault_kind kind, std::string event,
+                  std::string detail);
 
   executor::hub_executor& executor_;
   const amqp_settings& settings_;
@@ -259,6 +283,8 @@ class amqp_connection {
   bool in_pump_ = false;
   std::size_t unit_left_ = 0;          // bytes of the current header/frame not yet given to Proton
   std::uint32_t transfer_format_ = 0;  // of the frame being fed (transfer_frame.hpp)
+  std::vector<pending_fault> pending_faults_;
+  bool abort_requested_ = false;
 };
 
 }  // namespace emu::amqp

@@ -139,7 +139,7 @@ void twin_request_receiver::handle(twin_request r) {
           core::hub& h, core::time_point now) {
         result a;
         if (get) {
-          auto t = h.twin(device);
+          auto t = h.read_own_twin(device, now);
           if (t)
             a.twin = std::move(*t);
           else

@@ -40,6 +40,11 @@ amqp_error to_amqp_error(const core::error& e) {
     case core::hub_error::receiver_disconnected:
       // next-capabilities §1.2: core-amqp maps amqp:link:stolen to ReceiverDisconnectedError.
       return make(condition::link_stolen, e.code, e.message);
+    case core::hub_error::throttled:
+      // spec §4.4 (CS-ERR): Node maps it to ThrottlingError, which its retry policy retries.
+      return make(condition::device_container_throttled, e.code, e.message);
+    case core::hub_error::quota_exceeded:
+      return make(condition::quota_exceeded, e.code, e.message);
     case core::hub_error::certificate_not_found:
     case core::hub_error::device_already_exists:
     case core::hub_error::module_already_exists:

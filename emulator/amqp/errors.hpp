@@ -27,6 +27,9 @@ inline constexpr std::string_view framing_error = "amqp:connection:framing-error
 inline constexpr std::string_view message_lock_lost = "com.microsoft:message-lock-lost";
 inline constexpr std::string_view link_stolen = "amqp:link:stolen";
 inline constexpr std::string_view link_redirect = "amqp:link:redirect";
+inline constexpr std::string_view device_container_throttled =
+    "com.microsoft:device-container-throttled";
+inline constexpr std::string_view quota_exceeded = "com.microsoft:quota-exceeded";
 }  // namespace condition
 
 /// An AMQP `error` (condition + description) plus the IoT Hub error number, which is sent as

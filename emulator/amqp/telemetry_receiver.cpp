@@ -28,8 +28,8 @@ std::optional<amqp_error> telemetry_receiver::submit(std::string bytes, std::uin
   }
   conn_.submit(
       [device = device_id_, hub_scope = hub_scope_, t = std::move(*telemetry),
-       credential = conn_.device_credential(device_id_), etag = verified_etag_](
-          core::hub& h, core::time_point now) mutable -> core::result<std::string> {
+       credential = conn_.device_credential(device_id_),
+       etag = verified_etag_](core::hub& h, core::time_point now) mutable -> core::result<stored> {
         const auto d = h.connectable(device);
         if (!d)
           return core::error{core::hub_error::unauthorized,
@@ -39,13 +39,18 @@ std::optional<amqp_error> telemetry_receiver::submit(std::string bytes, std::uin
           // still hold (a re-keyed device's old token does not)?
           if (auto g = h.authenticate_device(credential, device, now); !g) return g.error();
         }
+        // A batch is refused whole; a window its own message opens starts after it.
+        stored out{d->etag, std::nullopt, h.fault_refusal(device, now)};
+        if (out.refusal) return out;
         for (auto& m : t) {
           core::stamp_telemetry(m.properties, device, d->generation_id, hub_scope);
-          (void)h.record_telemetry(device, std::move(m.properties), std::move(m.body), now);
+          auto recorded =
+              h.record_telemetry(device, std::move(m.properties), std::move(m.body), now);
+          if (recorded && recorded->fault && !out.fault) out.fault = std::move(recorded->fault);
         }
-        return d->etag;
+        return out;
       },
-      [serial = serial(), id](amqp_connection* c, bool committed, core::result<std::string> r) {
+      [serial = serial(), id](amqp_connection* c, bool committed, core::result<stored> r) {
         if (c == nullptr) return;
         auto* self = c->find<telemetry_receiver>(serial);
         if (self == nullptr) return;
@@ -57,9 +62,16 @@ std::optional<amqp_error> telemetry_receiver::submit(std::string bytes, std::uin
           self->finish(id, &e);
           if (r.error().code == core::hub_error::unauthorized)
             self->refused_access(r.error().message);
+        } else if (r->refusal) {
+          // A fault-injection window (throttled, quota, InvokeAuthError): the message is
+          // rejected and the link stays (next-capabilities §7.2: Invoke* faults do not
+          // disconnect).
+          const amqp_error e = to_amqp_error(*r->refusal);
+          self->finish(id, &e);
         } else {
-          self->verified_etag_ = std::move(*r);
+          self->verified_etag_ = std::move(r->etag);
           self->finish(id, nullptr);
+          if (r->fault) c->schedule_fault(self->device_id_, std::move(*r->fault));
         }
       });
   return std::nullopt;

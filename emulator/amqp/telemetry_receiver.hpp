@@ -12,9 +12,12 @@
 /// amqp:unauthorized-access (the common case, an unchanged device, costs a string compare).
 ///
 /// Not thread-safe: the connection's strand only.
+#include <optional>
 #include <string>
 
 #include "emulator/amqp/committed_receiver.hpp"
+#include "emulator/core/errors.hpp"
+#include "emulator/core/fault_request.hpp"
 #include "emulator/core/limits.hpp"
 
 namespace emu::amqp {
@@ -39,6 +42,13 @@ class telemetry_receiver final : public committed_receiver {
                                    std::uint64_t id) override;
 
  private:
+  /// What a round made of a delivery: the device's etag then, the connection fault the message
+  /// asked for (fault injection), or the refusal of a fault-injection window.
+  struct stored {
+    std::string etag;
+    std::optional<core::fault_request> fault;
+    std::optional<core::error> refusal;
+  };
   void refused_access(const std::string& why);
 
   std::string device_id_;

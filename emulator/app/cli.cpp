@@ -49,6 +49,7 @@ struct flag_values {
   std::optional<int> mqtt_port, amqp_port, https_port, mqtt_plain_port;
   bool in_memory = false;
   bool test_control = false;
+  bool fault_injection = false;
 };
 
 void add_serve_options(CLI::App& app, flag_values& f) {
@@ -92,6 +93,10 @@ void add_serve_options(CLI::App& app, flag_values& f) {
   app.add_flag("--test-control", f.test_control,
                "serve the /admin/ test-control routes to loopback clients (inspect queues and\n"
                "feedback, clock travel, reset; docs/test-control.md)");
+  app.add_flag("--fault-injection", f.fault_injection,
+               "carry out the faults that telemetry with AzIoTHub_FaultOperationType properties\n"
+               "asks for (KillTcp, ShutDownMqtt, KillAmqp*, Invoke*), as the SDKs' e2e suites\n"
+               "expect; a test feature (README \"Testing failures\")");
   app.add_option("--tls-cert", f.tls_cert,
                  "server certificate chain, PEM (default: generated under the data dir)")
       ->type_name("FILE");
@@ -181,6 +186,7 @@ void apply(const flag_values& f, emulator_config& c, std::vector<config_error>& 
   }
   if (f.mqtt_plain_port) c.listen.mqtt_plain_port = *f.mqtt_plain_port;
   if (f.test_control) c.https.test_control = true;
+  if (f.fault_injection) c.hub.fault_injection = true;
   if (f.tls_cert) c.tls_cert = *f.tls_cert;
   if (f.tls_key) c.tls_key = *f.tls_key;
   if (f.ready_file) c.ready_file = *f.ready_file;

@@ -290,6 +290,7 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
              c.log_level = *l;
            }},
           {"testControl", r.flag("testControl", c.https.test_control)},
+          {"faultInjection", r.flag("faultInjection", c.hub.fault_injection)},
           {"tokenClockSkewSeconds", r.secs("tokenClockSkewSeconds", c.hub.token_clock_skew)},
           // The older spelling of eventHubs.maxEvents.
           {"telemetryCapacity", r.number("telemetryCapacity", c.hub.telemetry_capacity)},

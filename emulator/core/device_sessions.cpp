@@ -46,6 +46,12 @@ bool device_sessions::is_connected(std::string_view device_id) const {
   return sessions_.find(device_id) != nullptr;
 }
 
+std::optional<std::uint64_t> device_sessions::current_epoch(std::string_view device_id) const {
+  const session* s = sessions_.find(device_id);
+  if (s == nullptr) return std::nullopt;
+  return s->epoch;
+}
+
 void device_sessions::close(std::string_view device_id, std::uint64_t epoch, time_point now) {
   const session* s = sessions_.find(device_id);
   if (s == nullptr || s->epoch != epoch) return;

@@ -61,6 +61,8 @@ class device_sessions {
   bool is_current(std::string_view device_id, std::uint64_t epoch) const;
   /// The device has a session (a connection) now.
   bool is_connected(std::string_view device_id) const;
+  /// The epoch of the device's session, if it has one.
+  std::optional<std::uint64_t> current_epoch(std::string_view device_id) const;
 
   /// The session's C2D subscription: QoS 0 or 1, or none. Durable unless the session is
   /// clean. `device_message_lock_lost` for a stale epoch.

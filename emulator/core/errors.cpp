@@ -38,6 +38,10 @@ std::string_view error_name(hub_error e) {
       return "ModuleAlreadyExistsOnDevice";
     case hub_error::too_many_modules:
       return "TooManyModulesOnDevice";
+    case hub_error::throttled:
+      return "ThrottlingException";
+    case hub_error::quota_exceeded:
+      return "IotHubQuotaExceeded";
   }
   return "ServerError";
 }
@@ -80,6 +84,10 @@ int error_number(hub_error e) {
       return 409301;
     case hub_error::too_many_modules:
       return 413003;
+    case hub_error::throttled:
+      return 429001;
+    case hub_error::quota_exceeded:
+      return 403002;
   }
   return 500001;
 }

@@ -28,6 +28,8 @@ enum class hub_error {
   module_not_found,                     // 404010
   module_already_exists,                // 409301 ModuleAlreadyExistsOnDevice
   too_many_modules,                     // 413003 TooManyModulesOnDevice
+  throttled,                            // 429001 ThrottlingException
+  quota_exceeded,                       // 403002 IotHubQuotaExceeded
 };
 
 /// The error's name as IoT Hub spells it ("DeviceNotFound"), used in `ErrorCode:` texts.

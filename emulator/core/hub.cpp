@@ -42,6 +42,7 @@ void hub::reset(time_point) {
   iothub_topics_.clear();
   presence_.clear();
   readers_.clear();
+  faults_.clear();
   journal_.record(change::clear_all{});
   telemetry_.clear();  // after clear_all: it stores the partitions' counters again
   (void)journal_.counters_for_update();  // ids are never reused, not even across a reset
@@ -200,6 +201,7 @@ result<std::int64_t> hub::patch_reported(std::string_view device_id, std::uint64
   if (!registry_.enabled(device_id))
     return error{hub_error::device_not_found,
                  "The device '" + std::string(device_id) + "' is not enabled."};
+  if (auto refused = faults_.refusal(device_id, now)) return std::move(*refused);
   touch(device_id, now);
   return twins_.patch_reported(device_id, patch, now);
 }
@@ -381,9 +383,34 @@ void hub::release_batch(std::uint64_t batch_id, std::uint64_t lock_id, time_poin
 
 // ---- telemetry ------------------------------------------------------------------------------
 
-std::int64_t hub::record_telemetry(std::string_view device_id, std::vector<property> properties,
-                                   std::string body, time_point now) {
+result<recorded_telemetry> hub::record_telemetry(std::string_view device_id,
+                                                 std::vector<property> properties, std::string body,
+                                                 time_point now) {
+  if (auto refused = faults_.refusal(device_id, now)) return std::move(*refused);
   touch(device_id, now);
+  recorded_telemetry out;
+  if (settings_.fault_injection) {
+    auto parsed = parse_fault_request(properties);
+    if (!parsed.problem.empty()) {
+      const property* type = nullptr;
+      for (const auto& p : properties)
+        if (iequals(p.name, fault_type_property)) type = &p;
+      faults_.record(device_id, type != nullptr ? type->value.substr(0, 64) : "", "ignored",
+                     std::move(parsed.problem), now);
+    } else if (parsed.request) {
+      const auto& r = *parsed.request;
+      faults_.record(device_id, to_string(r.kind), "requested", "telemetry", now);
+      if (is_connection_fault(r.kind)) {
+        out.fault = std::move(parsed.request);
+      } else {
+        faults_.open_window(device_id, r, now);
+        faults_.record(device_id, to_string(r.kind), "applied",
+                       "window of " + std::to_string(r.length.count()) + " ms after " +
+                           std::to_string(r.delay.count()) + " ms",
+                       now);
+      }
+    }
+  }
   telemetry_message m;
   const auto ref = split_identity(device_id);
   m.device_id = std::string(ref.device_id);
@@ -391,7 +418,29 @@ std::int64_t hub::record_telemetry(std::string_view device_id, std::vector<prope
   m.properties = std::move(properties);
   m.body = std::move(body);
   // Readers get it at the end of the round (advance), with everything else appended in it.
-  return telemetry_.append(std::move(m), now)->sequence_number;
+  out.sequence_number = telemetry_.append(std::move(m), now)->sequence_number;
+  return out;
+}
+
+status hub::inject_fault(std::string_view identity, const fault_request& r, time_point now) {
+  if (auto ok = identity_exists(identity); !ok) return ok.error();
+  if (!is_connection_fault(r.kind)) {
+    faults_.record(identity, to_string(r.kind), "requested", "test control", now);
+    faults_.open_window(identity, r, now);
+    faults_.record(identity, to_string(r.kind), "applied",
+                   "window of " + std::to_string(r.length.count()) + " ms after " +
+                       std::to_string(r.delay.count()) + " ms",
+                   now);
+    return success();
+  }
+  const auto epoch = sessions_.current_epoch(identity);
+  if (!epoch)
+    return error{
+        hub_error::device_not_online,
+        "'" + std::string(identity) + "' is not connected: there is no connection to fault."};
+  faults_.record(identity, to_string(r.kind), "requested", "test control", now);
+  journal_.emit(event::fault_requested{std::string(identity), *epoch, r});
+  return success();
 }
 
 std::vector<std::string> hub::consumer_groups() const {
@@ -449,6 +498,7 @@ std::uint64_t hub::set_telemetry_credit(std::uint64_t reader, std::uint64_t limi
 // ---- time -----------------------------------------------------------------------------------
 
 void hub::advance(time_point now) {
+  faults_.expire(now);
   methods_.advance(now);
   queue_.advance(now);
   feedback_.advance(now);
@@ -460,7 +510,7 @@ void hub::advance(time_point now) {
 std::optional<time_point> hub::next_deadline() const {
   std::optional<time_point> out;
   for (const auto& d : {queue_.next_deadline(), feedback_.next_deadline(), methods_.next_deadline(),
-                        telemetry_.next_deadline()})
+                        telemetry_.next_deadline(), faults_.next_deadline()})
     if (d && (!out || *d < *out)) out = d;
   return out;
 }

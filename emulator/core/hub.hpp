@@ -12,6 +12,8 @@
 ///   telemetry_log    device-to-cloud events in partitions    telemetry_log.hpp
 ///                    (spec §3.6, next-capabilities §1)
 ///   telemetry_readers Event Hubs readers: credit, epochs     telemetry_readers.hpp
+///   device_faults    fault injection windows and log         device_faults.hpp
+///                    (issue 17, next-capabilities §7)
 ///   journal          what a round changed (for the store),   journal.hpp
 ///                    what to tell the fronts (events)
 ///
@@ -41,6 +43,7 @@
 #include "emulator/core/ca_certificates.hpp"
 #include "emulator/core/client_certificate.hpp"
 #include "emulator/core/device.hpp"
+#include "emulator/core/device_faults.hpp"
 #include "emulator/core/device_presence.hpp"
 #include "emulator/core/device_sessions.hpp"
 #include "emulator/core/device_twins.hpp"
@@ -59,6 +62,13 @@
 #include "emulator/core/time.hpp"
 
 namespace emu::core {
+
+/// A telemetry message in the log, and the connection fault it asked for (fault injection on):
+/// the front that received it carries that out after `fault->delay` (fault_request.hpp).
+struct recorded_telemetry {
+  std::int64_t sequence_number = 0;
+  std::optional<fault_request> fault;
+};
 
 /// A device connection asking for a session (an MQTT CONNECT).
 struct session_request {
@@ -243,6 +253,12 @@ class hub {
   // ---- twins (next-capabilities §2) ---------------------------------------------------------
   /// The device's twin; `device_not_found` for an unknown device.
   result<device_twin> twin(std::string_view device_id) const;
+  /// The twin as its device (or module) asks for it (MQTT `$iothub/twin/GET`, the AMQP twin
+  /// link): refused while a fault-injection window is open for it (fault_refusal).
+  result<device_twin> read_own_twin(std::string_view identity, time_point now) const {
+    if (auto refused = faults_.refusal(identity, now)) return std::move(*refused);
+    return twin(identity);
+  }
   /// The twin's recent writes (test control), oldest first.
   std::vector<twin_change> twin_history(std::string_view device_id) const {
     return twins_.history(device_id);
@@ -276,9 +292,13 @@ class hub {
 
   // ---- telemetry (issue 14) ---------------------------------------------------------------
   /// Appends a device's message to the telemetry log (its partition, sequence number, offset
-  /// and enqueued time are assigned); returns its sequence number.
-  std::int64_t record_telemetry(std::string_view device_id, std::vector<property> properties,
-                                std::string body, time_point now);
+  /// and enqueued time are assigned). Refused while a fault-injection window is open for the
+  /// identity (fault_refusal). With fault injection on, a message carrying a fault request
+  /// (fault_request.hpp) is stored too; an Invoke* request opens its window here, a connection
+  /// fault is returned for the front that carries the connection to schedule.
+  result<recorded_telemetry> record_telemetry(std::string_view device_id,
+                                              std::vector<property> properties, std::string body,
+                                              time_point now);
   std::vector<telemetry_message> telemetry() const { return telemetry_.messages(); }
   /// The partitions of the Event Hubs-compatible endpoint (fixed for a stored hub).
   int partition_count() const { return telemetry_.partition_count(); }
@@ -293,6 +313,23 @@ class hub {
   /// telemetry_readers::set_limit: returns how many events this call delivered.
   std::uint64_t set_telemetry_credit(std::uint64_t reader, std::uint64_t limit);
   void detach_telemetry_reader(std::uint64_t reader) { readers_.detach(reader); }
+
+  // ---- fault injection (issue 17) ---------------------------------------------------------
+  /// The error an operation of `identity` (telemetry, its twin requests) gets now, while an
+  /// Invoke* fault is in force (device_faults.hpp).
+  std::optional<error> fault_refusal(std::string_view identity, time_point now) const {
+    return faults_.refusal(identity, now);
+  }
+  /// A fault asked for through test control (`POST /admin/devices/{id}/faults`), as if the
+  /// identity had sent it: an Invoke* window opens; a connection fault goes to the front of
+  /// the identity's session (event::fault_requested) and needs one (404103 DeviceNotOnline).
+  status inject_fault(std::string_view identity, const fault_request& r, time_point now);
+  /// A front reports what became of a fault (applied, ignored) for the fault log.
+  void note_fault(std::string_view identity, fault_kind kind, std::string event, std::string detail,
+                  time_point now) {
+    faults_.record(identity, to_string(kind), std::move(event), std::move(detail), now);
+  }
+  const std::deque<fault_record>& fault_log() const { return faults_.records(); }
 
   // ---- time --------------------------------------------------------------------------------
   /// Applies everything that is due at `now`: TTL expiry, lock timeouts, delivery-count
@@ -330,6 +367,7 @@ class hub {
   void presence_changed(std::string_view device_id, time_point now);
   telemetry_log telemetry_{settings_, journal_};
   telemetry_readers readers_{journal_};
+  device_faults faults_;
 };
 
 }  // namespace emu::core

@@ -13,6 +13,7 @@
 
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/errors.hpp"
+#include "emulator/core/fault_request.hpp"
 #include "emulator/core/feedback.hpp"
 #include "emulator/core/telemetry_message.hpp"
 #include "emulator/core/time.hpp"
@@ -83,13 +84,20 @@ struct telemetry_reader_ended {
   std::uint64_t reader = 0;
   error why;
 };
+/// A connection fault for the device session `epoch` (test control, hub::inject_fault): the
+/// front carrying it applies `request` after its delay and reports with hub::note_fault.
+struct fault_requested {
+  std::string device_id;
+  std::uint64_t epoch = 0;
+  fault_request request;
+};
 /// Everything was reset (test control): every connection should be closed.
 struct hub_reset {};
 }  // namespace event
 
-using hub_event =
-    std::variant<event::c2d_delivery, event::session_ended, event::feedback_delivery,
-                 event::desired_patch, event::method_request, event::method_result,
-                 event::telemetry_delivery, event::telemetry_reader_ended, event::hub_reset>;
+using hub_event = std::variant<event::c2d_delivery, event::session_ended, event::feedback_delivery,
+                               event::desired_patch, event::method_request, event::method_result,
+                               event::telemetry_delivery, event::telemetry_reader_ended,
+                               event::fault_requested, event::hub_reset>;
 
 }  // namespace emu::core

@@ -50,6 +50,10 @@ struct hub_settings {
   /// connection is closed (se + skew). Azure's validators allow 5 minutes (spec §5.1).
   duration token_clock_skew = limits::sas_clock_skew;
 
+  /// Fault injection (issue 17, fault_request.hpp): telemetry carrying `AzIoTHub_Fault*`
+  /// properties makes the hub carry out the fault it names. A test feature, off by default.
+  bool fault_injection = false;
+
   host_names hosts() const { return {host_name, host_aliases}; }
 };
 

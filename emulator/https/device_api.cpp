@@ -105,9 +105,15 @@ std::variant<http_response, hub_call> prepare_device_api(
         const core::device* d = hub.find_device(r.device_id);
         if (d == nullptr) return core::error{core::hub_error::device_not_found, "Device gone."};
         const std::string generation = d->generation_id;
+        if (auto refused = hub.fault_refusal(r.device_id, now)) return std::move(*refused);
         for (auto& m : **messages) {
           core::stamp_telemetry(m.properties, r.device_id, generation, !grant->policy.empty());
-          (void)hub.record_telemetry(r.device_id, std::move(m.properties), std::move(m.body), now);
+          auto recorded =
+              hub.record_telemetry(r.device_id, std::move(m.properties), std::move(m.body), now);
+          // A batch's window starts after it (device_faults.hpp): nothing in it is refused.
+          if (recorded && recorded->fault)
+            hub.note_fault(r.device_id, recorded->fault->kind, "ignored",
+                           "an HTTPS device keeps no connection to fault", now);
         }
         return no_content{};
       }

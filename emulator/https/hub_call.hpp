@@ -18,6 +18,7 @@
 #include "emulator/core/c2d_message.hpp"
 #include "emulator/core/ca_certificate.hpp"
 #include "emulator/core/device.hpp"
+#include "emulator/core/device_faults.hpp"
 #include "emulator/core/device_presence.hpp"
 #include "emulator/core/device_twin.hpp"
 #include "emulator/core/device_twins.hpp"
@@ -125,7 +126,7 @@ using hub_answer =
                  std::vector<core::telemetry_message>, twin_view, method_pending, twin_list,
                  twin_history_view, c2d_received, registry_statistics, service_statistics,
                  bulk_result, certificate_view, std::vector<core::ca_certificate>, module_view,
-                 std::vector<module_view>>;
+                 std::vector<module_view>, std::vector<core::fault_record>>;
 
 /// The hub's part of one request; runs on the hub executor.
 using hub_call = std::function<hub_answer(core::hub&, core::time_point now)>;

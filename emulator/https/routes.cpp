@@ -216,6 +216,9 @@ route match_route(std::string_view method, std::string_view target) {
       return pick(method,
                   {{"GET", route_kind::admin_get_twin}, {"PATCH", route_kind::admin_patch_twin}},
                   s[2]);
+    if (n == 4 && s[1] == "devices" && !s[2].empty() && s[3] == "faults")
+      return pick(method, {{"POST", route_kind::admin_post_fault}}, s[2]);
+    if (n == 2 && s[1] == "faults") return pick(method, {{"GET", route_kind::admin_faults}});
     if (n == 2 && s[1] == "feedback") return pick(method, {{"GET", route_kind::admin_feedback}});
     if (n == 2 && s[1] == "telemetry") return pick(method, {{"GET", route_kind::admin_telemetry}});
     if (n == 2 && s[1] == "clock") return pick(method, {{"GET", route_kind::admin_clock}});
@@ -250,6 +253,8 @@ bool is_admin(route_kind k) {
     case route_kind::admin_clock:
     case route_kind::admin_clock_advance:
     case route_kind::admin_reset:
+    case route_kind::admin_post_fault:
+    case route_kind::admin_faults:
       return true;
     default:
       return false;

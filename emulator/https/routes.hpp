@@ -29,6 +29,7 @@
 ///   GET|PATCH /admin/devices/{id}/twin             (the twin with its history; a service update)
 ///   GET    /admin/feedback, /admin/telemetry, /admin/clock
 ///   POST   /admin/clock/advance, /admin/reset
+///   POST   /admin/devices/{id}/faults; GET /admin/faults (fault injection, issue 17)
 /// The device id segment is percent-decoded here, exactly once (the Node SDK sends
 /// `encodeURIComponent(id)`; `%` and `+` are legal id characters, so `+` stays `+`).
 #include <string>
@@ -76,6 +77,8 @@ enum class route_kind {
   admin_clock,
   admin_clock_advance,
   admin_reset,
+  admin_post_fault,
+  admin_faults,
   not_implemented,     ///< a registry feature of Azure the emulator does not have (501)
   not_found,           ///< no such path (404)
   method_not_allowed,  ///< the path exists, the method does not (405)

@@ -4,6 +4,8 @@
 #include <string>
 
 #include "emulator/core/crypto.hpp"
+#include "emulator/core/fault_request.hpp"
+#include "emulator/core/identity_key.hpp"
 #include "emulator/https/device_json.hpp"
 #include "emulator/https/error_response.hpp"
 #include "emulator/https/iso8601.hpp"
@@ -188,6 +190,49 @@ core::result<core::c2d_content> parse_admin_message(std::string_view body,
   return std::move(parsed->content);
 }
 
+json fault_record_json(const core::fault_record& f) {
+  const auto ref = core::split_identity(f.identity);
+  return json{{"id", f.id},
+              {"timeUtc", core::to_iso8601(f.time)},
+              {"deviceId", std::string(ref.device_id)},
+              {"moduleId", null_if_empty(std::string(ref.module_id))},
+              {"type", f.type},
+              {"event", f.event},
+              {"detail", f.detail}};
+}
+
+core::result<core::fault_request> parse_admin_fault(std::string_view body) {
+  const json doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return invalid("The request body must be a JSON object such as {\"type\":\"KillTcp\"}.");
+  // The same names and rules as the telemetry properties (fault_request.hpp).
+  std::vector<core::property> properties;
+  const auto add = [&](const char* member, std::string_view property) -> bool {
+    const auto it = doc.find(member);
+    if (it == doc.end() || it->is_null()) return true;
+    if (it->is_string()) {
+      properties.push_back({std::string(property), it->get<std::string>()});
+    } else if (it->is_number() && std::string_view(member) != "type" &&
+               std::string_view(member) != "reason") {
+      properties.push_back({std::string(property), it->dump()});
+    } else {
+      return false;
+    }
+    return true;
+  };
+  if (!add("type", core::fault_type_property) || !add("reason", core::fault_reason_property) ||
+      !add("delayInSecs", core::fault_delay_property) ||
+      !add("durationInSecs", core::fault_duration_property))
+    return invalid("type and reason must be strings; delayInSecs and durationInSecs numbers.");
+  auto parsed = core::parse_fault_request(properties);
+  if (!parsed.problem.empty()) return invalid(parsed.problem + ".");
+  if (!parsed.request)
+    return invalid(
+        "type is required: KillTcp, ShutDownMqtt, KillAmqpConnection, … "
+        "(README \"Testing failures\").");
+  return std::move(*parsed.request);
+}
+
 std::variant<http_response, hub_call> prepare_test_control(const route& r,
                                                            const http_request& request) {
   switch (r.kind) {
@@ -242,6 +287,20 @@ std::variant<http_response, hub_call> prepare_test_control(const route& r,
         hub.reset(now);
         return empty_object{};
       }};
+    case route_kind::admin_post_fault: {
+      auto parsed = parse_admin_fault(request.body);
+      if (!parsed) return error_response(parsed.error());
+      return hub_call{[id = r.device_id, f = std::move(*parsed)](
+                          core::hub& hub, core::time_point now) -> hub_answer {
+        if (auto s = hub.inject_fault(id, f, now); !s) return s.error();
+        return empty_object{};
+      }};
+    }
+    case route_kind::admin_faults:
+      return hub_call{[](core::hub& hub, core::time_point) -> hub_answer {
+        const auto& log = hub.fault_log();
+        return std::vector<core::fault_record>(log.begin(), log.end());
+      }};
     default:
       return error_response(404, "NotFound", "No such test-control operation.");
   }
@@ -281,6 +340,10 @@ http_response render_test_control(const hub_answer& a) {
         } else if constexpr (std::is_same_v<T, std::vector<core::telemetry_message>>) {
           json list = json::array();
           for (const auto& t : x) list.push_back(telemetry_json(t));
+          return json_response(list);
+        } else if constexpr (std::is_same_v<T, std::vector<core::fault_record>>) {
+          json list = json::array();
+          for (const auto& f : x) list.push_back(fault_record_json(f));
           return json_response(list);
         } else if constexpr (std::is_same_v<T, empty_object>) {
           return json_response(json::object());

@@ -42,6 +42,11 @@ nlohmann::json feedback_batch_json(const core::feedback_batch& b);
 /// A received telemetry message: id, deviceId, enqueuedTimeUtc, properties {name: value}, body,
 /// bodyBase64.
 nlohmann::json telemetry_json(const core::telemetry_message& t);
+/// One line of the fault log (`GET /admin/faults`).
+nlohmann::json fault_record_json(const core::fault_record& f);
+/// `POST /admin/devices/{id}/faults`: `{"type": "KillTcp", "delayInSecs": 0, "durationInSecs":
+/// 10, "reason": "…"}`, read with the rules of the telemetry properties (fault_request.hpp).
+core::result<core::fault_request> parse_admin_fault(std::string_view body);
 
 /// {"nowUtc": ISO 8601, "nowUnixMs": n, "offsetMs": n}: the emulator's time and how far it has
 /// been moved ahead of the system clock.

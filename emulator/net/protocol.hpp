@@ -49,6 +49,9 @@ class link {
   /// callback has returned (never inside a protocol call); after close_now() the input span of
   /// a running on_input() stays readable, but the protocol should return at once.
   virtual void close_now(std::string_view reason) = 0;
+  /// Ends the connection now like close_now(), without any goodbye of the transport either
+  /// (no TLS close_notify): the peer sees its connection cut (fault injection's KillTcp).
+  virtual void abort(std::string_view reason) { close_now(reason); }
   /// True from the first close()/close_now() on.
   virtual bool closing() const = 0;
 

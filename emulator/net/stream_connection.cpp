@@ -421,6 +421,12 @@ void stream_connection::close_now(std::string_view reason) {
   finish_close();
 }
 
+void stream_connection::abort(std::string_view reason) {
+  if (phase_ == phase::closed) return;
+  transport_.abort();  // finish_close()'s close() is then a no-op
+  close_now(reason);
+}
+
 void stream_connection::finish_close() {
   if (phase_ == phase::closed) return;
   notify_pending_ = phase_ == phase::open || phase_ == phase::closing;

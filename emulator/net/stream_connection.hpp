@@ -78,6 +78,7 @@ class stream_connection final : public link,
   std::size_t output_pending() const override { return out_.size() - out_offset_; }
   void close(std::string_view reason, bool drain_input = false) override;
   void close_now(std::string_view reason) override;
+  void abort(std::string_view reason) override;
   bool closing() const override { return phase_ == phase::closing || phase_ == phase::closed; }
   const std::string& peer() const override { return transport_.peer(); }
   const std::string& peer_address() const override { return peer_address_; }

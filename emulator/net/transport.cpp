@@ -220,6 +220,14 @@ void transport::close() {
   socket_.close(ec);
 }
 
+void transport::abort() {
+  if (closed_) return;
+  closed_ = true;
+  std::error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_both, ec);
+  socket_.close(ec);
+}
+
 std::string transport::protocol() const {
   if (!ssl_) return "tcp";
   return SSL_get_version(ssl_.get());

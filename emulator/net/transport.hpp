@@ -58,6 +58,9 @@ class transport {
   void shutdown_write();
   /// Sends a TLS close_notify if possible (never waits) and closes the socket. Idempotent.
   void close();
+  /// Closes the socket without a TLS close_notify: the peer's TLS layer sees the stream end
+  /// in the middle (fault injection's KillTcp). Idempotent.
+  void abort();
 
   asio::ip::tcp::socket& socket() { return socket_; }
   /// "address:port" of the peer, or "?" when unknown.

@@ -17,6 +17,7 @@
 #include "emulator/app/config.hpp"
 #include "emulator/app/emulator.hpp"
 #include "emulator/core/hub.hpp"
+#include "emulator/core/identity_key.hpp"
 #include "emulator/log/log.hpp"
 
 namespace emu::testing {
@@ -122,6 +123,7 @@ void emulator_fixture::start() {
   c.data_dir_given = true;
   c.in_memory = !m.options.database_file;
   c.https.test_control = m.options.test_control;
+  c.hub.fault_injection = m.options.fault_injection;
   c.log_level = log::current_level();  // the process's, not the executable's default
   m.hub = std::make_unique<app::emulator>(c);
   try {
@@ -357,6 +359,36 @@ std::vector<telemetry_view> emulator_fixture::telemetry() {
     out.push_back({t.device_id, to_system(t.enqueued_time), to_list(t.properties), t.body,
                    t.partition, t.sequence_number, t.offset});
   return out;
+}
+
+void emulator_fixture::inject_fault(const std::string& identity, const std::string& type,
+                                    std::chrono::milliseconds delay,
+                                    std::chrono::milliseconds duration) {
+  const auto kind = core::parse_fault_kind(type);
+  if (!kind) throw std::invalid_argument("emulator_fixture: no fault type '" + type + "'");
+  core::fault_request r{*kind, delay, duration, "emulator_fixture::inject_fault"};
+  const auto done = impl_->call([identity, r](core::hub& hub, core::time_point now) {
+    return hub.inject_fault(identity, r, now);
+  });
+  if (!done) throw_hub_error(done.error());
+}
+
+std::vector<fault_record_view> emulator_fixture::fault_log() {
+  const auto log = impl_->call([](core::hub& hub, core::time_point) {
+    return std::vector<core::fault_record>(hub.fault_log().begin(), hub.fault_log().end());
+  });
+  std::vector<fault_record_view> out;
+  for (const auto& f : log) {
+    const auto ref = core::split_identity(f.identity);
+    out.push_back({std::string(ref.device_id), std::string(ref.module_id), f.type, f.event,
+                   f.detail, to_system(f.time)});
+  }
+  return out;
+}
+
+bool emulator_fixture::connected(const std::string& identity) {
+  return impl_->call(
+      [identity](core::hub& hub, core::time_point) { return hub.presence(identity).connected; });
 }
 
 void emulator_fixture::reset() {

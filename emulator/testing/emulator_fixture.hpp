@@ -57,6 +57,19 @@ struct fixture_options {
   std::optional<std::chrono::milliseconds> c2d_lock_timeout;
   /// The default C2D time to live. Absent: the hub's default, Azure's 1 h (spec §1.2).
   std::optional<std::chrono::milliseconds> c2d_default_ttl;
+  /// Carry out the faults that telemetry with `AzIoTHub_Fault*` properties asks for (issue 17,
+  /// `--fault-injection`). inject_fault() works either way.
+  bool fault_injection = false;
+};
+
+/// A line of the fault log (issue 17): a fault asked for, carried out, ignored or ended.
+struct fault_record_view {
+  std::string device_id;
+  std::string module_id;  ///< empty for a device
+  std::string type;       ///< "KillTcp", "InvokeThrottling", …
+  std::string event;      ///< "requested", "applied", "ignored", "ended"
+  std::string detail;
+  std::chrono::system_clock::time_point time;
 };
 
 /// Bound ports; 0 for a front that is not running.
@@ -190,6 +203,20 @@ class emulator_fixture {
   std::vector<c2d_message_view> queue(const std::string& device_id);
   feedback_view feedback();
   std::vector<telemetry_view> telemetry();
+
+  // ---- fault injection (issue 17) -----------------------------------------------------------
+  /// Cuts or disturbs the connection of `identity` (`deviceId` or `deviceId/moduleId`) after
+  /// `delay` as the SDKs' fault messages do: "KillTcp", "ShutDownMqtt", "ShutDownAmqp",
+  /// "KillAmqpConnection", "KillAmqpSession", "KillAmqpC2DLink", …; or, for `duration`, refuses
+  /// its operations: "InvokeThrottling", "InvokeMaxMessageQuota", "InvokeAuthError". Throws
+  /// "DeviceNotOnline: …" for a connection fault when it is not connected.
+  void inject_fault(const std::string& identity, const std::string& type,
+                    std::chrono::milliseconds delay = {},
+                    std::chrono::milliseconds duration = std::chrono::seconds(10));
+  /// The fault log, oldest first.
+  std::vector<fault_record_view> fault_log();
+  /// Whether `identity` has a connection now (its registry `connectionState`).
+  bool connected(const std::string& identity);
   // ---- twins and direct methods (issue 13) -------------------------------------------------
   /// The device's twin as JSON text: `{"deviceId", "etag", "version", "tags", "properties":
   /// {"desired": {…, "$metadata", "$version"}, "reported": {…}}}`. Throws if unknown.

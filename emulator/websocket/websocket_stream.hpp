@@ -62,6 +62,7 @@ class websocket_stream final : public net::protocol, public net::link {
   }
   void close(std::string_view reason, bool drain_input = false) override;
   void close_now(std::string_view reason) override { link_->close_now(reason); }
+  void abort(std::string_view reason) override { link_->abort(reason); }
   bool closing() const override { return link_->closing(); }
   const std::string& peer() const override { return link_->peer(); }
   const std::string& peer_address() const override { return link_->peer_address(); }

@@ -90,7 +90,9 @@ void device_connection::on_input_closed(std::string_view error) {
 }
 
 std::optional<net::steady_time> device_connection::deadline() const {
-  const auto at = session_.timer();
+  auto at = session_.timer();
+  for (const auto& f : faults_)
+    if (!at || f.due < *at) at = f.due;
   if (!at) return std::nullopt;
   // Hub time → the connection's steady clock. The two run together until clock travel moves
   // the hub's clock (a new offset): then the mapping is taken anew, so the same hub deadline
@@ -106,7 +108,75 @@ std::optional<net::steady_time> device_connection::deadline() const {
 }
 
 void device_connection::on_deadline(net::steady_time) {
-  apply(session_.on_timer(hub_now()));
+  apply_due_faults();
+  if (closed_ || close_reason_) return;
+  apply(session_.on_timer(hub_now()));  // checks what is due itself, and re-arms
+}
+
+// ---- fault injection (issue 17, next-capabilities §7.2) --------------------------------------
+
+void device_connection::schedule_fault(core::fault_request r) {
+  if (closed_ || close_reason_) return;
+  if (core::is_amqp_only(r.kind)) {
+    // An AMQP connection's fault on an MQTT connection: nothing to cut (as the C# suite never
+    // sends these over MQTT). Said in the fault log rather than guessed at.
+    note_fault(r.kind, "ignored", "an AMQP fault on an MQTT connection");
+    return;
+  }
+  faults_.push_back(pending_fault{hub_now() + r.delay, std::move(r)});
+  // deadline() is read again after this callback: a fault without delay fires next.
+}
+
+void device_connection::apply_due_faults() {
+  const auto now = hub_now();
+  while (!closed_ && !close_reason_) {
+    const auto due = std::find_if(faults_.begin(), faults_.end(),
+                                  [now](const pending_fault& f) { return f.due <= now; });
+    if (due == faults_.end()) return;
+    const core::fault_request r = std::move(due->request);
+    faults_.erase(due);
+    apply_fault(r);
+  }
+}
+
+void device_connection::apply_fault(const core::fault_request& r) {
+  const std::string reason = r.reason.empty() ? std::string(core::to_string(r.kind)) : r.reason;
+  note_fault(r.kind, "applied", "MQTT (" + link_->transport_name() + ")");
+  if (r.kind == core::fault_kind::shut_down_mqtt) {
+    // MQTT 3.1.1 has no server DISCONNECT: what is written goes out, then TLS close_notify
+    // and FIN (next-capabilities §7.2).
+    if (closed_ || close_reason_) return;
+    close_reason_ = close_reason::fault_injection;
+    log_close(close_reason::fault_injection, "ShutDownMqtt: " + reason);
+    apply(session_.close(close_reason::fault_injection, hub_now()));
+    link_->close(reason);
+    return;
+  }
+  // KillTcp: cut without any goodbye, once the acknowledgement of the message that asked for it
+  // is out (so the SDK does not send it again after reconnecting: the C# suite's "infinite
+  // loop", next-capabilities §7.2).
+  close_reason_ = close_reason::fault_injection;
+  log_close(close_reason::fault_injection, "KillTcp: " + reason);
+  apply(session_.close(close_reason::fault_injection, hub_now()));
+  if (link_->output_pending() == 0)
+    link_->abort("fault injection: KillTcp");
+  else
+    abort_when_flushed_ = true;
+}
+
+void device_connection::on_output_flushed() {
+  if (abort_when_flushed_) {
+    abort_when_flushed_ = false;
+    link_->abort("fault injection: KillTcp");
+  }
+}
+
+void device_connection::note_fault(core::fault_kind kind, std::string event, std::string detail) {
+  state_->executor.post([identity = device_id_, kind, event = std::move(event),
+                         detail = std::move(detail)](core::hub& h, core::time_point now) mutable {
+    h.note_fault(identity, kind, std::move(event), std::move(detail), now);
+    return executor::hub_executor::completion{};
+  });
 }
 
 void device_connection::on_shutdown(std::string_view) {
@@ -335,12 +405,23 @@ void device_connection::hub_store_telemetry(action::store_telemetry t) {
       [device = device_id_, t = std::move(t)](core::hub& h, core::time_point now) mutable {
         return h.record_telemetry(device, std::move(t.properties), std::move(t.body), now);
       },
-      [handle = link_->handle(), packet_id](bool committed, std::uint64_t) {
-        handle.post([committed, packet_id](net::protocol& p) {
+      [handle = link_->handle(), packet_id](bool committed,
+                                            core::result<core::recorded_telemetry> r) {
+        handle.post([committed, packet_id, r = std::move(r)](net::protocol& p) mutable {
           auto& c = static_cast<device_connection&>(p);
           c.request_done();
-          if (!c.closed_)
-            c.apply(c.session_.on_telemetry_stored(packet_id, committed, c.hub_now()));
+          if (c.closed_) return;
+          if (committed && !r) {
+            // Throttled, quota exceeded, unauthorized (a fault-injection window): MQTT 3.1.1
+            // cannot refuse one PUBLISH, so the connection ends without its PUBACK and the
+            // device sends it again after reconnecting, as IoT Hub does.
+            c.close_after_flush(
+                close_reason::operation_refused,
+                std::string(core::error_name(r.error().code)) + ": " + r.error().message);
+            return;
+          }
+          c.apply(c.session_.on_telemetry_stored(packet_id, committed, c.hub_now()));
+          if (committed && r->fault) c.schedule_fault(std::move(*r->fault));
         });
       });
 }
@@ -359,7 +440,7 @@ void device_connection::hub_twin(action::twin_request t) {
           core::hub& h, core::time_point now) {
         answer a;
         if (what == kind::get) {
-          auto r = h.twin(device);
+          auto r = h.read_own_twin(device, now);
           if (r)
             a.twin = std::move(*r);
           else

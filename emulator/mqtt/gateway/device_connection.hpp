@@ -19,7 +19,9 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
+#include "emulator/core/fault_request.hpp"
 #include "emulator/mqtt/codec/decoder.hpp"
 #include "emulator/mqtt/session/session.hpp"
 #include "emulator/net/protocol.hpp"
@@ -53,6 +55,10 @@ class device_connection final : public net::protocol {
   void on_method_request(std::uint64_t call_id, const std::string& name, std::string payload);
   /// Closes at once: takeover, device changed, hub reset, shutdown.
   void close_now(close_reason why, std::string detail);
+  /// Fault injection (issue 17): carries out `r` at hub time now + r.delay (its telemetry asked
+  /// for it, or test control through event::fault_requested).
+  void schedule_fault(core::fault_request r);
+  void on_output_flushed() override;
 
  private:
   core::time_point hub_now() const;
@@ -71,6 +77,9 @@ class device_connection final : public net::protocol {
   void hub_twin(action::twin_request t);
   void hub_disconnect();
   void request_done();
+  void apply_due_faults();
+  void apply_fault(const core::fault_request& r);
+  void note_fault(core::fault_kind kind, std::string event, std::string detail);
 
   std::shared_ptr<gateway_state> state_;
   session session_;
@@ -80,6 +89,12 @@ class device_connection final : public net::protocol {
   std::size_t hub_requests_ = 0;  // outstanding hub work with an answer
   std::optional<close_reason> close_reason_;
   bool closed_ = false;  // on_closed() ran
+  struct pending_fault {
+    core::time_point due;
+    core::fault_request request;
+  };
+  std::vector<pending_fault> faults_;  // scheduled, not yet due
+  bool abort_when_flushed_ = false;    // KillTcp waits for the acknowledgement to be out
   // deadline(): one hub time and the steady time it was read at, and the clock-travel offset
   // then.
   mutable std::optional<std::pair<core::time_point, net::steady_time>> anchor_;

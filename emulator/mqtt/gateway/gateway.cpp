@@ -64,6 +64,13 @@ void gateway_state::on_hub_event(const core::hub_event& e) {
               static_cast<device_connection&>(p).on_method_request(id, name, std::move(payload));
             });
           }
+        } else if constexpr (std::is_same_v<T, core::event::fault_requested>) {
+          // Test control's fault for this session's connection; no route: it is gone already.
+          if (const auto c = routes.find(x.device_id, x.epoch)) {
+            c->post([r = x.request](net::protocol& p) mutable {
+              static_cast<device_connection&>(p).schedule_fault(std::move(r));
+            });
+          }
         } else if constexpr (std::is_same_v<T, core::event::hub_reset>) {
           for (const auto& c : connections->handles())
             c.post([](net::protocol& p) { p.on_hub_reset(); });

@@ -52,6 +52,10 @@ std::string_view to_string(close_reason r) {
       return "too_many_pending";
     case close_reason::taken_over:
       return "taken_over";
+    case close_reason::fault_injection:
+      return "fault_injection";
+    case close_reason::operation_refused:
+      return "operation_refused";
     case close_reason::device_changed:
       return "device_changed";
     case close_reason::hub_reset:

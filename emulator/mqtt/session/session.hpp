@@ -78,6 +78,8 @@ enum class close_reason : std::uint8_t {
   taken_over,              // a new connection with the same client id (spec §3.3)
   device_changed,          // the device was disabled, deleted or had its keys changed
   hub_reset,               // test control reset the hub
+  fault_injection,         // a KillTcp / ShutDownMqtt fault (issue 17)
+  operation_refused,       // the hub refused telemetry (throttled, quota, unauthorized)
   server_shutdown,
 };
 

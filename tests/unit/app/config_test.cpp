@@ -216,3 +216,15 @@ TEST_CASE("X.509 devices and CA certificates in the config file (issue 16)") {
   CHECK(has(p, "caCertificates[0].name: must be 1 to 64 of A-Z a-z 0-9 - _ . (bad name!)"));
   CHECK(has(p, "caCertificates[1].file: must name a PEM file"));
 }
+
+TEST_CASE("faultInjection is off by default and a boolean in the file (issue 17)") {
+  CHECK_FALSE(default_config().hub.fault_injection);
+  auto c = default_config();
+  CHECK(apply_config_json(R"({"faultInjection": true})", c).empty());
+  CHECK(c.hub.fault_injection);
+  auto d = default_config();
+  const auto errors = apply_config_json(R"({"faultInjection": "yes"})", d);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].to_string().rfind("faultInjection:", 0) == 0);
+  CHECK_FALSE(d.hub.fault_injection);
+}

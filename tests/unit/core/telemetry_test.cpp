@@ -19,7 +19,7 @@ struct log_fixture {
   time_point now = time_point{std::chrono::sys_days{std::chrono::year{2026} / 1 / 1}};
 
   std::int64_t send(const std::string& device, const std::string& body) {
-    return h.record_telemetry(device, {{"$.mid", body}}, body, now);
+    return h.record_telemetry(device, {{"$.mid", body}}, body, now)->sequence_number;
   }
   /// The hub's end of a round: trim and deliver, then the events it emitted.
   std::vector<hub_event> round() {

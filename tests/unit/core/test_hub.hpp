@@ -36,10 +36,10 @@ inline hub_settings test_settings() {
 
 /// A hub with device "dev1", and a clock the test moves by hand.
 struct fixture {
-  hub h{test_settings()};
+  hub h;
   time_point now = time_point{std::chrono::sys_days{std::chrono::year{2026} / 1 / 1}};
 
-  fixture() {
+  explicit fixture(hub_settings settings = test_settings()) : h(std::move(settings)) {
     device_spec spec;
     spec.id = "dev1";
     spec.primary_key = device_key;

@@ -283,3 +283,48 @@ TEST_CASE("non-UTF-8 bytes never break a JSON answer") {
   CHECK(parsed[0]["body"].is_null());
   CHECK(parsed[0]["bodyBase64"] == "/g==");
 }
+
+TEST_CASE("test control: faults for a device, the fault log, and what a fault body may say") {
+  api a;
+  REQUIRE(a.call("PUT", "/devices/d", "{}").status == 200);
+  // Offline: nothing to cut (404103); unknown device 404001; bad bodies 400.
+  const auto offline = a.call("POST", "/admin/devices/d/faults", R"({"type":"KillTcp"})");
+  CHECK(offline.status == 404);
+  CHECK(error_code(offline) == "DeviceNotOnline");
+  CHECK(error_code(a.call("POST", "/admin/devices/ghost/faults", R"({"type":"KillTcp"})")) ==
+        "DeviceNotFound");
+  for (const char* bad :
+       {"", "[]", "{}", R"({"type":"Explode"})", R"({"type":7})",
+        R"({"type":"KillTcp","delayInSecs":"soon"})", R"({"type":"KillTcp","delayInSecs":-1})",
+        R"({"type":"InvokeThrottling","durationInSecs":true})",
+        R"({"type":"KillTcp","reason":5})"}) {
+    const auto r = a.call("POST", "/admin/devices/d/faults", bad);
+    CHECK_MESSAGE(r.status == 400, bad);
+    CHECK_MESSAGE(error_code(r) == "ArgumentInvalid", bad);
+  }
+  // A window needs no connection; the log shows it.
+  const auto w = a.call("POST", "/admin/devices/d/faults",
+                        R"({"type":"InvokeThrottling","delayInSecs":0,"durationInSecs":"30"})");
+  CHECK(w.status == 200);
+  a.now += std::chrono::seconds(1);
+  const auto refused = a.hub.fault_refusal("d", a.now);
+  REQUIRE(refused.has_value());
+  CHECK(refused->code == core::hub_error::throttled);
+  const auto log = json::parse(a.call("GET", "/admin/faults").body);
+  REQUIRE(log.size() == 2);
+  CHECK(log[0]["deviceId"] == "d");
+  CHECK(log[0]["moduleId"].is_null());
+  CHECK(log[0]["type"] == "InvokeThrottling");
+  CHECK(log[0]["event"] == "requested");
+  CHECK(log[0]["detail"] == "test control");
+  CHECK(log[1]["event"] == "applied");
+  CHECK(log[1]["timeUtc"] == "2026-01-01T00:00:00.0000000Z");
+  CHECK(log[1]["id"].get<int>() > log[0]["id"].get<int>());
+
+  const auto parsed =
+      parse_admin_fault(R"({"type":"killamqpsession","delayInSecs":2.5,"reason":"x"})");
+  REQUIRE(parsed);
+  CHECK(parsed->kind == core::fault_kind::kill_amqp_session);
+  CHECK(parsed->delay == std::chrono::milliseconds(2500));
+  CHECK(parsed->reason == "x");
+}

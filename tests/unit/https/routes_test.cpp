@@ -53,6 +53,14 @@ TEST_CASE("test-control routes") {
   CHECK(match_route("GET", "/admin/clock").kind == route_kind::admin_clock);
   CHECK(match_route("POST", "/admin/clock/advance").kind == route_kind::admin_clock_advance);
   CHECK(match_route("POST", "/admin/reset").kind == route_kind::admin_reset);
+  const auto f = match_route("POST", "/admin/devices/d1/faults");
+  CHECK(f.kind == route_kind::admin_post_fault);
+  CHECK(f.device_id == "d1");
+  CHECK(is_admin(f.kind));
+  CHECK(match_route("GET", "/admin/devices/d1/faults").kind == route_kind::method_not_allowed);
+  CHECK(match_route("GET", "/admin/faults").kind == route_kind::admin_faults);
+  CHECK(is_admin(route_kind::admin_faults));
+  CHECK(match_route("POST", "/admin/faults").kind == route_kind::method_not_allowed);
   CHECK(match_route("GET", "/admin/reset").kind == route_kind::method_not_allowed);
   CHECK(match_route("GET", "/admin/other").kind == route_kind::not_found);
   CHECK_FALSE(is_admin(route_kind::get_device));
