@@ -91,6 +91,11 @@ void amqp_state::on_hub_event(const core::hub_event& e) {
         conn.schedule_fault(device, r);
       });
     }
+  } else if (const auto* paused = std::get_if<core::event::fronts_paused>(&e)) {
+    connections->set_paused(paused->paused.contains("amqp"));
+  } else if (std::holds_alternative<core::event::tokens_expired>(e)) {
+    for (const auto& c : connections->handles())
+      post_to(c, [](amqp_connection& conn) { conn.expire_all_tokens(); });
   } else if (std::holds_alternative<core::event::hub_reset>(e)) {
     for (const auto& c : connections->handles()) c.post([](net::protocol& p) { p.on_hub_reset(); });
   }

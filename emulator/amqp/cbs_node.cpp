@@ -121,7 +121,13 @@ void cbs_request_link::handle_request(std::string_view bytes) {
             "CBS: put-token for '" + req.audience + "' (" + core::describe_token(req.token) + ")");
   conn_.cbs_started();
   conn_.submit(
-      [token = req.token, audience = req.audience](core::hub& h, core::time_point now) {
+      [token = req.token, audience = req.audience](
+          core::hub& h, core::time_point now) -> core::result<core::auth_grant> {
+        if (auto& faults = h.test_faults(); faults.rejected_put_tokens > 0) {
+          --faults.rejected_put_tokens;
+          return core::error{core::hub_error::unauthorized,
+                             "The put-token was rejected (test control: rejectNextPutTokens)."};
+        }
         // A token for a device (its sr or the audience names one: device AMQP) is checked as
         // the device's first, so a policy with both ServiceConnect and DeviceConnect
         // (iothubowner) opens that device's links; any other token as a service's.

@@ -118,6 +118,9 @@ class amqp_connection {
   /// A C2D message the hub locked for device session (device, epoch) (event::c2d_delivery):
   /// the device's C2D link sends it.
   void device_c2d_delivery(const std::string& device_id, std::uint64_t epoch, core::c2d_delivery d);
+  /// Test control expired every token now (event::tokens_expired): every grant of the
+  /// connection ends as at its expiry (tick() carries it out).
+  void expire_all_tokens();
   /// Device `device_id`'s token expired unrenewed: its links close with
   /// amqp:unauthorized-access.
   void device_token_expired(const std::string& device_id);

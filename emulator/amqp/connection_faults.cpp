@@ -194,6 +194,13 @@ void amqp_connection::apply_fault(const pending_fault& f) {
   pump();
 }
 
+void amqp_connection::expire_all_tokens() {
+  const auto expired = executor_.now() - std::chrono::milliseconds(1);
+  if (grant_) grant_->expiry = expired;
+  for (auto& [device, g] : device_grants_) g.expiry = expired;
+  // amqp_session::run calls tick() next, which ends what these grants admitted.
+}
+
 void amqp_connection::note_fault(const std::string& device_id, core::fault_kind kind,
                                  std::string event, std::string detail) {
   executor_.post([identity = device_id, kind, event = std::move(event), detail = std::move(detail)](

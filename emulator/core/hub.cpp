@@ -43,6 +43,9 @@ void hub::reset(time_point) {
   presence_.clear();
   readers_.clear();
   faults_.clear();
+  const bool were_paused = !test_faults_.paused_fronts.empty();
+  test_faults_ = hub_faults{};
+  if (were_paused) fronts_paused_changed();
   journal_.record(change::clear_all{});
   telemetry_.clear();  // after clear_all: it stores the partitions' counters again
   (void)journal_.counters_for_update();  // ids are never reused, not even across a reset

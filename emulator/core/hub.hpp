@@ -52,6 +52,7 @@
 #include "emulator/core/feedback.hpp"
 #include "emulator/core/feedback_queue.hpp"
 #include "emulator/core/hub_event.hpp"
+#include "emulator/core/hub_faults.hpp"
 #include "emulator/core/hub_settings.hpp"
 #include "emulator/core/iothub_topic.hpp"
 #include "emulator/core/journal.hpp"
@@ -330,6 +331,18 @@ class hub {
     faults_.record(identity, to_string(kind), std::move(event), std::move(detail), now);
   }
   const std::deque<fault_record>& fault_log() const { return faults_.records(); }
+  /// The hub-wide faults test control sets (hub_faults.hpp); the executor and the fronts read
+  /// them.
+  hub_faults& test_faults() { return test_faults_; }
+  const hub_faults& test_faults() const { return test_faults_; }
+  /// Test control changed which fronts are paused: tells the fronts (event::fronts_paused).
+  void fronts_paused_changed() { journal_.emit(event::fronts_paused{test_faults_.paused_fronts}); }
+  /// Every authenticated device connection ends now as if its token had expired
+  /// (event::tokens_expired); the fault log says so (type "ExpireTokens", no device).
+  void expire_all_tokens(time_point now) {
+    faults_.record("", "ExpireTokens", "applied", "test control", now);
+    journal_.emit(event::tokens_expired{});
+  }
 
   // ---- time --------------------------------------------------------------------------------
   /// Applies everything that is due at `now`: TTL expiry, lock timeouts, delivery-count
@@ -368,6 +381,7 @@ class hub {
   telemetry_log telemetry_{settings_, journal_};
   telemetry_readers readers_{journal_};
   device_faults faults_;
+  hub_faults test_faults_;
 };
 
 }  // namespace emu::core

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -91,13 +92,22 @@ struct fault_requested {
   std::uint64_t epoch = 0;
   fault_request request;
 };
+/// Test control paused or resumed fronts (hub_faults.hpp): a front named in `paused` stops
+/// reading and writing on its connections; the others run.
+struct fronts_paused {
+  std::set<std::string> paused;
+};
+/// Test control expired every token now: each front ends its token-authenticated connections
+/// (and AMQP device links) as at a token's expiry.
+struct tokens_expired {};
 /// Everything was reset (test control): every connection should be closed.
 struct hub_reset {};
 }  // namespace event
 
-using hub_event = std::variant<event::c2d_delivery, event::session_ended, event::feedback_delivery,
-                               event::desired_patch, event::method_request, event::method_result,
-                               event::telemetry_delivery, event::telemetry_reader_ended,
-                               event::fault_requested, event::hub_reset>;
+using hub_event =
+    std::variant<event::c2d_delivery, event::session_ended, event::feedback_delivery,
+                 event::desired_patch, event::method_request, event::method_result,
+                 event::telemetry_delivery, event::telemetry_reader_ended, event::fault_requested,
+                 event::fronts_paused, event::tokens_expired, event::hub_reset>;
 
 }  // namespace emu::core

@@ -1,5 +1,8 @@
 #include "emulator/executor/hub_executor.hpp"
 
+#include <stdexcept>
+#include <thread>
+
 #include <chrono>
 #include <exception>
 
@@ -117,6 +120,14 @@ void hub_executor::commit_or_restore(std::vector<completion>& completions) {
   bool committed = true;
   if (!changes.empty()) {
     try {
+      // Test control's storage faults (hub_faults.hpp): a slow disk, a full one.
+      auto& faults = hub_.test_faults();
+      if (faults.commit_delay > core::duration{0}) std::this_thread::sleep_for(faults.commit_delay);
+      if (faults.failing_commits > 0) {
+        --faults.failing_commits;
+        throw std::runtime_error(
+            "database or disk is full (injected by test control: failNextCommits)");
+      }
       store_->commit(changes);
       commits_.fetch_add(1);
     } catch (const std::exception& e) {

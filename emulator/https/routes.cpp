@@ -219,6 +219,11 @@ route match_route(std::string_view method, std::string_view target) {
     if (n == 4 && s[1] == "devices" && !s[2].empty() && s[3] == "faults")
       return pick(method, {{"POST", route_kind::admin_post_fault}}, s[2]);
     if (n == 2 && s[1] == "faults") return pick(method, {{"GET", route_kind::admin_faults}});
+    if (n == 2 && s[1] == "chaos")
+      return pick(method,
+                  {{"GET", route_kind::admin_get_chaos}, {"PATCH", route_kind::admin_patch_chaos}});
+    if (n == 3 && s[1] == "tokens" && s[2] == "expire")
+      return pick(method, {{"POST", route_kind::admin_expire_tokens}});
     if (n == 2 && s[1] == "feedback") return pick(method, {{"GET", route_kind::admin_feedback}});
     if (n == 2 && s[1] == "telemetry") return pick(method, {{"GET", route_kind::admin_telemetry}});
     if (n == 2 && s[1] == "clock") return pick(method, {{"GET", route_kind::admin_clock}});
@@ -255,6 +260,9 @@ bool is_admin(route_kind k) {
     case route_kind::admin_reset:
     case route_kind::admin_post_fault:
     case route_kind::admin_faults:
+    case route_kind::admin_get_chaos:
+    case route_kind::admin_patch_chaos:
+    case route_kind::admin_expire_tokens:
       return true;
     default:
       return false;

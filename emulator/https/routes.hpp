@@ -30,6 +30,7 @@
 ///   GET    /admin/feedback, /admin/telemetry, /admin/clock
 ///   POST   /admin/clock/advance, /admin/reset
 ///   POST   /admin/devices/{id}/faults; GET /admin/faults (fault injection, issue 17)
+///   GET|PATCH /admin/chaos; POST /admin/tokens/expire (hub-wide faults, issue 17)
 /// The device id segment is percent-decoded here, exactly once (the Node SDK sends
 /// `encodeURIComponent(id)`; `%` and `+` are legal id characters, so `+` stays `+`).
 #include <string>
@@ -79,6 +80,9 @@ enum class route_kind {
   admin_reset,
   admin_post_fault,
   admin_faults,
+  admin_get_chaos,
+  admin_patch_chaos,
+  admin_expire_tokens,
   not_implemented,     ///< a registry feature of Azure the emulator does not have (501)
   not_found,           ///< no such path (404)
   method_not_allowed,  ///< the path exists, the method does not (405)

@@ -201,6 +201,54 @@ json fault_record_json(const core::fault_record& f) {
               {"detail", f.detail}};
 }
 
+nlohmann::json chaos_json(const core::hub_faults& f) {
+  return json{{"commitDelayMs", f.commit_delay.count()},
+              {"failNextCommits", f.failing_commits},
+              {"rejectNextPutTokens", f.rejected_put_tokens},
+              {"pausedFronts", f.paused_fronts}};
+}
+
+core::result<chaos_patch> parse_chaos_patch(std::string_view body) {
+  const json doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return invalid("The request body must be a JSON object such as {\"failNextCommits\":2}.");
+  chaos_patch p;
+  for (const auto& [key, value] : doc.items()) {
+    const auto count = [&](std::int64_t max) -> std::optional<std::int64_t> {
+      if (!value.is_number_integer() || value.get<std::int64_t>() < 0 ||
+          value.get<std::int64_t>() > max)
+        return std::nullopt;
+      return value.get<std::int64_t>();
+    };
+    if (key == "commitDelayMs") {
+      const auto v = count(10'000);
+      if (!v) return invalid("commitDelayMs must be a whole number of milliseconds, 0 to 10000.");
+      p.commit_delay = core::duration{*v};
+    } else if (key == "failNextCommits") {
+      const auto v = count(1'000'000);
+      if (!v) return invalid("failNextCommits must be a whole number, 0 to 1000000.");
+      p.failing_commits = static_cast<int>(*v);
+    } else if (key == "rejectNextPutTokens") {
+      const auto v = count(1'000'000);
+      if (!v) return invalid("rejectNextPutTokens must be a whole number, 0 to 1000000.");
+      p.rejected_put_tokens = static_cast<int>(*v);
+    } else if (key == "pausedFronts") {
+      std::set<std::string> fronts;
+      if (!value.is_array()) return invalid("pausedFronts must be an array of \"mqtt\", \"amqp\".");
+      for (const auto& f : value) {
+        if (!f.is_string() || (f != "mqtt" && f != "amqp"))
+          return invalid("pausedFronts must be an array of \"mqtt\", \"amqp\".");
+        fronts.insert(f.get<std::string>());
+      }
+      p.paused_fronts = std::move(fronts);
+    } else {
+      return invalid("Unknown member '" + key.substr(0, 64) +
+                     "': commitDelayMs, failNextCommits, rejectNextPutTokens, pausedFronts.");
+    }
+  }
+  return p;
+}
+
 core::result<core::fault_request> parse_admin_fault(std::string_view body) {
   const json doc = json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
@@ -296,6 +344,29 @@ std::variant<http_response, hub_call> prepare_test_control(const route& r,
         return empty_object{};
       }};
     }
+    case route_kind::admin_get_chaos:
+      return hub_call{
+          [](core::hub& hub, core::time_point) -> hub_answer { return hub.test_faults(); }};
+    case route_kind::admin_patch_chaos: {
+      auto parsed = parse_chaos_patch(request.body);
+      if (!parsed) return error_response(parsed.error());
+      return hub_call{[p = std::move(*parsed)](core::hub& hub, core::time_point) -> hub_answer {
+        auto& f = hub.test_faults();
+        if (p.commit_delay) f.commit_delay = *p.commit_delay;
+        if (p.failing_commits) f.failing_commits = *p.failing_commits;
+        if (p.rejected_put_tokens) f.rejected_put_tokens = *p.rejected_put_tokens;
+        if (p.paused_fronts && *p.paused_fronts != f.paused_fronts) {
+          f.paused_fronts = *p.paused_fronts;
+          hub.fronts_paused_changed();
+        }
+        return f;
+      }};
+    }
+    case route_kind::admin_expire_tokens:
+      return hub_call{[](core::hub& hub, core::time_point now) -> hub_answer {
+        hub.expire_all_tokens(now);
+        return empty_object{};
+      }};
     case route_kind::admin_faults:
       return hub_call{[](core::hub& hub, core::time_point) -> hub_answer {
         const auto& log = hub.fault_log();
@@ -341,6 +412,8 @@ http_response render_test_control(const hub_answer& a) {
           json list = json::array();
           for (const auto& t : x) list.push_back(telemetry_json(t));
           return json_response(list);
+        } else if constexpr (std::is_same_v<T, core::hub_faults>) {
+          return json_response(chaos_json(x));
         } else if constexpr (std::is_same_v<T, std::vector<core::fault_record>>) {
           json list = json::array();
           for (const auto& f : x) list.push_back(fault_record_json(f));

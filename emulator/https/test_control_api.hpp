@@ -8,6 +8,8 @@
 /// Clock travel (`POST /admin/clock/advance`) is not here: it moves the hub's clock and tells
 /// every front (app::emulator::advance_clock), see https_front.cpp.
 #include <optional>
+#include <set>
+#include <string>
 #include <string_view>
 #include <variant>
 
@@ -44,6 +46,17 @@ nlohmann::json feedback_batch_json(const core::feedback_batch& b);
 nlohmann::json telemetry_json(const core::telemetry_message& t);
 /// One line of the fault log (`GET /admin/faults`).
 nlohmann::json fault_record_json(const core::fault_record& f);
+/// `PATCH /admin/chaos`: the members given change (hub_faults.hpp).
+struct chaos_patch {
+  std::optional<core::duration> commit_delay;
+  std::optional<int> failing_commits;
+  std::optional<int> rejected_put_tokens;
+  std::optional<std::set<std::string>> paused_fronts;
+};
+core::result<chaos_patch> parse_chaos_patch(std::string_view body);
+/// `GET /admin/chaos`: `{"commitDelayMs", "failNextCommits", "rejectNextPutTokens",
+/// "pausedFronts"}`.
+nlohmann::json chaos_json(const core::hub_faults& f);
 /// `POST /admin/devices/{id}/faults`: `{"type": "KillTcp", "delayInSecs": 0, "durationInSecs":
 /// 10, "reason": "…"}`, read with the rules of the telemetry properties (fault_request.hpp).
 core::result<core::fault_request> parse_admin_fault(std::string_view body);

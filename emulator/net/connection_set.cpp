@@ -57,6 +57,10 @@ void connection_set::poke_all() const {
   for (const auto& h : handles()) h.poke();
 }
 
+void connection_set::set_paused(bool paused) {
+  if (paused_->exchange(paused) && !paused) poke_all();  // resumed: each goes on
+}
+
 bool connection_set::wait_empty(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   return empty_.wait_for(lock, timeout, [this] { return connections_.empty(); });

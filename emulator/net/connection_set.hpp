@@ -7,6 +7,7 @@
 /// front finds the set gone instead of dangling.
 ///
 /// Thread safety: every member may be called from any thread (one mutex).
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -39,6 +40,12 @@ class connection_set {
   void close(const std::string& reason);
   /// Re-evaluates every connection's deadline (clock travel).
   void poke_all() const;
+  /// Pauses (test control, hub_faults.hpp) or resumes every connection of the set, present and
+  /// future: a paused connection accepts TCP but neither handshakes, reads, writes nor runs
+  /// its protocol's deadlines, as a hung server would.
+  void set_paused(bool paused);
+  /// The flag the set's connections read (stream_connection::start).
+  std::shared_ptr<const std::atomic<bool>> pause_flag() const { return paused_; }
   /// Waits until no connection is left, at most `timeout`; true when empty.
   bool wait_empty(std::chrono::milliseconds timeout);
   /// Drops the connections that are still here (after the io pool stopped: nothing of them
@@ -51,6 +58,7 @@ class connection_set {
   std::condition_variable empty_;
   bool open_ = true;
   std::map<std::uint64_t, std::shared_ptr<stream_connection>> connections_;
+  std::shared_ptr<std::atomic<bool>> paused_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace emu::net

@@ -76,8 +76,10 @@ connection_handle stream_connection::handle() const {
 }
 
 void stream_connection::start() {
+  if (const auto set = owner_.lock()) paused_flag_ = set->pause_flag();
   asio::post(transport_.socket().get_executor(), [self = shared_from_this()] {
     if (self->phase_ != phase::handshake) return;  // shut down before it started
+    if (self->paused()) return;                    // accepted; poke() goes on when resumed
     if (!self->transport_.is_tls()) {
       self->opened();
     } else {
@@ -112,6 +114,17 @@ void stream_connection::shutdown(std::string reason) {
 
 void stream_connection::poke() {
   asio::post(transport_.socket().get_executor(), [self = shared_from_this()] {
+    if (self->phase_ == phase::handshake && !self->paused() && !self->handshake_started_) {
+      // Accepted while its front was paused: the handshake starts now.
+      if (!self->transport_.is_tls()) {
+        self->opened();
+      } else {
+        self->handshake_deadline_ = steady_clock::now() + self->settings_.tls_handshake_timeout;
+        self->handshake();
+      }
+      self->settle();
+      return;
+    }
     if (self->phase_ != phase::open) return;
     self->protocol_->on_clock_travel();
     self->settle();
@@ -122,6 +135,7 @@ void stream_connection::poke() {
 
 void stream_connection::handshake() {
   if (phase_ != phase::handshake) return;
+  handshake_started_ = true;
   auto r = transport_.handshake();
   switch (r.st) {
     case transport::status::ok:
@@ -207,6 +221,7 @@ void stream_connection::settle() {
 }
 
 std::optional<steady_time> stream_connection::next_deadline() const {
+  if (paused()) return std::nullopt;  // a hung server keeps no time
   switch (phase_) {
     case phase::handshake:
       return handshake_deadline_;
@@ -254,7 +269,7 @@ void stream_connection::on_timer() {
 // ---- input ------------------------------------------------------------------------------------
 
 bool stream_connection::can_read() const {
-  if (read_waiting_ || read_posted_ || input_closed_) return false;
+  if (read_waiting_ || read_posted_ || input_closed_ || paused()) return false;
   if (phase_ == phase::closing) return draining_;
   if (phase_ != phase::open) return false;
   return protocol_->wants_input() && output_pending() <= settings_.max_output_backlog;
@@ -368,7 +383,7 @@ void stream_connection::process_input() {
 // ---- output -----------------------------------------------------------------------------------
 
 void stream_connection::flush_output() {
-  if (write_waiting_ || phase_ == phase::handshake || phase_ == phase::closed) return;
+  if (write_waiting_ || phase_ == phase::handshake || phase_ == phase::closed || paused()) return;
   while (out_offset_ < out_.size()) {
     auto r = transport_.write(std::span(out_.data() + out_offset_, out_.size() - out_offset_));
     switch (r.st) {

@@ -22,6 +22,7 @@
 /// connection_handle hold weak references only.
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -111,10 +112,17 @@ class stream_connection final : public link,
   std::optional<steady_time> next_deadline() const;
   void finish_close();
   void notify_closed();
+  /// Test control paused the front (connection_set::set_paused): no handshake, input, output
+  /// or protocol deadline until it resumes; a closing connection still finishes.
+  bool paused() const {
+    return paused_flag_ && paused_flag_->load(std::memory_order_relaxed) &&
+           phase_ != phase::closing && phase_ != phase::closed;
+  }
 
   const std::uint64_t id_;
   const connection_settings settings_;
   std::weak_ptr<connection_set> owner_;
+  std::shared_ptr<const std::atomic<bool>> paused_flag_;  // the set's (connection_set::set_paused)
   std::string peer_address_;                    // read before the socket moves into the transport
   std::vector<std::string> peer_certificates_;  // read once the handshake is done
   transport transport_;
@@ -132,10 +140,11 @@ class stream_connection final : public link,
   bool read_waiting_ = false;  // an async_wait for readability is pending
   bool read_posted_ = false;   // a read_input() is posted
   bool write_waiting_ = false;
-  bool opened_ = false;          // the protocol was opened (it stays so after the close)
-  bool flushed_ = false;         // output was written out: on_output_flushed() is due
-  bool processing_ = false;      // inside process_input(): `in_` must stay where it is
-  bool notify_pending_ = false;  // closed: on_closed() is still due
+  bool opened_ = false;             // the protocol was opened (it stays so after the close)
+  bool handshake_started_ = false;  // start() began it (not while the front was paused)
+  bool flushed_ = false;            // output was written out: on_output_flushed() is due
+  bool processing_ = false;         // inside process_input(): `in_` must stay where it is
+  bool notify_pending_ = false;     // closed: on_closed() is still due
   std::optional<steady_time> armed_;
   std::uint64_t timer_generation_ = 0;
 

@@ -391,6 +391,31 @@ bool emulator_fixture::connected(const std::string& identity) {
       [identity](core::hub& hub, core::time_point) { return hub.presence(identity).connected; });
 }
 
+void emulator_fixture::set_chaos(const chaos_options& chaos) {
+  core::hub_faults f;
+  f.commit_delay = chaos.commit_delay;
+  f.failing_commits = chaos.fail_next_commits;
+  f.rejected_put_tokens = chaos.reject_next_put_tokens;
+  for (const auto& front : chaos.paused_fronts) {
+    if (front != "mqtt" && front != "amqp")
+      throw std::invalid_argument("emulator_fixture: cannot pause front '" + front + "'");
+    f.paused_fronts.insert(front);
+  }
+  impl_->call([f](core::hub& hub, core::time_point) {
+    const bool fronts_changed = hub.test_faults().paused_fronts != f.paused_fronts;
+    hub.test_faults() = f;
+    if (fronts_changed) hub.fronts_paused_changed();
+    return 0;
+  });
+}
+
+void emulator_fixture::expire_tokens() {
+  impl_->call([](core::hub& hub, core::time_point now) {
+    hub.expire_all_tokens(now);
+    return 0;
+  });
+}
+
 void emulator_fixture::reset() {
   impl_->call([](core::hub& hub, core::time_point now) {
     hub.reset(now);

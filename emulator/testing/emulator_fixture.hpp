@@ -62,6 +62,18 @@ struct fixture_options {
   bool fault_injection = false;
 };
 
+/// Hub-wide faults (issue 17, `PATCH /admin/chaos`): set_chaos() replaces all of them.
+struct chaos_options {
+  /// Every commit with changes waits this long (a slow disk).
+  std::chrono::milliseconds commit_delay{};
+  /// The next commits with changes fail as a full disk would (rolled back, storage errors).
+  int fail_next_commits = 0;
+  /// The next CBS put-tokens are refused (401).
+  int reject_next_put_tokens = 0;
+  /// "mqtt", "amqp": their connections accept TCP but are never answered.
+  std::vector<std::string> paused_fronts;
+};
+
 /// A line of the fault log (issue 17): a fault asked for, carried out, ignored or ended.
 struct fault_record_view {
   std::string device_id;
@@ -217,6 +229,11 @@ class emulator_fixture {
   std::vector<fault_record_view> fault_log();
   /// Whether `identity` has a connection now (its registry `connectionState`).
   bool connected(const std::string& identity);
+  /// Sets every hub-wide fault (chaos_options; all zero: none). Throws std::invalid_argument
+  /// for a front other than "mqtt" or "amqp".
+  void set_chaos(const chaos_options& chaos);
+  /// Ends every authenticated device connection as at its token's expiry.
+  void expire_tokens();
   // ---- twins and direct methods (issue 13) -------------------------------------------------
   /// The device's twin as JSON text: `{"deviceId", "etag", "version", "tags", "properties":
   /// {"desired": {…, "$metadata", "$version"}, "reported": {…}}}`. Throws if unknown.

@@ -55,6 +55,11 @@ class device_connection final : public net::protocol {
   void on_method_request(std::uint64_t call_id, const std::string& name, std::string payload);
   /// Closes at once: takeover, device changed, hub reset, shutdown.
   void close_now(close_reason why, std::string detail);
+  /// Test control expired every token (event::tokens_expired): an authenticated connection
+  /// ends as at its token's expiry (spec §3.3).
+  void expire_credentials() {
+    if (epoch_ != 0) close_now(close_reason::token_expired, "test control expired every token");
+  }
   /// Fault injection (issue 17): carries out `r` at hub time now + r.delay (its telemetry asked
   /// for it, or test control through event::fault_requested).
   void schedule_fault(core::fault_request r);

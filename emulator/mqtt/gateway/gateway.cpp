@@ -71,6 +71,12 @@ void gateway_state::on_hub_event(const core::hub_event& e) {
               static_cast<device_connection&>(p).schedule_fault(std::move(r));
             });
           }
+        } else if constexpr (std::is_same_v<T, core::event::fronts_paused>) {
+          connections->set_paused(x.paused.contains("mqtt"));
+        } else if constexpr (std::is_same_v<T, core::event::tokens_expired>) {
+          for (const auto& c : connections->handles())
+            c.post(
+                [](net::protocol& p) { static_cast<device_connection&>(p).expire_credentials(); });
         } else if constexpr (std::is_same_v<T, core::event::hub_reset>) {
           for (const auto& c : connections->handles())
             c.post([](net::protocol& p) { p.on_hub_reset(); });

@@ -228,3 +228,41 @@ TEST_CASE("stop finishes queued work") {
   CHECK(ran);
   CHECK(h.store.load().messages.size() == 1);
 }
+
+TEST_CASE("test control's failing commits roll rounds back as a full disk would, then stop") {
+  harness h;
+  auto [set, ok] = h.call([](hub& hb, time_point) {
+    hb.test_faults().failing_commits = 2;
+    return true;
+  });
+  CHECK(set);
+  CHECK(ok);
+  const int before = h.store.commits;
+  for (const char* id : {"lost-1", "lost-2"}) {
+    auto [committed, r] =
+        h.call([id](hub& hb, time_point now) { return hb.enqueue("dev1", message(id), now).ok(); });
+    CHECK_FALSE(committed);
+  }
+  CHECK(h.store.commits == before);  // the store never saw them
+  auto [c3, r3] =
+      h.call([](hub& hb, time_point now) { return hb.enqueue("dev1", message("kept"), now).ok(); });
+  CHECK(c3);
+  const auto stored = h.store.load().messages;
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0].content.message_id == "kept");
+  auto [c4, left] = h.call([](hub& hb, time_point) { return hb.test_faults().failing_commits; });
+  CHECK(left == 0);
+}
+
+TEST_CASE("test control's commit delay holds each commit with changes") {
+  harness h;
+  (void)h.call([](hub& hb, time_point) {
+    hb.test_faults().commit_delay = std::chrono::milliseconds(150);
+    return true;
+  });
+  const auto started = std::chrono::steady_clock::now();
+  auto [committed, r] =
+      h.call([](hub& hb, time_point now) { return hb.enqueue("dev1", message("slow"), now).ok(); });
+  CHECK(committed);
+  CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(150));
+}

@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <set>
 #include <string>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -327,4 +329,47 @@ TEST_CASE("test control: faults for a device, the fault log, and what a fault bo
   CHECK(parsed->kind == core::fault_kind::kill_amqp_session);
   CHECK(parsed->delay == std::chrono::milliseconds(2500));
   CHECK(parsed->reason == "x");
+}
+
+TEST_CASE(
+    "test control: chaos settings are read, merged and checked; tokens/expire tells the fronts") {
+  api a;
+  const auto empty = json::parse(a.call("GET", "/admin/chaos").body);
+  CHECK(empty == json{{"commitDelayMs", 0},
+                      {"failNextCommits", 0},
+                      {"rejectNextPutTokens", 0},
+                      {"pausedFronts", json::array()}});
+  const auto set = a.call("PATCH", "/admin/chaos",
+                          R"({"commitDelayMs":250,"failNextCommits":3,"pausedFronts":["amqp"]})");
+  REQUIRE(set.status == 200);
+  CHECK(json::parse(set.body) == json{{"commitDelayMs", 250},
+                                      {"failNextCommits", 3},
+                                      {"rejectNextPutTokens", 0},
+                                      {"pausedFronts", {"amqp"}}});
+  CHECK(a.hub.test_faults().commit_delay == std::chrono::milliseconds(250));
+  // Pausing tells the fronts; an unchanged set does not.
+  auto events = a.hub.take_events();
+  REQUIRE(events.size() == 1);
+  const auto* paused = std::get_if<core::event::fronts_paused>(&events[0]);
+  REQUIRE(paused != nullptr);
+  CHECK(paused->paused == std::set<std::string>{"amqp"});
+  REQUIRE(a.call("PATCH", "/admin/chaos", R"({"rejectNextPutTokens":1,"pausedFronts":["amqp"]})")
+              .status == 200);
+  CHECK(a.hub.take_events().empty());
+  CHECK(a.hub.test_faults().failing_commits == 3);  // members not given stay
+  CHECK(a.hub.test_faults().rejected_put_tokens == 1);
+  for (const char* bad :
+       {"[]", R"({"failNextCommits":-1})", R"({"commitDelayMs":10001})", R"({"commitDelayMs":1.5})",
+        R"({"pausedFronts":["https"]})", R"({"pausedFronts":"mqtt"})", R"({"other":1})"}) {
+    const auto r = a.call("PATCH", "/admin/chaos", bad);
+    CHECK_MESSAGE(r.status == 400, bad);
+  }
+  CHECK(a.call("POST", "/admin/tokens/expire").status == 200);
+  events = a.hub.take_events();
+  REQUIRE(events.size() == 1);
+  CHECK(std::holds_alternative<core::event::tokens_expired>(events[0]));
+  // A reset clears every chaos setting and resumes the fronts.
+  CHECK(a.call("POST", "/admin/reset", "{}").status == 200);
+  CHECK(a.hub.test_faults().failing_commits == 0);
+  CHECK(a.hub.test_faults().paused_fronts.empty());
 }

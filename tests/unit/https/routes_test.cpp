@@ -61,6 +61,10 @@ TEST_CASE("test-control routes") {
   CHECK(match_route("GET", "/admin/faults").kind == route_kind::admin_faults);
   CHECK(is_admin(route_kind::admin_faults));
   CHECK(match_route("POST", "/admin/faults").kind == route_kind::method_not_allowed);
+  CHECK(match_route("GET", "/admin/chaos").kind == route_kind::admin_get_chaos);
+  CHECK(match_route("PATCH", "/admin/chaos").kind == route_kind::admin_patch_chaos);
+  CHECK(match_route("POST", "/admin/tokens/expire").kind == route_kind::admin_expire_tokens);
+  CHECK(match_route("GET", "/admin/tokens/expire").kind == route_kind::method_not_allowed);
   CHECK(match_route("GET", "/admin/reset").kind == route_kind::method_not_allowed);
   CHECK(match_route("GET", "/admin/other").kind == route_kind::not_found);
   CHECK_FALSE(is_admin(route_kind::get_device));
