@@ -102,3 +102,25 @@ TEST_CASE("reset removes all state; stop and start again") {
   CHECK(hub.running());
   CHECK(hub.ports().https != 0);
 }
+
+TEST_CASE("failures on demand: fault injection and hub-wide chaos (README \"Testing failures\")") {
+  emu::testing::emulator_fixture hub({.fault_injection = true});
+  hub.start();
+  hub.create_device("dev1");
+  // Offline there is no connection to cut; a throttling window needs none.
+  CHECK_THROWS_WITH_AS(hub.inject_fault("dev1", "KillTcp"), doctest::Contains("DeviceNotOnline"),
+                       std::runtime_error);
+  hub.inject_fault("dev1", "InvokeThrottling", std::chrono::seconds(0), std::chrono::seconds(30));
+  CHECK(hub.fault_log().back().type == "InvokeThrottling");
+  CHECK(hub.fault_log().back().event == "applied");
+  hub.set_chaos({.fail_next_commits = 2, .paused_fronts = {"amqp"}});
+  emu::testing::c2d_send m;
+  m.message_id = "not-stored";
+  CHECK_THROWS_WITH_AS(hub.send_c2d("dev1", m), doctest::Contains("could not commit"),
+                       std::runtime_error);  // a full disk: the round was rolled back
+  hub.set_chaos({});
+  hub.send_c2d("dev1", m);
+  CHECK(hub.queue("dev1").size() == 1);
+  hub.expire_tokens();
+  CHECK_FALSE(hub.connected("dev1"));
+}
