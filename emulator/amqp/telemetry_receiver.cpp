@@ -46,7 +46,13 @@ std::optional<amqp_error> telemetry_receiver::submit(std::string bytes, std::uin
           core::stamp_telemetry(m.properties, device, d->generation_id, hub_scope);
           auto recorded =
               h.record_telemetry(device, std::move(m.properties), std::move(m.body), now);
-          if (recorded && recorded->fault && !out.fault) out.fault = std::move(recorded->fault);
+          if (!recorded) {
+            // Throttled or over the daily quota (throttling.hpp): the delivery is rejected.
+            // What the batch stored before stays (the sender's retry repeats it: at least once).
+            out.refusal = recorded.error();
+            return out;
+          }
+          if (recorded->fault && !out.fault) out.fault = std::move(recorded->fault);
         }
         return out;
       },

@@ -7,6 +7,8 @@
 #include <optional>
 #include <sstream>
 
+#include "emulator/core/throttling.hpp"
+
 namespace emu::app {
 
 namespace {
@@ -45,7 +47,7 @@ const CLI::Validator level_name = check("must be error, warn, info or debug", []
 struct flag_values {
   std::vector<std::string> configs, host_aliases;
   std::optional<std::string> data_dir, host_name, hub_name, bind, tls_cert, tls_key, ready_file,
-      log_level;
+      log_level, throttling;
   std::optional<int> mqtt_port, amqp_port, https_port, mqtt_plain_port;
   bool in_memory = false;
   bool test_control = false;
@@ -97,6 +99,12 @@ void add_serve_options(CLI::App& app, flag_values& f) {
                "carry out the faults that telemetry with AzIoTHub_FaultOperationType properties\n"
                "asks for (KillTcp, ShutDownMqtt, KillAmqp*, Invoke*), as the SDKs' e2e suites\n"
                "expect; a test feature (README \"Testing failures\")");
+  app.add_option("--throttling", f.throttling,
+                 "emulate the throttles and daily message quota of a tier: F1, S1, S2, S3\n"
+                 "with units (S1:2); off by default (README \"Testing failures\")")
+      ->check(check("must be F1, S1, S2 or S3 (B1-B3), optionally :UNITS (1-200)",
+                    [](const auto& s) { return core::parse_throttling_tier(s).has_value(); }))
+      ->type_name("TIER[:UNITS]");
   app.add_option("--tls-cert", f.tls_cert,
                  "server certificate chain, PEM (default: generated under the data dir)")
       ->type_name("FILE");
@@ -187,6 +195,7 @@ void apply(const flag_values& f, emulator_config& c, std::vector<config_error>& 
   if (f.mqtt_plain_port) c.listen.mqtt_plain_port = *f.mqtt_plain_port;
   if (f.test_control) c.https.test_control = true;
   if (f.fault_injection) c.hub.fault_injection = true;
+  if (f.throttling) c.hub.throttling = core::parse_throttling_tier(*f.throttling);
   if (f.tls_cert) c.tls_cert = *f.tls_cert;
   if (f.tls_key) c.tls_key = *f.tls_key;
   if (f.ready_file) c.ready_file = *f.ready_file;

@@ -13,6 +13,7 @@
 #include "emulator/core/ca_certificates.hpp"
 #include "emulator/core/crypto.hpp"
 #include "emulator/core/limits.hpp"
+#include "emulator/core/throttling.hpp"
 
 namespace emu::app {
 
@@ -291,6 +292,28 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
            }},
           {"testControl", r.flag("testControl", c.https.test_control)},
           {"faultInjection", r.flag("faultInjection", c.hub.fault_injection)},
+          {"throttling",
+           [&](const json& v) {
+             // {"tier": "S1", "units": 2}, or null (off: the default).
+             if (v.is_null()) {
+               c.hub.throttling.reset();
+               return;
+             }
+             const auto tier = v.is_object() ? v.find("tier") : v.end();
+             const auto units = v.is_object() ? v.find("units") : v.end();
+             if (!v.is_object() || tier == v.end() || !tier->is_string() ||
+                 (units != v.end() && !units->is_number_integer()) || v.size() > 2 ||
+                 (v.size() == 2 && units == v.end()))
+               return r.error("throttling", "must be {\"tier\": \"F1|S1|S2|S3\", \"units\": N}", v);
+             const std::string tier_text =
+                 tier->get<std::string>() +
+                 (units != v.end() ? ":" + std::to_string(units->get<std::int64_t>()) : "");
+             auto parsed = core::parse_throttling_tier(tier_text);
+             if (!parsed)
+               return r.error("throttling",
+                              "tier must be F1, S1, S2, S3 (or B1-B3) and units 1-200 (F1: 1)", v);
+             c.hub.throttling = std::move(*parsed);
+           }},
           {"tokenClockSkewSeconds", r.secs("tokenClockSkewSeconds", c.hub.token_clock_skew)},
           // The older spelling of eventHubs.maxEvents.
           {"telemetryCapacity", r.number("telemetryCapacity", c.hub.telemetry_capacity)},

@@ -23,4 +23,11 @@ inline std::string ascii_lowercase(std::string_view s) {
   return out;
 }
 
+inline std::string ascii_uppercase(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
+
 }  // namespace emu::core

@@ -205,6 +205,8 @@ result<std::int64_t> hub::patch_reported(std::string_view device_id, std::uint64
     return error{hub_error::device_not_found,
                  "The device '" + std::string(device_id) + "' is not enabled."};
   if (auto refused = faults_.refusal(device_id, now)) return std::move(*refused);
+  if (auto throttled = throttles_.admit(throttled_operation::twin_update, now))
+    return std::move(*throttled);
   touch(device_id, now);
   return twins_.patch_reported(device_id, patch, now);
 }
@@ -252,6 +254,8 @@ status hub::remove_ca_certificate(std::string_view name, std::string_view if_mat
 result<session_grant> hub::connect_device(const session_request& r, time_point now) {
   auto grant = authenticate_device(device_credential{r.token, r.certificate}, r.device_id, now);
   if (!grant) return grant.error();
+  if (auto throttled = throttles_.admit(throttled_operation::device_connect, now))
+    return std::move(*throttled);
   session_grant g;
   g.epoch = sessions_.open(r.device_id, r.clean_session, r.inflight_window, now);
   g.expiry = grant->expiry;
@@ -310,6 +314,9 @@ result<std::uint64_t> hub::enqueue(std::string_view device_id, c2d_content conte
   // ERR-404001: unknown and disabled devices both answer DeviceNotFound.
   if (d == nullptr)
     return error{hub_error::device_not_found, "Device " + std::string(device_id) + " not found."};
+  if (auto throttled = throttles_.admit(throttled_operation::c2d_send, now))
+    return std::move(*throttled);
+  if (auto quota = throttles_.count_message(content.body.size(), now)) return std::move(*quota);
   auto seq = queue_.enqueue(*d, std::move(content), now);
   deliver_available(now);
   return seq;
@@ -390,6 +397,11 @@ result<recorded_telemetry> hub::record_telemetry(std::string_view device_id,
                                                  std::vector<property> properties, std::string body,
                                                  time_point now) {
   if (auto refused = faults_.refusal(device_id, now)) return std::move(*refused);
+  if (auto throttled = throttles_.admit(throttled_operation::d2c_send, now))
+    return std::move(*throttled);
+  std::size_t size = body.size();
+  for (const auto& p : properties) size += p.name.size() + p.value.size();
+  if (auto quota = throttles_.count_message(size, now)) return std::move(*quota);
   touch(device_id, now);
   recorded_telemetry out;
   if (settings_.fault_injection) {
@@ -553,6 +565,8 @@ bool hub::methods_reachable(std::string_view device_id) const {
 result<std::uint64_t> hub::invoke_method(std::string_view device_id, method_call call,
                                          time_point now) {
   if (auto ok = identity_exists(device_id); !ok) return ok.error();
+  if (auto throttled = throttles_.admit(throttled_operation::method, now))
+    return std::move(*throttled);
   const bool reachable = methods_reachable(device_id);
   const auto epoch = reachable ? *methods_.subscribed_epoch(device_id) : 0;
   return methods_.invoke(device_id, epoch, reachable, std::move(call), now);

@@ -256,8 +256,10 @@ class hub {
   result<device_twin> twin(std::string_view device_id) const;
   /// The twin as its device (or module) asks for it (MQTT `$iothub/twin/GET`, the AMQP twin
   /// link): refused while a fault-injection window is open for it (fault_refusal).
-  result<device_twin> read_own_twin(std::string_view identity, time_point now) const {
+  result<device_twin> read_own_twin(std::string_view identity, time_point now) {
     if (auto refused = faults_.refusal(identity, now)) return std::move(*refused);
+    if (auto throttled = throttles_.admit(throttled_operation::twin_read, now))
+      return std::move(*throttled);
     return twin(identity);
   }
   /// The twin's recent writes (test control), oldest first.
@@ -314,6 +316,15 @@ class hub {
   /// telemetry_readers::set_limit: returns how many events this call delivered.
   std::uint64_t set_telemetry_credit(std::uint64_t reader, std::uint64_t limit);
   void detach_telemetry_reader(std::uint64_t reader) { readers_.detach(reader); }
+
+  // ---- throttling and quota (issue 17, throttling.hpp) --------------------------------------
+  /// Takes one operation of `op` from the tier's throttle (fronts call it for what the hub does
+  /// not see as one operation: registry REST routes, HTTPS C2D receives); the throttling error
+  /// when it is exhausted. Never refuses without a tier.
+  std::optional<error> throttle(throttled_operation op, time_point now) {
+    return throttles_.admit(op, now);
+  }
+  const hub_throttles& throttles() const { return throttles_; }
 
   // ---- fault injection (issue 17) ---------------------------------------------------------
   /// The error an operation of `identity` (telemetry, its twin requests) gets now, while an
@@ -382,6 +393,7 @@ class hub {
   telemetry_readers readers_{journal_};
   device_faults faults_;
   hub_faults test_faults_;
+  hub_throttles throttles_{settings_.throttling};
 };
 
 }  // namespace emu::core

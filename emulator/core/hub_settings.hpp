@@ -2,12 +2,14 @@
 /// Hub-level settings (spec §1.2, §2.3). Defaults come from limits.hpp; the configuration
 /// loader validates ranges and reports `key: problem (value)`.
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "emulator/core/access_policy.hpp"
 #include "emulator/core/host_name.hpp"
 #include "emulator/core/limits.hpp"
+#include "emulator/core/throttling.hpp"
 #include "emulator/core/time.hpp"
 
 namespace emu::core {
@@ -53,6 +55,8 @@ struct hub_settings {
   /// Fault injection (issue 17, fault_request.hpp): telemetry carrying `AzIoTHub_Fault*`
   /// properties makes the hub carry out the fault it names. A test feature, off by default.
   bool fault_injection = false;
+  /// Throttles and the daily quota of a tier (throttling.hpp); none: not emulated (default).
+  std::optional<throttling_tier> throttling;
 
   host_names hosts() const { return {host_name, host_aliases}; }
 };

@@ -110,14 +110,19 @@ std::variant<http_response, hub_call> prepare_device_api(
           core::stamp_telemetry(m.properties, r.device_id, generation, !grant->policy.empty());
           auto recorded =
               hub.record_telemetry(r.device_id, std::move(m.properties), std::move(m.body), now);
-          // A batch's window starts after it (device_faults.hpp): nothing in it is refused.
-          if (recorded && recorded->fault)
+          // Throttled or over the daily quota (throttling.hpp): 429 / 403 for the request; what
+          // the batch stored before stays (a retry repeats it: at least once). A fault window
+          // starts after the batch that asked for it (device_faults.hpp).
+          if (!recorded) return std::move(recorded.error());
+          if (recorded->fault)
             hub.note_fault(r.device_id, recorded->fault->kind, "ignored",
                            "an HTTPS device keeps no connection to fault", now);
         }
         return no_content{};
       }
       case route_kind::device_receive_c2d:
+        if (auto throttled = hub.throttle(core::throttled_operation::c2d_receive, now))
+          return std::move(*throttled);
         return c2d_received{hub.lock_next(r.device_id, now)};
       case route_kind::device_complete_c2d:
       case route_kind::device_reject_c2d:

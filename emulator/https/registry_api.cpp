@@ -62,6 +62,32 @@ core::permission required_permission(route_kind k) {
   }
 }
 
+std::optional<core::throttled_operation> throttled_as(route_kind k) {
+  switch (k) {
+    case route_kind::list_devices:
+    case route_kind::get_device:
+    case route_kind::put_device:
+    case route_kind::delete_device:
+    case route_kind::bulk_devices:
+    case route_kind::list_modules:
+    case route_kind::get_module:
+    case route_kind::put_module:
+    case route_kind::delete_module:
+    case route_kind::registry_statistics:
+      return core::throttled_operation::registry;
+    case route_kind::get_twin:
+    case route_kind::query_twins:
+      return core::throttled_operation::twin_read;
+    case route_kind::update_twin:
+    case route_kind::replace_twin:
+      return core::throttled_operation::twin_update;
+    default:
+      // Method invocations are counted by the hub (hub::invoke_method); purge, statistics of
+      // the service and CA certificates (ARM on Azure) have no IoT Hub throttle.
+      return std::nullopt;
+  }
+}
+
 namespace {
 
 /// One entry of a bulk identity request (Azure's ExportImportDevice), parsed on the I/O thread.
@@ -340,6 +366,8 @@ std::variant<http_response, hub_call> prepare_registry(const route& r,
     if (!grant && (r.kind == route_kind::get_twin || r.kind == route_kind::query_twins))
       grant = hub.authenticate_service(token, core::permission::service_connect, now);
     if (!grant) return grant.error();
+    if (const auto op = throttled_as(r.kind))
+      if (auto throttled = hub.throttle(*op, now)) return std::move(*throttled);
     switch (r.kind) {
       case route_kind::list_devices: {
         std::vector<device_view> list;

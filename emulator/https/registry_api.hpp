@@ -7,6 +7,7 @@
 /// Permissions (spec §5.3): RegistryRead for GET, RegistryWrite for PUT and DELETE of a device,
 /// ServiceConnect for the purge (the spec leaves its permission UNCONFIRMED; the emulator's
 /// choice, because purge acts on the C2D queue, a service endpoint).
+#include <optional>
 #include <variant>
 
 #include "emulator/core/access_policy.hpp"
@@ -18,6 +19,8 @@
 
 namespace emu::https {
 
+/// The throttle a registry REST route counts against (issue 17), if any.
+std::optional<core::throttled_operation> throttled_as(route_kind k);
 /// The permission a registry route needs (routes that are not registry routes: none).
 core::permission required_permission(route_kind k);
 

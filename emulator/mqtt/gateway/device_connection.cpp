@@ -315,7 +315,12 @@ void device_connection::hub_connect(action::authenticate a) {
       [state = state_, handle = link_->handle(), device = a.device_id](
           bool committed, core::result<core::session_grant> r) mutable {
         auth_result answer;
-        if (!r) {
+        if (!r && r.error().code == core::hub_error::throttled) {
+          // The connection throttle (throttling.hpp): CONNACK 3, Server unavailable, which the
+          // SDKs retry with their back-off (5 would stop them: not authorized).
+          answer.result = auth_result::outcome::store_failed;
+          answer.reason = r.error().message;
+        } else if (!r) {
           answer.result = auth_result::outcome::refused;
           answer.reason = r.error().message;
         } else if (!committed) {

@@ -302,9 +302,15 @@ class Help(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         for option in ["--config", "--data-dir", "--in-memory", "--host-name", "--hub-name",
                        "--bind", "--mqtt-port", "--amqp-port", "--https-port", "--test-control",
-                       "--mqtt-plain-port", "--tls-cert",
+                       "--mqtt-plain-port", "--tls-cert", "--fault-injection", "--throttling",
                        "--tls-key", "--ready-file", "--log-level", "sas-token"]:
             self.assertIn(option, r.stdout)
+
+    def test_a_bad_throttling_tier_is_exit_code_2_with_the_rule(self):
+        for bad in ["S9", "F1:2", "S1:0", "S1:x"]:
+            r = run(["--in-memory", "--throttling", bad])
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertIn("--throttling: must be F1, S1, S2 or S3", r.stderr)
 
     def test_sas_token_for_a_device_connection_string(self):
         key = base64.b64encode(b"d" * 32).decode()

@@ -228,3 +228,25 @@ TEST_CASE("faultInjection is off by default and a boolean in the file (issue 17)
   CHECK(errors[0].to_string().rfind("faultInjection:", 0) == 0);
   CHECK_FALSE(d.hub.fault_injection);
 }
+
+TEST_CASE(
+    "throttling: off by default; a tier with units in the file; bad tiers reported (issue 17)") {
+  CHECK_FALSE(default_config().hub.throttling.has_value());
+  auto c = default_config();
+  CHECK(apply_config_json(R"({"throttling": {"tier": "S2", "units": 3}})", c).empty());
+  REQUIRE(c.hub.throttling.has_value());
+  CHECK(c.hub.throttling->name == "S2");
+  CHECK(c.hub.throttling->units == 3);
+  CHECK(apply_config_json(R"({"throttling": null})", c).empty());
+  CHECK_FALSE(c.hub.throttling.has_value());
+  for (const char* bad : {R"({"throttling": "S1"})", R"({"throttling": {"tier": "S9"}})",
+                          R"({"throttling": {"tier": "F1", "units": 2}})",
+                          R"({"throttling": {"tier": "S1", "units": "2"}})",
+                          R"({"throttling": {"tier": "S1", "other": 1}})"}) {
+    auto d = default_config();
+    const auto errors = apply_config_json(bad, d);
+    CHECK_MESSAGE(errors.size() == 1, bad);
+    if (!errors.empty()) CHECK(errors[0].to_string().rfind("throttling:", 0) == 0);
+    CHECK_FALSE(d.hub.throttling.has_value());
+  }
+}
