@@ -213,7 +213,11 @@ core::result<chaos_patch> parse_chaos_patch(std::string_view body) {
   if (doc.is_discarded() || !doc.is_object())
     return invalid("The request body must be a JSON object such as {\"failNextCommits\":2}.");
   chaos_patch p;
-  for (const auto& [key, value] : doc.items()) {
+  for (const auto& item : doc.items()) {
+    // Named, not a structured binding: the lambda below captures it (clang 14 refuses a
+    // captured binding).
+    const std::string& key = item.key();
+    const json& value = item.value();
     const auto count = [&](std::int64_t max) -> std::optional<std::int64_t> {
       if (!value.is_number_integer() || value.get<std::int64_t>() < 0 ||
           value.get<std::int64_t>() > max)
