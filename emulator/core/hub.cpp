@@ -45,6 +45,7 @@ void hub::reset(time_point) {
   faults_.clear();
   const bool were_paused = !test_faults_.paused_fronts.empty();
   test_faults_ = hub_faults{};
+  throttles_ = hub_throttles{settings_.throttling};  // a fresh day's quota, full buckets
   if (were_paused) fronts_paused_changed();
   journal_.record(change::clear_all{});
   telemetry_.clear();  // after clear_all: it stores the partitions' counters again
@@ -256,6 +257,10 @@ result<session_grant> hub::connect_device(const session_request& r, time_point n
   if (!grant) return grant.error();
   if (auto throttled = throttles_.admit(throttled_operation::device_connect, now))
     return std::move(*throttled);
+  if (r.refuse_while_refusing) {
+    if (auto refused = faults_.refusal(r.device_id, now)) return std::move(*refused);
+    if (auto exhausted = throttles_.quota_exhausted(now)) return std::move(*exhausted);
+  }
   session_grant g;
   g.epoch = sessions_.open(r.device_id, r.clean_session, r.inflight_window, now);
   g.expiry = grant->expiry;

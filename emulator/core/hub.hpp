@@ -82,6 +82,11 @@ struct session_request {
   std::size_t inflight_window = 1;
   /// The chain the connection presented in its TLS handshake, if any.
   std::shared_ptr<const client_certificate> certificate;
+  /// Refuse the connection while the identity's operations are refused (a fault-injection
+  /// window, the daily quota used up). MQTT asks for it: there a refused publish can only end
+  /// the connection, so an admitted device would reconnect and be cut again without end; a
+  /// refused CONNECT puts it on its SDK's back-off instead.
+  bool refuse_while_refusing = false;
 };
 
 /// An accepted session.

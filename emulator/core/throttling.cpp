@@ -134,13 +134,25 @@ std::optional<error> hub_throttles::count_message(std::size_t bytes, time_point 
       static_cast<std::int64_t>(std::max<std::size_t>(1, (bytes + meter - 1) / meter));
   if (quota_used_ + units > daily_message_quota(*tier_)) {
     ++quota_refused_;
-    return error{hub_error::quota_exceeded,
-                 "The hub's daily message quota (" + std::to_string(daily_message_quota(*tier_)) +
-                     " messages of " + std::to_string(meter) + " bytes, " + tier_->name + " x " +
-                     std::to_string(tier_->units) + ") is used up; it resets at 00:00 UTC."};
+    return quota_error();
   }
   quota_used_ += units;
   return std::nullopt;
+}
+
+std::optional<error> hub_throttles::quota_exhausted(time_point now) const {
+  if (!tier_) return std::nullopt;
+  const auto day = std::chrono::floor<std::chrono::days>(now).time_since_epoch().count();
+  if (day != quota_day_ || quota_used_ < daily_message_quota(*tier_)) return std::nullopt;
+  return quota_error();
+}
+
+error hub_throttles::quota_error() const {
+  const auto meter = quota_meter_bytes(*tier_);
+  return error{hub_error::quota_exceeded,
+               "The hub's daily message quota (" + std::to_string(daily_message_quota(*tier_)) +
+                   " messages of " + std::to_string(meter) + " bytes, " + tier_->name + " x " +
+                   std::to_string(tier_->units) + ") is used up; it resets at 00:00 UTC."};
 }
 
 }  // namespace emu::core

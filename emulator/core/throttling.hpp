@@ -75,6 +75,8 @@ class hub_throttles {
   /// Counts a message of `bytes` against the daily quota (ceil(bytes / meter), at least 1):
   /// the quota error when today's quota is used up (the message is not counted then).
   std::optional<error> count_message(std::size_t bytes, time_point now);
+  /// The quota error when today's quota (the day of `now`) has no unit left.
+  std::optional<error> quota_exhausted(time_point now) const;
 
   bool enabled() const { return tier_.has_value(); }
   const std::optional<throttling_tier>& tier() const { return tier_; }
@@ -92,6 +94,8 @@ class hub_throttles {
     time_point refilled{};
     bool started = false;
   };
+  error quota_error() const;
+
   std::optional<throttling_tier> tier_;
   std::array<bucket, throttled_operation_count> buckets_{};
   std::array<std::uint64_t, throttled_operation_count> refused_{};

@@ -115,9 +115,22 @@ void hub_executor::run_round(std::deque<work>& batch) {
   commit_or_restore(completions);
 }
 
+namespace {
+/// The events of a rolled-back round that still hold: orders to the fronts from test control.
+std::vector<core::hub_event> front_controls(std::vector<core::hub_event> events) {
+  std::erase_if(events, [](const core::hub_event& e) {
+    return !std::holds_alternative<core::event::fronts_paused>(e) &&
+           !std::holds_alternative<core::event::tokens_expired>(e) &&
+           !std::holds_alternative<core::event::fault_requested>(e);
+  });
+  return events;
+}
+}  // namespace
+
 void hub_executor::commit_or_restore(std::vector<completion>& completions) {
   auto changes = hub_.take_changes();
   bool committed = true;
+  std::vector<core::hub_event> kept_events;
   if (!changes.empty()) {
     try {
       // Test control's storage faults (hub_faults.hpp): a slow disk, a full one.
@@ -137,7 +150,10 @@ void hub_executor::commit_or_restore(std::vector<completion>& completions) {
       log.error("commit failed, round rolled back: {}", e.what());
       committed = false;
       try {
-        (void)hub_.take_events();  // the round's events describe what was rolled back
+        // The round's events describe what was rolled back, except test control's orders to the
+        // fronts: the state they follow (paused fronts, fault windows) is not in the store and
+        // stays as set, so the fronts must still hear of it.
+        kept_events = front_controls(hub_.take_events());
         hub_.round_failed(store_->load(), now());
       } catch (const std::exception& e2) {
         log.critical("cannot reload the state from storage: {}", e2.what());
@@ -147,9 +163,8 @@ void hub_executor::commit_or_restore(std::vector<completion>& completions) {
   }
   if (committed) hub_.round_committed();
   retry_pending_ = !committed && hub_.has_changes();
-  auto events = committed ? hub_.take_events() : std::vector<core::hub_event>{};
+  auto events = committed ? hub_.take_events() : std::move(kept_events);
   for (auto& c : completions) c(committed);
-  if (!committed) return;
   for (const auto& e : events)
     for (const auto& l : listeners_) l(e);
 }

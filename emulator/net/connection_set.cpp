@@ -58,7 +58,9 @@ void connection_set::poke_all() const {
 }
 
 void connection_set::set_paused(bool paused) {
-  if (paused_->exchange(paused) && !paused) poke_all();  // resumed: each goes on
+  // Either way each connection hears of it: a paused one disarms its timer (a hung server keeps
+  // no time), a resumed one goes on.
+  if (paused_->exchange(paused) != paused) poke_all();
 }
 
 bool connection_set::wait_empty(std::chrono::milliseconds timeout) {

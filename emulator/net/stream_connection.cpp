@@ -65,7 +65,10 @@ stream_connection::stream_connection(asio::ip::tcp::socket socket, SSL_CTX* tls,
       peer_address_(address_of(socket)),
       transport_(std::move(socket), tls),
       timer_(transport_.socket().get_executor()),
-      protocol_(std::move(p)) {}
+      protocol_(std::move(p)) {
+  // Here, before any handler can run: start() and poke() both read it on the connection's thread.
+  if (const auto set = owner_.lock()) paused_flag_ = set->pause_flag();
+}
 
 stream_connection::~stream_connection() {
   if (const auto set = owner_.lock()) set->remove(id_);
@@ -76,10 +79,10 @@ connection_handle stream_connection::handle() const {
 }
 
 void stream_connection::start() {
-  if (const auto set = owner_.lock()) paused_flag_ = set->pause_flag();
   asio::post(transport_.socket().get_executor(), [self = shared_from_this()] {
-    if (self->phase_ != phase::handshake) return;  // shut down before it started
-    if (self->paused()) return;                    // accepted; poke() goes on when resumed
+    // Shut down before it started, or a resume (poke) started it already.
+    if (self->phase_ != phase::handshake || self->handshake_started_) return;
+    if (self->paused()) return;  // accepted; poke() goes on when resumed
     if (!self->transport_.is_tls()) {
       self->opened();
     } else {
@@ -114,7 +117,11 @@ void stream_connection::shutdown(std::string reason) {
 
 void stream_connection::poke() {
   asio::post(transport_.socket().get_executor(), [self = shared_from_this()] {
-    if (self->phase_ == phase::handshake && !self->paused() && !self->handshake_started_) {
+    if (self->paused()) {
+      self->settle();  // just paused: no deadline now, so this disarms the timer
+      return;
+    }
+    if (self->phase_ == phase::handshake && !self->handshake_started_) {
       // Accepted while its front was paused: the handshake starts now.
       if (!self->transport_.is_tls()) {
         self->opened();
@@ -250,6 +257,7 @@ void stream_connection::arm(steady_time at) {
 }
 
 void stream_connection::on_timer() {
+  if (paused()) return;  // armed before the pause: a hung server keeps no time
   const auto now = steady_clock::now();
   switch (phase_) {
     case phase::handshake:

@@ -16,6 +16,8 @@ namespace {
 
 /// The longest MQTT fixed header: one type byte and four remaining-length bytes.
 constexpr std::size_t max_fixed_header = 5;
+/// How long a KillTcp waits for the acknowledgement before it to be written out.
+constexpr std::chrono::seconds kill_tcp_linger{2};
 
 }  // namespace
 
@@ -90,9 +92,13 @@ void device_connection::on_input_closed(std::string_view error) {
 }
 
 std::optional<net::steady_time> device_connection::deadline() const {
+  // A KillTcp waits for its acknowledgement to go out, but not for a peer that never reads.
+  if (abort_when_flushed_) return abort_by_;
   auto at = session_.timer();
-  for (const auto& f : faults_)
-    if (!at || f.due < *at) at = f.due;
+  // Faults wait for no closing connection (on_deadline would not apply them: no spin).
+  if (!closed_ && !close_reason_)
+    for (const auto& f : faults_)
+      if (!at || f.due < *at) at = f.due;
   if (!at) return std::nullopt;
   // Hub time → the connection's steady clock. The two run together until clock travel moves
   // the hub's clock (a new offset): then the mapping is taken anew, so the same hub deadline
@@ -107,7 +113,13 @@ std::optional<net::steady_time> device_connection::deadline() const {
   return steady_then + std::chrono::duration_cast<net::steady_clock::duration>(*at - hub_then);
 }
 
-void device_connection::on_deadline(net::steady_time) {
+void device_connection::on_deadline(net::steady_time now) {
+  if (abort_when_flushed_) {
+    if (now < abort_by_) return;
+    abort_when_flushed_ = false;
+    link_->abort("fault injection: KillTcp (the acknowledgement was not read in time)");
+    return;
+  }
   apply_due_faults();
   if (closed_ || close_reason_) return;
   apply(session_.on_timer(hub_now()));  // checks what is due itself, and re-arms
@@ -160,8 +172,10 @@ void device_connection::apply_fault(const core::fault_request& r) {
   apply(session_.close(close_reason::fault_injection, hub_now()));
   if (link_->output_pending() == 0)
     link_->abort("fault injection: KillTcp");
-  else
+  else {
     abort_when_flushed_ = true;
+    abort_by_ = net::steady_clock::now() + kill_tcp_linger;
+  }
 }
 
 void device_connection::on_output_flushed() {
@@ -294,10 +308,12 @@ void device_connection::request_done() {
 void device_connection::hub_connect(action::authenticate a) {
   ++hub_requests_;
   device_id_ = a.device_id;
+  token_authenticated_ = !a.password.empty();
   state_->log.debug("{} CONNECT clean={} token {}", who(), a.clean_session ? 1 : 0,
                     core::describe_token(a.password));
   core::session_request request{a.device_id, std::move(a.password), a.clean_session,
                                 a.inflight_window, nullptr};
+  request.refuse_while_refusing = true;  // hub::session_request: no cut-and-reconnect loop
   if (request.token.empty()) {
     // An X.509 device (spec §3.2): the certificate it presented in the TLS handshake.
     auto certificate = core::parse_client_certificate(link_->peer_certificates());
@@ -315,9 +331,11 @@ void device_connection::hub_connect(action::authenticate a) {
       [state = state_, handle = link_->handle(), device = a.device_id](
           bool committed, core::result<core::session_grant> r) mutable {
         auth_result answer;
-        if (!r && r.error().code == core::hub_error::throttled) {
-          // The connection throttle (throttling.hpp): CONNACK 3, Server unavailable, which the
-          // SDKs retry with their back-off (5 would stop them: not authorized).
+        if (!r && (r.error().code == core::hub_error::throttled ||
+                   r.error().code == core::hub_error::quota_exceeded)) {
+          // The connection throttle (throttling.hpp), a throttling window, the day's quota used
+          // up: CONNACK 3, Server unavailable, which the SDKs retry with their back-off (5
+          // would stop them: not authorized).
           answer.result = auth_result::outcome::store_failed;
           answer.reason = r.error().message;
         } else if (!r) {

@@ -55,10 +55,11 @@ class device_connection final : public net::protocol {
   void on_method_request(std::uint64_t call_id, const std::string& name, std::string payload);
   /// Closes at once: takeover, device changed, hub reset, shutdown.
   void close_now(close_reason why, std::string detail);
-  /// Test control expired every token (event::tokens_expired): an authenticated connection
-  /// ends as at its token's expiry (spec §3.3).
+  /// Test control expired every token (event::tokens_expired): a connection authenticated by
+  /// a SAS token ends as at its token's expiry (spec §3.3); an X.509 one has no token.
   void expire_credentials() {
-    if (epoch_ != 0) close_now(close_reason::token_expired, "test control expired every token");
+    if (epoch_ != 0 && token_authenticated_)
+      close_now(close_reason::token_expired, "test control expired every token");
   }
   /// Fault injection (issue 17): carries out `r` at hub time now + r.delay (its telemetry asked
   /// for it, or test control through event::fault_requested).
@@ -99,7 +100,9 @@ class device_connection final : public net::protocol {
     core::fault_request request;
   };
   std::vector<pending_fault> faults_;  // scheduled, not yet due
+  bool token_authenticated_ = false;   // CONNECT had a password (a SAS token), not X.509
   bool abort_when_flushed_ = false;    // KillTcp waits for the acknowledgement to be out
+  net::steady_time abort_by_{};        // ... until then (kill_tcp_linger)
   // deadline(): one hub time and the steady time it was read at, and the clock-travel offset
   // then.
   mutable std::optional<std::pair<core::time_point, net::steady_time>> anchor_;

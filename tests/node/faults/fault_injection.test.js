@@ -254,6 +254,9 @@ test('Mqtt InvokeThrottling: a twin request gets 429 over $iothub/twin/res; tele
   const closedBefore = server.countLog(/device 'dev2' closed: operation_refused/);
   const sent = d.client.sendEvent(new Message('held'));
   await server.waitForLog(/device 'dev2' closed: operation_refused/, closedBefore + 1);
+  // Its reconnection is refused with CONNACK 3 while the window lasts: the SDK backs off
+  // instead of being admitted and cut again without end.
+  await server.waitForLog(/device 'dev2' closed: server_unavailable.*InvokeThrottling/);
   await server.request('POST', '/admin/clock/advance', 200, { seconds: 601 });
   await withTimeout(sent, 60000, 'the held message after the window');
   const held = (await server.telemetry()).filter((e) => e.deviceId === 'dev2' && e.body === 'held');

@@ -84,7 +84,11 @@ TEST_CASE("the daily quota counts meter units and resets at 00:00 UTC") {
   CHECK_FALSE(t.count_message(0, now));    // at least one unit
   CHECK_FALSE(t.count_message(513, now));  // two
   CHECK(t.quota_used() == 3);
-  for (int i = 0; i < 7997; ++i) REQUIRE_FALSE(t.count_message(100, now));
+  for (int i = 0; i < 7996; ++i) REQUIRE_FALSE(t.count_message(100, now));
+  CHECK_FALSE(t.quota_exhausted(now));  // one unit left
+  REQUIRE_FALSE(t.count_message(100, now));
+  CHECK(t.quota_exhausted(now).has_value());                    // MQTT connections are refused now
+  CHECK_FALSE(t.quota_exhausted(now + std::chrono::hours(1)));  // the next day
   const auto over = t.count_message(1, now);
   REQUIRE(over.has_value());
   CHECK(over->code == hub_error::quota_exceeded);
