@@ -2,7 +2,8 @@
 # Installs what iothub-emulator needs on Debian 12, and nothing that is already there.
 #   scripts/install-deps.sh run    build and run the emulator
 #   scripts/install-deps.sh test   also the test suite's tools: clang/libFuzzer, mosquitto
-#                                  clients, python3-qpid-proton, docker-compose, and the
+#                                  clients, python3-qpid-proton, docker-compose, prometheus
+#                                  (promtool checks /metrics), and the
 #                                  official Node SDK packages (npm ci in tests/node)
 set -euo pipefail
 mode=${1:-run}
@@ -14,7 +15,7 @@ packages=(build-essential cmake ninja-build pkg-config openssl libssl-dev libsql
 if [[ $mode == test ]]; then
   # libcpp-httplib-dev: the MQTT integration harness's HTTP client (the emulator has its own).
   packages+=(doctest-dev libcpp-httplib-dev clang libclang-rt-14-dev mosquitto-clients python3
-    python3-qpid-proton docker-compose)
+    python3-qpid-proton docker-compose prometheus)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

@@ -154,4 +154,8 @@ std::size_t amqp_front::connection_count() const {
   return state_->connections->size();
 }
 
+net::front_numbers amqp_front::numbers() const {
+  return net::numbers_of(*state_->connections, &state_->refusals);
+}
+
 }  // namespace emu::amqp

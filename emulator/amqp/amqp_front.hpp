@@ -36,6 +36,7 @@
 
 #include "emulator/amqp/amqp_settings.hpp"
 #include "emulator/executor/hub_executor.hpp"
+#include "emulator/net/front_numbers.hpp"
 #include "emulator/net/listener.hpp"
 
 namespace emu::amqp {
@@ -65,6 +66,8 @@ class amqp_front {
   /// The hub's clock moved: every connection re-checks its token expiry.
   void clock_advanced();
   std::size_t connection_count() const;
+  /// Open, accepted and refused connections (any thread; /metrics).
+  net::front_numbers numbers() const;
 
  private:
   std::shared_ptr<amqp_state> state_;

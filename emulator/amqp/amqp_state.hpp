@@ -21,6 +21,9 @@ struct amqp_state {
   executor::hub_executor& executor;
   std::shared_ptr<net::connection_set> connections;
   link_routes routes;
+  /// Authentication refused (sasl_failed, cbs_token_refused, …), over TLS and WebSocket alike
+  /// (issue 18, /metrics).
+  net::refusal_counts refusals;
 
   /// Hub events (executor thread, after the commit): feedback batches to their links, a reset
   /// to every connection.

@@ -154,6 +154,7 @@ void cbs_request_link::handle_request(std::string_view bytes) {
         } else {
           const amqp_error e = to_amqp_error(r.error());
           c->log(log_level::info, "CBS: put-token refused: " + e.description);
+          c->count_refusal("cbs_token_refused");
           auto reply = encode_message(make_cbs_reply(id, reply_to, 401, e.description));
           if (reply) c->send_reply(node_kind::cbs, reply_to, std::move(*reply), serial);
         }

@@ -529,6 +529,7 @@ bool amqp_connection::try_certificate(const std::string& device_id) {
           c->log(log_level::info,
                  "client certificate refused for device '" + id + "': " + res.error().message);
           c->certificate_refusals_.emplace(id, res.error().message);
+          c->count_refusal("certificate_refused");
         }
         c->cbs_finished();
       });
@@ -587,6 +588,7 @@ void amqp_connection::on_sasl_plain(plain_response r) {
             c->sasl_.complete(true, authcid);
           } else {
             c->log(log_level::info, "SASL PLAIN refused: " + res.error().message);
+            c->count_refusal("sasl_failed");
             c->sasl_.complete(false, {});
           }
         });
@@ -611,6 +613,7 @@ void amqp_connection::on_sasl_plain(plain_response r) {
             c->sasl_.complete(true, authcid);
           } else {
             c->log(log_level::info, "SASL PLAIN refused: " + res.error().message);
+            c->count_refusal("sasl_failed");
             c->sasl_.complete(false, {});
           }
         });
@@ -620,6 +623,7 @@ void amqp_connection::on_sasl_plain(plain_response r) {
     log(log_level::info, "SASL PLAIN refused: user name '" + r.authcid +
                              "' is not {policy}@sas.root.{hubName} or {deviceId}@sas.{hubName} "
                              "of this hub");
+    count_refusal("sasl_failed");
     sasl_.complete(false, {});
     return;
   }
@@ -637,6 +641,7 @@ void amqp_connection::on_sasl_plain(plain_response r) {
           c->sasl_.complete(true, authcid);
         } else {
           c->log(log_level::info, "SASL PLAIN refused: " + res.error().message);
+          c->count_refusal("sasl_failed");
           c->sasl_.complete(false, {});
         }
       });

@@ -47,6 +47,7 @@
 #include "emulator/core/hub_event.hpp"
 #include "emulator/executor/hub_executor.hpp"
 #include "emulator/net/connection_handle.hpp"
+#include "emulator/net/refusal_counts.hpp"
 
 namespace emu::amqp {
 
@@ -71,6 +72,11 @@ class amqp_connection {
   /// device attaches its links without CBS (next-capabilities §4).
   void set_peer_certificates(std::vector<std::string> chain) {
     peer_certificates_ = std::move(chain);
+  }
+  /// Where refused authentication is counted (the front's, for /metrics); none in unit tests.
+  void set_refusal_counts(net::refusal_counts* counts) { refusals_ = counts; }
+  void count_refusal(std::string_view reason) {
+    if (refusals_ != nullptr) refusals_->count(reason);
   }
   /// Sets up the Proton driver and transport. False if Proton cannot allocate.
   bool start(steady_time now);
@@ -267,6 +273,7 @@ class amqp_connection {
   std::map<std::uint64_t, std::unique_ptr<link_handler>> links_;
   std::vector<pn_link_t*> deferred_attaches_;
   std::vector<std::string> peer_certificates_;
+  net::refusal_counts* refusals_ = nullptr;
   /// Devices whose certificate check failed, with the reason (tried once per connection).
   std::map<std::string, std::string, std::less<>> certificate_refusals_;
   std::uint64_t next_serial_ = 1;

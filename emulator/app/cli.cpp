@@ -52,6 +52,7 @@ struct flag_values {
   bool in_memory = false;
   bool test_control = false;
   bool fault_injection = false;
+  bool no_metrics = false;
 };
 
 void add_serve_options(CLI::App& app, flag_values& f) {
@@ -95,6 +96,8 @@ void add_serve_options(CLI::App& app, flag_values& f) {
   app.add_flag("--test-control", f.test_control,
                "serve the /admin/ test-control routes to loopback clients (inspect queues and\n"
                "feedback, clock travel, reset; docs/test-control.md)");
+  app.add_flag("--no-metrics", f.no_metrics,
+               "do not serve GET /metrics (Prometheus text) on the HTTPS port");
   app.add_flag("--fault-injection", f.fault_injection,
                "carry out the faults that telemetry with AzIoTHub_FaultOperationType properties\n"
                "asks for (KillTcp, ShutDownMqtt, KillAmqp*, Invoke*), as the SDKs' e2e suites\n"
@@ -194,6 +197,7 @@ void apply(const flag_values& f, emulator_config& c, std::vector<config_error>& 
   }
   if (f.mqtt_plain_port) c.listen.mqtt_plain_port = *f.mqtt_plain_port;
   if (f.test_control) c.https.test_control = true;
+  if (f.no_metrics) c.https.metrics = false;
   if (f.fault_injection) c.hub.fault_injection = true;
   if (f.throttling) c.hub.throttling = core::parse_throttling_tier(*f.throttling);
   if (f.tls_cert) c.tls_cert = *f.tls_cert;

@@ -291,6 +291,7 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
              c.log_level = *l;
            }},
           {"testControl", r.flag("testControl", c.https.test_control)},
+          {"metrics", r.flag("metrics", c.https.metrics)},
           {"faultInjection", r.flag("faultInjection", c.hub.fault_injection)},
           {"throttling",
            [&](const json& v) {

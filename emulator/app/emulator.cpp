@@ -210,6 +210,11 @@ ready_info emulator::start() {
   p.https->serve_websockets(
       {{"mqtt", [g = p.mqtt.get()] { return g->make_websocket_connection(); }},
        {"AMQPWSB10", [a = p.amqp.get()] { return a->make_websocket_session(); }}});
+  // GET /metrics shows every front's connections (issue 18).
+  p.https->serve_metrics([m = p.mqtt.get(), a = p.amqp.get(), h = p.https.get()] {
+    return std::vector<metrics::front_metrics>{
+        {"mqtt", m->numbers()}, {"amqp", a->numbers()}, {"https", h->numbers()}};
+  });
 
   p.executor->add_listener([&p](const core::hub_event& e) {
     const auto* r = std::get_if<core::event::method_result>(&e);

@@ -83,6 +83,7 @@ result<std::uint64_t> c2d_queue::enqueue(const device& d, c2d_content content, t
   journal_.record(change::put_message{m});
   available_.insert(m.device_id);
   messages_.emplace(seq, std::move(m));
+  ++tally_.sent;
   return seq;
 }
 
@@ -103,6 +104,7 @@ std::optional<c2d_delivery> c2d_queue::lock_next(std::string_view device_id, tim
     locks_.emplace(m.lock_expiry, seq);
     journal_.record(
         change::put_message_state{seq, m.state, m.delivery_count, m.lock_id, m.lock_expiry});
+    ++tally_.delivered;
     return c2d_delivery{m, m.lock_id};
   }
   return std::nullopt;
@@ -131,12 +133,14 @@ status c2d_queue::settle(std::string_view device_id, std::uint64_t seq, std::uin
   switch (how) {
     case settlement::complete:
       feedback_.add(*m, feedback_status::success, now);
+      ++tally_.ended[static_cast<std::size_t>(feedback_status::success)];
       remove(seq);
       break;
     case settlement::reject:
       dead_letter(seq, feedback_status::rejected, now);
       break;
     case settlement::abandon:
+      ++tally_.abandoned;
       unlock(*m, /*count_delivery=*/true, now);
       break;
   }
@@ -194,6 +198,7 @@ void c2d_queue::remove_device(std::string_view device_id) {
 
 void c2d_queue::dead_letter(std::uint64_t seq, feedback_status why, time_point now) {
   feedback_.add(messages_.at(seq), why, now);
+  ++tally_.ended[static_cast<std::size_t>(why)];
   remove(seq);
 }
 

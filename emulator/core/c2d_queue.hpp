@@ -22,6 +22,7 @@
 #include "emulator/core/errors.hpp"
 #include "emulator/core/feedback_queue.hpp"
 #include "emulator/core/hub_settings.hpp"
+#include "emulator/core/hub_statistics.hpp"
 #include "emulator/core/journal.hpp"
 #include "emulator/core/time.hpp"
 
@@ -78,6 +79,11 @@ class c2d_queue {
   bool holds_lock(std::uint64_t seq, std::uint64_t lock_id) const;
   int queued_count(std::string_view device_id) const;
   std::vector<c2d_message> queue_of(std::string_view device_id) const;
+  /// Messages now Enqueued and now locked (Invisible), over every device.
+  std::size_t invisible_count() const { return locks_.size(); }
+  std::size_t enqueued_count() const { return messages_.size() - locks_.size(); }
+  /// What became of the messages since start (restore and clear leave it).
+  const c2d_tally& tally() const { return tally_; }
   /// Devices whose queue got a message that may be delivered now (enqueued, abandoned, lock
   /// timed out, released) since the last call.
   std::set<std::string, std::less<>> take_available() { return std::exchange(available_, {}); }
@@ -98,6 +104,7 @@ class c2d_queue {
   std::set<std::pair<time_point, std::uint64_t>> expiries_;
   std::set<std::pair<time_point, std::uint64_t>> locks_;
   std::set<std::string, std::less<>> available_;
+  c2d_tally tally_;
 };
 
 }  // namespace emu::core

@@ -34,6 +34,7 @@ void feedback_queue::add(const c2d_message& m, feedback_status s, time_point now
   r.enqueued_time = now;
   journal_.record(change::put_feedback_record{r});
   pending_.push_back(std::move(r));
+  ++tally_.records;
   if (pending_.size() >= settings_.feedback_batch_max_records) {
     cut(now);
     deliver(now);
@@ -63,6 +64,7 @@ void feedback_queue::cut(time_point now) {
     // One change moves the records into the batch: they were written once, as pending.
     journal_.record(change::cut_feedback_batch{b});
     batches_.emplace(b.id, std::move(b));
+    ++tally_.batches;
   }
 }
 
@@ -164,6 +166,7 @@ status feedback_queue::settle(std::uint64_t batch_id, std::uint64_t lock_id, bat
     unlock(b);
     put_state(b);
   } else {
+    if (how == batch_outcome::accepted) ++tally_.batches_completed;
     batches_.erase(it);
     journal_.record(change::remove_feedback_batch{batch_id});
   }

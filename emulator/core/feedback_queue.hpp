@@ -21,6 +21,7 @@
 #include "emulator/core/errors.hpp"
 #include "emulator/core/feedback.hpp"
 #include "emulator/core/hub_settings.hpp"
+#include "emulator/core/hub_statistics.hpp"
 #include "emulator/core/journal.hpp"
 #include "emulator/core/time.hpp"
 #include "emulator/core/undoable_map.hpp"
@@ -77,6 +78,9 @@ class feedback_queue {
 
   const std::vector<feedback_record>& pending() const { return pending_; }
   std::vector<feedback_batch> batches() const;
+  std::size_t batch_count() const { return batches_.size(); }
+  /// Records and batches since start (restore and clear leave it).
+  const feedback_tally& tally() const { return tally_; }
 
   /// Volatile state (receivers) as of the last commit / back to it.
   void commit_volatile();
@@ -99,6 +103,7 @@ class feedback_queue {
   journal& journal_;
   std::vector<feedback_record> pending_;  // not yet batched, in id order
   std::map<std::uint64_t, feedback_batch> batches_;
+  feedback_tally tally_;
   undoable_map<std::uint64_t, receiver> receivers_;
   /// Batch id → the receiver it is locked for.
   undoable_map<std::uint64_t, std::uint64_t> holders_;

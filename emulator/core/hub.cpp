@@ -442,6 +442,32 @@ result<recorded_telemetry> hub::record_telemetry(std::string_view device_id,
   return out;
 }
 
+hub_statistics hub::statistics() const {
+  hub_statistics s;
+  for (const auto& d : registry_.list()) {
+    ++s.devices;
+    s.modules += registry_.module_count(d.id);
+  }
+  for (const auto& [identity, p] : presence_)
+    if (presence(identity).connected) ++s.connected_identities;
+  s.c2d_enqueued = queue_.enqueued_count();
+  s.c2d_invisible = queue_.invisible_count();
+  s.c2d = queue_.tally();
+  s.feedback_pending_records = feedback_.pending().size();
+  s.feedback_waiting_batches = feedback_.batch_count();
+  s.feedback = feedback_.tally();
+  for (int p = 0; p < telemetry_.partition_count(); ++p) {
+    const auto info = telemetry_.info(p);
+    s.partitions.push_back(
+        partition_statistics{p, static_cast<std::uint64_t>(info.last_sequence_number + 1),
+                             readers_.read_from(p), telemetry_.retained(p)});
+  }
+  for (std::size_t op = 0; op < throttled_operation_count; ++op)
+    s.throttled += throttles_.refused(static_cast<throttled_operation>(op));
+  s.quota_refused = throttles_.quota_refused();
+  return s;
+}
+
 status hub::inject_fault(std::string_view identity, const fault_request& r, time_point now) {
   if (auto ok = identity_exists(identity); !ok) return ok.error();
   if (!is_connection_fault(r.kind)) {

@@ -54,6 +54,7 @@
 #include "emulator/core/hub_event.hpp"
 #include "emulator/core/hub_faults.hpp"
 #include "emulator/core/hub_settings.hpp"
+#include "emulator/core/hub_statistics.hpp"
 #include "emulator/core/iothub_topic.hpp"
 #include "emulator/core/journal.hpp"
 #include "emulator/core/registry.hpp"
@@ -330,6 +331,8 @@ class hub {
     return throttles_.admit(op, now);
   }
   const hub_throttles& throttles() const { return throttles_; }
+  /// What the hub holds and has done (issue 18: /metrics, the dashboard).
+  hub_statistics statistics() const;
 
   // ---- fault injection (issue 17) ---------------------------------------------------------
   /// The error an operation of `identity` (telemetry, its twin requests) gets now, while an

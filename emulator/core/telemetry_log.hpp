@@ -72,6 +72,10 @@ class telemetry_log {
   /// Every event, by partition then sequence number (test control).
   std::vector<telemetry_message> messages() const;
   std::size_t size() const { return count_; }
+  /// Events the partition holds now (`partition` in range).
+  std::size_t retained(int partition) const {
+    return partitions_[static_cast<std::size_t>(partition)].events.size();
+  }
   std::size_t bytes() const { return bytes_; }
 
  private:

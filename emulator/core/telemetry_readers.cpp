@@ -64,6 +64,9 @@ std::uint64_t telemetry_readers::deliver_to(std::uint64_t id, reader_state& r,
   r.next = events.back()->sequence_number + 1;
   const std::uint64_t n = events.size();
   r.sent += n;
+  const auto p = static_cast<std::size_t>(r.partition);
+  if (read_.size() <= p) read_.resize(p + 1);
+  read_[p] += n;
   journal_.emit(event::telemetry_delivery{id, std::move(events)});
   return n;
 }

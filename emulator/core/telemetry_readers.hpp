@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "emulator/core/errors.hpp"
 #include "emulator/core/event_position.hpp"
@@ -57,6 +58,11 @@ class telemetry_readers {
   void clear() { readers_.clear(); }
   std::size_t count() const { return readers_.entries().size(); }
 
+  /// Events handed to readers since start, by partition.
+  std::uint64_t read_from(int partition) const {
+    const auto p = static_cast<std::size_t>(partition);
+    return p < read_.size() ? read_[p] : 0;
+  }
   void commit_volatile() { readers_.commit(); }
   void rollback_volatile() { readers_.rollback(); }
 
@@ -73,6 +79,7 @@ class telemetry_readers {
 
   journal& journal_;
   undoable_map<std::uint64_t, reader_state> readers_;
+  std::vector<std::uint64_t> read_;  // by partition
   std::uint64_t next_id_ = 1;
 };
 

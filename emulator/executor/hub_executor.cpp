@@ -141,7 +141,11 @@ void hub_executor::commit_or_restore(std::vector<completion>& completions) {
         throw std::runtime_error(
             "database or disk is full (injected by test control: failNextCommits)");
       }
+      const auto started = std::chrono::steady_clock::now();
       store_->commit(changes);
+      commit_stats_.committed(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+          completions.size());
       commits_.fetch_add(1);
     } catch (const std::exception& e) {
       // Nothing of this round is durable: undo it in memory and tell every requester. The
@@ -149,6 +153,7 @@ void hub_executor::commit_or_restore(std::vector<completion>& completions) {
       static auto& log = emu::log::get("storage");
       log.error("commit failed, round rolled back: {}", e.what());
       committed = false;
+      commit_stats_.failed();
       try {
         // The round's events describe what was rolled back, except test control's orders to the
         // fronts: the state they follow (paused fronts, fault windows) is not in the store and

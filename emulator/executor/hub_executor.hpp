@@ -33,6 +33,7 @@
 
 #include "emulator/core/hub.hpp"
 #include "emulator/core/state_store.hpp"
+#include "emulator/executor/commit_statistics.hpp"
 
 namespace emu::executor {
 
@@ -84,6 +85,8 @@ class hub_executor {
 
   /// Number of commits so far and work items applied (for diagnostics and benchmarks).
   std::uint64_t commits() const { return commits_.load(); }
+  /// Commit latency and group-commit size (any thread).
+  commit_numbers commit_stats() const { return commit_stats_.snapshot(); }
 
  private:
   void run();
@@ -95,6 +98,7 @@ class hub_executor {
   std::vector<listener> listeners_;
   std::atomic<std::int64_t> clock_offset_ms_{0};
   std::atomic<std::uint64_t> commits_{0};
+  commit_statistics commit_stats_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -199,8 +199,19 @@ void http_session::answer(http_request request, bool keep_alive) {
       upgrade(request);
       return;
     case route_kind::health:
-      // Like the Event Hubs emulator's health contract: no auth, no secrets.
-      respond(json_response(json{{"status", "healthy"}}), keep_alive_);
+      // Like the Event Hubs emulator's health contract: no auth, no secrets. It goes through a
+      // hub round, so a hung hub (or store) answers 503 after hub_timeout instead of looking
+      // healthy: a container's healthcheck asks this.
+      ask_hub([](core::hub&, core::time_point) -> hub_answer { return empty_object{}; },
+              api::health);
+      return;
+    case route_kind::metrics:
+      if (!state_->settings.metrics) {
+        respond(error_response(404, "NotFound", "Metrics are off (--no-metrics)."), keep_alive_);
+        return;
+      }
+      ask_hub([](core::hub& h, core::time_point) -> hub_answer { return h.statistics(); },
+              api::metrics);
       return;
     default:
       break;
@@ -343,6 +354,23 @@ void http_session::on_hub_answer(std::uint64_t generation, bool committed, api w
       return;
     case api::registry:
       respond(render_registry(a), keep_alive_);
+      return;
+    case api::health:
+      respond(json_response(json{{"status", "healthy"}}), keep_alive_);
+      return;
+    case api::metrics:
+      if (const auto* s = std::get_if<core::hub_statistics>(&a)) {
+        metrics::metrics_input in;
+        in.hub = *s;
+        in.commits = state_->executor.commit_stats();
+        if (state_->fronts) in.fronts = state_->fronts();
+        http_response r;
+        r.body = metrics::render_metrics(in);
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        respond(r, keep_alive_);
+      } else {
+        respond(error_response(500, "ServerError", "No statistics."), keep_alive_);
+      }
       return;
   }
 }

@@ -63,7 +63,7 @@ class http_session final : public net::protocol {
   void await_request(bool first);
   void answer(http_request request, bool keep_alive);
   /// Which API renders the hub's answer.
-  enum class api : std::uint8_t { registry, device, test_control };
+  enum class api : std::uint8_t { registry, device, test_control, health, metrics };
   void ask_hub(hub_call call, api which);
   /// `GET /$iothub/websocket`: 101 and hand the connection to a websocket_stream carrying the
   /// protocol the client asked for, or refuse (400/405/426, then close).

@@ -78,4 +78,12 @@ std::size_t https_front::connection_count() const {
   return state_->connections->size();
 }
 
+void https_front::serve_metrics(std::function<std::vector<metrics::front_metrics>()> fronts) {
+  state_->fronts = std::move(fronts);
+}
+
+net::front_numbers https_front::numbers() const {
+  return net::numbers_of(*state_->connections, nullptr);
+}
+
 }  // namespace emu::https

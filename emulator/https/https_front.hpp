@@ -24,6 +24,8 @@
 
 #include "emulator/executor/hub_executor.hpp"
 #include "emulator/https/https_settings.hpp"
+#include "emulator/metrics/hub_metrics.hpp"
+#include "emulator/net/front_numbers.hpp"
 #include "emulator/net/listener.hpp"
 #include "emulator/net/protocol.hpp"
 
@@ -57,6 +59,8 @@ class https_front {
   std::uint16_t listen(const std::string& address, std::uint16_t port, SSL_CTX* tls);
   /// Serves these protocols over WebSocket (none: `/$iothub/websocket` is 404). Before listen().
   void serve_websockets(std::vector<websocket_protocol> protocols);
+  /// What /metrics shows of the fronts (the emulator's wiring knows them all). Before listen().
+  void serve_metrics(std::function<std::vector<metrics::front_metrics>()> fronts);
   /// The hub's clock moved: connections re-check their deadlines (MQTT and AMQP carried over
   /// WebSocket check their tokens and keep-alive).
   void clock_advanced();
@@ -65,6 +69,8 @@ class https_front {
   void stop();
   bool wait_closed(std::chrono::milliseconds timeout);
   std::size_t connection_count() const;
+  /// Open, accepted and refused connections (any thread; /metrics).
+  net::front_numbers numbers() const;
 
  private:
   std::shared_ptr<https_state> state_;

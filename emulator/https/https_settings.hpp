@@ -15,6 +15,9 @@ struct https_settings {
   /// Serve the /admin/ routes (docs/test-control.md), to loopback peers only. Off unless the
   /// emulator is started with --test-control.
   bool test_control = false;
+  /// Serve `GET /metrics` (Prometheus text, no token: it names no device and holds no
+  /// secret). On unless --no-metrics; it is reachable where the HTTPS port listens.
+  bool metrics = true;
   /// Request head and body bounds (http_codec.hpp). A device JSON is < 1 KB; a test-control
   /// C2D message is at most 64 KB (spec §1.4) plus base64, well under the 1 MiB body bound.
   http_limits limits;

@@ -12,6 +12,7 @@
 #include "emulator/executor/hub_executor.hpp"
 #include "emulator/https/https_front.hpp"
 #include "emulator/https/https_settings.hpp"
+#include "emulator/metrics/hub_metrics.hpp"
 #include "emulator/net/connection_handle.hpp"
 #include "emulator/net/connection_set.hpp"
 #include "emulator/net/protocol.hpp"
@@ -68,6 +69,9 @@ struct https_state {
   /// The largest WebSocket frame payload accepted (1009 beyond): above the largest MQTT
   /// packet (256 KB of telemetry plus its topic) and AMQP frame the fronts allow.
   std::size_t websocket_max_frame = 1024 * 1024;
+  /// Every front's connection numbers for /metrics (serve_metrics, before listen; none: only
+  /// this front's).
+  std::function<std::vector<metrics::front_metrics>()> fronts;
   spdlog::logger& log;
 };
 

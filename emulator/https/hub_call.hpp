@@ -25,6 +25,7 @@
 #include "emulator/core/errors.hpp"
 #include "emulator/core/feedback.hpp"
 #include "emulator/core/hub_faults.hpp"
+#include "emulator/core/hub_statistics.hpp"
 #include "emulator/core/telemetry_message.hpp"
 #include "emulator/core/time.hpp"
 #include "emulator/core/twin_query.hpp"
@@ -127,7 +128,8 @@ using hub_answer =
                  std::vector<core::telemetry_message>, twin_view, method_pending, twin_list,
                  twin_history_view, c2d_received, registry_statistics, service_statistics,
                  bulk_result, certificate_view, std::vector<core::ca_certificate>, module_view,
-                 std::vector<module_view>, std::vector<core::fault_record>, core::hub_faults>;
+                 std::vector<module_view>, std::vector<core::fault_record>, core::hub_faults,
+                 core::hub_statistics>;
 
 /// The hub's part of one request; runs on the hub executor.
 using hub_call = std::function<hub_answer(core::hub&, core::time_point now)>;

@@ -104,6 +104,7 @@ route match_route(std::string_view method, std::string_view target) {
   const auto n = s.size();
 
   if (n == 1 && s[0] == "health") return pick(method, {{"GET", route_kind::health}});
+  if (n == 1 && s[0] == "metrics") return pick(method, {{"GET", route_kind::metrics}});
   // Any method: the handshake check answers a non-GET with 405 and says why.
   if (n == 2 && s[0] == "$iothub" && s[1] == "websocket")
     return make(route_kind::websocket_upgrade);

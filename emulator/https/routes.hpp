@@ -5,6 +5,7 @@
 /// Paths (sdk-wire §3, spec §7, §1.7; the query, e.g. `?api-version=2021-04-12`, is accepted
 /// and ignored):
 ///   GET    /health
+///   GET    /metrics                                (Prometheus text, issue 18)
 ///   GET    /devices   and   GET /devices/          (list; the Node SDK sends the trailing /;
 ///                                                  `?top=N` limits the list)
 ///   POST   /devices                                (bulk identity operations, issue 16)
@@ -40,6 +41,7 @@ namespace emu::https {
 
 enum class route_kind {
   health,
+  metrics,
   list_devices,
   bulk_devices,  ///< POST /devices (importMode per entry)
   list_certificates,

@@ -225,8 +225,10 @@ core::result<chaos_patch> parse_chaos_patch(std::string_view body) {
       return value.get<std::int64_t>();
     };
     if (key == "commitDelayMs") {
-      const auto v = count(10'000);
-      if (!v) return invalid("commitDelayMs must be a whole number of milliseconds, 0 to 10000.");
+      // Up to a minute: longer than the fronts' hub timeout (10 s), so a test can see a hung
+      // store answered with 503 (and /health fail).
+      const auto v = count(60'000);
+      if (!v) return invalid("commitDelayMs must be a whole number of milliseconds, 0 to 60000.");
       p.commit_delay = core::duration{*v};
     } else if (key == "failNextCommits") {
       const auto v = count(1'000'000);

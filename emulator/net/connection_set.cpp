@@ -9,6 +9,7 @@ bool connection_set::add(std::shared_ptr<stream_connection> c) {
   if (!open_ || connections_.size() >= max_) return false;
   const auto id = c->id();
   connections_.emplace(id, std::move(c));
+  ++accepted_;
   return true;
 }
 
@@ -35,6 +36,11 @@ void connection_set::clear() {
 std::size_t connection_set::size() const {
   std::lock_guard lock(mutex_);
   return connections_.size();
+}
+
+std::uint64_t connection_set::accepted() const {
+  std::lock_guard lock(mutex_);
+  return accepted_;
 }
 
 std::vector<connection_handle> connection_set::handles() const {

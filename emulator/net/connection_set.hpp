@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "emulator/net/connection_handle.hpp"
+#include "emulator/net/refusal_counts.hpp"
 
 namespace emu::net {
 
@@ -33,6 +34,11 @@ class connection_set {
   /// Forgets a closed connection.
   void remove(std::uint64_t id);
   std::size_t size() const;
+  /// Connections ever added (accepted within the limit).
+  std::uint64_t accepted() const;
+  /// What the transport refused: over the limit, failed or timed-out TLS handshakes.
+  refusal_counts& refusals() { return refusals_; }
+  const refusal_counts& refusals() const { return refusals_; }
   std::vector<connection_handle> handles() const;
 
   /// Refuses new connections from now on and asks every open one to shut down
@@ -57,6 +63,8 @@ class connection_set {
   mutable std::mutex mutex_;
   std::condition_variable empty_;
   bool open_ = true;
+  std::uint64_t accepted_ = 0;
+  refusal_counts refusals_;
   std::map<std::uint64_t, std::shared_ptr<stream_connection>> connections_;
   std::shared_ptr<std::atomic<bool>> paused_ = std::make_shared<std::atomic<bool>>(false);
 };

@@ -63,6 +63,7 @@ struct listener::state : std::enable_shared_from_this<listener::state> {
       return;
     }
     // Over the limit (or stopping): the socket closes when `c` goes away.
+    connections->refusals().count("connection_limit");
     if (const auto held = refusals.admit())
       log.warn("connection refused: {} connections are open ({}){}", connections->size(),
                options.limit_setting, emu::log::log_throttle::suffix(*held));

@@ -159,9 +159,14 @@ void stream_connection::handshake() {
       close_now("closed during the TLS handshake");
       return;
     case transport::status::failed:
+      count_refusal("tls_handshake_failed");
       close_now("TLS handshake failed: " + r.error);
       return;
   }
+}
+
+void stream_connection::count_refusal(std::string_view reason) const {
+  if (const auto set = owner_.lock()) set->refusals().count(reason);
 }
 
 void stream_connection::opened() {
@@ -261,7 +266,10 @@ void stream_connection::on_timer() {
   const auto now = steady_clock::now();
   switch (phase_) {
     case phase::handshake:
-      if (now >= handshake_deadline_) close_now("TLS handshake timeout");
+      if (now >= handshake_deadline_) {
+        count_refusal("tls_handshake_timeout");
+        close_now("TLS handshake timeout");
+      }
       return;
     case phase::open:
       if (const auto d = protocol_->deadline(); d && now >= *d) protocol_->on_deadline(now);

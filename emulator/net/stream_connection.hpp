@@ -109,6 +109,8 @@ class stream_connection final : public link,
   void flush_output();
   void arm(steady_time at);
   void on_timer();
+  /// A refusal of the transport for the front's metrics (connection_set::refusals).
+  void count_refusal(std::string_view reason) const;
   std::optional<steady_time> next_deadline() const;
   void finish_close();
   void notify_closed();

@@ -16,6 +16,24 @@ namespace {
 
 /// The longest MQTT fixed header: one type byte and four remaining-length bytes.
 constexpr std::size_t max_fixed_header = 5;
+/// The CONNACK refusal as /metrics names it (iothub_connections_refused_total{reason}).
+std::string_view refusal_reason(connect_return_code code) {
+  switch (code) {
+    case connect_return_code::unacceptable_protocol_version:
+      return "unacceptable_protocol_version";
+    case connect_return_code::identifier_rejected:
+      return "identifier_rejected";
+    case connect_return_code::server_unavailable:
+      return "server_unavailable";
+    case connect_return_code::bad_username_or_password:
+      return "bad_username_or_password";
+    case connect_return_code::not_authorized:
+      return "not_authorized";
+    case connect_return_code::accepted:
+      break;
+  }
+  return "other";
+}
 /// How long a KillTcp waits for the acknowledgement before it to be written out.
 constexpr std::chrono::seconds kill_tcp_linger{2};
 
@@ -259,6 +277,9 @@ void device_connection::apply_one(session_action& a) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, action::send>) {
           if (closed_) return;
+          if (const auto* c = std::get_if<connack>(&x.value);
+              c != nullptr && c->return_code != connect_return_code::accepted)
+            state_->refusals.count(refusal_reason(c->return_code));
           if (const auto e = encode(x.value, link_->output()); e != encode_error::none) {
             close_now(close_reason::protocol_error,
                       "cannot encode a packet: " + std::string(to_string(e)));

@@ -130,4 +130,8 @@ std::size_t gateway::connection_count() const {
   return state_->connections->size();
 }
 
+net::front_numbers gateway::numbers() const {
+  return net::numbers_of(*state_->connections, &state_->refusals);
+}
+
 }  // namespace emu::mqtt

@@ -29,6 +29,7 @@
 #include "emulator/core/host_name.hpp"
 #include "emulator/executor/hub_executor.hpp"
 #include "emulator/mqtt/gateway/gateway_settings.hpp"
+#include "emulator/net/front_numbers.hpp"
 #include "emulator/net/listener.hpp"
 
 namespace emu::mqtt {
@@ -65,6 +66,8 @@ class gateway {
   /// keep-alive against the new time.
   void clock_advanced();
   std::size_t connection_count() const;
+  /// Open, accepted and refused connections (any thread; /metrics).
+  net::front_numbers numbers() const;
 
  private:
   std::shared_ptr<gateway_state> state_;

@@ -73,6 +73,9 @@ struct gateway_state {
   executor::hub_executor& executor;
   std::shared_ptr<net::connection_set> connections;
   session_routes routes;
+  /// CONNECTs refused (by close reason: not_authorized, server_unavailable, …), over TLS and
+  /// WebSocket alike (issue 18, /metrics).
+  net::refusal_counts refusals;
   spdlog::logger& log;
 
   /// Hub events (executor thread, after the commit): route them to the connections concerned.

@@ -229,6 +229,17 @@ TEST_CASE("faultInjection is off by default and a boolean in the file (issue 17)
   CHECK_FALSE(d.hub.fault_injection);
 }
 
+TEST_CASE("metrics is on by default and a boolean in the file (issue 18)") {
+  CHECK(default_config().https.metrics);
+  auto c = default_config();
+  CHECK(apply_config_json(R"({"metrics": false})", c).empty());
+  CHECK_FALSE(c.https.metrics);
+  auto d = default_config();
+  const auto errors = apply_config_json(R"({"metrics": 0})", d);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].to_string().rfind("metrics:", 0) == 0);
+}
+
 TEST_CASE(
     "throttling: off by default; a tier with units in the file; bad tiers reported (issue 17)") {
   CHECK_FALSE(default_config().hub.throttling.has_value());

@@ -359,7 +359,7 @@ TEST_CASE(
   CHECK(a.hub.test_faults().failing_commits == 3);  // members not given stay
   CHECK(a.hub.test_faults().rejected_put_tokens == 1);
   for (const char* bad :
-       {"[]", R"({"failNextCommits":-1})", R"({"commitDelayMs":10001})", R"({"commitDelayMs":1.5})",
+       {"[]", R"({"failNextCommits":-1})", R"({"commitDelayMs":60001})", R"({"commitDelayMs":1.5})",
         R"({"pausedFronts":["https"]})", R"({"pausedFronts":"mqtt"})", R"({"other":1})"}) {
     const auto r = a.call("PATCH", "/admin/chaos", bad);
     CHECK_MESSAGE(r.status == 400, bad);

@@ -17,6 +17,8 @@ TEST_CASE("registry routes the Node SDK uses (sdk-wire §3)") {
   CHECK(purge.kind == route_kind::purge_queue);
   CHECK(purge.device_id == "dev1");
   CHECK(match_route("GET", "/health").kind == route_kind::health);
+  CHECK(match_route("GET", "/metrics").kind == route_kind::metrics);
+  CHECK(match_route("POST", "/metrics").kind == route_kind::method_not_allowed);
 }
 
 TEST_CASE("the device id is percent-decoded exactly once; + stays +") {
