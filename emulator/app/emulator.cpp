@@ -3,13 +3,17 @@
 #include <spdlog/logger.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
 #include <system_error>
 #include <utility>
+
+#include <unistd.h>
 
 #include "emulator/amqp/amqp_front.hpp"
 #include "emulator/app/dev_certificates.hpp"
@@ -161,10 +165,26 @@ ready_info emulator::start() {
     if (config_.in_memory) {
       store = std::make_unique<storage::sqlite_store>(std::string(storage::in_memory_path));
     } else {
-      std::filesystem::create_directories(config_.data_dir);
+      // Said plainly, not as SQLite's "unable to open database file": the usual cause is a
+      // container's bind mount owned by another user (README "With docker-compose").
+      const auto not_writable = [&](const std::string& why) {
+        return fail(exit_code::bad_database,
+                    "database: the data directory '" + config_.data_dir.string() +
+                        "' is not writable by this process (uid " + std::to_string(::getuid()) +
+                        ", gid " + std::to_string(::getgid()) + "): " + why +
+                        "; make that uid its owner (e.g. chown -R " + std::to_string(::getuid()) +
+                        " DIR) or choose another --data-dir");
+      };
+      std::error_code created;
+      std::filesystem::create_directories(config_.data_dir, created);
+      if (created) throw not_writable(created.message());
+      if (::access(config_.data_dir.c_str(), W_OK | X_OK) != 0)
+        throw not_writable(std::strerror(errno));
       p.db_path = std::filesystem::absolute(config_.data_dir / "iothub.db");
       store = std::make_unique<storage::sqlite_store>(p.db_path.string());
     }
+  } catch (const start_error&) {
+    throw;
   } catch (const std::exception& e) {
     throw fail(exit_code::bad_database, std::string("database: ") + e.what());
   }
