@@ -2,8 +2,9 @@
 # Installs what iothub-emulator needs on Debian 12, and nothing that is already there.
 #   scripts/install-deps.sh run    build and run the emulator
 #   scripts/install-deps.sh test   also the test suite's tools: clang/libFuzzer, mosquitto
-#                                  clients, python3-qpid-proton, docker-compose, prometheus
-#                                  (promtool checks /metrics), and the
+#                                  clients, python3-qpid-proton, the container engine
+#                                  (docker.io, docker-compose, debootstrap for the base image),
+#                                  prometheus (promtool checks /metrics), and the
 #                                  official Node SDK packages (npm ci in tests/node)
 set -euo pipefail
 mode=${1:-run}
@@ -15,7 +16,7 @@ packages=(build-essential cmake ninja-build pkg-config openssl libssl-dev libsql
 if [[ $mode == test ]]; then
   # libcpp-httplib-dev: the MQTT integration harness's HTTP client (the emulator has its own).
   packages+=(doctest-dev libcpp-httplib-dev clang libclang-rt-14-dev mosquitto-clients python3
-    python3-qpid-proton docker-compose prometheus)
+    python3-qpid-proton docker.io docker-compose debootstrap curl python3-yaml prometheus)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
