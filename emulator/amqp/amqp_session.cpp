@@ -23,6 +23,7 @@ void amqp_session::on_open(net::link& l) {
                                             l.handle(), state_->routes, l.peer());
   conn_->set_local_port(local_port_);
   conn_->set_peer_certificates(l.peer_certificates());
+  if (l.transport_name().ends_with("+ws")) conn_->set_transport("AMQP/WebSocket");
   conn_->set_refusal_counts(&state_->refusals);
   if (!conn_->start(net::steady_clock::now())) {
     conn_.reset();

@@ -70,6 +70,9 @@ class amqp_connection {
 
   /// The certificates the peer presented in its TLS handshake (DER, leaf first): an X.509
   /// device attaches its links without CBS (next-capabilities §4).
+  /// How the peer is carried, for the dashboard's device list: "AMQP" or "AMQP/WebSocket".
+  void set_transport(std::string t) { transport_ = std::move(t); }
+  const std::string& transport() const { return transport_; }
   void set_peer_certificates(std::vector<std::string> chain) {
     peer_certificates_ = std::move(chain);
   }
@@ -273,6 +276,7 @@ class amqp_connection {
   std::map<std::uint64_t, std::unique_ptr<link_handler>> links_;
   std::vector<pn_link_t*> deferred_attaches_;
   std::vector<std::string> peer_certificates_;
+  std::string transport_ = "AMQP";
   net::refusal_counts* refusals_ = nullptr;
   /// Devices whose certificate check failed, with the reason (tried once per connection).
   std::map<std::string, std::string, std::less<>> certificate_refusals_;

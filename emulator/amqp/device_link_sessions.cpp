@@ -39,9 +39,10 @@ void device_link_sessions::open(const std::string& device_id,
                                 const core::device_credential& credential, std::uint64_t attempt) {
   conn_.submit(
       [device = device_id, credential, window = conn_.settings().device_c2d_window,
-       routes = &conn_.routes(),
-       handle = conn_.handle()](core::hub& h, core::time_point now) -> core::result<std::uint64_t> {
+       routes = &conn_.routes(), handle = conn_.handle(), transport = conn_.transport()](
+          core::hub& h, core::time_point now) -> core::result<std::uint64_t> {
         core::session_request r;
+        r.transport = transport;
         r.device_id = device;
         r.token = credential.token;
         r.certificate = credential.certificate;

@@ -53,6 +53,8 @@ struct flag_values {
   bool test_control = false;
   bool fault_injection = false;
   bool no_metrics = false;
+  bool no_dashboard = false;
+  bool dashboard_remote = false;
 };
 
 void add_serve_options(CLI::App& app, flag_values& f) {
@@ -98,6 +100,13 @@ void add_serve_options(CLI::App& app, flag_values& f) {
                "feedback, clock travel, reset; docs/test-control.md)");
   app.add_flag("--no-metrics", f.no_metrics,
                "do not serve GET /metrics (Prometheus text) on the HTTPS port");
+  auto* no_dashboard = app.add_flag(
+      "--no-dashboard", f.no_dashboard,
+      "do not serve the dashboard (https://localhost/ for loopback clients; README \"Dashboard\")");
+  app.add_flag("--dashboard-remote", f.dashboard_remote,
+               "serve the dashboard to other machines too; they sign in with a service\n"
+               "connection string (the data needs a SAS token, keys are never shown to them)")
+      ->excludes(no_dashboard);
   app.add_flag("--fault-injection", f.fault_injection,
                "carry out the faults that telemetry with AzIoTHub_FaultOperationType properties\n"
                "asks for (KillTcp, ShutDownMqtt, KillAmqp*, Invoke*), as the SDKs' e2e suites\n"
@@ -198,6 +207,8 @@ void apply(const flag_values& f, emulator_config& c, std::vector<config_error>& 
   if (f.mqtt_plain_port) c.listen.mqtt_plain_port = *f.mqtt_plain_port;
   if (f.test_control) c.https.test_control = true;
   if (f.no_metrics) c.https.metrics = false;
+  if (f.no_dashboard) c.https.dashboard = https::dashboard_access::off;
+  if (f.dashboard_remote) c.https.dashboard = https::dashboard_access::remote;
   if (f.fault_injection) c.hub.fault_injection = true;
   if (f.throttling) c.hub.throttling = core::parse_throttling_tier(*f.throttling);
   if (f.tls_cert) c.tls_cert = *f.tls_cert;

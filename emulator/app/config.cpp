@@ -292,6 +292,18 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
            }},
           {"testControl", r.flag("testControl", c.https.test_control)},
           {"metrics", r.flag("metrics", c.https.metrics)},
+          {"dashboard",
+           [&](const json& v) {
+             const std::string t = v.is_string() ? v.get<std::string>() : "";
+             if (t == "loopback")
+               c.https.dashboard = https::dashboard_access::loopback;
+             else if (t == "remote")
+               c.https.dashboard = https::dashboard_access::remote;
+             else if (t == "off")
+               c.https.dashboard = https::dashboard_access::off;
+             else
+               return r.error("dashboard", "must be \"loopback\", \"remote\" or \"off\"", v);
+           }},
           {"faultInjection", r.flag("faultInjection", c.hub.fault_injection)},
           {"throttling",
            [&](const json& v) {

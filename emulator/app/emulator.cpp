@@ -360,6 +360,20 @@ ready_info emulator::start() {
         (d.authentication == core::auth_type::sas ? ";SharedAccessKey=" + d.primary_key
                                                   : std::string(";x509=true"));
   }
+  // What the dashboard shows of this wiring (issue 18): the CA is public; the connection
+  // strings are shown to loopback peers only (dashboard_api.hpp).
+  https::dashboard_site site;
+  site.hub_name = info.hub_name;
+  site.host_name = info.host_name;
+  site.ports = info.ports;
+  site.policy_connection_strings = info.policy_connection_strings;
+  if (!p.ca_path.empty()) {
+    std::ifstream ca(p.ca_path);
+    std::stringstream text;
+    text << ca.rdbuf();
+    site.ca_pem = text.str();
+  }
+  p.https->set_dashboard_site(std::move(site));
   return info;
 }
 

@@ -275,6 +275,7 @@ result<session_grant> hub::connect_device(const session_request& r, time_point n
   methods_.subscribe(r.device_id, g.epoch, (g.iothub_topics & iothub_topic::methods) != 0, now);
   presence_changed(r.device_id, now);
   touch(r.device_id, now);
+  presence_[r.device_id].transport = r.transport;
   deliver_available(now);
   sessions_.deliver(r.device_id, now);
   return g;

@@ -88,6 +88,8 @@ struct session_request {
   /// the connection, so an admitted device would reconnect and be cut again without end; a
   /// refused CONNECT puts it on its SDK's back-off instead.
   bool refuse_while_refusing = false;
+  /// How the device connects, as the dashboard shows it: "MQTT", "MQTT/WebSocket", "AMQP", …
+  std::string transport{};
 };
 
 /// An accepted session.
@@ -309,6 +311,10 @@ class hub {
                                               std::vector<property> properties, std::string body,
                                               time_point now);
   std::vector<telemetry_message> telemetry() const { return telemetry_.messages(); }
+  /// The newest `n` telemetry events, oldest first (the dashboard).
+  std::vector<std::shared_ptr<const telemetry_message>> telemetry_tail(std::size_t n) const {
+    return telemetry_.tail(n);
+  }
   /// The partitions of the Event Hubs-compatible endpoint (fixed for a stored hub).
   int partition_count() const { return telemetry_.partition_count(); }
   /// `$Default` and the configured consumer groups.

@@ -198,4 +198,20 @@ std::vector<telemetry_message> telemetry_log::messages() const {
   return out;
 }
 
+std::vector<event_ptr> telemetry_log::tail(std::size_t n) const {
+  std::vector<event_ptr> out;
+  for (const auto& p : partitions_) {
+    const auto take = std::min(n, p.events.size());
+    out.insert(out.end(), p.events.end() - static_cast<std::ptrdiff_t>(take), p.events.end());
+  }
+  std::sort(out.begin(), out.end(), [](const event_ptr& a, const event_ptr& b) {
+    // Time first; within one instant a partition's own order (sequence numbers).
+    if (a->enqueued_time != b->enqueued_time) return a->enqueued_time < b->enqueued_time;
+    if (a->partition != b->partition) return a->partition < b->partition;
+    return a->sequence_number < b->sequence_number;
+  });
+  if (out.size() > n) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(n));
+  return out;
+}
+
 }  // namespace emu::core

@@ -71,6 +71,9 @@ class telemetry_log {
 
   /// Every event, by partition then sequence number (test control).
   std::vector<telemetry_message> messages() const;
+  /// The newest `n` events of all partitions, oldest first (the dashboard's tail): reads at most
+  /// `n` per partition, whatever the log's size.
+  std::vector<event_ptr> tail(std::size_t n) const;
   std::size_t size() const { return count_; }
   /// Events the partition holds now (`partition` in range).
   std::size_t retained(int partition) const {

@@ -344,6 +344,7 @@ parse_result parse_request(std::string_view bytes, const http_limits& limits) {
     } else if (iequals(f.name, "host")) {
       if (host_seen) return fail(400, "The request has two Host fields.");
       host_seen = true;
+      r.request.host = std::string(f.value);
     } else if (iequals(f.name, "connection")) {
       for_each_element(f.value, [&](std::string_view t) {
         if (iequals(t, "close")) close = true;

@@ -14,7 +14,10 @@ struct http_request {
   /// The request target as sent (path and query, still percent-encoded).
   std::string target;
   std::string authorization;  ///< the `Authorization` header, empty when absent
-  std::string if_match;       ///< the `If-Match` header as sent (quotes included)
+  /// The `Host` header as sent (the dashboard refuses names that are not its own: DNS
+  /// rebinding).
+  std::string host;
+  std::string if_match;  ///< the `If-Match` header as sent (quotes included)
   /// Twin query paging (next-capabilities §2.5): `x-ms-continuation` and `x-ms-max-item-count`.
   std::string continuation;
   std::string max_item_count;

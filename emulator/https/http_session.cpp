@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "emulator/core/hub.hpp"
+#include "emulator/https/dashboard_api.hpp"
+#include "emulator/https/dashboard_page.hpp"
 #include "emulator/https/device_api.hpp"
 #include "emulator/https/error_response.hpp"
 #include "emulator/https/http_codec.hpp"
@@ -65,6 +67,7 @@ void http_session::await_request(bool first) {
 // ---- input ------------------------------------------------------------------------------------
 
 std::size_t http_session::on_input(std::span<const std::uint8_t> input) {
+  if (phase_ == phase::streaming) return input.size();  // an event stream reads nothing more
   if (phase_ != phase::reading) return 0;
   if (!request_started_) {
     // The first byte of a request: from now on the whole request has `request_timeout` (a slow
@@ -125,6 +128,10 @@ void http_session::on_input_overflow() {
 }
 
 void http_session::on_input_closed(std::string_view error) {
+  if (phase_ == phase::streaming) {
+    link_->close_now(error.empty() ? "event stream closed by the client" : error);
+    return;
+  }
   if (phase_ == phase::answering || phase_ == phase::writing) {
     // The client half-closed after its request (curl, HTTP/1.0): it still reads the answer.
     keep_alive_ = false;
@@ -162,6 +169,9 @@ void http_session::on_deadline(net::steady_time) {
       return;
     case phase::writing:
       link_->close_now("response write timeout");
+      return;
+    case phase::streaming:
+      stream_tick();
       return;
     case phase::closed:
       return;
@@ -215,6 +225,10 @@ void http_session::answer(http_request request, bool keep_alive) {
       return;
     default:
       break;
+  }
+  if (is_dashboard(r.kind)) {
+    dashboard(request);
+    return;
   }
   if (is_device_api(r.kind)) {
     // An X.509 device over HTTPS: its TLS client certificate stands in for Authorization. The
@@ -331,6 +345,10 @@ void http_session::ask_hub(hub_call call, api which) {
 
 void http_session::on_hub_answer(std::uint64_t generation, bool committed, api which,
                                  const hub_answer& a) {
+  if (which == api::dashboard_stream) {
+    if (phase_ == phase::streaming && generation == generation_) on_stream_view(committed, a);
+    return;
+  }
   // Answered meanwhile (503 after hub_timeout) or closed: the late answer is dropped.
   if (phase_ != phase::answering || generation != generation_) return;
   if (!committed) {
@@ -357,6 +375,19 @@ void http_session::on_hub_answer(std::uint64_t generation, bool committed, api w
       return;
     case api::health:
       respond(json_response(json{{"status", "healthy"}}), keep_alive_);
+      return;
+    case api::dashboard:
+      if (const auto* v = std::get_if<std::shared_ptr<const dashboard_view>>(&a)) {
+        const auto site = state_->site();
+        http_response r = json_response(
+            dashboard_json(**v, site.get(), state_->activity.newest(), dashboard_trusted_));
+        r.headers.emplace_back("Cache-Control", "no-store");
+        respond(r, keep_alive_);
+      } else {
+        respond(render_test_control(a), keep_alive_);  // the hub's error (401, …)
+      }
+      return;
+    case api::dashboard_stream:
       return;
     case api::metrics:
       if (const auto* s = std::get_if<core::hub_statistics>(&a)) {
@@ -418,6 +449,10 @@ void http_session::respond(const http_response& response, bool keep_alive) {
 }
 
 void http_session::on_output_flushed() {
+  if (phase_ == phase::streaming && stopping_) {
+    link_->close("the emulator is stopping");
+    return;
+  }
   if (phase_ != phase::writing) return;
   if (refused_ && !stopping_) {
     link_->close("refused request", /*drain_input=*/true);
@@ -432,12 +467,182 @@ void http_session::on_output_flushed() {
 
 void http_session::on_shutdown(std::string_view reason) {
   stopping_ = true;
+  if (phase_ == phase::streaming) {
+    link_->close(reason);
+    return;
+  }
   // A request being answered gets its response (with `Connection: close`) first.
   if (phase_ == phase::answering || phase_ == phase::writing) {
     keep_alive_ = false;
     return;
   }
   link_->close(reason);
+}
+
+// ---- the dashboard ----------------------------------------------------------------------------
+
+void http_session::dashboard(const http_request& request) {
+  const auto access = state_->settings.dashboard;
+  if (access == dashboard_access::off) {
+    respond(error_response(404, "NotFound", "The dashboard is off (--no-dashboard)."), keep_alive_);
+    return;
+  }
+  const auto site = state_->site();
+  // A loopback peer is trusted (no token, keys shown) only when it names this machine: a page
+  // of another site whose name was made to resolve to 127.0.0.1 is not (DNS rebinding).
+  const bool trusted =
+      is_loopback_address(link_->peer_address()) &&
+      is_own_host_header(request.host, site != nullptr ? site->host_name : std::string_view{});
+  if (!trusted && access != dashboard_access::remote) {
+    respond(error_response(403, "Forbidden",
+                           "The dashboard is served to loopback peers only (start the emulator "
+                           "with --dashboard-remote to serve others, who need a SAS token)."),
+            keep_alive_);
+    return;
+  }
+  const auto unauthorized = [&] {
+    respond(error_response(401, "IotHubUnauthorizedAccess",
+                           "The dashboard's data needs a service SAS token (Authorization: "
+                           "SharedAccessSignature …) from a remote peer."),
+            keep_alive_);
+  };
+  switch (route_.kind) {
+    case route_kind::dashboard_page: {
+      // The page holds no secret (it asks for the data): served to whoever may see the
+      // dashboard. Its script and style are inline, nothing is loaded from elsewhere.
+      http_response r;
+      r.body = std::string(dashboard_page());
+      r.content_type = "text/html; charset=utf-8";
+      r.headers = {{"Cache-Control", "no-store"},
+                   {"Content-Security-Policy",
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                    "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"},
+                   {"X-Content-Type-Options", "nosniff"},
+                   {"Referrer-Policy", "no-referrer"}};
+      respond(r, keep_alive_);
+      return;
+    }
+    case route_kind::dashboard_ca: {
+      if (site == nullptr || site->ca_pem.empty()) {
+        respond(error_response(404, "NotFound",
+                               "The emulator was started with its own TLS certificate; its CA "
+                               "is not known here."),
+                keep_alive_);
+        return;
+      }
+      http_response r;
+      r.body = site->ca_pem;
+      r.content_type = "application/x-pem-file";
+      r.headers = {{"Content-Disposition", "attachment; filename=\"iothub-emulator-ca.pem\""}};
+      respond(r, keep_alive_);
+      return;
+    }
+    case route_kind::dashboard_state:
+      if (!trusted && request.authorization.empty()) return unauthorized();
+      dashboard_trusted_ = trusted;  // on_hub_answer renders keys for a trusted peer only
+      ask_hub(dashboard_call(route_.device_id, request.authorization, trusted), api::dashboard);
+      return;
+    case route_kind::dashboard_events:
+      if (!trusted && request.authorization.empty()) return unauthorized();
+      start_stream(request, trusted);
+      return;
+    case route_kind::dashboard_send_c2d: {
+      // Only a JSON body: a page of another site can post a form or text/plain to a loopback
+      // address without asking, but not application/json (that needs a CORS preflight, which
+      // the emulator never grants).
+      if (request.content_type.find("application/json") == std::string::npos) {
+        respond(error_response(415, "ArgumentInvalid",
+                               "The message must be sent as Content-Type: application/json."),
+                keep_alive_);
+        return;
+      }
+      auto prepared = prepare_dashboard_send(route_.device_id, request, trusted);
+      if (auto* immediate = std::get_if<http_response>(&prepared)) {
+        respond(*immediate, keep_alive_);
+        return;
+      }
+      ask_hub(std::get<hub_call>(std::move(prepared)), api::test_control);
+      return;
+    }
+    default:
+      respond(error_response(404, "NotFound", "No such resource."), keep_alive_);
+      return;
+  }
+}
+
+void http_session::start_stream(const http_request& request, bool trusted) {
+  stream_ = std::make_unique<stream_state>();
+  stream_->device = route_.device_id;
+  stream_->token = request.authorization;
+  stream_->trusted = trusted;
+  phase_ = phase::streaming;
+  if (state_->log.should_log(spdlog::level::debug))
+    state_->log.debug("#{} {} {} -> event stream", link_->id(), method_, path_);
+  // No Content-Length: the stream ends when the connection does (RFC 9112 §6.3).
+  write_stream(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+      "Connection: close\r\nX-Content-Type-Options: nosniff\r\n\r\nretry: 2000\n\n");
+  stream_look();  // the first view at once, behind the head
+}
+
+void http_session::stream_tick() {
+  const auto now = state_->now();
+  if (link_->output_pending() > 0 &&
+      now - stream_->unread_since >= state_->settings.write_timeout) {
+    link_->close_now("event stream not read");  // it held one event; it holds nothing now
+    return;
+  }
+  if (stream_->waiting) {
+    // The hub did not answer within hub_timeout: the page reconnects when it is back.
+    link_->close_now("the hub did not answer the event stream");
+    return;
+  }
+  if (link_->output_pending() > 0) {  // the last event is unread: do not pile up more
+    deadline_ = now + state_->settings.dashboard_refresh;
+    return;
+  }
+  stream_look();
+}
+
+void http_session::stream_look() {
+  stream_->waiting = true;
+  deadline_ = state_->now() + state_->settings.hub_timeout;
+  ask_hub(dashboard_call(stream_->device, stream_->token, stream_->trusted), api::dashboard_stream);
+}
+
+void http_session::on_stream_view(bool committed, const hub_answer& a) {
+  stream_->waiting = false;
+  const auto now = state_->now();
+  deadline_ = now + state_->settings.dashboard_refresh;
+  const auto* v = std::get_if<std::shared_ptr<const dashboard_view>>(&a);
+  if (!committed || v == nullptr) {
+    // A refused token (expired, say): said as an event, then the stream ends.
+    const auto* e = std::get_if<core::error>(&a);
+    const json err = {{"message", e != nullptr ? e->message : "The hub could not answer."}};
+    write_stream("event: refused\ndata: " + err.dump() + "\n\n");
+    link_->close("event stream refused");
+    return;
+  }
+  const auto site = state_->site();
+  // The view's `nowUtc` changes with every look; an event is sent when anything else did.
+  json view = dashboard_json(**v, site.get(), state_->activity.newest(), stream_->trusted);
+  std::string now_utc = view["hub"]["nowUtc"];
+  view["hub"].erase("nowUtc");
+  std::string text = view.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text != stream_->last) {
+    stream_->last = text;
+    view["hub"]["nowUtc"] = std::move(now_utc);
+    write_stream("data: " + view.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n");
+  } else if (now - stream_->last_write >= state_->settings.dashboard_keep_alive) {
+    write_stream(": keep-alive\n\n");  // proxies and the page see the stream is alive
+  }
+}
+
+void http_session::write_stream(std::string_view text) {
+  const auto now = state_->now();
+  if (link_->output_pending() == 0) stream_->unread_since = now;
+  stream_->last_write = now;
+  link_->output().insert(link_->output().end(), text.begin(), text.end());
 }
 
 void http_session::on_closed(std::string_view reason) {

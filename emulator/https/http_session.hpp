@@ -47,7 +47,9 @@ class http_session final : public net::protocol {
   void on_shutdown(std::string_view reason) override;
   void on_closed(std::string_view reason) override;
   void on_input_overflow() override;
-  bool wants_input() const override { return phase_ == phase::reading; }
+  bool wants_input() const override {
+    return phase_ == phase::reading || phase_ == phase::streaming;
+  }
   /// How many times a request was parsed (tests: input trickled byte by byte is parsed a
   /// bounded number of times, not once per byte).
   std::size_t parses() const { return parses_; }
@@ -58,17 +60,38 @@ class http_session final : public net::protocol {
   void on_method_result(std::uint64_t generation, const core::event::method_result& r);
 
  private:
-  enum class phase : std::uint8_t { reading, answering, writing, closed };
+  /// `streaming`: the dashboard's event stream (`GET /dashboard/events`) owns the connection
+  /// until it closes.
+  enum class phase : std::uint8_t { reading, answering, writing, streaming, closed };
 
   void await_request(bool first);
   void answer(http_request request, bool keep_alive);
   /// Which API renders the hub's answer.
-  enum class api : std::uint8_t { registry, device, test_control, health, metrics };
+  enum class api : std::uint8_t {
+    registry,
+    device,
+    test_control,
+    health,
+    metrics,
+    dashboard,
+    dashboard_stream
+  };
   void ask_hub(hub_call call, api which);
   /// `GET /$iothub/websocket`: 101 and hand the connection to a websocket_stream carrying the
   /// protocol the client asked for, or refuse (400/405/426, then close).
   void upgrade(const http_request& request);
   void travel(const http_request& request);
+  /// `/` and /dashboard/…: who may see it (https_settings::dashboard), then the page, the CA,
+  /// the view, the event stream or the C2D send.
+  void dashboard(const http_request& request);
+  /// The event stream: the head, then an event each time the view changed (polled every
+  /// dashboard_refresh; at most one unread event: a client that stops reading is closed after
+  /// write_timeout, and holds no more than that).
+  void start_stream(const http_request& request, bool trusted);
+  void stream_tick();
+  void stream_look();
+  void on_stream_view(bool committed, const hub_answer& a);
+  void write_stream(std::string_view text);
   void on_hub_answer(std::uint64_t generation, bool committed, api which, const hub_answer& a);
   void respond(const http_response& response, bool keep_alive);
 
@@ -93,6 +116,18 @@ class http_session final : public net::protocol {
   std::size_t needed_ = 0;     // head parsed: the request's total size, else 0
   std::size_t line_from_ = 0;  // chunked framing waits for a line's end from here, else 0
   std::size_t parses_ = 0;     // parse_request calls (tests: trickled input stays linear)
+  // The dashboard's event stream (phase::streaming):
+  struct stream_state {
+    std::string device;  // the selected device
+    std::string token;   // a remote peer's SAS token, checked at every look
+    bool trusted = false;
+    bool waiting = false;  // a look at the hub is on its way
+    std::string last;      // the last view sent
+    net::steady_time last_write{};
+    net::steady_time unread_since{};  // when output last went from empty to pending
+  };
+  std::unique_ptr<stream_state> stream_;
+  bool dashboard_trusted_ = false;  // of the `GET /dashboard/state` being answered
 };
 
 }  // namespace emu::https

@@ -24,6 +24,9 @@ https_front::https_front(https_settings settings, executor::hub_executor& execut
       io_(io) {
   // Direct methods: the outcome goes to the connection that made the call, rendered there.
   executor.add_listener([state = state_](const core::hub_event& e) {
+    // The dashboard's activity feed: what committed rounds told the fronts.
+    if (state->settings.dashboard != dashboard_access::off)
+      state->activity.record(e, state->executor.now());
     // MQTT and AMQP carried over WebSocket end their sessions like on their own ports.
     if (std::holds_alternative<core::event::hub_reset>(e)) {
       for (const auto& c : state->connections->handles())
@@ -53,6 +56,8 @@ std::uint16_t https_front::listen(const std::string& address, std::uint16_t port
       [state = state_] { return std::make_unique<http_session>(state); });
   const auto bound = l->listen(address, port);
   if (state_->settings.test_control) state_->log.info("test control is on (loopback clients)");
+  if (state_->settings.dashboard == dashboard_access::remote)
+    state_->log.info("the dashboard is served to remote peers (with a service SAS token)");
   listeners_.push_back(std::move(l));
   return bound;
 }
@@ -80,6 +85,10 @@ std::size_t https_front::connection_count() const {
 
 void https_front::serve_metrics(std::function<std::vector<metrics::front_metrics>()> fronts) {
   state_->fronts = std::move(fronts);
+}
+
+void https_front::set_dashboard_site(dashboard_site site) {
+  state_->set_site(std::move(site));
 }
 
 net::front_numbers https_front::numbers() const {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "emulator/executor/hub_executor.hpp"
+#include "emulator/https/dashboard_api.hpp"
 #include "emulator/https/https_settings.hpp"
 #include "emulator/metrics/hub_metrics.hpp"
 #include "emulator/net/front_numbers.hpp"
@@ -61,6 +62,9 @@ class https_front {
   void serve_websockets(std::vector<websocket_protocol> protocols);
   /// What /metrics shows of the fronts (the emulator's wiring knows them all). Before listen().
   void serve_metrics(std::function<std::vector<metrics::front_metrics>()> fronts);
+  /// What the dashboard shows of the emulator (ports, CA, policies' connection strings): any
+  /// time, typically once every listener is bound.
+  void set_dashboard_site(dashboard_site site);
   /// The hub's clock moved: connections re-check their deadlines (MQTT and AMQP carried over
   /// WebSocket check their tokens and keep-alive).
   void clock_advanced();

@@ -11,6 +11,13 @@
 
 namespace emu::https {
 
+/// Who is served the dashboard (`/`, /dashboard/…; README "Dashboard").
+enum class dashboard_access {
+  off,       ///< --no-dashboard: 404
+  loopback,  ///< the default: loopback peers, without a token (like test control); others 403
+  remote,    ///< --dashboard-remote: also other peers, with a service SAS token for the data
+};
+
 struct https_settings {
   /// Serve the /admin/ routes (docs/test-control.md), to loopback peers only. Off unless the
   /// emulator is started with --test-control.
@@ -18,6 +25,15 @@ struct https_settings {
   /// Serve `GET /metrics` (Prometheus text, no token: it names no device and holds no
   /// secret). On unless --no-metrics; it is reachable where the HTTPS port listens.
   bool metrics = true;
+  /// The dashboard (issue 18): loopback only unless --dashboard-remote; off with
+  /// --no-dashboard.
+  dashboard_access dashboard = dashboard_access::loopback;
+  /// How often an open event stream (`GET /dashboard/events`) looks at the hub; it sends an
+  /// event only when the view changed.
+  std::chrono::milliseconds dashboard_refresh{500};
+  /// An event stream whose client has not read the last event for this long is closed (a
+  /// client that never reads holds one event, not a growing buffer).
+  std::chrono::milliseconds dashboard_keep_alive{15'000};
   /// Request head and body bounds (http_codec.hpp). A device JSON is < 1 KB; a test-control
   /// C2D message is at most 64 KB (spec §1.4) plus base64, well under the 1 MiB body bound.
   http_limits limits;

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "emulator/executor/hub_executor.hpp"
+#include "emulator/https/dashboard_activity.hpp"
+#include "emulator/https/dashboard_api.hpp"
 #include "emulator/https/https_front.hpp"
 #include "emulator/https/https_settings.hpp"
 #include "emulator/metrics/hub_metrics.hpp"
@@ -72,7 +74,23 @@ struct https_state {
   /// Every front's connection numbers for /metrics (serve_metrics, before listen; none: only
   /// this front's).
   std::function<std::vector<metrics::front_metrics>()> fronts;
+  /// The dashboard's activity feed (an executor listener fills it).
+  dashboard_activity activity;
+  /// What the dashboard shows of the emulator's wiring, once it is known (set_dashboard_site).
+  std::shared_ptr<const dashboard_site> site() const {
+    const std::lock_guard lock(site_mutex_);
+    return site_;
+  }
+  void set_site(dashboard_site s) {
+    auto p = std::make_shared<const dashboard_site>(std::move(s));
+    const std::lock_guard lock(site_mutex_);
+    site_ = std::move(p);
+  }
   spdlog::logger& log;
+
+ private:
+  mutable std::mutex site_mutex_;
+  std::shared_ptr<const dashboard_site> site_;
 };
 
 }  // namespace emu::https

@@ -121,6 +121,9 @@ struct certificate_view {
   bool with_code = false;
 };
 
+/// One dashboard refresh (dashboard_api.hpp), shared: it is large and only read.
+struct dashboard_view;
+
 /// What a hub call returns: a hub error, or one of the plain values above.
 using hub_answer =
     std::variant<core::error, device_view, std::vector<device_view>, no_content, empty_object,
@@ -129,7 +132,7 @@ using hub_answer =
                  twin_history_view, c2d_received, registry_statistics, service_statistics,
                  bulk_result, certificate_view, std::vector<core::ca_certificate>, module_view,
                  std::vector<module_view>, std::vector<core::fault_record>, core::hub_faults,
-                 core::hub_statistics>;
+                 core::hub_statistics, std::shared_ptr<const dashboard_view>>;
 
 /// The hub's part of one request; runs on the hub executor.
 using hub_call = std::function<hub_answer(core::hub&, core::time_point now)>;

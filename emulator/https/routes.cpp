@@ -69,6 +69,39 @@ bool has_query_parameter(std::string_view target, std::string_view name) {
   return false;
 }
 
+/// The percent-decoded value of the query parameter `name` of `target` (empty when absent or
+/// malformed).
+std::string query_value(std::string_view target, std::string_view name) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto item = query.substr(0, amp);
+    const auto eq = item.find('=');
+    if (item.substr(0, eq) == name && eq != std::string_view::npos)
+      return core::url_decode(item.substr(eq + 1)).value_or("");
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+/// The dashboard (issue 18): `/` the page, `/dashboard/…` its data and its one action of its
+/// own (the others are the registry REST API, called by the page with a SAS token).
+route dashboard_route(std::string_view method, std::string_view target,
+                      const std::vector<std::string>& s) {
+  const auto n = s.size();
+  if (n == 2 && s[1] == "ca.pem") return pick(method, {{"GET", route_kind::dashboard_ca}});
+  if (n == 2 && s[1] == "state")
+    return pick(method, {{"GET", route_kind::dashboard_state}}, query_value(target, "device"));
+  if (n == 2 && s[1] == "events")
+    return pick(method, {{"GET", route_kind::dashboard_events}}, query_value(target, "device"));
+  if (n == 4 && s[1] == "devices" && is_id_segment(s[2]) && s[3] == "messages")
+    return pick(method, {{"POST", route_kind::dashboard_send_c2d}}, s[2]);
+  return make(route_kind::not_found);
+}
+
 /// `/devices/{id}/messages/…` (next-capabilities §5). The SDKs write `devicebound` in lower
 /// case, the REST reference `deviceBound`: both are matched.
 route device_messages_route(std::string_view method, std::string_view target,
@@ -105,6 +138,8 @@ route match_route(std::string_view method, std::string_view target) {
 
   if (n == 1 && s[0] == "health") return pick(method, {{"GET", route_kind::health}});
   if (n == 1 && s[0] == "metrics") return pick(method, {{"GET", route_kind::metrics}});
+  if (n == 1 && s[0].empty()) return pick(method, {{"GET", route_kind::dashboard_page}});
+  if (n >= 2 && s[0] == "dashboard") return dashboard_route(method, target, s);
   // Any method: the handshake check answers a non-GET with 405 and says why.
   if (n == 2 && s[0] == "$iothub" && s[1] == "websocket")
     return make(route_kind::websocket_upgrade);
@@ -242,6 +277,19 @@ bool is_device_api(route_kind k) {
     case route_kind::device_complete_c2d:
     case route_kind::device_reject_c2d:
     case route_kind::device_abandon_c2d:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_dashboard(route_kind k) {
+  switch (k) {
+    case route_kind::dashboard_page:
+    case route_kind::dashboard_ca:
+    case route_kind::dashboard_state:
+    case route_kind::dashboard_events:
+    case route_kind::dashboard_send_c2d:
       return true;
     default:
       return false;

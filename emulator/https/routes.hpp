@@ -6,6 +6,9 @@
 /// and ignored):
 ///   GET    /health
 ///   GET    /metrics                                (Prometheus text, issue 18)
+///   GET    /                                       (the dashboard page, issue 18)
+///   GET    /dashboard/ca.pem, /dashboard/state[?device=id], /dashboard/events[?device=id]
+///   POST   /dashboard/devices/{id}/messages        (the dashboard's C2D send)
 ///   GET    /devices   and   GET /devices/          (list; the Node SDK sends the trailing /;
 ///                                                  `?top=N` limits the list)
 ///   POST   /devices                                (bulk identity operations, issue 16)
@@ -42,6 +45,11 @@ namespace emu::https {
 enum class route_kind {
   health,
   metrics,
+  dashboard_page,      ///< GET / (docs: README "Dashboard")
+  dashboard_ca,        ///< GET /dashboard/ca.pem
+  dashboard_state,     ///< GET /dashboard/state[?device=id] (device_id: the selected device)
+  dashboard_events,    ///< GET /dashboard/events[?device=id] (Server-Sent Events)
+  dashboard_send_c2d,  ///< POST /dashboard/devices/{id}/messages
   list_devices,
   bulk_devices,  ///< POST /devices (importMode per entry)
   list_certificates,
@@ -108,6 +116,9 @@ struct route {
 
 /// Routes `method` + `target` (path and optional query, percent-encoded as received).
 route match_route(std::string_view method, std::string_view target);
+
+/// True for the dashboard's routes (`/` and /dashboard/…).
+bool is_dashboard(route_kind k);
 
 /// True for the test-control routes under /admin/.
 bool is_admin(route_kind k);

@@ -55,4 +55,27 @@ bool is_loopback_address(std::string_view address) {
   return false;
 }
 
+bool is_own_host_header(std::string_view host, std::string_view hub_host) {
+  // The name without the port: `[::1]:443`, `localhost:8443`, `name`.
+  std::string_view name = host;
+  if (!name.empty() && name.front() == '[') {
+    const auto close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    name = name.substr(1, close - 1);
+  } else if (const auto colon = name.rfind(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  if (name.empty()) return false;
+  const auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (auto& c : out)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+  };
+  const std::string n = lower(name);
+  if (n == "localhost" || (n.size() > 10 && n.ends_with(".localhost"))) return true;
+  if (!hub_host.empty() && n == lower(hub_host)) return true;
+  return is_loopback_address(n);
+}
+
 }  // namespace emu::https

@@ -12,4 +12,10 @@ bool is_valid_utf8(std::string_view bytes);
 /// peer address of an HTTPS connection). Anything unparsable is not loopback.
 bool is_loopback_address(std::string_view address);
 
+/// True when a request's `Host` field names this machine (`localhost`, `*.localhost`, a
+/// loopback address, with or without a port) or the hub's own host name: the dashboard trusts
+/// a loopback peer only then, so a page of another site that made its name resolve to
+/// 127.0.0.1 (DNS rebinding) is not trusted.
+bool is_own_host_header(std::string_view host, std::string_view hub_host);
+
 }  // namespace emu::https

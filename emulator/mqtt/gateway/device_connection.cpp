@@ -332,9 +332,13 @@ void device_connection::hub_connect(action::authenticate a) {
   token_authenticated_ = !a.password.empty();
   state_->log.debug("{} CONNECT clean={} token {}", who(), a.clean_session ? 1 : 0,
                     core::describe_token(a.password));
-  core::session_request request{a.device_id, std::move(a.password), a.clean_session,
-                                a.inflight_window, nullptr};
+  core::session_request request;
+  request.device_id = a.device_id;
+  request.token = std::move(a.password);
+  request.clean_session = a.clean_session;
+  request.inflight_window = a.inflight_window;
   request.refuse_while_refusing = true;  // hub::session_request: no cut-and-reconnect loop
+  request.transport = link_->transport_name().ends_with("+ws") ? "MQTT/WebSocket" : "MQTT";
   if (request.token.empty()) {
     // An X.509 device (spec §3.2): the certificate it presented in the TLS handshake.
     auto certificate = core::parse_client_certificate(link_->peer_certificates());

@@ -240,6 +240,20 @@ TEST_CASE("metrics is on by default and a boolean in the file (issue 18)") {
   CHECK(errors[0].to_string().rfind("metrics:", 0) == 0);
 }
 
+TEST_CASE("the dashboard is for loopback peers by default; remote or off in the file (issue 18)") {
+  CHECK(default_config().https.dashboard == emu::https::dashboard_access::loopback);
+  auto c = default_config();
+  CHECK(apply_config_json(R"({"dashboard": "remote"})", c).empty());
+  CHECK(c.https.dashboard == emu::https::dashboard_access::remote);
+  CHECK(apply_config_json(R"({"dashboard": "off"})", c).empty());
+  CHECK(c.https.dashboard == emu::https::dashboard_access::off);
+  auto d = default_config();
+  const auto errors = apply_config_json(R"({"dashboard": true})", d);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].to_string().rfind("dashboard:", 0) == 0);
+  CHECK(d.https.dashboard == emu::https::dashboard_access::loopback);
+}
+
 TEST_CASE(
     "throttling: off by default; a tier with units in the file; bad tiers reported (issue 17)") {
   CHECK_FALSE(default_config().hub.throttling.has_value());

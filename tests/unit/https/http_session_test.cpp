@@ -189,6 +189,73 @@ TEST_CASE("stopping: an idle connection closes now, one being answered after its
   }
 }
 
+TEST_CASE("the dashboard: loopback peers naming this machine only, unless served remotely") {
+  {
+    harness h;
+    h.in("GET / HTTP/1.1\r\nHost: localhost:443\r\n\r\n");
+    const auto page = h.flush();
+    CHECK(page.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(page.find("Content-Type: text/html") != std::string::npos);
+    CHECK(page.find("Content-Security-Policy: default-src 'none'") != std::string::npos);
+    CHECK(page.find("<title>IoT Hub emulator</title>") != std::string::npos);
+  }
+  {
+    harness h;
+    h.link.address = "10.1.2.3";
+    h.in("GET /dashboard/state HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    CHECK(h.flush().rfind("HTTP/1.1 403", 0) == 0);
+  }
+  {
+    harness h;  // a name resolved to 127.0.0.1 by someone else's DNS
+    h.in("GET /dashboard/state HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+    CHECK(h.flush().rfind("HTTP/1.1 403", 0) == 0);
+  }
+  {
+    https_settings s;
+    s.dashboard = dashboard_access::remote;
+    harness h(s);
+    h.link.address = "10.1.2.3";
+    h.in("GET /dashboard/events HTTP/1.1\r\nHost: myhub\r\n\r\n");
+    CHECK(h.flush().rfind("HTTP/1.1 401", 0) == 0);  // remote: a token is needed
+    h.in("GET / HTTP/1.1\r\nHost: myhub\r\n\r\n");
+    CHECK(h.flush().rfind("HTTP/1.1 200", 0) == 0);  // the page holds no secret
+  }
+  {
+    https_settings s;
+    s.dashboard = dashboard_access::off;
+    harness h(s);
+    h.in("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    CHECK(h.flush().rfind("HTTP/1.1 404", 0) == 0);
+  }
+  {
+    harness h;  // a form of another site cannot send C2D (no CORS preflight without JSON)
+    h.in(
+        "POST /dashboard/devices/d/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+        "text/plain\r\nContent-Length: 2\r\n\r\n{}");
+    CHECK(h.flush().rfind("HTTP/1.1 415", 0) == 0);
+  }
+}
+
+TEST_CASE("the dashboard's event stream: a head without length, then a look at the hub per tick") {
+  https_settings s;
+  s.hub_timeout = 300ms;
+  harness h(s);
+  h.in("GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  const auto head = h.link.take();
+  CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(head.find("Content-Type: text/event-stream") != std::string::npos);
+  CHECK(head.find("Content-Length") == std::string::npos);
+  h.session.on_output_flushed();
+  CHECK(h.session.wants_input());
+  CHECK(h.in("ignored") == 7);  // nothing more is read as a request
+  // The hub (never started here) does not answer its look: the stream ends after hub_timeout
+  // instead of waiting for ever.
+  CHECK(h.session.deadline() == h.now + 300ms);
+  CHECK_FALSE(h.link.closed);
+  h.expire();
+  CHECK(h.link.closed);
+}
+
 TEST_CASE("100-continue is sent once, when the head asks for it and the body is missing") {
   harness h;
   h.in("PUT /devices/d HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");

@@ -35,7 +35,7 @@ TEST_CASE("malformed, unknown and wrong-method requests") {
   CHECK(match_route("GET", "/devices/a%zz").kind == route_kind::bad_request);
   CHECK(match_route("GET", "/devices/a%2").kind == route_kind::bad_request);
   CHECK(match_route("GET", "/nothing").kind == route_kind::not_found);
-  CHECK(match_route("GET", "/").kind == route_kind::not_found);
+  CHECK(match_route("GET", "/dashboard").kind == route_kind::not_found);
   CHECK(match_route("GET", "").kind == route_kind::not_found);
   CHECK(match_route("GET", "/devices/a/b/c").kind == route_kind::not_found);
   CHECK(match_route("GET", "/devices//commands").kind == route_kind::not_found);
@@ -124,4 +124,28 @@ TEST_CASE("module routes (issue 16): identities, twins and methods by identity k
   CHECK(match_route("GET", "/devices/d1%2Fm1").kind == route_kind::not_found);
   CHECK(match_route("PATCH", "/admin/devices/d1%2Fm1/twin").kind == route_kind::not_found);
   CHECK(match_route("GET", "/admin/devices/d1%2Fm1/messages").kind == route_kind::not_found);
+}
+
+TEST_CASE("the dashboard's routes (issue 18)") {
+  CHECK(match_route("GET", "/").kind == route_kind::dashboard_page);
+  CHECK(match_route("GET", "/?device=dev1").kind == route_kind::dashboard_page);
+  CHECK(match_route("POST", "/").kind == route_kind::method_not_allowed);
+  CHECK(match_route("GET", "/dashboard/ca.pem").kind == route_kind::dashboard_ca);
+  const auto state = match_route("GET", "/dashboard/state?device=a%2Bb%20c");
+  CHECK(state.kind == route_kind::dashboard_state);
+  CHECK(state.device_id == "a+b c");
+  CHECK(match_route("GET", "/dashboard/state").device_id.empty());
+  CHECK(match_route("GET", "/dashboard/state?device=%zz").device_id.empty());
+  const auto events = match_route("GET", "/dashboard/events?x=1&device=dev2");
+  CHECK(events.kind == route_kind::dashboard_events);
+  CHECK(events.device_id == "dev2");
+  const auto send = match_route("POST", "/dashboard/devices/d%231/messages");
+  CHECK(send.kind == route_kind::dashboard_send_c2d);
+  CHECK(send.device_id == "d#1");
+  CHECK(match_route("GET", "/dashboard/devices/d/messages").kind == route_kind::method_not_allowed);
+  CHECK(match_route("POST", "/dashboard/devices/a%2Fb/messages").kind == route_kind::not_found);
+  CHECK(match_route("GET", "/dashboard/other").kind == route_kind::not_found);
+  CHECK(is_dashboard(route_kind::dashboard_events));
+  CHECK_FALSE(is_dashboard(route_kind::metrics));
+  CHECK_FALSE(is_admin(route_kind::dashboard_send_c2d));
 }

@@ -56,3 +56,22 @@ TEST_CASE("loopback peers") {
   CHECK_FALSE(is_loopback_address("localhost"));
   CHECK_FALSE(is_loopback_address(""));
 }
+
+TEST_CASE("the dashboard trusts Host names of this machine only (DNS rebinding)") {
+  CHECK(is_own_host_header("localhost", ""));
+  CHECK(is_own_host_header("localhost:8443", ""));
+  CHECK(is_own_host_header("LocalHost:443", ""));
+  CHECK(is_own_host_header("app.localhost", ""));
+  CHECK(is_own_host_header("127.0.0.1:443", ""));
+  CHECK(is_own_host_header("127.1.2.3", ""));
+  CHECK(is_own_host_header("[::1]:443", ""));
+  CHECK(is_own_host_header("[::1]", ""));
+  CHECK(is_own_host_header("myhub.azure-devices.net:443", "myhub.azure-devices.net"));
+  CHECK_FALSE(is_own_host_header("evil.example", "myhub"));
+  CHECK_FALSE(is_own_host_header("evil.example:443", ""));
+  CHECK_FALSE(is_own_host_header("localhost.evil.example", ""));
+  CHECK_FALSE(is_own_host_header("10.0.0.1", ""));
+  CHECK_FALSE(is_own_host_header("[::1", ""));
+  CHECK_FALSE(is_own_host_header("", ""));
+  CHECK_FALSE(is_own_host_header(":443", ""));
+}
