@@ -4,7 +4,8 @@
 #   scripts/install-deps.sh test   also the test suite's tools: clang/libFuzzer, mosquitto
 #                                  clients, python3-qpid-proton, the container engine
 #                                  (docker.io, docker-compose, debootstrap for the base image),
-#                                  prometheus (promtool checks /metrics), and the
+#                                  prometheus (promtool checks /metrics), chromium (the
+#                                  dashboard's browser test), and the
 #                                  official Node SDK packages (npm ci in tests/node)
 set -euo pipefail
 mode=${1:-run}
@@ -16,7 +17,7 @@ packages=(build-essential cmake ninja-build pkg-config openssl libssl-dev libsql
 if [[ $mode == test ]]; then
   # libcpp-httplib-dev: the MQTT integration harness's HTTP client (the emulator has its own).
   packages+=(doctest-dev libcpp-httplib-dev clang libclang-rt-14-dev mosquitto-clients python3
-    python3-qpid-proton docker.io docker-compose debootstrap curl python3-yaml prometheus)
+    python3-qpid-proton docker.io docker-compose debootstrap curl python3-yaml prometheus chromium)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
