@@ -67,9 +67,12 @@ EXPOSE 8883 5671 443
 HEALTHCHECK --interval=5s --timeout=4s --start-period=30s --retries=3 \
   CMD wget -q -O /dev/null --ca-certificate=/data/certs/ca.crt https://localhost:443/health || exit 1
 ENTRYPOINT ["/bin/sh", "-c", "rm -f /run/iothub-emulator/ready.json && exec iothub-emulator \"$@\"", "iothub-emulator"]
+# The dashboard is served remotely: a browser on the host reaches the container through the
+# bridge, not its loopback; it signs in with the iothubowner connection string (README
+# "Dashboard"), and the container never shows keys to it.
 # The printed HostName has a dot (the C SDK needs one, README "Host names"): compose gives the
 # container that network alias; the service name and the loopback names stay aliases.
-CMD ["--bind", "0.0.0.0", "--data-dir", "/data", "--https-port", "443", \
+CMD ["--bind", "0.0.0.0", "--data-dir", "/data", "--https-port", "443", "--dashboard-remote", \
      "--host-name", "iothub-emulator.internal", \
      "--host-alias", "iothub-emulator", "--host-alias", "localhost", "--host-alias", "127.0.0.1", \
      "--ready-file", "/run/iothub-emulator/ready.json"]

@@ -3,7 +3,8 @@
 # scripts/base-image.sh), brings compose.yaml up, waits until the emulator is healthy (its
 # healthcheck asks GET /health), runs the tutorial profile to its Success feedback, sends
 # telemetry from the host with mosquitto_pub and reads it with the read-telemetry service,
-# scrapes /metrics from the host and through the observe profile's Prometheus, checks that a
+# scrapes /metrics from the host and through the observe profile's Prometheus, loads the
+# dashboard from the host (data only with an iothubowner token, no keys shown), checks that a
 # root-owned bind-mounted data directory is refused with a clear message, and tears everything
 # down with -v. Prints the image size and the time to healthy.
 #
@@ -132,6 +133,21 @@ for _ in $(seq 120); do
 done
 curl -fsS "$query" | grep -q '"result":\[{' || fail "Prometheus did not scrape the emulator's /metrics"
 say "metrics: /metrics from the host, and Prometheus scraped it"
+
+# ---- the dashboard: from the host (a remote peer for the container), data only with a token ----
+dash="https://127.0.0.1:$IOTHUB_HTTPS_PORT"
+curl -fsS --cacert "$work/ca.crt" "$dash/" | grep -q '<title>IoT Hub emulator</title>' \
+  || fail "GET / (the dashboard page) from the host"
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.crt" "$dash/dashboard/state")
+[[ $code == 401 ]] || fail "the dashboard's data without a token answered $code, not 401"
+owner_cs='HostName=iothub-emulator.internal;SharedAccessKeyName=iothubowner;SharedAccessKey=OdtOwlXnHd2Pw8RmbhiPaCN+ZahPZ44vvv4QQtf1LII='
+owner_token=$("${compose[@]}" exec -T iothub-emulator iothub-emulator sas-token --connection-string "$owner_cs")
+state=$(curl -fsS --cacert "$work/ca.crt" -H "Authorization: $owner_token" "$dash/dashboard/state?device=myDevice") \
+  || fail "the dashboard's data with an iothubowner token"
+grep -q '"deviceId":"myDevice"' <<<"$state" || fail "the dashboard's data does not show myDevice"
+grep -q 'hello from the container test' <<<"$state" || fail "the dashboard's telemetry tail is empty"
+! grep -q 'SharedAccessKey' <<<"$state" || fail "the dashboard showed a key to a remote peer"
+say "dashboard: the page, and its data with a token only, without keys"
 
 # ---- a root-owned bind-mounted data directory ---------------------------------------------------
 mkdir -p "$work/root-owned"
