@@ -374,6 +374,11 @@ ready_info emulator::start() {
     site.ca_pem = text.str();
   }
   p.https->set_dashboard_site(std::move(site));
+  if (config_.https.dashboard != https::dashboard_access::off)
+    info.dashboard = "https://localhost" +
+                     (info.ports["https"] == 443 ? std::string()
+                                                 : ":" + std::to_string(info.ports["https"])) +
+                     "/";
   return info;
 }
 

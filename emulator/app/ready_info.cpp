@@ -16,6 +16,7 @@ std::string ready_json(const ready_info& info) {
   j["ports"] = info.ports;
   j["caCertificate"] = info.ca_certificate.string();
   j["database"] = info.database.empty() ? nullptr : nlohmann::json(info.database.string());
+  j["dashboard"] = info.dashboard.empty() ? nullptr : nlohmann::json(info.dashboard);
   nlohmann::json cs = info.policy_connection_strings;
   cs["devices"] = info.device_connection_strings;
   j["connectionStrings"] = cs;
@@ -26,6 +27,7 @@ std::string banner(const ready_info& info) {
   std::ostringstream out;
   out << "\niothub-emulator is ready: hub '" << info.hub_name << "' at " << info.host_name << "\n";
   for (const auto& [name, port] : info.ports) out << "  " << name << " port: " << port << "\n";
+  if (!info.dashboard.empty()) out << "  dashboard: " << info.dashboard << "\n";
   out << "  database: " << (info.database.empty() ? "(in memory)" : info.database.string())
       << "\n  CA certificate: " << info.ca_certificate.string() << "\n"
       << "    trust it with: NODE_EXTRA_CA_CERTS=" << info.ca_certificate.string()

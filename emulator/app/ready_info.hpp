@@ -16,6 +16,7 @@ struct ready_info {
   std::map<std::string, std::string> policy_connection_strings;  // "iothubowner", "service"
   std::map<std::string, std::string> device_connection_strings;  // by device id
   std::filesystem::path database;                                // empty when in memory
+  std::string dashboard;  // its address for a browser on this machine; empty when off
 };
 
 std::string ready_json(const ready_info& info);

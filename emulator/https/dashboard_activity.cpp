@@ -23,7 +23,7 @@ void dashboard_activity::record(const core::hub_event& e, core::time_point now) 
         if constexpr (std::is_same_v<T, core::event::c2d_delivery>) {
           add(now, "c2d", ev.device_id,
               "C2D message " + std::to_string(ev.delivery.message.seq) + " delivered (attempt " +
-                  std::to_string(ev.delivery.message.delivery_count) + ", QoS " +
+                  std::to_string(ev.delivery.message.delivery_count + 1) + ", QoS " +
                   std::to_string(ev.qos) + ")");
         } else if constexpr (std::is_same_v<T, core::event::session_ended>) {
           add(now, "session", ev.device_id, session_end_text(ev.why));
