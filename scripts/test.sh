@@ -12,11 +12,18 @@
 #   EMU_CONTAINER_TEST=0 skip the container test
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each phase's wall time, printed at the end (the README's figures come from these lines).
+started=$SECONDS
+phase_times=()
+phase() { phase_times+=("$1: $((SECONDS - started)) s"); started=$SECONDS; }
+trap 'printf "test.sh phase times: %s\n" "${phase_times[*]/%/;}"' EXIT
 scripts/install-deps.sh test
+phase install
 jobs=$(nproc)
 fuzz_seconds=${EMU_FUZZ_SECONDS:-30}
 
 TSAN_JOBS=$jobs scripts/tsan.sh build
+phase tsan-build
 
 # One sanitizer build serves the tests and the fuzzers (it used to be two, a GCC test build and
 # a clang fuzz build, a third of the suite's time). No build type: the fuzz setup compiles our
@@ -28,11 +35,13 @@ fi
 CC=clang CXX=clang++ cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE= -DEMU_SANITIZE=ON \
   -DEMU_WERROR=ON -DEMU_BUILD_FUZZERS=ON -DEMU_FUZZ_SECONDS="$fuzz_seconds" -DEMU_TSAN=ON >/dev/null
 cmake --build build/test -j "$jobs"
+phase test-build
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # shellcheck disable=SC2086
 ctest --test-dir build/test --output-on-failure -j "$jobs" ${CTEST_ARGS:-}
+phase ctest
 
 # The container (issue 18), after the suite: it builds with both cores and publishes ports.
 if [[ -z ${CTEST_ARGS:-} && ${EMU_CONTAINER_TEST:-1} != 0 ]]; then
@@ -40,6 +49,7 @@ if [[ -z ${CTEST_ARGS:-} && ${EMU_CONTAINER_TEST:-1} != 0 ]]; then
   scripts/container-test.sh
   rc=$?
   set -e
+  phase container
   if [[ $rc -eq 77 ]]; then
     echo "test.sh: the container test was SKIPPED (reason above); everything else passed"
   elif [[ $rc -ne 0 ]]; then

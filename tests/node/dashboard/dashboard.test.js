@@ -179,6 +179,11 @@ test('create a device, update its desired properties, invoke a method, purge and
     'the device to get the desired property set on the page');
   await textOf(page, '#twin-desired', (t) => t.includes('"telemetryInterval": 7'), 'the desired property on the page');
   await textOf(page, '#activity', (t) => t.includes('desired properties changed'), 'the twin change in the feed');
+  // The device reports back: the page shows the reported property and the write.
+  await withTimeout(new Promise((resolve, reject) =>
+    twin.properties.reported.update({ applied: 7 }, (e) => (e ? reject(e) : resolve()))), 15000, 'the reported patch');
+  await textOf(page, '#twin-reported', (t) => t.includes('"applied": 7'), 'the reported property on the page');
+  await textOf(page, '#twin-history', (t) => t.includes('device reported'), 'the reported write on the page');
 
   await page.fill('#method-name', 'reboot');
   await page.fill('#method-payload', '{"delay": 1}');
