@@ -13,8 +13,18 @@
 # anything else failed. Used by scripts/test.sh; runs alone too.
 #   IOTHUB_CT_PORT_BASE=N  publish MQTT, AMQP, HTTPS, Prometheus on N+8883, N+5671, N+443,
 #                          N+9090 of 127.0.0.1 (default 10000: no clash with a local hub)
+# Usage: scripts/container-test.sh [all|build|run|stop]   (default all)
+#   build  the engine, the base image and the images only; a dockerd it started keeps running
+#          for `run` (its pid in build/container-test/dockerd.pid). scripts/test.sh runs it
+#          under `nice -n 19` while CTest runs, so the image takes only the CPU the tests leave.
+#   run    everything after the build; stops a dockerd that `build` started.
+#   stop   only that: stops a dockerd that `build` started (after a failed suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-all}
+case $mode in all | build | run | stop) ;; *) echo "usage: $0 [all|build|run|stop]" >&2; exit 2 ;; esac
+state=$PWD/build/container-test
+mkdir -p "$state"
 project=iothub-container-test
 base=${IOTHUB_CT_PORT_BASE:-10000}
 export IOTHUB_MQTT_PORT=$((base + 8883)) IOTHUB_AMQP_PORT=$((base + 5671))
@@ -30,16 +40,36 @@ fail() {
   "${compose[@]}" logs --no-color --tail=60 >&2 2>/dev/null || true
   exit 1
 }
+stop_dockerd() {
+  [[ -n $dockerd_pid ]] || return 0
+  kill "$dockerd_pid" 2>/dev/null || true
+  # Not always our child (a `build` run started it): wait for it to be gone.
+  for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$state/dockerd.pid"
+}
 cleanup() {
+  local rc=$?
+  if [[ $mode == build ]]; then
+    # The images are what `run` needs; the engine stays up for it (unless the build failed).
+    [[ $rc -eq 0 ]] || stop_dockerd
+    rm -rf "$work" 2>/dev/null || true
+    return
+  fi
   "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
   docker rm -fv iothub >/dev/null 2>&1 || true
   rm -rf "$work" 2>/dev/null || true
-  if [[ -n $dockerd_pid ]]; then
-    kill "$dockerd_pid" 2>/dev/null || true
-    wait "$dockerd_pid" 2>/dev/null || true
-  fi
+  stop_dockerd
 }
 trap cleanup EXIT
+# A dockerd that a `build` run started is this run's to stop.
+if [[ $mode != build && -f $state/dockerd.pid ]] && kill -0 "$(cat "$state/dockerd.pid")" 2>/dev/null; then
+  dockerd_pid=$(cat "$state/dockerd.pid")
+fi
+if [[ $mode == stop ]]; then
+  trap - EXIT
+  stop_dockerd
+  exit 0
+fi
 
 # ---- the engine -------------------------------------------------------------------------------
 command -v docker >/dev/null || skip "no docker client (Debian package docker.io)"
@@ -47,27 +77,33 @@ command -v docker-compose >/dev/null || skip "no docker-compose (Debian package 
 if ! docker info >/dev/null 2>&1; then
   command -v dockerd >/dev/null || skip "no Docker engine runs and dockerd is not installed"
   [[ $(id -u) -eq 0 ]] || skip "no Docker engine runs and starting dockerd needs root"
-  say "starting dockerd (log: $work/dockerd.log)"
-  dockerd >"$work/dockerd.log" 2>&1 &
+  say "starting dockerd (log: $state/dockerd.log)"
+  dockerd >"$state/dockerd.log" 2>&1 &
   dockerd_pid=$!
+  echo "$dockerd_pid" >"$state/dockerd.pid"
   for _ in $(seq 60); do
     docker info >/dev/null 2>&1 && break
-    kill -0 "$dockerd_pid" 2>/dev/null || skip "dockerd exited: $(tail -n 3 "$work/dockerd.log")"
+    kill -0 "$dockerd_pid" 2>/dev/null || skip "dockerd exited: $(tail -n 3 "$state/dockerd.log")"
     sleep 1
   done
-  docker info >/dev/null 2>&1 || skip "dockerd did not answer within 60 s: $(tail -n 3 "$work/dockerd.log")"
+  docker info >/dev/null 2>&1 || skip "dockerd did not answer within 60 s: $(tail -n 3 "$state/dockerd.log")"
 fi
 "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true  # a run killed half-way
 
 # ---- build --------------------------------------------------------------------------------------
-scripts/base-image.sh
-say "building the images (emulator, prometheus)"
-started=$(date +%s)
-"${compose[@]}" build -q iothub-emulator prometheus >"$work/build.log" 2>&1 \
-  || { tail -n 40 "$work/build.log" >&2; fail "docker-compose build"; }
-say "built in $(($(date +%s) - started)) s"
-size=$(docker image inspect -f '{{.Size}}' iothub-emulator:local)
-say "image iothub-emulator:local: $((size / 1000 / 1000)) MB ($(numfmt --to=iec "$size"))"
+if [[ $mode != run ]]; then
+  scripts/base-image.sh
+  say "building the images (emulator, prometheus)"
+  started=$(date +%s)
+  "${compose[@]}" build -q iothub-emulator prometheus >"$work/build.log" 2>&1 \
+    || { tail -n 40 "$work/build.log" >&2; fail "docker-compose build"; }
+  say "built in $(($(date +%s) - started)) s"
+  size=$(docker image inspect -f '{{.Size}}' iothub-emulator:local)
+  say "image iothub-emulator:local: $((size / 1000 / 1000)) MB ($(numfmt --to=iec "$size"))"
+  [[ $mode == build ]] && exit 0
+fi
+docker image inspect iothub-emulator:local >/dev/null 2>&1 \
+  || fail "no image iothub-emulator:local (run: $0 build)"
 
 # ---- up, healthy --------------------------------------------------------------------------------
 started_ms=$(date +%s%3N)
