@@ -38,10 +38,22 @@ test.after(async () => {
   if (server) await server.stop();
 });
 
+/** Tokens an F1 bucket (100 a minute) can have regained since `started` (ms, real clock). */
+function refilled(started) {
+  return Math.ceil((Date.now() - started) / 600);
+}
+
 test('F1 registry throttle: 100 operations pass in a burst, the next gets ThrottlingError (429); a minute later it passes', async () => {
-  for (let i = 0; i < 100; i++) await registry.get('dev1');
-  const err = await registry.get('dev1').then(() => null, (e) => e);
-  assert.ok(err, 'the 101st registry operation must be throttled');
+  // The bucket also refills while the burst runs (100 a minute: one every 600 ms of the hub's
+  // clock, which here is the real one), so a slow machine may fit one or two more.
+  const started = Date.now();
+  let passed = 0;
+  let err = null;
+  for (let i = 0; i < 120 && !err; i++) {  // bounded
+    await registry.get('dev1').then(() => { passed++; }, (e) => { err = e; });
+  }
+  assert.ok(err, 'a registry operation past the bucket must be throttled');
+  assert.ok(passed >= 100 && passed <= 100 + refilled(started), `${passed} passed`);
   assert.equal(err.constructor.name, 'ThrottlingError');
   assert.equal(err.response.statusCode, 429);
   assert.match(err.responseBody, /ThrottlingException/);
@@ -60,14 +72,15 @@ test('F1 C2D send throttle: the service Client gets ThrottlingError (com.microso
   await service.open();
   let sent = 0;
   let err = null;
-  // At most 120 attempts (bounded): 100 fit in the minute's bucket. Spread over three devices,
+  const started = Date.now();
+  // At most 120 attempts (bounded): 100 fit in the minute's bucket (plus its refill meanwhile). Spread over three devices,
   // whose queues (50 each) hold them all, so the queue limit is not what refuses.
   for (let i = 0; i < 120 && !err; i++) {
     await service.send(`dev${1 + (i % 3)}`, new Message(`c2d-${i}`))
       .then(() => { sent++; }, (e) => { err = e; });
   }
   assert.ok(err, 'a C2D send must be throttled');
-  assert.equal(sent, 100);
+  assert.ok(sent >= 100 && sent <= 100 + refilled(started), `${sent} sent`);
   assert.equal(err.constructor.name, 'ThrottlingError', err.message);
 });
 
