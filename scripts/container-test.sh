@@ -23,8 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-all}
 case $mode in all | build | run | stop) ;; *) echo "usage: $0 [all|build|run|stop]" >&2; exit 2 ;; esac
-state=$PWD/build/container-test
-mkdir -p "$state"
+state_dir=$PWD/build/container-test
+mkdir -p "$state_dir"
 project=iothub-container-test
 base=${IOTHUB_CT_PORT_BASE:-10000}
 export IOTHUB_MQTT_PORT=$((base + 8883)) IOTHUB_AMQP_PORT=$((base + 5671))
@@ -45,7 +45,7 @@ stop_dockerd() {
   kill "$dockerd_pid" 2>/dev/null || true
   # Not always our child (a `build` run started it): wait for it to be gone.
   for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
-  rm -f "$state/dockerd.pid"
+  rm -f "$state_dir/dockerd.pid"
 }
 cleanup() {
   local rc=$?
@@ -62,8 +62,8 @@ cleanup() {
 }
 trap cleanup EXIT
 # A dockerd that a `build` run started is this run's to stop.
-if [[ $mode != build && -f $state/dockerd.pid ]] && kill -0 "$(cat "$state/dockerd.pid")" 2>/dev/null; then
-  dockerd_pid=$(cat "$state/dockerd.pid")
+if [[ $mode != build && -f $state_dir/dockerd.pid ]] && kill -0 "$(cat "$state_dir/dockerd.pid")" 2>/dev/null; then
+  dockerd_pid=$(cat "$state_dir/dockerd.pid")
 fi
 if [[ $mode == stop ]]; then
   trap - EXIT
@@ -77,16 +77,16 @@ command -v docker-compose >/dev/null || skip "no docker-compose (Debian package 
 if ! docker info >/dev/null 2>&1; then
   command -v dockerd >/dev/null || skip "no Docker engine runs and dockerd is not installed"
   [[ $(id -u) -eq 0 ]] || skip "no Docker engine runs and starting dockerd needs root"
-  say "starting dockerd (log: $state/dockerd.log)"
-  dockerd >"$state/dockerd.log" 2>&1 &
+  say "starting dockerd (log: $state_dir/dockerd.log)"
+  dockerd >"$state_dir/dockerd.log" 2>&1 &
   dockerd_pid=$!
-  echo "$dockerd_pid" >"$state/dockerd.pid"
+  echo "$dockerd_pid" >"$state_dir/dockerd.pid"
   for _ in $(seq 60); do
     docker info >/dev/null 2>&1 && break
-    kill -0 "$dockerd_pid" 2>/dev/null || skip "dockerd exited: $(tail -n 3 "$state/dockerd.log")"
+    kill -0 "$dockerd_pid" 2>/dev/null || skip "dockerd exited: $(tail -n 3 "$state_dir/dockerd.log")"
     sleep 1
   done
-  docker info >/dev/null 2>&1 || skip "dockerd did not answer within 60 s: $(tail -n 3 "$state/dockerd.log")"
+  docker info >/dev/null 2>&1 || skip "dockerd did not answer within 60 s: $(tail -n 3 "$state_dir/dockerd.log")"
 fi
 "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true  # a run killed half-way
 
@@ -178,11 +178,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.crt" "$dash/das
 [[ $code == 401 ]] || fail "the dashboard's data without a token answered $code, not 401"
 owner_cs='HostName=iothub-emulator.internal;SharedAccessKeyName=iothubowner;SharedAccessKey=OdtOwlXnHd2Pw8RmbhiPaCN+ZahPZ44vvv4QQtf1LII='
 owner_token=$("${compose[@]}" exec -T iothub-emulator iothub-emulator sas-token --connection-string "$owner_cs")
-state=$(curl -fsS --cacert "$work/ca.crt" -H "Authorization: $owner_token" "$dash/dashboard/state?device=myDevice") \
+view=$(curl -fsS --cacert "$work/ca.crt" -H "Authorization: $owner_token" "$dash/dashboard/state?device=myDevice") \
   || fail "the dashboard's data with an iothubowner token"
-grep -q '"deviceId":"myDevice"' <<<"$state" || fail "the dashboard's data does not show myDevice"
-grep -q 'hello from the container test' <<<"$state" || fail "the dashboard's telemetry tail is empty"
-! grep -q 'SharedAccessKey' <<<"$state" || fail "the dashboard showed a key to a remote peer"
+grep -q '"deviceId":"myDevice"' <<<"$view" || fail "the dashboard's data does not show myDevice"
+grep -q 'hello from the container test' <<<"$view" || fail "the dashboard's telemetry tail is empty"
+! grep -q 'SharedAccessKey' <<<"$view" || fail "the dashboard showed a key to a remote peer"
 say "dashboard: the page, and its data with a token only, without keys"
 
 # ---- a root-owned bind-mounted data directory ---------------------------------------------------
