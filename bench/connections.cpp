@@ -11,7 +11,10 @@
 // over --idle-seconds). RLIMIT_NOFILE is raised to its hard limit (the emulator inherits it).
 //
 // Options: --devices K [10000]  --parallel P [64]  --idle-seconds S [10]  --settle-seconds S [2]
-//          --emulator PATH  --log-level L [info]  --work-dir DIR  --keep
+//          --client-processes N [1]  --emulator PATH  --log-level L [info]  --work-dir DIR  --keep
+// With N client processes, each connects its share of the devices from its own source address
+// (127.0.0.2, 127.0.0.3, …) and holds its own sockets (the fd limit is per process): the way to
+// reach ~19,500 devices under a 20,000 open-file hard limit (issue 19).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,8 +23,10 @@
 #include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -65,9 +70,9 @@ void put_len(std::string& out, std::size_t n) {
 std::string connect_packet(const std::string& id, const std::string& user, const std::string& pw) {
   std::string body;
   put_str(body, "MQTT");
-  body.push_back(4);                            // 3.1.1
+  body.push_back(4);                               // 3.1.1
   body.push_back(static_cast<char>(0x80 | 0x40));  // user name, password, clean session 0
-  put_u16(body, 1200);                          // keep-alive seconds
+  put_u16(body, 1200);                             // keep-alive seconds
   put_str(body, id);
   put_str(body, user);
   put_str(body, pw);
@@ -102,75 +107,47 @@ struct conn {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::signal(SIGPIPE, SIG_IGN);
-  const args a(argc, argv,
-               {"--devices", "--parallel", "--idle-seconds", "--settle-seconds", "--emulator",
-                "--log-level", "--work-dir"},
-               {"--keep"});
-  const int k_total = static_cast<int>(a.number("--devices", 10000));
-  const int parallel = static_cast<int>(a.number("--parallel", 64));
-  const int idle_seconds = static_cast<int>(a.number("--idle-seconds", 10));
-  const int settle_seconds = static_cast<int>(a.number("--settle-seconds", 2));
-  const auto work = a.text("--work-dir", "").empty()
-                        ? make_temp_dir("conn")
-                        : std::filesystem::path(a.text("--work-dir", ""));
-  const long fd_limit = raise_fd_limit();
-  std::cout << "connections on " << machine_line() << "\n  " << k_total
-            << " idle TLS devices, " << parallel << " connecting at a time, fd limit " << fd_limit
-            << std::endl;
-  if (fd_limit < k_total + 100) {
-    std::cerr << "connections: RLIMIT_NOFILE " << fd_limit << " is too low for " << k_total
-              << " devices" << std::endl;
-    return 2;
-  }
+// One client process's share: devices [first, last) from source address `source` (network
+// byte order), all connected and subscribed (or failed) within 300 s. The sockets stay open.
+struct client_result {
+  int done = 0;
+  int failed = 0;
+  double connect_s = 0;
+  char first_error[200] = {};
+};
 
-  nlohmann::json devices = nlohmann::json::array();
-  for (int k = 0; k < k_total; ++k)
-    devices.push_back({{"deviceId", device_name(k)}, {"primaryKey", device_key},
-                       {"secondaryKey", device_key}});
-  emulator_options eo;
-  eo.binary = a.text("--emulator", EMU_BENCH_EMULATOR);
-  eo.work_dir = work;
-  eo.in_memory = true;
-  eo.log_level = a.text("--log-level", "info");
-  eo.config_json = nlohmann::json{{"devices", devices}}.dump();
-  auto emu = start_emulator(eo);
-  const pid_t pid = emu.process.pid();
-  const auto& info = emu.info;
-  std::this_thread::sleep_for(std::chrono::seconds(1));
-  const long rss_before = rss_kib(pid);
-  std::cout << "  emulator pid " << pid << " ready (" << k_total << " devices in its registry), "
-            << "RSS " << rss_before << " KiB" << std::endl;
+struct client_slice {
+  int first = 0, last = 0;
+  in_addr_t source = 0;
+  int parallel = 64;
+};
 
-  // Tokens up front: the HMACs are not part of the measured connect rate.
-  const auto se = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count() +
-                  3600;
-  std::vector<std::string> hello(static_cast<std::size_t>(k_total));
-  std::vector<std::string> sub(static_cast<std::size_t>(k_total));
-  for (int k = 0; k < k_total; ++k) {
-    const auto id = device_name(k);
-    hello[static_cast<std::size_t>(k)] = connect_packet(
-        id, info.host_name + "/" + id + "/?api-version=2021-04-12",
-        emu::core::make_sas_token(info.host_name + "/devices/" + id, device_key, "", se));
-    sub[static_cast<std::size_t>(k)] = subscribe_packet("devices/" + id + "/messages/devicebound/#");
-  }
-
+client_result run_clients(const client_slice& slice, const std::vector<std::string>& hello,
+                          const std::vector<std::string>& sub, const std::string& ca_file,
+                          std::uint16_t mqtt_port, std::vector<conn>& conns, SSL_CTX*& ctx_out,
+                          int& ep_out) {
+  const int parallel = slice.parallel;
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  ctx_out = ctx;
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-  if (SSL_CTX_load_verify_locations(ctx, info.ca_file.c_str(), nullptr) != 1) {
-    std::cerr << "connections: cannot load " << info.ca_file << std::endl;
-    return 1;
+  client_result result;
+  if (SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) != 1) {
+    std::snprintf(result.first_error, sizeof result.first_error, "cannot load %s", ca_file.c_str());
+    result.failed = slice.last - slice.first;
+    return result;
   }
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  std::vector<conn> conns(static_cast<std::size_t>(k_total));
+  ep_out = ep;
+  const int k_total = slice.last - slice.first;
+  conns.assign(static_cast<std::size_t>(k_total), conn{});
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(info.mqtt_port);
+  addr.sin_port = htons(mqtt_port);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  from.sin_addr.s_addr = slice.source;  // port 0: an ephemeral port of that address
 
   int next = 0, in_progress = 0, done = 0, failed = 0;
   std::string first_error;
@@ -195,21 +172,25 @@ int main(int argc, char** argv) {
   };
   const auto start = [&](int k) {
     auto& c = conns[static_cast<std::size_t>(k)];
-    c.index = k;
+    c.index = slice.first + k;
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     const int one = 1;
     ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ++in_progress;
     if (c.fd < 0) return fail(c, std::string("socket: ") + std::strerror(errno));
+    if (::bind(c.fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0)
+      return fail(c, std::string("bind: ") + std::strerror(errno));
     const int rc = ::connect(c.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    if (rc != 0 && errno != EINPROGRESS) return fail(c, std::string("connect: ") + std::strerror(errno));
+    if (rc != 0 && errno != EINPROGRESS)
+      return fail(c, std::string("connect: ") + std::strerror(errno));
     c.st = state::tcp;
     set_events(c, EPOLLOUT);
   };
   // Writes what is pending; returns false on error.
   const auto flush = [&](conn& c) -> bool {
     while (c.out_off < c.out.size()) {
-      const int n = SSL_write(c.ssl, c.out.data() + c.out_off, static_cast<int>(c.out.size() - c.out_off));
+      const int n =
+          SSL_write(c.ssl, c.out.data() + c.out_off, static_cast<int>(c.out.size() - c.out_off));
       if (n > 0) {
         c.out_off += static_cast<std::size_t>(n);
         continue;
@@ -300,9 +281,126 @@ int main(int argc, char** argv) {
   // Idle: nobody reads any more; the sockets stay open.
   for (auto& c : conns)
     if (c.fd >= 0) ::epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
-  std::cout << "  " << done << " connected and subscribed in " << fmt(connect_s, 2) << " s ("
-            << failed << " failed" << (first_error.empty() ? "" : ", first: " + first_error)
-            << ")" << std::endl;
+  result.done = done;
+  result.failed = failed;
+  result.connect_s = connect_s;
+  std::snprintf(result.first_error, sizeof result.first_error, "%s", first_error.c_str());
+  return result;
+}
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  const args a(argc, argv,
+               {"--devices", "--parallel", "--idle-seconds", "--settle-seconds", "--emulator",
+                "--log-level", "--work-dir", "--client-processes"},
+               {"--keep"});
+  const int k_total = static_cast<int>(a.number("--devices", 10000));
+  const int parallel = static_cast<int>(a.number("--parallel", 64));
+  const int idle_seconds = static_cast<int>(a.number("--idle-seconds", 10));
+  const int settle_seconds = static_cast<int>(a.number("--settle-seconds", 2));
+  const auto work = a.text("--work-dir", "").empty()
+                        ? make_temp_dir("conn")
+                        : std::filesystem::path(a.text("--work-dir", ""));
+  const long fd_limit = raise_fd_limit();
+  std::cout << "connections on " << machine_line() << "\n  " << k_total << " idle TLS devices, "
+            << parallel << " connecting at a time, fd limit " << fd_limit << std::endl;
+  if (fd_limit < k_total + 100) {
+    std::cerr << "connections: RLIMIT_NOFILE " << fd_limit << " is too low for " << k_total
+              << " devices" << std::endl;
+    return 2;
+  }
+
+  nlohmann::json devices = nlohmann::json::array();
+  for (int k = 0; k < k_total; ++k)
+    devices.push_back(
+        {{"deviceId", device_name(k)}, {"primaryKey", device_key}, {"secondaryKey", device_key}});
+  emulator_options eo;
+  eo.binary = a.text("--emulator", EMU_BENCH_EMULATOR);
+  eo.work_dir = work;
+  eo.in_memory = true;
+  eo.log_level = a.text("--log-level", "info");
+  eo.config_json = nlohmann::json{{"devices", devices}}.dump();
+  auto emu = start_emulator(eo);
+  const pid_t pid = emu.process.pid();
+  const auto& info = emu.info;
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const long rss_before = rss_kib(pid);
+  std::cout << "  emulator pid " << pid << " ready (" << k_total << " devices in its registry), "
+            << "RSS " << rss_before << " KiB" << std::endl;
+
+  // Tokens up front: the HMACs are not part of the measured connect rate.
+  const auto se = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count() +
+                  3600;
+  std::vector<std::string> hello(static_cast<std::size_t>(k_total));
+  std::vector<std::string> sub(static_cast<std::size_t>(k_total));
+  for (int k = 0; k < k_total; ++k) {
+    const auto id = device_name(k);
+    hello[static_cast<std::size_t>(k)] = connect_packet(
+        id, info.host_name + "/" + id + "/?api-version=2021-04-12",
+        emu::core::make_sas_token(info.host_name + "/devices/" + id, device_key, "", se));
+    sub[static_cast<std::size_t>(k)] =
+        subscribe_packet("devices/" + id + "/messages/devicebound/#");
+  }
+
+  // The clients: in `processes` forked processes (each holds its own sockets: the fd limit is
+  // per process), each from its own source address 127.0.0.(2 + i), so the emulator sees many
+  // peers and no single address runs out of ephemeral ports. Each child reports on a pipe once
+  // its share is connected, then holds its sockets until the parent closes `release`.
+  const int processes = std::max(1, static_cast<int>(a.number("--client-processes", 1)));
+  int release[2];
+  if (::pipe(release) != 0) return 1;
+  struct child {
+    pid_t pid = -1;
+    int report = -1;
+  };
+  std::vector<child> children;
+  const auto t0 = steady::now();
+  for (int i = 0; i < processes; ++i) {
+    int report[2];
+    if (::pipe(report) != 0) return 1;
+    client_slice slice;
+    slice.first = static_cast<int>(static_cast<long>(k_total) * i / processes);
+    slice.last = static_cast<int>(static_cast<long>(k_total) * (i + 1) / processes);
+    slice.source = htonl(INADDR_LOOPBACK + 1 + static_cast<in_addr_t>(i));
+    slice.parallel = std::max(1, parallel / processes);
+    const pid_t p = ::fork();
+    if (p < 0) return 1;
+    if (p == 0) {
+      ::close(report[0]);
+      ::close(release[1]);
+      std::vector<conn> conns;
+      SSL_CTX* ctx = nullptr;
+      int ep = -1;
+      const auto r = run_clients(slice, hello, sub, info.ca_file, info.mqtt_port, conns, ctx, ep);
+      [[maybe_unused]] const auto w = ::write(report[1], &r, sizeof r);
+      char byte;
+      [[maybe_unused]] const auto n = ::read(release[0], &byte, 1);  // EOF: the parent is done
+      ::_exit(0);  // the kernel closes the sockets
+    }
+    ::close(report[1]);
+    children.push_back({p, report[0]});
+  }
+  ::close(release[0]);
+  int done = 0, failed = 0;
+  std::string first_error;
+  for (auto& c : children) {
+    client_result r;
+    const auto n = ::read(c.report, &r, sizeof r);
+    if (n != static_cast<ssize_t>(sizeof r)) {
+      failed += 1;
+      if (first_error.empty()) first_error = "a client process died";
+      continue;
+    }
+    done += r.done;
+    failed += r.failed;
+    if (first_error.empty() && r.first_error[0] != 0) first_error = r.first_error;
+  }
+  const double connect_s = std::chrono::duration<double>(steady::now() - t0).count();
+  std::cout << "  " << done << " connected and subscribed in " << fmt(connect_s, 2) << " s by "
+            << processes << " client process(es) (" << failed << " failed"
+            << (first_error.empty() ? "" : ", first: " + first_error) << ")" << std::endl;
 
   std::this_thread::sleep_for(std::chrono::seconds(settle_seconds));
   const long rss_after = rss_kib(pid);
@@ -312,24 +410,23 @@ int main(int argc, char** argv) {
   const long rss_idle_end = rss_kib(pid);
   const double idle_cpu = 100.0 * static_cast<double>(cpu1 - cpu0) /
                           static_cast<double>(clock_ticks_per_second()) / idle_seconds;
-  const double per_conn_kib =
-      done > 0 ? static_cast<double>(rss_after - rss_before) / done : 0.0;
+  const double per_conn_kib = done > 0 ? static_cast<double>(rss_after - rss_before) / done : 0.0;
   const double rate = done / connect_s;
 
-  for (auto& c : conns) {
-    if (c.ssl) SSL_free(c.ssl);
-    if (c.fd >= 0) ::close(c.fd);
+  ::close(release[1]);  // the clients exit
+  for (auto& c : children) {
+    ::close(c.report);
+    int status = 0;
+    ::waitpid(c.pid, &status, 0);
   }
-  SSL_CTX_free(ctx);
-  ::close(ep);
   const int rc = emu.process.stop();
 
   std::cout << "\n";
   table t({"devices", "connected", "failed", "connect s", "connects/s", "RSS before KiB",
            "RSS after KiB", "KiB/device", "RSS after idle KiB", "idle CPU %"});
-  t.add({std::to_string(k_total), std::to_string(done), std::to_string(failed),
-         fmt(connect_s, 2), fmt(rate), std::to_string(rss_before), std::to_string(rss_after),
-         fmt(per_conn_kib, 1), std::to_string(rss_idle_end), fmt(idle_cpu, 2)});
+  t.add({std::to_string(k_total), std::to_string(done), std::to_string(failed), fmt(connect_s, 2),
+         fmt(rate), std::to_string(rss_before), std::to_string(rss_after), fmt(per_conn_kib, 1),
+         std::to_string(rss_idle_end), fmt(idle_cpu, 2)});
   t.print();
   std::cout << "\nSUMMARY connections: " << done << "/" << k_total << " idle TLS devices, "
             << fmt(rate) << " connects/s (target 500), " << fmt(per_conn_kib, 1)

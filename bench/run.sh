@@ -17,7 +17,8 @@
 #   BENCH_OUT          where the outputs (one .txt per program) go      [a new /tmp dir]
 #   BENCH_ONLY         startup | connections | c2d | d2c                 [all four]
 #   STARTUP_RUNS       runs per mode                                     [10]
-#   CONN_DEVICES       idle TLS devices                                  [10000]
+#   CONN_DEVICES       idle TLS devices (the fd hard limit is 20,000)    [19500]
+#   CONN_PROCESSES     client processes, one source address each         [4]
 #   CONN_IDLE_SECONDS  CPU measured over this many idle seconds          [10]
 #   C2D_SENDERS        AMQP senders                                      [2]
 #   C2D_DEVICES        MQTT devices                                      [100]
@@ -74,8 +75,8 @@ if [[ $only == all || $only == startup ]]; then
   run startup "$bin/startup" --runs "${STARTUP_RUNS:-10}" || status=1
 fi
 if [[ $only == all || $only == connections ]]; then
-  run connections "$bin/connections" --devices "${CONN_DEVICES:-10000}" \
-    --idle-seconds "${CONN_IDLE_SECONDS:-10}" || status=1
+  run connections "$bin/connections" --devices "${CONN_DEVICES:-19500}" \
+    --client-processes "${CONN_PROCESSES:-4}" --idle-seconds "${CONN_IDLE_SECONDS:-10}" || status=1
 fi
 if [[ $only == all || $only == c2d ]]; then
   # shellcheck disable=SC2086  # C2D_EXTRA is a list of flags
