@@ -319,7 +319,9 @@ int main(int argc, char** argv) {
   eo.work_dir = work;
   eo.in_memory = true;
   eo.log_level = a.text("--log-level", "info");
-  eo.config_json = nlohmann::json{{"devices", devices}}.dump();
+  // The MQTT front's default limit is 10,000 connections: raised to what is measured.
+  eo.config_json =
+      nlohmann::json{{"devices", devices}, {"mqtt", {{"maxConnections", k_total + 100}}}}.dump();
   auto emu = start_emulator(eo);
   const pid_t pid = emu.process.pid();
   const auto& info = emu.info;
