@@ -54,37 +54,28 @@ route pick(std::string_view method,
   return make(route_kind::method_not_allowed);
 }
 
-/// True when the query string of `target` has the parameter `name` (with or without a value).
-bool has_query_parameter(std::string_view target, std::string_view name) {
+/// The raw (still percent-encoded) value of the query parameter `name` of `target`: empty for
+/// `name` without `=`, nullopt when the query does not have it.
+std::optional<std::string_view> query_parameter(std::string_view target, std::string_view name) {
   const auto q = target.find('?');
-  if (q == std::string_view::npos) return false;
-  std::string_view query = target.substr(q + 1);
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto item = query.substr(0, amp);
-    if (item.substr(0, item.find('=')) == name) return true;
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return false;
-}
-
-/// The percent-decoded value of the query parameter `name` of `target` (empty when absent or
-/// malformed).
-std::string query_value(std::string_view target, std::string_view name) {
-  const auto q = target.find('?');
-  if (q == std::string_view::npos) return {};
+  if (q == std::string_view::npos) return std::nullopt;
   std::string_view query = target.substr(q + 1);
   while (!query.empty()) {
     const auto amp = query.find('&');
     const auto item = query.substr(0, amp);
     const auto eq = item.find('=');
-    if (item.substr(0, eq) == name && eq != std::string_view::npos)
-      return core::url_decode(item.substr(eq + 1)).value_or("");
+    if (item.substr(0, eq) == name)
+      return eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }
-  return {};
+  return std::nullopt;
+}
+
+/// The percent-decoded value of the query parameter `name` (empty when absent or malformed).
+std::string query_value(std::string_view target, std::string_view name) {
+  const auto raw = query_parameter(target, name);
+  return raw ? core::url_decode(*raw).value_or("") : std::string{};
 }
 
 /// The dashboard (issue 18): `/` the page, `/dashboard/…` its data and its one action of its
@@ -116,8 +107,8 @@ route device_messages_route(std::string_view method, std::string_view target,
   route r = make(route_kind::not_found);
   if (n == 5) {
     r = pick(method,
-             {{"DELETE", has_query_parameter(target, "reject") ? route_kind::device_reject_c2d
-                                                               : route_kind::device_complete_c2d}},
+             {{"DELETE", query_parameter(target, "reject") ? route_kind::device_reject_c2d
+                                                           : route_kind::device_complete_c2d}},
              id);
   } else if (n == 6 && s[5] == "abandon") {
     r = pick(method, {{"POST", route_kind::device_abandon_c2d}}, id);

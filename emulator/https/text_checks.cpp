@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "emulator/core/ascii.hpp"
+
 namespace emu::https {
 
 bool is_valid_utf8(std::string_view s) {
@@ -66,15 +68,9 @@ bool is_own_host_header(std::string_view host, std::string_view hub_host) {
     name = name.substr(0, colon);
   }
   if (name.empty()) return false;
-  const auto lower = [](std::string_view s) {
-    std::string out(s);
-    for (auto& c : out)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-  };
-  const std::string n = lower(name);
+  const std::string n = core::ascii_lowercase(name);
   if (n == "localhost" || (n.size() > 10 && n.ends_with(".localhost"))) return true;
-  if (!hub_host.empty() && n == lower(hub_host)) return true;
+  if (!hub_host.empty() && core::iequals(n, hub_host)) return true;
   return is_loopback_address(n);
 }
 
