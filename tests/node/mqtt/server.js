@@ -111,14 +111,16 @@ class TestServer {
 
   /**
    * One HTTPS request to 127.0.0.1:<https port>, trusting only the emulator's CA; the status
-   * must be `expected`. Resolves to the parsed JSON body.
+   * must be `expected`. Resolves to the parsed JSON body. The client waits 15 s, longer than the
+   * HTTPS front's hub timeout (10 s), so a hub that does not answer shows as the front's 503
+   * rather than as a client timeout racing it.
    */
   request(method, urlPath, expected, body = undefined, headers = {}) {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = https.request({
         host: '127.0.0.1', port: this.ready.ports.https, method, path: urlPath, ca: this.ca,
-        servername: 'localhost', agent: false, timeout: 10000,
+        servername: 'localhost', agent: false, timeout: 15000,
         headers: payload === undefined ? headers
           : { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload) },
       }, (res) => {
