@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
 #include <utility>
 
 #include "emulator/core/identity_key.hpp"
@@ -159,11 +160,9 @@ actions session::on_auth_result(auth_result r, core::time_point now) {
   const bool session_present = subscription_.has_value() || iothub_topics_ != 0;
   out.push_back(action::send{connack{session_present, connect_return_code::accepted}});
   arm_timer(now, out);
-  while (!deferred_.empty() && phase_ == phase::connected) {
-    packet p = std::move(deferred_.front());
-    deferred_.pop_front();
-    handle(p, now, out);
-  }
+  auto deferred = std::exchange(deferred_, {});
+  for (std::size_t i = 0; i < deferred.size() && phase_ == phase::connected; ++i)
+    handle(deferred[i], now, out);
   return out;
 }
 
@@ -201,9 +200,11 @@ actions session::on_delivery(core::c2d_delivery d, int qos, core::time_point now
     sent_order_.push_back(p.packet_id);
     // The hub keeps at most `inflight_window` of these locked; older entries whose lock timed
     // out stay so that a late PUBACK is recognised, but not forever.
-    while (sent_order_.size() > settings_.inflight_window + 64) {
-      inflight_.erase(sent_order_.front());
-      sent_order_.pop_front();
+    if (sent_order_.size() > settings_.inflight_window + 64) {
+      const auto old = sent_order_.size() - (settings_.inflight_window + 64);
+      for (std::size_t i = 0; i < old; ++i) inflight_.erase(sent_order_[i]);
+      sent_order_.erase(sent_order_.begin(),
+                        sent_order_.begin() + static_cast<std::ptrdiff_t>(old));
     }
   }
   out.push_back(action::send{std::move(p)});
@@ -674,10 +675,10 @@ void session::queue_ack(packet reply, bool needs_store, actions& out) {
 
 void session::flush_acks(actions& out) {
   // SUBACK/UNSUBACK go out in request order, each after its subscription is committed.
-  while (!acks_.empty() && acks_.front().ready) {
-    out.push_back(action::send{std::move(acks_.front().reply)});
-    acks_.pop_front();
-  }
+  std::size_t sent = 0;
+  for (; sent < acks_.size() && acks_[sent].ready; ++sent)
+    out.push_back(action::send{std::move(acks_[sent].reply)});
+  acks_.erase(acks_.begin(), acks_.begin() + static_cast<std::ptrdiff_t>(sent));
 }
 
 std::uint16_t session::next_packet_id() {

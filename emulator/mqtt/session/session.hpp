@@ -34,7 +34,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -315,11 +314,13 @@ class session {
   std::string generation_id_;
   bool hub_scope_ = false;
   std::uint64_t epoch_ = 0;
-  std::deque<packet> deferred_;  // received while authenticating
+  // Vectors, not deques: an empty std::deque allocates (≈600 bytes in libstdc++), and every
+  // idle device's session holds these empty (issue 19: memory per device).
+  std::vector<packet> deferred_;  // received while authenticating
 
   // subscriptions
   std::optional<int> subscription_;  // granted QoS of the C2D subscription
-  std::deque<pending_ack> acks_;
+  std::vector<pending_ack> acks_;
   // $iothub subscriptions (core::iothub_topic bits): kept by the hub across connections of a
   // clean-session-0 session, like the C2D subscription
   std::uint8_t iothub_topics_ = 0;
@@ -328,7 +329,7 @@ class session {
 
   // C2D delivery: PUBLISHes sent at QoS 1 and not yet PUBACKed, by packet id
   std::map<std::uint16_t, inflight_entry> inflight_;
-  std::deque<std::uint16_t> sent_order_;  // the same packet ids, oldest first
+  std::vector<std::uint16_t> sent_order_;  // the same packet ids, oldest first
   std::uint16_t last_packet_id_ = 0;
 };
 
