@@ -160,6 +160,7 @@ TEST_CASE("the context is configured for small idle connections and TLS 1.2+") {
   CHECK((SSL_CTX_get_options(ctx) & SSL_OP_NO_COMPRESSION) != 0);
   CHECK((SSL_CTX_get_options(ctx) & SSL_OP_NO_RENEGOTIATION) != 0);
   CHECK(SSL_CTX_get_session_cache_mode(ctx) == SSL_SESS_CACHE_OFF);
+  CHECK(SSL_CTX_get_num_tickets(ctx) == 1);  // one TLS 1.3 ticket per handshake (issue 19)
   CHECK(SSL_CTX_get0_certificate(ctx) != nullptr);
   CHECK(SSL_CTX_check_private_key(ctx) == 1);
 
