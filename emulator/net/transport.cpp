@@ -205,6 +205,10 @@ void transport::shutdown_write() {
     ERR_clear_error();
     SSL_set_quiet_shutdown(ssl_.get(), 0);
     (void)SSL_shutdown(ssl_.get());
+    // Writing the alert made OpenSSL allocate a full record buffer (16 KiB); with
+    // SSL_MODE_RELEASE_BUFFERS it is kept until the SSL is freed. At a stop every connection
+    // closes at once, so give it back now (nothing is freed while the alert is still pending).
+    (void)SSL_free_buffers(ssl_.get());
     ERR_clear_error();
   }
   std::error_code ec;
