@@ -34,7 +34,8 @@
 #   D2C_RATE_SECONDS   length of the latency phase                       [10]
 #   D2C_MODES          emulator modes                                    [memory,file]
 #   D2C_EXTRA          more d2c_e2e flags, e.g. "--inflight 20 --credit 5000 --mosquitto-plain"
-# The profile of the durable path (valgrind/callgrind) is separate: bench/profile.sh.
+# The profile of the durable path (valgrind/callgrind) is separate: bench/profile.sh; so are
+# the cost growth curves (bench/curves.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
