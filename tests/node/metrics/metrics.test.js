@@ -162,8 +162,11 @@ test('GET /health goes through the hub: 200 healthy, 503 when the hub does not a
   const ok = await get(server, '/health');
   assert.equal(ok.status, 200);
   assert.deepEqual(JSON.parse(ok.body), { status: 'healthy' });
-  // A commit that takes longer than the HTTPS front's hub timeout (10 s): a hung store.
-  await server.request('PATCH', '/admin/chaos', 200, { commitDelayMs: 11000 });
+  // A commit that takes longer than the HTTPS front's hub timeout (10 s): a hung store. The
+  // margin is wide because /health's own 10 s start when its request is read, which on a loaded
+  // machine (new TLS connections) may be seconds after the slow commit began: with 11 s it once
+  // came back 200 in CI, answered by the end of the commit before its own deadline.
+  await server.request('PATCH', '/admin/chaos', 200, { commitDelayMs: 16000 });
   try {
     const slow = server.request('POST', '/admin/devices/dev1/messages', 503, { body: 'slow' }).catch(() => {});
     const health = await withTimeout(get(server, '/health'), 20000, '/health');
