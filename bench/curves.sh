@@ -28,13 +28,7 @@ rate="${CURVE_RATE:-1000}"
 rate_seconds="${CURVE_RATE_SECONDS:-5}"
 mkdir -p "$out"
 
-"$root/scripts/install-deps.sh" run
-if ! command -v gnuplot >/dev/null 2>&1; then
-  sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo=sudo
-  $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnuplot-nox
-fi
+"$root/scripts/install-deps.sh" bench  # with gnuplot
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEMU_BUILD_BENCH=ON \
   -DEMU_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j2 --target iothub-emulator c2d_e2e

@@ -44,14 +44,8 @@ out="${BENCH_OUT:-$(mktemp -d /tmp/iothub-bench-results-XXXXXX)}"
 only="${BENCH_ONLY:-all}"
 mkdir -p "$out"
 
-"$root/scripts/install-deps.sh" run
-# The Mosquitto broker is the reference of c2d_e2e (Debian package `mosquitto`).
-if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
-  sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo=sudo
-  $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto
-fi
+# With the Mosquitto broker, the reference of c2d_e2e and d2c_e2e.
+"$root/scripts/install-deps.sh" bench
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEMU_BUILD_BENCH=ON \
   -DEMU_BUILD_TESTS=OFF >/dev/null

@@ -7,6 +7,8 @@
 #                                  prometheus (promtool checks /metrics), chromium (the
 #                                  dashboard's browser test), and the
 #                                  official Node SDK packages (npm ci in tests/node)
+#   scripts/install-deps.sh bench  run's packages and the benchmarks' references and plots: the
+#                                  Mosquitto broker (bench/run.sh), gnuplot (bench/curves.sh)
 set -euo pipefail
 mode=${1:-run}
 cd "$(dirname "$0")/.."
@@ -20,6 +22,8 @@ if [[ $mode == test ]]; then
     python3-qpid-proton docker.io docker-compose debootstrap curl python3-yaml prometheus chromium)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
+elif [[ $mode == bench ]]; then
+  packages+=(mosquitto gnuplot-nox)
 fi
 
 missing=()
