@@ -200,11 +200,9 @@ actions session::on_delivery(core::c2d_delivery d, int qos, core::time_point now
     sent_order_.push_back(p.packet_id);
     // The hub keeps at most `inflight_window` of these locked; older entries whose lock timed
     // out stay so that a late PUBACK is recognised, but not forever.
-    if (sent_order_.size() > settings_.inflight_window + 64) {
-      const auto old = sent_order_.size() - (settings_.inflight_window + 64);
-      for (std::size_t i = 0; i < old; ++i) inflight_.erase(sent_order_[i]);
-      sent_order_.erase(sent_order_.begin(),
-                        sent_order_.begin() + static_cast<std::ptrdiff_t>(old));
+    while (sent_order_.size() > settings_.inflight_window + 64) {
+      inflight_.erase(sent_order_.front());
+      sent_order_.erase(sent_order_.begin());
     }
   }
   out.push_back(action::send{std::move(p)});
