@@ -36,7 +36,7 @@ class c2d_queue {
   c2d_queue(const hub_settings& s, journal& j, feedback_queue& f)
       : settings_(s), journal_(j), feedback_(f) {}
 
-  void restore(const std::vector<c2d_message>& messages);
+  void restore(std::vector<c2d_message> messages);
   void clear();
 
   /// Admission of a message for `d` (spec §1.4): a disabled device → device_not_found, a bad
@@ -99,7 +99,9 @@ class c2d_queue {
   feedback_queue& feedback_;
   /// seq → message, and per device the ordered seqs of its queue.
   std::unordered_map<std::uint64_t, c2d_message> messages_;
-  std::map<std::string, std::set<std::uint64_t>, std::less<>> queues_;
+  /// A queue is at most maxQueueDepth (50 on Azure) seqs, ascending: a sorted vector is one
+  /// allocation where a set was one per message (issue 19: restoring a 1M-message backlog).
+  std::map<std::string, std::vector<std::uint64_t>, std::less<>> queues_;
   /// Deadline indexes: (time, seq).
   std::set<std::pair<time_point, std::uint64_t>> expiries_;
   std::set<std::pair<time_point, std::uint64_t>> locks_;

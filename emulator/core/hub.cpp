@@ -10,18 +10,18 @@ hub::hub(hub_settings settings) : settings_(std::move(settings)) {}
 
 // ---- state ----------------------------------------------------------------------------------
 
-void hub::restore(const hub_snapshot& snapshot) {
+void hub::restore(hub_snapshot snapshot) {
   journal_.load_counters(snapshot.counters);
   registry_.restore(snapshot.devices, snapshot.modules);
   cas_.restore(snapshot.ca_certificates);
-  queue_.restore(snapshot.messages);
+  queue_.restore(std::move(snapshot.messages));
   feedback_.restore(snapshot.pending_feedback, snapshot.batches);
   sessions_.restore(snapshot.subscriptions);
   std::vector<std::string> ids;
   for (const auto& d : snapshot.devices) ids.push_back(d.id);
   for (const auto& m : snapshot.modules) ids.push_back(module_key(m.device_id, m.id));
   twins_.restore(snapshot.twins, ids);
-  telemetry_.restore(snapshot.telemetry, snapshot.partitions);
+  telemetry_.restore(std::move(snapshot.telemetry), snapshot.partitions);
   journal_.discard();
 }
 

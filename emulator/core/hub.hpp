@@ -119,7 +119,7 @@ class hub {
   // ---- state ---------------------------------------------------------------------------
   /// Replaces the stored state with a snapshot (no changes recorded). Sessions and feedback
   /// receivers (volatile) are kept.
-  void restore(const hub_snapshot& snapshot);
+  void restore(hub_snapshot snapshot);
   /// Every locked message and feedback batch back to its queue without counting a delivery.
   /// Called at start: after a restart no connection can still hold a lock (spec §1.6).
   void release_all_locks(time_point now);

@@ -11,7 +11,7 @@ telemetry_log::telemetry_log(const hub_settings& settings, journal& j)
   restore({}, {});
 }
 
-void telemetry_log::restore(const std::vector<telemetry_message>& events,
+void telemetry_log::restore(std::vector<telemetry_message> events,
                             const std::vector<partition_counters>& counters) {
   partitions_.clear();
   bytes_ = 0;
@@ -28,17 +28,18 @@ void telemetry_log::restore(const std::vector<telemetry_message>& events,
   for (const auto& c : counters)
     if (c.partition >= 0 && c.partition < count)
       partitions_[static_cast<std::size_t>(c.partition)].counters = c;
-  for (const auto& e : events) {
+  for (auto& e : events) {
     if (e.partition < 0 || e.partition >= count) continue;
     auto& p = partitions_[static_cast<std::size_t>(e.partition)];
-    bytes_ += e.stored_size();
+    const auto size = e.stored_size();
+    bytes_ += size;
     ++count_;
-    p.events.push_back(std::make_shared<const telemetry_message>(e));
     // A store written before the counters existed cannot be behind its own events.
     p.counters.next_sequence_number =
         std::max(p.counters.next_sequence_number, e.sequence_number + 1);
     p.counters.next_offset =
-        std::max(p.counters.next_offset, e.offset + static_cast<std::int64_t>(e.stored_size()));
+        std::max(p.counters.next_offset, e.offset + static_cast<std::int64_t>(size));
+    p.events.push_back(std::make_shared<const telemetry_message>(std::move(e)));
   }
 }
 

@@ -42,7 +42,7 @@ class telemetry_log {
   /// Loads stored events (ordered by partition, then sequence number) and counters. Without
   /// stored counters (a hub that never had telemetry) the settings' partition count is used,
   /// and stored with the first event.
-  void restore(const std::vector<telemetry_message>& events,
+  void restore(std::vector<telemetry_message> events,
                const std::vector<partition_counters>& counters);
   /// Drops every event (test control reset; call it after recording clear_all): the counters
   /// stay, and are stored again.

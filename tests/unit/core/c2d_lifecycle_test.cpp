@@ -279,3 +279,49 @@ TEST_CASE("messages are delivered in order") {
     CHECK(d->message.content.message_id == "m" + std::to_string(i));
   }
 }
+
+TEST_CASE("restore rebuilds queue order, locks and expiries from a snapshot in any order") {
+  fixture f;
+  device_spec d2;
+  d2.id = "dev2";
+  d2.primary_key = device_key;
+  REQUIRE(f.h.create_device(d2, f.now).ok());
+  for (int i = 0; i < 4; ++i) {
+    f.send("a" + std::to_string(i));
+    auto c = f.msg("b" + std::to_string(i));
+    c.absolute_expiry = f.now + std::chrono::minutes(10 + i);  // dev2's expire first, in order
+    REQUIRE(f.h.enqueue("dev2", std::move(c), f.now).ok());
+  }
+  const auto locked = f.h.lock_next("dev1", f.now);  // a0: invisible, lock until now + 60 s
+  REQUIRE(locked);
+
+  hub_snapshot snap;
+  snap.devices = f.h.list_devices();
+  for (const auto& id : {"dev2", "dev1"})  // devices interleaved and each queue reversed
+    for (const auto& m : f.h.queue_of(id)) snap.messages.insert(snap.messages.begin(), m);
+
+  hub restored(test_settings());
+  restored.restore(std::move(snap));
+  CHECK(restored.queued_count("dev1") == 4);
+  CHECK(restored.queued_count("dev2") == 4);
+  // The lock survived (the start releases it separately) and is the first deadline.
+  CHECK(restored.next_deadline() == f.now + 60s);
+  REQUIRE(restored.settle("dev1", locked->message.seq, locked->lock_id, settlement::complete, f.now)
+              .ok());
+  for (int i = 1; i < 4; ++i) {
+    const auto d = restored.lock_next("dev1", f.now);
+    REQUIRE(d);
+    CHECK(d->message.content.message_id == "a" + std::to_string(i));
+  }
+  for (int i = 0; i < 4; ++i) {
+    const auto d = restored.lock_next("dev2", f.now);
+    REQUIRE(d);
+    CHECK(d->message.content.message_id == "b" + std::to_string(i));  // left locked
+  }
+  // dev2's messages expire one by one, earliest first.
+  restored.advance(f.now + std::chrono::minutes(10) + 1ms);
+  CHECK(restored.queued_count("dev2") == 3);
+  CHECK(restored.queue_of("dev2").front().content.message_id == "b1");
+  restored.advance(f.now + std::chrono::minutes(12) + 1ms);
+  CHECK(restored.queued_count("dev2") == 1);
+}
