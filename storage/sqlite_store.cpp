@@ -375,6 +375,7 @@ struct sqlite_store::prepared {
                              "SELECT name, pem, subject, thumbprint, not_before_ms, "
                              "not_after_ms, verified, verification_code, etag, created_ms, "
                              "updated_ms FROM ca_certificates ORDER BY name"),
+        count_messages(conn, "SELECT count(*) FROM c2d_messages"),
         load_messages(conn, select(message_columns, "FROM c2d_messages ORDER BY seq")),
         load_unbatched(conn, select(record_columns,
                                     "FROM feedback_records WHERE batch_id IS NULL ORDER BY id")),
@@ -393,6 +394,7 @@ struct sqlite_store::prepared {
         load_module_twins(conn,
                           "SELECT device_id, module_id, document FROM module_twins "
                           "ORDER BY device_id, module_id"),
+        count_telemetry(conn, "SELECT count(*) FROM telemetry_events"),
         load_telemetry(conn,
                        "SELECT id, byte_offset, device_id, module_id, source, enqueued_ms, "
                        "properties, body FROM telemetry_events ORDER BY id"),
@@ -418,9 +420,9 @@ struct sqlite_store::prepared {
   statement put_counters;
   std::array<statement, clear_sql.size()> clear;
   statement put_ca_certificate, delete_ca_certificate;
-  statement load_devices, load_ca_certificates, load_messages, load_unbatched, load_batched,
-      load_batches, load_subscriptions, load_twins, load_modules, load_module_twins, load_telemetry,
-      load_partitions, load_counters;
+  statement load_devices, load_ca_certificates, count_messages, load_messages, load_unbatched,
+      load_batched, load_batches, load_subscriptions, load_twins, load_modules, load_module_twins,
+      count_telemetry, load_telemetry, load_partitions, load_counters;
 
   // ---- one change each ----------------------------------------------------------------
   void apply(const core::change::put_device& c) {
@@ -540,6 +542,11 @@ struct sqlite_store::prepared {
   }
 
   // ---- load -----------------------------------------------------------------------------
+  static std::size_t count_of(statement& count) {
+    auto q = count.query();
+    return count.step() ? static_cast<std::size_t>(count.column_int64(0)) : 0;
+  }
+
   core::feedback_record record_row(const statement& s) const {
     core::feedback_record r;
     r.id = s.column_uint64(0);
@@ -600,6 +607,9 @@ struct sqlite_store::prepared {
         snap.ca_certificates.push_back(std::move(a));
       }
     }
+    // The vectors are sized first: growing them moves every element again (a 1M-message
+    // backlog is 350 MB of them).
+    snap.messages.reserve(count_of(count_messages));
     {
       auto q = load_messages.query();
       while (load_messages.step()) {
@@ -714,6 +724,7 @@ struct sqlite_store::prepared {
       std::sort(snap.twins.begin(), snap.twins.end(),
                 [](const auto& x, const auto& y) { return x.device_id < y.device_id; });
     }
+    snap.telemetry.reserve(count_of(count_telemetry));
     {
       auto q = load_telemetry.query();
       while (load_telemetry.step()) {
