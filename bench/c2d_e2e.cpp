@@ -37,6 +37,13 @@
 //   --phase-timeout S [120]  --feedback-timeout S [60]  --work-dir DIR [a new /tmp dir]
 //   --emulator-prefix "CMD ARGS" (e.g. valgrind --tool=callgrind …; split on spaces)
 //   --log-level L [info]   --keep (keep the work dir)
+//   --device-processes K [1]  the devices in K forked processes (one process holds about 6,600
+//                   libmosquitto clients under the 20,000 open-file limit), each reporting its
+//                   receipts through a pipe
+//   --seed-db FILE  a database made by bench/seed_db (a backlog of queued messages and
+//                   telemetry), copied into the data directory before the start (file mode)
+//   --max-events N  the emulator's eventHubs.maxEvents (and retentionBytes 64 GiB), to hold a
+//                   seeded telemetry log larger than the default
 // Environment: C2D_PHASE_HOOK="CMD" runs `CMD start|end PHASE EMULATOR_PID` at the emulator's
 // phase boundaries (bench/profile.sh uses it to count instructions of one phase only).
 #include <mosquitto.h>
@@ -60,12 +67,17 @@
 #include <proton/work_queue.hpp>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -73,6 +85,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
@@ -135,9 +148,14 @@ struct ledger {
     if (len < 8) return;
     std::uint64_t i = 0;
     std::memcpy(&i, payload, 8);
+    on_receive_at(i, now_ns());
+  }
+  /// A receipt at steady-clock time `t` (a device process's clock: CLOCK_MONOTONIC, one clock
+  /// for every process on the machine).
+  void on_receive_at(std::uint64_t i, std::int64_t t) {
     if (i >= t_recv.size()) return;
     if (recv_count[i] == 0) {
-      t_recv[i] = now_ns();
+      t_recv[i] = t;
       recv_count[i] = 1;
       received.fetch_add(1, std::memory_order_release);
     } else {
@@ -584,6 +602,9 @@ struct options {
   std::chrono::seconds phase_timeout{120}, feedback_timeout{60};
   std::string log_level = "info";
   std::filesystem::path work;
+  std::filesystem::path seed_db;  // copied into the data directory (file mode), bench/seed_db
+  std::int64_t max_events = 0;    // eventHubs.maxEvents (0: the default)
+  int device_processes = 1;       // >1: the devices in that many forked processes
 };
 
 std::vector<phase> make_phases(const options& o) {
@@ -605,6 +626,8 @@ std::string emulator_config(const options& o) {
                       {"mqtt", {{"inflightWindow", o.inflight}}},
                       // Records are batched by 64 (the default); a 1 s cut keeps the tail short.
                       {"feedback", {{"batchIntervalSeconds", 1}}}};
+  if (o.max_events > 0)
+    c["eventHubs"] = {{"maxEvents", o.max_events}, {"retentionBytes", 64LL * 1024 * 1024 * 1024}};
   return c.dump(1);
 }
 
@@ -626,6 +649,188 @@ struct device_side {
   }
 };
 
+mqtt_client_options device_client(const ready_info& info, int k, std::int64_t expiry) {
+  const auto id = device_name(k);
+  mqtt_client_options co;
+  co.client_id = id;
+  co.username = info.host_name + "/" + id + "/?api-version=2021-04-12";
+  co.password =
+      emu::core::make_sas_token(info.host_name + "/devices/" + id, device_key, "", expiry);
+  co.subscribe_topic = "devices/" + id + "/messages/devicebound/#";
+  return co;
+}
+
+/// A receipt as a device process reports it; index `ready_mark` says "all connected".
+struct receipt {
+  std::uint64_t index;
+  std::int64_t t_ns;
+};
+constexpr std::uint64_t ready_mark = ~std::uint64_t{0};
+
+bool write_all(int fd, const void* data, std::size_t n) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const auto w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+/// A forked device process: devices [first, last) on one epoll thread; every receipt goes to
+/// `out` as a `receipt`; it stops when `stop`'s write end is closed. Never returns.
+[[noreturn]] void device_process(const ready_info& info, int first, int last, std::int64_t expiry,
+                                 int out, int stop, std::chrono::seconds ready_timeout) {
+  std::vector<receipt> pending;
+  try {
+    mqtt_pool pool("127.0.0.1", info.mqtt_port, info.ca_file);
+    pool.on_message = [&](int, const mosquitto_message& m) {
+      if (m.payloadlen < 8) return;
+      receipt r{0, now_ns()};
+      std::memcpy(&r.index, m.payload, 8);
+      pending.push_back(r);
+    };
+    for (int k = first; k < last; ++k) pool.add(device_client(info, k, expiry));
+    pool.wait_ready(ready_timeout);
+    const receipt ready{ready_mark, 0};
+    if (!write_all(out, &ready, sizeof ready)) ::_exit(1);
+    pollfd pf{stop, POLLIN, 0};
+    while (::poll(&pf, 1, 0) == 0) {
+      pool.poll(5);
+      if (!pending.empty()) {
+        if (!write_all(out, pending.data(), pending.size() * sizeof(receipt))) break;
+        pending.clear();
+      }
+    }
+    pool.disconnect_all();
+  } catch (const std::exception& e) {
+    std::cerr << "device process [" << first << ", " << last << "): " << e.what() << std::endl;
+    ::_exit(1);
+  }
+  ::_exit(0);
+}
+
+/// The devices: in this process (one epoll thread) or, with --device-processes K > 1, in K
+/// forked processes (the 20,000 open-file limit per process: libmosquitto takes three
+/// descriptors per client, so one process holds at most about 6,600 devices). The processes
+/// report each receipt through a pipe that a thread here reads into the ledger.
+class device_fleet {
+ public:
+  device_fleet(const options& o, const ready_info& info, ledger& l) : ledger_(l) {
+    const auto expiry = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count() +
+                        3600;
+    const auto timeout = std::chrono::seconds(o.prefix.empty() ? 120 : 600);
+    if (o.device_processes <= 1) {
+      local_ = std::make_unique<device_side>(info.mqtt_port, info.ca_file);
+      local_->pool.on_message = [&l](int, const mosquitto_message& m) {
+        l.on_receive(m.payload, m.payloadlen);
+      };
+      for (int k = 0; k < o.devices; ++k) local_->pool.add(device_client(info, k, expiry));
+      local_->pool.wait_ready(timeout);
+      local_->start();
+      return;
+    }
+    // Forked before this process starts any thread (the Proton container comes later).
+    int stop_pipe[2];
+    if (::pipe2(stop_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    stop_fd_ = stop_pipe[1];
+    const int k_count = o.device_processes;
+    for (int j = 0; j < k_count; ++j) {
+      const int first = o.devices * j / k_count, last = o.devices * (j + 1) / k_count;
+      int out[2];
+      if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+      const pid_t pid = ::fork();
+      if (pid < 0) throw std::runtime_error("fork failed");
+      if (pid == 0) {
+        ::close(out[0]);
+        ::close(stop_pipe[1]);
+        device_process(info, first, last, expiry, out[1], stop_pipe[0], timeout);
+      }
+      ::close(out[1]);
+      children_.push_back(pid);
+      fds_.push_back(out[0]);
+    }
+    ::close(stop_pipe[0]);
+    reader_ = std::thread([this] { read_receipts(); });
+    std::unique_lock<std::mutex> g(mu_);
+    if (!cv_.wait_for(g, timeout, [&] { return ready_ == k_count || failed_; }) || failed_)
+      throw std::runtime_error("a device process did not get its devices connected");
+  }
+  ~device_fleet() { finish(); }
+  device_fleet(const device_fleet&) = delete;
+  device_fleet& operator=(const device_fleet&) = delete;
+
+  void finish() {
+    if (local_) {
+      local_->finish();
+      local_.reset();
+    }
+    if (stop_fd_ >= 0) {
+      ::close(stop_fd_);  // the processes see EOF and disconnect their devices
+      stop_fd_ = -1;
+      for (const pid_t p : children_) ::waitpid(p, nullptr, 0);
+      if (reader_.joinable()) reader_.join();
+      for (const int fd : fds_) ::close(fd);
+      children_.clear();
+      fds_.clear();
+    }
+  }
+
+ private:
+  void read_receipts() {
+    std::vector<pollfd> pfs;
+    for (const int fd : fds_) pfs.push_back({fd, POLLIN, 0});
+    std::vector<std::string> partial(fds_.size());
+    std::size_t open = fds_.size();
+    char buf[64 * 1024];
+    while (open > 0) {
+      if (::poll(pfs.data(), pfs.size(), 100) < 0 && errno != EINTR) break;
+      for (std::size_t j = 0; j < pfs.size(); ++j) {
+        if (pfs[j].fd < 0 || pfs[j].revents == 0) continue;
+        const auto n = ::read(pfs[j].fd, buf, sizeof buf);
+        if (n <= 0) {
+          pfs[j].fd = -1;  // EOF: the process ended (stopped, or failed before ready)
+          --open;
+          std::lock_guard<std::mutex> g(mu_);
+          if (ready_ < static_cast<int>(fds_.size())) failed_ = true;
+          cv_.notify_all();
+          continue;
+        }
+        auto& part = partial[j];
+        part.append(buf, static_cast<std::size_t>(n));
+        std::size_t at = 0;
+        for (; at + sizeof(receipt) <= part.size(); at += sizeof(receipt)) {
+          receipt r;
+          std::memcpy(&r, part.data() + at, sizeof r);
+          if (r.index == ready_mark) {
+            std::lock_guard<std::mutex> g(mu_);
+            ++ready_;
+            cv_.notify_all();
+          } else {
+            ledger_.on_receive_at(r.index, r.t_ns);
+          }
+        }
+        part.erase(0, at);
+      }
+    }
+  }
+
+  ledger& ledger_;
+  std::unique_ptr<device_side> local_;
+  std::vector<pid_t> children_;
+  std::vector<int> fds_;
+  int stop_fd_ = -1;
+  std::thread reader_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int ready_ = 0;
+  bool failed_ = false;
+};
+
 std::vector<phase_result> run_emulator(const options& o, const std::string& mode,
                                        std::filesystem::path& cert_dir) {
   std::cout << "\n== emulator (" << mode << ") ==" << std::endl;
@@ -635,9 +840,14 @@ std::vector<phase_result> run_emulator(const options& o, const std::string& mode
   eo.in_memory = mode == "memory";
   eo.config_json = emulator_config(o);
   eo.log_level = o.log_level;
+  eo.seed_db = o.seed_db;
   eo.prefix = o.prefix;
   if (!o.prefix.empty()) eo.ready_timeout = std::chrono::milliseconds(300'000);
   auto emu = start_emulator(eo);
+  // Start to ready with the seeded backlog (issue 19 item 4): exec → ready file, and memory.
+  std::cout << "  ready " << fmt(us_between(emu.process.started_at(), emu.ready_at) / 1000.0, 1)
+            << " ms after exec, RSS " << rss_kib(emu.process.pid()) / 1024 << " MiB"
+            << (eo.seed_db.empty() || eo.in_memory ? "" : " (seeded database)") << std::endl;
   cert_dir = eo.work_dir / "data" / "certs";
   const auto& info = emu.info;
   std::cout << "  started pid " << emu.process.pid() << ", mqtt " << info.mqtt_port << ", amqp "
@@ -648,26 +858,12 @@ std::vector<phase_result> run_emulator(const options& o, const std::string& mode
   for (const auto& p : phases) total += p.count;
   ledger l(total);
 
-  device_side devices(info.mqtt_port, info.ca_file);
-  devices.pool.on_message = [&](int, const mosquitto_message& m) {
-    l.on_receive(m.payload, m.payloadlen);
-  };
-  const auto se = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count() +
-                  3600;
-  for (int k = 0; k < o.devices; ++k) {
-    const auto id = device_name(k);
-    mqtt_client_options co;
-    co.client_id = id;
-    co.username = info.host_name + "/" + id + "/?api-version=2021-04-12";
-    co.password = emu::core::make_sas_token(info.host_name + "/devices/" + id, device_key, "", se);
-    co.subscribe_topic = "devices/" + id + "/messages/devicebound/#";
-    devices.pool.add(co);
-  }
-  devices.pool.wait_ready(std::chrono::seconds(o.prefix.empty() ? 60 : 600));
-  devices.start();
-  std::cout << "  " << o.devices << " devices connected and subscribed" << std::endl;
+  device_fleet devices(o, info, l);
+  std::cout << "  " << o.devices << " devices connected and subscribed"
+            << (o.device_processes > 1
+                    ? " (in " + std::to_string(o.device_processes) + " processes)"
+                    : std::string())
+            << std::endl;
 
   amqp_settings as;
   as.url = "amqps://127.0.0.1:" + std::to_string(info.amqp_port);
@@ -897,7 +1093,8 @@ int main(int argc, char** argv) {
                    "--inflight-window", "--modes",           "--mosquitto",
                    "--sqlite-count",    "--phase-timeout",   "--feedback-timeout",
                    "--work-dir",        "--emulator-prefix", "--log-level",
-                   "--sqlite-batches",  "--sqlite-exec"},
+                   "--sqlite-batches",  "--sqlite-exec",     "--seed-db",
+                   "--max-events",      "--device-processes"},
       {"--skip-mosquitto", "--skip-sqlite", "--mosquitto-plain", "--keep", "--skip-sqlite-memory"});
   options o;
   o.emulator = a.text("--emulator", EMU_BENCH_EMULATOR);
@@ -924,6 +1121,10 @@ int main(int argc, char** argv) {
       std::chrono::seconds(a.number("--phase-timeout", o.prefix.empty() ? 120 : 1800));
   o.feedback_timeout = std::chrono::seconds(a.number("--feedback-timeout", 60));
   o.log_level = a.text("--log-level", "info");
+  o.seed_db = a.text("--seed-db", "");
+  o.max_events = std::max<long long>(a.number("--max-events", 0), 0);
+  o.device_processes =
+      static_cast<int>(std::clamp<long long>(a.number("--device-processes", 1), 1, 64));
   const bool keep = a.flag("--keep");
   o.work = a.text("--work-dir", "").empty() ? make_temp_dir("c2d")
                                             : std::filesystem::path(a.text("--work-dir", ""));

@@ -40,6 +40,9 @@
 //   --modes memory,file [memory,file]  --skip-mosquitto  --mosquitto-plain
 //   --mosquitto PATH [/usr/sbin/mosquitto]  --phase-timeout S [120]  --show-missing N [20]
 //   --work-dir DIR [a new /tmp dir]  --log-level L [info]  --keep (keep the work dir)
+//   --seed-db FILE  a database made by bench/seed_db, copied into the data directory before the
+//                   start (file mode): the curves against the telemetry log's size
+//   --max-events N  the emulator's eventHubs.maxEvents (and retentionBytes 64 GiB), to hold it
 // Environment: D2C_PHASE_HOOK="CMD" runs `CMD start|end PHASE SERVER_PID` at the phase
 // boundaries (e.g. to attach `perf record -p PID` to one phase only).
 #include <mosquitto.h>
@@ -598,9 +601,9 @@ struct phase_result {
   std::string system, mode, phase;
   std::int64_t count = 0;
   double offered = 0;
-  double ingest_per_s = 0;                    // PUBACKed events / (last PUBACK - first publish)
-  double e2e_per_s = 0;                       // received events / (last receipt - first publish)
-  double p50 = 0, p90 = 0, p99 = 0, max = 0;  // publish → receipt, ms
+  double ingest_per_s = 0;  // PUBACKed events / (last PUBACK - first publish)
+  double e2e_per_s = 0;     // received events / (last receipt - first publish)
+  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;        // publish → receipt, ms
   double ack_p50 = 0, ack_p90 = 0, ack_p99 = 0, ack_max = 0;  // PUBACK → receipt, ms
   double puback_p50 = 0, puback_p99 = 0;                      // publish → PUBACK, ms
   double cpu_percent = 0;         // the server process over the phase (100 = one core)
@@ -653,6 +656,7 @@ std::vector<phase_result> evaluate(const std::string& system, const std::string&
     r.p50 = quantile(lat, 0.50);
     r.p90 = quantile(lat, 0.90);
     r.p99 = quantile(lat, 0.99);
+    r.p999 = quantile(lat, 0.999);
     r.max = lat.empty() ? 0 : lat.back();
     r.ack_p50 = quantile(ack_lat, 0.50);
     r.ack_p90 = quantile(ack_lat, 0.90);
@@ -731,6 +735,8 @@ struct options {
   int show_missing = 20;
   std::string log_level = "info";
   std::filesystem::path work;
+  std::filesystem::path seed_db;  // copied into the data directory (file mode), bench/seed_db
+  std::int64_t max_events = 0;    // eventHubs.maxEvents (0: the default)
 };
 
 std::vector<phase> make_phases(const options& o) {
@@ -755,6 +761,10 @@ std::string emulator_config(const options& o) {
                        {"secondaryKey", device_key},
                        {"status", "enabled"}});
   nlohmann::json c = {{"devices", devices}, {"eventHubs", {{"partitionCount", o.partitions}}}};
+  if (o.max_events > 0) {
+    c["eventHubs"]["maxEvents"] = o.max_events;
+    c["eventHubs"]["retentionBytes"] = 64LL * 1024 * 1024 * 1024;
+  }
   return c.dump(1);
 }
 
@@ -798,7 +808,12 @@ std::vector<phase_result> run_emulator(const options& o, const std::string& mode
   eo.in_memory = mode == "memory";
   eo.config_json = emulator_config(o);
   eo.log_level = o.log_level;
+  eo.seed_db = o.seed_db;
   auto emu = start_emulator(eo);
+  // Start to ready with the seeded backlog (issue 19 item 4): exec → ready file, and memory.
+  std::cout << "  ready " << fmt(us_between(emu.process.started_at(), emu.ready_at) / 1000.0, 1)
+            << " ms after exec, RSS " << rss_kib(emu.process.pid()) / 1024 << " MiB"
+            << (eo.seed_db.empty() || eo.in_memory ? "" : " (seeded database)") << std::endl;
   cert_dir = eo.work_dir / "data" / "certs";
   const auto& info = emu.info;
   std::string hub_name;
@@ -938,11 +953,12 @@ std::vector<phase_result> run_mosquitto(const options& o, const std::filesystem:
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
-  const bench::args a(argc, argv,
-                      {"--emulator", "--devices", "--count", "--payload", "--inflight", "--rate",
-                       "--rate-seconds", "--credit", "--partitions", "--modes", "--mosquitto",
-                       "--phase-timeout", "--show-missing", "--work-dir", "--log-level"},
-                      {"--skip-mosquitto", "--mosquitto-plain", "--keep"});
+  const bench::args a(
+      argc, argv,
+      {"--emulator", "--devices", "--count", "--payload", "--inflight", "--rate", "--rate-seconds",
+       "--credit", "--partitions", "--modes", "--mosquitto", "--phase-timeout", "--show-missing",
+       "--work-dir", "--log-level", "--seed-db", "--max-events"},
+      {"--skip-mosquitto", "--mosquitto-plain", "--keep"});
   options o;
   o.emulator = a.text("--emulator", EMU_BENCH_EMULATOR);
   o.devices = static_cast<int>(std::clamp<long long>(a.number("--devices", 100), 1, 100000));
@@ -960,6 +976,8 @@ int main(int argc, char** argv) {
   o.phase_timeout = std::chrono::seconds(a.number("--phase-timeout", 120));
   o.show_missing = static_cast<int>(a.number("--show-missing", 20));
   o.log_level = a.text("--log-level", "info");
+  o.seed_db = a.text("--seed-db", "");
+  o.max_events = std::max<long long>(a.number("--max-events", 0), 0);
   const bool keep = a.flag("--keep");
   o.work = a.text("--work-dir", "").empty() ? make_temp_dir("d2c")
                                             : std::filesystem::path(a.text("--work-dir", ""));
@@ -1003,10 +1021,10 @@ int main(int argc, char** argv) {
   std::cout << "\nEnd to end (ms; pub = the device's publish, ack = the device's PUBACK, recv = "
                "the reader's receipt;\nCPU: 100% = one core; server = the emulator or broker "
                "process, client = this process: the devices and the reader)\n";
-  table t({"system",       "mode",          "phase", "events",       "offered/s", "PUBACKed/s",
-           "e2e events/s", "pub->recv p50", "p90",   "p99",          "max",       "ack->recv p50",
-           "p90",          "p99",           "max",   "pub->ack p50", "p99",       "server CPU",
-           "client CPU",   "missing",       "dups"});
+  table t({"system",        "mode",          "phase",   "events", "offered/s",    "PUBACKed/s",
+           "e2e events/s",  "pub->recv p50", "p90",     "p99",    "p99.9",        "max",
+           "ack->recv p50", "p90",           "p99",     "max",    "pub->ack p50", "p99",
+           "server CPU",    "client CPU",    "missing", "dups"});
   for (const auto& r : results) {
     std::vector<std::string> row{r.system,
                                  r.mode,
@@ -1015,7 +1033,7 @@ int main(int argc, char** argv) {
                                  r.offered > 0 ? fmt(r.offered) : "max",
                                  fmt(r.ingest_per_s),
                                  fmt(r.e2e_per_s)};
-    for (double v : {r.p50, r.p90, r.p99, r.max, r.ack_p50, r.ack_p90, r.ack_p99, r.ack_max,
+    for (double v : {r.p50, r.p90, r.p99, r.p999, r.max, r.ack_p50, r.ack_p90, r.ack_p99, r.ack_max,
                      r.puback_p50, r.puback_p99})
       row.push_back(fmt(v, 2));
     row.push_back(fmt(r.cpu_percent) + "%");

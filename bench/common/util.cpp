@@ -242,6 +242,18 @@ running_emulator start_emulator(const emulator_options& o) {
   std::filesystem::create_directories(o.work_dir);
   const auto ready = o.work_dir / "ready.json";
   std::filesystem::remove(ready);
+  if (!o.seed_db.empty() && !o.in_memory) {
+    std::filesystem::create_directories(o.work_dir / "data");
+    std::filesystem::copy_file(o.seed_db, o.work_dir / "data" / "iothub.db",
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::remove(o.work_dir / "data" / "iothub.db-wal");
+    // On disk before the start: otherwise the emulator's first checkpoint pays for flushing
+    // the whole copy (a 190 ms stall with a 1M-message backlog), which a real backlog, written
+    // long before, never does.
+    const int fd = ::open((o.work_dir / "data" / "iothub.db").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) throw std::runtime_error("cannot sync the seeded database");
+    ::close(fd);
+  }
   std::vector<std::string> argv = o.prefix;
   argv.insert(argv.end(), {o.binary, "--bind", "127.0.0.1", "--mqtt-port", "0", "--amqp-port", "0",
                            "--https-port", "0", "--data-dir", (o.work_dir / "data").string(),

@@ -94,6 +94,8 @@ struct emulator_options {
   std::string log_level = "info";
   std::vector<std::string> prefix;  // e.g. {"valgrind", "--tool=callgrind", ...}
   std::vector<std::string> extra;   // more flags
+  /// A database file (bench/seed_db) copied to the data directory before the start (file mode).
+  std::filesystem::path seed_db;
   std::chrono::milliseconds ready_timeout{60'000};
 };
 
