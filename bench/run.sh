@@ -6,16 +6,21 @@
 #                side by side with a Mosquitto broker and the raw SQLite C2D lifecycle
 #   d2c_e2e      MQTT devices -> emulator -> an Event Hubs reader over AMQP (issue 14; in memory
 #                and with a database file), side by side with a Mosquitto broker
-# Every program starts its own processes on free loopback ports and stops them. The defaults
-# finish in a few minutes on 2 cores. Nothing here is part of the test suite.
+#   twins        twin_method_e2e: twin reads and reported patches (MQTT devices), desired
+#                patches and direct method round trips (the REST API)
+#   curves       bench/curves.sh: cost against connected devices, the C2D backlog and the
+#                telemetry log's size (tables and PNG plots; about 15 minutes)
+# Every program starts its own processes on free loopback ports and stops them. Everything
+# takes about 25 minutes on 2 cores (BENCH_ONLY picks one). Nothing here is part of the test
+# suite.
 #
 #   bench/run.sh                  # everything, defaults
-#   BENCH_ONLY=c2d bench/run.sh   # one program: startup | connections | c2d | d2c
+#   BENCH_ONLY=c2d bench/run.sh   # one: startup | connections | c2d | d2c | twins | curves
 #
 # Knobs (environment):
 #   BENCH_BUILD_DIR    build directory                                   [build/bench]
 #   BENCH_OUT          where the outputs (one .txt per program) go      [a new /tmp dir]
-#   BENCH_ONLY         startup | connections | c2d | d2c                 [all four]
+#   BENCH_ONLY         startup | connections | c2d | d2c | twins | curves [all]
 #   STARTUP_RUNS       runs per mode                                     [10]
 #   CONN_DEVICES       idle TLS devices (the fd hard limit is 20,000)    [19500]
 #   CONN_PROCESSES     client processes, one source address each         [4]
@@ -34,8 +39,10 @@
 #   D2C_RATE_SECONDS   length of the latency phase                       [10]
 #   D2C_MODES          emulator modes                                    [memory,file]
 #   D2C_EXTRA          more d2c_e2e flags, e.g. "--inflight 20 --credit 5000 --mosquitto-plain"
-# The profile of the durable path (valgrind/callgrind) is separate: bench/profile.sh; so are
-# the cost growth curves (bench/curves.sh).
+#   TWIN_SECONDS       length of each twin/method phase                  [5]
+#   TWIN_METHOD_RATE   offered rate of the method latency phase, calls/s [1000]
+#   CURVE_*            the curves' knobs (bench/curves.sh)
+# The profile of the durable path (valgrind/callgrind) is separate: bench/profile.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -49,7 +56,8 @@ mkdir -p "$out"
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEMU_BUILD_BENCH=ON \
   -DEMU_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j2 --target iothub-emulator c2d_e2e d2c_e2e connections startup
+cmake --build "$build" -j2 --target iothub-emulator c2d_e2e d2c_e2e connections startup \
+  twin_method_e2e seed_db
 bin="$build/bench"
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r)"
@@ -85,6 +93,13 @@ if [[ $only == all || $only == d2c ]]; then
   run d2c_e2e "$bin/d2c_e2e" --devices "${D2C_DEVICES:-100}" --count "${D2C_COUNT:-30000}" \
     --rate "${D2C_RATE:-1000}" --rate-seconds "${D2C_RATE_SECONDS:-10}" \
     --modes "${D2C_MODES:-memory,file}" ${D2C_EXTRA:-} || status=1
+fi
+if [[ $only == all || $only == twins ]]; then
+  run twin_method_e2e "$bin/twin_method_e2e" --seconds "${TWIN_SECONDS:-5}" \
+    --method-rate "${TWIN_METHOD_RATE:-1000}" || status=1
+fi
+if [[ $only == all || $only == curves ]]; then
+  BENCH_BUILD_DIR="$build" BENCH_OUT="$out/curves" run curves "$here/curves.sh" || status=1
 fi
 
 echo

@@ -65,8 +65,7 @@ int mqtt_pool::add(const mqtt_client_options& o) {
   mosquitto_message_callback_set(c->m, &on_message_cb);
   mosquitto_publish_callback_set(c->m, &on_publish_cb);
   mosquitto_disconnect_callback_set(c->m, &on_disconnect_cb);
-  if (!o.username.empty())
-    mosquitto_username_pw_set(c->m, o.username.c_str(), o.password.c_str());
+  if (!o.username.empty()) mosquitto_username_pw_set(c->m, o.username.c_str(), o.password.c_str());
   if (!ca_file_.empty()) {
     if (mosquitto_tls_set(c->m, ca_file_.c_str(), nullptr, nullptr, nullptr, nullptr) !=
         MOSQ_ERR_SUCCESS)
@@ -113,14 +112,21 @@ void mqtt_pool::on_connect_cb(mosquitto* m, void* obj, int rc) {
   if (c.options.subscribe_topic.empty()) {
     c.ready = true;
     ++c.pool->ready_;
-  } else {
+  } else if (c.options.more_topics.empty()) {
     mosquitto_subscribe(m, nullptr, c.options.subscribe_topic.c_str(), c.options.qos);
+  } else {
+    std::vector<char*> topics{c.options.subscribe_topic.data()};
+    for (auto& t : c.options.more_topics) topics.push_back(t.data());
+    mosquitto_subscribe_multiple(m, nullptr, static_cast<int>(topics.size()), topics.data(),
+                                 c.options.qos, 0, nullptr);
   }
 }
 
 void mqtt_pool::on_subscribe_cb(mosquitto*, void* obj, int, int n, const int* granted) {
   auto& c = *static_cast<client*>(obj);
-  if (n < 1 || granted[0] == 0x80) {
+  bool refused = n < 1;
+  for (int i = 0; i < n; ++i) refused = refused || granted[i] == 0x80;
+  if (refused) {
     if (c.pool->error_.empty()) c.pool->error_ = c.options.client_id + ": SUBSCRIBE refused";
     return;
   }
@@ -169,8 +175,8 @@ void mqtt_pool::poll(int timeout_ms) {
         // Connection gone: stop watching the socket (libmosquitto already closed it).
         ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
         c.fd = -1;
-        if (error_.empty()) error_ = c.options.client_id + ": read failed (" +
-                                     mosquitto_strerror(rc) + ")";
+        if (error_.empty())
+          error_ = c.options.client_id + ": read failed (" + mosquitto_strerror(rc) + ")";
         continue;
       }
     }

@@ -21,7 +21,8 @@ struct mqtt_client_options {
   std::string username;  // empty: none
   std::string password;
   bool clean_session = false;
-  std::string subscribe_topic;  // empty: no subscription
+  std::string subscribe_topic;           // empty: no subscription
+  std::vector<std::string> more_topics;  // subscribed in the same SUBSCRIBE
   int qos = 1;
   int max_inflight = 0;  // client-side QoS 1 in-flight limit for publishing (0: library default)
 };
