@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config openssl libssl-dev libsqlite3-dev
   nlohmann-json3-dev libasio-dev libqpid-proton-cpp12-dev libqpid-proton11-dev
-  libmosquitto-dev libspdlog-dev libfmt-dev libcli11-dev)
+  libmosquitto-dev libspdlog-dev libfmt-dev libcli11-dev libjemalloc-dev)
 if [[ $mode == test ]]; then
   # libcpp-httplib-dev: the MQTT integration harness's HTTP client (the emulator has its own).
   packages+=(doctest-dev libcpp-httplib-dev clang libclang-rt-14-dev mosquitto-clients python3
