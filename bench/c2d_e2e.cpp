@@ -102,19 +102,6 @@ namespace {
 
 using namespace bench;
 
-constexpr const char* device_key = "QmVuY2htYXJrRGV2aWNlS2V5MDEyMzQ1Njc4OWFiY2Q=";  // public
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
-      .count();
-}
-
-std::string device_name(int k) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "bench-dev-%04d", k);
-  return buf;
-}
-
 struct phase {
   std::string name;
   std::int64_t count = 0;
@@ -616,12 +603,7 @@ std::vector<phase> make_phases(const options& o) {
 }
 
 std::string emulator_config(const options& o) {
-  nlohmann::json devices = nlohmann::json::array();
-  for (int k = 0; k < o.devices; ++k)
-    devices.push_back({{"deviceId", device_name(k)},
-                       {"primaryKey", device_key},
-                       {"secondaryKey", device_key},
-                       {"status", "enabled"}});
+  const nlohmann::json devices = device_list(o.devices);
   nlohmann::json c = {{"devices", devices},
                       {"mqtt", {{"inflightWindow", o.inflight}}},
                       // Records are batched by 64 (the default); a 1 s cut keeps the tail short.

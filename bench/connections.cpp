@@ -42,14 +42,6 @@ namespace {
 
 using namespace bench;
 
-constexpr const char* device_key = "QmVuY2htYXJrRGV2aWNlS2V5MDEyMzQ1Njc4OWFiY2Q=";  // public
-
-std::string device_name(int k) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "idle-dev-%05d", k);
-  return buf;
-}
-
 void put_u16(std::string& out, std::size_t v) {
   out.push_back(static_cast<char>((v >> 8) & 0xff));
   out.push_back(static_cast<char>(v & 0xff));
@@ -310,10 +302,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  nlohmann::json devices = nlohmann::json::array();
-  for (int k = 0; k < k_total; ++k)
-    devices.push_back(
-        {{"deviceId", device_name(k)}, {"primaryKey", device_key}, {"secondaryKey", device_key}});
+  const nlohmann::json devices = device_list(k_total);
   emulator_options eo;
   eo.binary = a.text("--emulator", EMU_BENCH_EMULATOR);
   eo.work_dir = work;

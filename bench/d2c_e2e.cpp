@@ -103,19 +103,7 @@ namespace {
 
 using namespace bench;
 
-constexpr const char* device_key = "QmVuY2htYXJrRGV2aWNlS2V5MDEyMzQ1Njc4OWFiY2Q=";  // public
 constexpr std::size_t header_bytes = 20;  // index (8), publish time (8), device (4)
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
-      .count();
-}
-
-std::string device_name(int k) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "bench-dev-%04d", k);
-  return buf;
-}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -754,12 +742,7 @@ std::int64_t total_of(const std::vector<phase>& phases) {
 }
 
 std::string emulator_config(const options& o) {
-  nlohmann::json devices = nlohmann::json::array();
-  for (int k = 0; k < o.devices; ++k)
-    devices.push_back({{"deviceId", device_name(k)},
-                       {"primaryKey", device_key},
-                       {"secondaryKey", device_key},
-                       {"status", "enabled"}});
+  const nlohmann::json devices = device_list(o.devices);
   nlohmann::json c = {{"devices", devices}, {"eventHubs", {{"partitionCount", o.partitions}}}};
   if (o.max_events > 0) {
     c["eventHubs"]["maxEvents"] = o.max_events;

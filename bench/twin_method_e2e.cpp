@@ -49,19 +49,7 @@ namespace {
 
 using namespace bench;
 
-constexpr const char* device_key = "QmVuY2htYXJrRGV2aWNlS2V5MDEyMzQ1Njc4OWFiY2Q=";  // public
 constexpr const char* api = "?api-version=2021-04-12";
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
-      .count();
-}
-
-std::string device_name(int k) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "twin-dev-%04d", k);
-  return buf;
-}
 
 struct options {
   std::string emulator;
@@ -292,12 +280,7 @@ phase_result run_service_phase(
 }
 
 std::string emulator_config(const options& o) {
-  nlohmann::json devices = nlohmann::json::array();
-  for (int k = 0; k < o.devices; ++k)
-    devices.push_back({{"deviceId", device_name(k)},
-                       {"primaryKey", device_key},
-                       {"secondaryKey", device_key},
-                       {"status", "enabled"}});
+  const nlohmann::json devices = device_list(o.devices);
   return nlohmann::json{{"devices", devices}}.dump(1);
 }
 

@@ -28,6 +28,22 @@
 
 namespace bench {
 
+std::string device_name(int k) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "bench-dev-%04d", k);
+  return buf;
+}
+
+nlohmann::json device_list(int n) {
+  nlohmann::json devices = nlohmann::json::array();
+  for (int k = 0; k < n; ++k)
+    devices.push_back({{"deviceId", device_name(k)},
+                       {"primaryKey", device_key},
+                       {"secondaryKey", device_key},
+                       {"status", "enabled"}});
+  return devices;
+}
+
 // ---- args ----------------------------------------------------------------------------------
 
 args::args(int argc, char** argv, std::vector<std::string> known_values,

@@ -13,9 +13,25 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace bench {
 
 using steady = std::chrono::steady_clock;
+
+/// The steady clock in nanoseconds (CLOCK_MONOTONIC: one clock for every process here).
+inline std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
+      .count();
+}
+
+// ---- the benchmark's devices ----------------------------------------------------------------
+/// Every benchmark device's key (public: a benchmark secret).
+inline constexpr const char* device_key = "QmVuY2htYXJrRGV2aWNlS2V5MDEyMzQ1Njc4OWFiY2Q=";
+/// "bench-dev-0042".
+std::string device_name(int k);
+/// The emulator config's "devices" array: `n` enabled devices named device_name(0..n-1).
+nlohmann::json device_list(int n);
 
 /// Microseconds between two steady-clock points.
 inline double us_between(steady::time_point a, steady::time_point b) {
