@@ -738,9 +738,15 @@ class device_fleet {
     }
     ::close(stop_pipe[0]);
     reader_ = std::thread([this] { read_receipts(); });
-    std::unique_lock<std::mutex> g(mu_);
-    if (!cv_.wait_for(g, timeout, [&] { return ready_ == k_count || failed_; }) || failed_)
+    bool ok = false;
+    {
+      std::unique_lock<std::mutex> g(mu_);
+      ok = cv_.wait_for(g, timeout, [&] { return ready_ == k_count || failed_; }) && !failed_;
+    }
+    if (!ok) {
+      finish();  // a constructor that throws runs no destructor: stop the processes here
       throw std::runtime_error("a device process did not get its devices connected");
+    }
   }
   ~device_fleet() { finish(); }
   device_fleet(const device_fleet&) = delete;
