@@ -92,6 +92,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/common/device_client.hpp"
 #include "bench/common/mqtt_pool.hpp"
 #include "bench/common/util.hpp"
 #include "emulator/core/hub.hpp"
@@ -631,14 +632,10 @@ struct device_side {
   }
 };
 
-mqtt_client_options device_client(const ready_info& info, int k, std::int64_t expiry) {
-  const auto id = device_name(k);
-  mqtt_client_options co;
-  co.client_id = id;
-  co.username = info.host_name + "/" + id + "/?api-version=2021-04-12";
-  co.password =
-      emu::core::make_sas_token(info.host_name + "/devices/" + id, device_key, "", expiry);
-  co.subscribe_topic = "devices/" + id + "/messages/devicebound/#";
+/// Device k subscribed to its C2D topic.
+mqtt_client_options c2d_device(const ready_info& info, int k) {
+  auto co = device_client(info, k);
+  co.subscribe_topic = "devices/" + co.client_id + "/messages/devicebound/#";
   return co;
 }
 
@@ -663,8 +660,8 @@ bool write_all(int fd, const void* data, std::size_t n) {
 
 /// A forked device process: devices [first, last) on one epoll thread; every receipt goes to
 /// `out` as a `receipt`; it stops when `stop`'s write end is closed. Never returns.
-[[noreturn]] void device_process(const ready_info& info, int first, int last, std::int64_t expiry,
-                                 int out, int stop, std::chrono::seconds ready_timeout) {
+[[noreturn]] void device_process(const ready_info& info, int first, int last, int out, int stop,
+                                 std::chrono::seconds ready_timeout) {
   std::vector<receipt> pending;
   try {
     mqtt_pool pool("127.0.0.1", info.mqtt_port, info.ca_file);
@@ -674,7 +671,7 @@ bool write_all(int fd, const void* data, std::size_t n) {
       std::memcpy(&r.index, m.payload, 8);
       pending.push_back(r);
     };
-    for (int k = first; k < last; ++k) pool.add(device_client(info, k, expiry));
+    for (int k = first; k < last; ++k) pool.add(c2d_device(info, k));
     pool.wait_ready(ready_timeout);
     const receipt ready{ready_mark, 0};
     if (!write_all(out, &ready, sizeof ready)) ::_exit(1);
@@ -701,17 +698,13 @@ bool write_all(int fd, const void* data, std::size_t n) {
 class device_fleet {
  public:
   device_fleet(const options& o, const ready_info& info, ledger& l) : ledger_(l) {
-    const auto expiry = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count() +
-                        3600;
     const auto timeout = std::chrono::seconds(o.prefix.empty() ? 120 : 600);
     if (o.device_processes <= 1) {
       local_ = std::make_unique<device_side>(info.mqtt_port, info.ca_file);
       local_->pool.on_message = [&l](int, const mosquitto_message& m) {
         l.on_receive(m.payload, m.payloadlen);
       };
-      for (int k = 0; k < o.devices; ++k) local_->pool.add(device_client(info, k, expiry));
+      for (int k = 0; k < o.devices; ++k) local_->pool.add(c2d_device(info, k));
       local_->pool.wait_ready(timeout);
       local_->start();
       return;
@@ -730,7 +723,7 @@ class device_fleet {
       if (pid == 0) {
         ::close(out[0]);
         ::close(stop_pipe[1]);
-        device_process(info, first, last, expiry, out[1], stop_pipe[0], timeout);
+        device_process(info, first, last, out[1], stop_pipe[0], timeout);
       }
       ::close(out[1]);
       children_.push_back(pid);

@@ -95,6 +95,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/common/device_client.hpp"
 #include "bench/common/mqtt_pool.hpp"
 #include "bench/common/util.hpp"
 #include "emulator/core/sas_token.hpp"
@@ -828,17 +829,8 @@ std::vector<phase_result> run_emulator(const options& o, const std::string& mode
               << "credit window " << o.credit << std::endl;
 
     mqtt_pool devices("127.0.0.1", info.mqtt_port, info.ca_file);
-    const auto se = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count() +
-                    3600;
     for (int k = 0; k < o.devices; ++k) {
-      const auto id = device_name(k);
-      mqtt_client_options co;
-      co.client_id = id;
-      co.username = info.host_name + "/" + id + "/?api-version=2021-04-12";
-      co.password =
-          emu::core::make_sas_token(info.host_name + "/devices/" + id, device_key, "", se);
+      auto co = device_client(info, k);
       co.max_inflight = o.inflight;
       devices.add(co);
     }

@@ -40,6 +40,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/common/device_client.hpp"
 #include "bench/common/https_client.hpp"
 #include "bench/common/mqtt_pool.hpp"
 #include "bench/common/util.hpp"
@@ -79,18 +80,9 @@ class device_side {
  public:
   device_side(const ready_info& info, const options& o)
       : pool_("127.0.0.1", info.mqtt_port, info.ca_file), o_(o) {
-    const auto se = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count() +
-                    3600;
     pool_.on_message = [this](int client, const mosquitto_message& m) { on_message(client, m); };
     for (int k = 0; k < o.devices; ++k) {
-      const auto id = device_name(k);
-      mqtt_client_options co;
-      co.client_id = id;
-      co.username = info.host_name + "/" + id + "/?api-version=2021-04-12";
-      co.password =
-          emu::core::make_sas_token(info.host_name + "/devices/" + id, device_key, "", se);
+      auto co = device_client(info, k);
       co.subscribe_topic = "$iothub/twin/res/#";
       co.more_topics = {"$iothub/twin/PATCH/properties/desired/#", "$iothub/methods/POST/#"};
       co.qos = 0;
