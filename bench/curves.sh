@@ -66,6 +66,37 @@ ready_of() { awk '/^  ready / { print $2, $7; exit }' "$1"; }
 c2d_row() { echo "$(cell "$1" saturation 6) $(cell "$1" saturation 8) $(cell "$1" rate 8) $(cell "$1" rate 9)"; }
 d2c_row() { echo "$(cell "$1" saturation 7) $(cell "$1" saturation 10) $(cell "$1" rate 10) $(cell "$1" rate 11)"; }
 
+# A Markdown table of a .dat file's rows (comment lines skipped) under the given headers.
+md_table() {  # data file, column headers...
+  local data=$1 h sep=""
+  shift
+  printf '|'
+  for h in "$@"; do printf ' %s |' "$h"; sep+="---|"; done
+  printf '\n|%s\n' "$sep"
+  grep -v '^#' "$data" | while read -r -a cells; do
+    printf '|'
+    printf ' %s |' "${cells[@]}"
+    printf '\n'
+  done
+}
+
+# One point of a seeded curve: runs the benchmark (the command) on the seeded database, then
+# appends "n ready_ms rss_mib db_mib" and the row function's cells to the data file.
+seeded_point() {  # data file, n, database, raw output, row function, command...
+  local data=$1 n=$2 db=$3 raw=$4 row=$5
+  shift 5
+  if ! "$@" >"$raw" 2>&1; then
+    echo "$(basename "$1") on $db failed; see $raw"
+    status=1
+    rm -f "$db"
+    return
+  fi
+  local db_mib=$(( $(stat -c %s "$db") / 1048576 ))
+  rm -f "$db"
+  grep -E '^  ready|^\| emulator' "$raw" || true
+  echo "$n $(ready_of "$raw") $db_mib $($row "$raw")" >>"$data"
+}
+
 plot() {  # data file, png, title, x label, x column, y label, y column, y2 label, y2 column, logscale x?
   gnuplot <<EOF
 set terminal pngcairo size 900,500 font "sans,10"
@@ -106,13 +137,8 @@ if [[ " $curves " == *" devices "* ]]; then
     grep -E '^\| emulator' "$raw" || true
     echo "$n $(c2d_row "$raw")" >>"$data"
   done
-  {
-    echo "| connected devices | durable msg/s (saturation) | p99 saturation ms | p99 @ $rate msg/s ms | p99.9 @ $rate msg/s ms |"
-    echo "|---|---|---|---|---|"
-    grep -v '^#' "$data" | while read -r n mps p99s p99r p999r; do
-      echo "| $n | $mps | $p99s | $p99r | $p999r |"
-    done
-  } >"$out/devices.md"
+  md_table "$data" "connected devices" "durable msg/s (saturation)" "p99 saturation ms" \
+    "p99 @ $rate msg/s ms" "p99.9 @ $rate msg/s ms" >"$out/devices.md"
   plot "$data" "$out/devices.png" "Durable C2D end to end (AMQP senders -> emulator -> MQTT devices), database file" \
     "connected devices" 1 "msg/s (saturation)" 2 "p99 at $rate msg/s, ms" 4 log
 fi
@@ -125,27 +151,13 @@ if [[ " $curves " == *" backlog "* ]]; then
     echo "################ backlog: $n queued messages over $backlog_devices devices"
     db="$out/backlog-$n.db"
     "$build/bench/seed_db" --out "$db" --devices "$backlog_devices" --messages "$n"
-    raw="$out/c2d_e2e-backlog-$n.txt"
-    if ! "$build/bench/c2d_e2e" --devices 100 --senders 2 --count "$count" --rate "$rate" \
-      --rate-seconds "$rate_seconds" --modes file --skip-mosquitto --skip-sqlite \
-      --seed-db "$db" >"$raw" 2>&1; then
-      echo "c2d_e2e with a backlog of $n failed; see $raw"
-      status=1
-      rm -f "$db"
-      continue
-    fi
-    db_mib=$(( $(stat -c %s "$db") / 1048576 ))
-    rm -f "$db"
-    grep -E '^  ready|^\| emulator' "$raw" || true
-    echo "$n $(ready_of "$raw") $db_mib $(c2d_row "$raw")" >>"$data"
+    seeded_point "$data" "$n" "$db" "$out/c2d_e2e-backlog-$n.txt" c2d_row \
+      "$build/bench/c2d_e2e" --devices 100 --senders 2 --count "$count" --rate "$rate" \
+      --rate-seconds "$rate_seconds" --modes file --skip-mosquitto --skip-sqlite --seed-db "$db"
   done
-  {
-    echo "| queued messages ($backlog_devices devices) | exec → ready ms | RSS at ready MiB | database MiB | durable msg/s (saturation, 100 other devices) | p99 saturation ms | p99 @ $rate msg/s ms | p99.9 @ $rate msg/s ms |"
-    echo "|---|---|---|---|---|---|---|---|"
-    grep -v '^#' "$data" | while read -r n ready rss dbm mps p99s p99r p999r; do
-      echo "| $n | $ready | $rss | $dbm | $mps | $p99s | $p99r | $p999r |"
-    done
-  } >"$out/backlog.md"
+  md_table "$data" "queued messages ($backlog_devices devices)" "exec → ready ms" \
+    "RSS at ready MiB" "database MiB" "durable msg/s (saturation, 100 other devices)" \
+    "p99 saturation ms" "p99 @ $rate msg/s ms" "p99.9 @ $rate msg/s ms" >"$out/backlog.md"
   plot "$data" "$out/backlog.png" "Durable C2D with a queued backlog (100 devices active, 20,000 holding the backlog)" \
     "queued messages" 1 "msg/s (saturation)" 5 "exec -> ready, ms" 2 lin
 fi
@@ -160,27 +172,14 @@ if [[ " $curves " == *" telemetry "* ]]; then
     db="$out/telemetry-$n.db"
     "$build/bench/seed_db" --out "$db" --devices "$backlog_devices" --telemetry "$n" \
       --max-events "$max_events"
-    raw="$out/d2c_e2e-telemetry-$n.txt"
-    if ! "$build/bench/d2c_e2e" --devices 100 --count "$count" --rate "$rate" \
+    seeded_point "$data" "$n" "$db" "$out/d2c_e2e-telemetry-$n.txt" d2c_row \
+      "$build/bench/d2c_e2e" --devices 100 --count "$count" --rate "$rate" \
       --rate-seconds "$rate_seconds" --modes file --skip-mosquitto --seed-db "$db" \
-      --max-events "$max_events" >"$raw" 2>&1; then
-      echo "d2c_e2e with a log of $n events failed; see $raw"
-      status=1
-      rm -f "$db"
-      continue
-    fi
-    db_mib=$(( $(stat -c %s "$db") / 1048576 ))
-    rm -f "$db"
-    grep -E '^  ready|^\| emulator' "$raw" || true
-    echo "$n $(ready_of "$raw") $db_mib $(d2c_row "$raw")" >>"$data"
+      --max-events "$max_events"
   done
-  {
-    echo "| events in the log | exec → ready ms | RSS at ready MiB | database MiB | durable e2e events/s (saturation) | p99 saturation ms | p99 @ $rate events/s ms | p99.9 @ $rate events/s ms |"
-    echo "|---|---|---|---|---|---|---|---|"
-    grep -v '^#' "$data" | while read -r n ready rss dbm eps p99s p99r p999r; do
-      echo "| $n | $ready | $rss | $dbm | $eps | $p99s | $p99r | $p999r |"
-    done
-  } >"$out/telemetry.md"
+  md_table "$data" "events in the log" "exec → ready ms" "RSS at ready MiB" "database MiB" \
+    "durable e2e events/s (saturation)" "p99 saturation ms" "p99 @ $rate events/s ms" \
+    "p99.9 @ $rate events/s ms" >"$out/telemetry.md"
   plot "$data" "$out/telemetry.png" "Durable telemetry (100 MQTT devices -> emulator -> Event Hubs reader) against the log's size" \
     "events in the log" 1 "events/s (saturation)" 5 "exec -> ready, ms" 2 lin
 fi
