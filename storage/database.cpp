@@ -68,7 +68,8 @@ database::database(std::string path, std::span<const migration> ladder,
   flags |= SQLITE_OPEN_EXRESCODE;
 #endif
   if (in_memory()) flags |= SQLITE_OPEN_MEMORY;
-  const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
+  const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags,
+                                 options.vfs.empty() ? nullptr : options.vfs.c_str());
   if (rc != SQLITE_OK) {
     std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close_v2(db_);

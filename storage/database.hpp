@@ -66,6 +66,8 @@ struct database_options {
   bool exclusive_lock = true;
   /// Runs `PRAGMA quick_check` on open (O(size of the file)) and refuses a damaged file.
   bool quick_check = false;
+  /// The SQLite VFS to open the file with; empty: the default (fault_vfs.hpp for tests).
+  std::string vfs;
 };
 
 /// One step of the schema ladder: the SQL that turns schema `version - 1` into `version`.

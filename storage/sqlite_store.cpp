@@ -769,8 +769,28 @@ struct sqlite_store::prepared {
   }
 };
 
-sqlite_store::sqlite_store(const std::string& path, const database_options& options)
-    : db_(path, schema_ladder(), options), st_(std::make_unique<prepared>(db_.handle())) {}
+namespace {
+database_options with_vfs(database_options options, const fault_vfs* vfs) {
+  if (vfs != nullptr) options.vfs = vfs->name();
+  return options;
+}
+}  // namespace
+
+sqlite_store::sqlite_store(const std::string& path, const database_options& options,
+                           io_fault_injection faults)
+    : vfs_(faults == io_fault_injection::on ? std::make_unique<fault_vfs>() : nullptr),
+      db_(path, schema_ladder(), with_vfs(options, vfs_.get())),
+      st_(std::make_unique<prepared>(db_.handle())) {}
+
+void sqlite_store::arm_io_faults(const core::storage_io_faults& faults) {
+  if (vfs_) vfs_->arm({faults.failing_writes, faults.failing_syncs});
+}
+
+core::storage_io_faults sqlite_store::pending_io_faults() const {
+  if (!vfs_) return {};
+  const auto r = vfs_->remaining();
+  return {r.failing_writes, r.failing_syncs};
+}
 
 sqlite_store::~sqlite_store() = default;
 

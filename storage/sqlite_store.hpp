@@ -23,15 +23,21 @@
 
 #include "emulator/core/state_store.hpp"
 #include "storage/database.hpp"
+#include "storage/fault_vfs.hpp"
 
 namespace emu::storage {
+
+/// Whether the store's file runs on the fault shim (fault_vfs.hpp) so that test control can
+/// make its writes and fsyncs fail. Off in production: the shim is one indirection per I/O.
+enum class io_fault_injection { off, on };
 
 class sqlite_store final : public core::state_store {
  public:
   /// Opens (or creates) the database file at `path`, or a throw-away database for
   /// `in_memory_path`, and brings its schema up to date. Throws `storage_error` (naming the
   /// file) for a file that is not ours, damaged, locked by another process or too new.
-  explicit sqlite_store(const std::string& path, const database_options& options = {});
+  explicit sqlite_store(const std::string& path, const database_options& options = {},
+                        io_fault_injection faults = io_fault_injection::off);
   ~sqlite_store() override;
   sqlite_store(const sqlite_store&) = delete;
   sqlite_store& operator=(const sqlite_store&) = delete;
@@ -41,6 +47,9 @@ class sqlite_store final : public core::state_store {
   /// All `changes` in one transaction, or none of them (throws `storage_error`). An empty
   /// span does nothing.
   void commit(std::span<const core::state_change> changes) override;
+  /// With `io_fault_injection::on`: arms the shim; otherwise ignored.
+  void arm_io_faults(const core::storage_io_faults& faults) override;
+  core::storage_io_faults pending_io_faults() const override;
 
   /// Moves the WAL into the main file and truncates it (graceful shutdown). No-op in memory.
   void checkpoint();
@@ -52,7 +61,8 @@ class sqlite_store final : public core::state_store {
   struct prepared;
   void rollback() noexcept;
 
-  database db_;  // declared first: destroyed after the statements that use it
+  std::unique_ptr<fault_vfs> vfs_;  // first: unregistered after the connection using it closes
+  database db_;  // before the statements: destroyed after the statements that use it
   std::unique_ptr<prepared> st_;
 };
 

@@ -19,6 +19,7 @@
 #include "emulator/core/device.hpp"
 #include "emulator/core/device_twin.hpp"
 #include "emulator/core/feedback.hpp"
+#include "emulator/core/hub_faults.hpp"
 #include "emulator/core/module_identity.hpp"
 #include "emulator/core/telemetry_message.hpp"
 #include "emulator/core/time.hpp"
@@ -173,6 +174,12 @@ class state_store {
   /// Applies all changes in one transaction. Throws std::runtime_error if the transaction could
   /// not be committed; then nothing of it was applied.
   virtual void commit(std::span<const state_change> changes) = 0;
+  /// Test control's storage faults (hub_faults.hpp): from now on, the next `faults` writes /
+  /// fsyncs of the store's log fail as the disk would fail them. A store that cannot inject
+  /// them ignores this.
+  virtual void arm_io_faults(const storage_io_faults& /*faults*/) {}
+  /// The injected failures still to come.
+  virtual storage_io_faults pending_io_faults() const { return {}; }
 };
 
 }  // namespace emu::core
