@@ -380,6 +380,9 @@ class hub {
   std::vector<state_change> take_changes() { return journal_.take_changes(); }
   std::vector<hub_event> take_events() { return journal_.take_events(); }
   bool has_changes() const { return journal_.has_changes(); }
+  /// Grows with every change recorded (journal::writes): equal before and after a request
+  /// when the request changed nothing.
+  std::uint64_t writes() const { return journal_.writes(); }
 
  private:
   void end_ca_device_sessions(time_point now);

@@ -19,19 +19,24 @@ namespace emu::core {
 
 class journal {
  public:
-  void record(state_change c) { changes_.push_back(std::move(c)); }
+  void record(state_change c) {
+    changes_.push_back(std::move(c));
+    ++writes_;
+  }
   void emit(hub_event e) { events_.push_back(std::move(e)); }
 
   /// Takes the next value of a counter (message seq, lock id, …); the counters are then
   /// committed with the round.
   std::uint64_t next(std::uint64_t hub_counters::*counter) {
     dirty_ = true;
+    ++writes_;
     return (counters_.*counter)++;
   }
   const hub_counters& counters() const { return counters_; }
   /// Changes a counter that is not an id (the last batch time).
   hub_counters& counters_for_update() {
     dirty_ = true;
+    ++writes_;
     return counters_;
   }
   /// Replaces the counters with stored ones (restore), without recording a change.
@@ -44,6 +49,9 @@ class journal {
   std::vector<state_change> take_changes();
   std::vector<hub_event> take_events() { return std::exchange(events_, {}); }
   bool has_changes() const { return !changes_.empty() || dirty_; }
+  /// How many changes (and counter updates) were ever recorded: the executor compares it
+  /// around a request to tell one that wrote nothing (a read).
+  std::uint64_t writes() const { return writes_; }
   /// Forgets everything recorded (the round was rolled back).
   void discard() {
     changes_.clear();
@@ -56,6 +64,7 @@ class journal {
   std::vector<hub_event> events_;
   hub_counters counters_;
   bool dirty_ = false;
+  std::uint64_t writes_ = 0;
 };
 
 /// Folds a round's changes per key, so that applying the result to a store gives the same

@@ -95,14 +95,17 @@ void hub_executor::run() {
       for (;;) {
         if (!queue_.empty() || clock_moved_) break;
         const auto deadline = hub_.next_deadline();
-        if (deadline && *deadline <= now()) break;
-        if (stopping_) return;
-        if (retry_pending_) {
-          // A failed commit left deliveries to try again (hub::round_failed): retry shortly,
-          // without spinning while the disk stays full.
+        const bool due = deadline && *deadline <= now();
+        if (storage_failing_ && (due || retry_pending_)) {
+          // The last commit failed and something waits (a due expiry, the deliveries the
+          // failed round lost: hub::round_failed): try again shortly, without spinning while
+          // the disk stays full or failing.
+          if (stopping_) return;
           if (wake_.wait_for(lock, retry_interval) == std::cv_status::timeout) break;
           continue;
         }
+        if (due) break;
+        if (stopping_) return;
         if (deadline) {
           // The deadline is in the executor's clock (wall clock + offset); wait in wall time.
           const auto wall_deadline = std::chrono::system_clock::time_point{
@@ -121,11 +124,35 @@ void hub_executor::run() {
 }
 
 void hub_executor::run_round(std::deque<work>& batch) {
+  if (!storage_failing_ || batch.size() <= 1) {
+    run_items(batch);
+    return;
+  }
+  // Commits are failing: one request per round, so each write fails alone and each read is
+  // answered (run_items).
+  for (auto& w : batch) {
+    std::deque<work> one;
+    one.push_back(std::move(w));
+    run_items(one);
+  }
+}
+
+void hub_executor::run_items(std::deque<work>& batch) {
   std::vector<completion> completions;
   completions.reserve(batch.size());
   hub_.advance(now());  // apply what is due before serving requests (no expired delivery)
   for (auto& w : batch) {
-    if (auto c = w(hub_, now())) completions.push_back(std::move(c));
+    const auto writes_before = hub_.writes();
+    auto c = w(hub_, now());
+    if (!c) continue;
+    if (storage_failing_ && batch.size() == 1 && hub_.writes() == writes_before) {
+      // A request that changed nothing, alone in its round (run_round) while commits fail: it
+      // read the committed state plus at most what the hub redoes by itself (expiry, the
+      // deliveries of a lost round), so it is answered whatever the commit of those meets.
+      completions.push_back([c = std::move(c)](bool) { c(true); });
+    } else {
+      completions.push_back(std::move(c));
+    }
   }
   hub_.advance(now());  // e.g. a message sent with an expiry in the past
   commit_or_restore(completions);
@@ -157,17 +184,31 @@ void hub_executor::commit_or_restore(std::vector<completion>& completions) {
         throw std::runtime_error(
             "database or disk is full (injected by test control: failNextCommits)");
       }
+      // Failures below SQLite (failNextWrites / failNextSyncs): the shim counts them down.
+      const bool io_faults = faults.io.any();
+      if (io_faults) store_->arm_io_faults(faults.io);
+      struct take_back {
+        core::hub_faults& faults;
+        core::state_store& store;
+        bool armed;
+        ~take_back() {
+          if (!armed) return;
+          faults.io = store.pending_io_faults();
+          store.arm_io_faults({});  // nothing outside a commit (a later checkpoint) meets them
+        }
+      } take_back_io{faults, *store_, io_faults};
       const auto started = std::chrono::steady_clock::now();
       store_->commit(changes);
       commit_stats_.committed(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
           completions.size());
       commits_.fetch_add(1);
+      note_commit_succeeded();
     } catch (const std::exception& e) {
       // Nothing of this round is durable: undo it in memory and tell every requester. The
       // store is the truth (a full disk, an I/O error); the process keeps serving.
       static auto& log = emu::log::get("storage");
-      log.error("commit failed, round rolled back: {}", e.what());
+      note_commit_failed(e);
       committed = false;
       commit_stats_.failed();
       try {
@@ -188,6 +229,34 @@ void hub_executor::commit_or_restore(std::vector<completion>& completions) {
   for (auto& c : completions) c(committed);
   for (const auto& e : events)
     for (const auto& l : listeners_) l(e);
+}
+
+void hub_executor::note_commit_failed(const std::exception& e) {
+  static auto& log = emu::log::get("storage");
+  ++failed_rounds_;
+  if (storage_failing_) {
+    log.debug("commit failed again ({} rounds): {}", failed_rounds_, e.what());
+    return;
+  }
+  // One message per episode: a full disk can fail thousands of rounds.
+  storage_failing_ = true;
+  failed_rounds_ = 1;
+  failing_since_ = std::chrono::steady_clock::now();
+  log.error(
+      "commits are failing: {}. Refusing every change with the protocols' storage error "
+      "(nothing of a failed round is kept or acknowledged), serving reads, trying again every "
+      "{} ms (said once per episode)",
+      e.what(), retry_interval.count());
+}
+
+void hub_executor::note_commit_succeeded() {
+  if (!storage_failing_) return;
+  static auto& log = emu::log::get("storage");
+  const auto seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - failing_since_).count();
+  log.warn("commits succeed again, after {} failed rounds in {:.1f} s", failed_rounds_, seconds);
+  storage_failing_ = false;
+  failed_rounds_ = 0;
 }
 
 }  // namespace emu::executor

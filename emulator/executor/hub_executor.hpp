@@ -8,6 +8,13 @@
 /// (ARCHITECTURE "Who owns state"). If the commit fails, the hub is rebuilt from the store
 /// (undoing the round) and every completion of the round gets `committed = false`.
 ///
+/// While commits keep failing (a full disk, an I/O error: issue 20 item 2) the executor says so
+/// once in the log (and once when they succeed again), runs each request in a round of its
+/// own so that a request that changes nothing (a read) is answered from the committed state
+/// whatever the writes around it meet, and tries what is due again every 100 ms instead of
+/// spinning on it. It never retries a failed commit: the next round starts from what the store
+/// reloaded, so a write whose fsync failed is not taken for durable.
+///
 /// The executor owns the hub's clock: now = the system clock + an offset that test control can
 /// advance ("clock travel"), so the hub core itself never reads a clock. It wakes up at the
 /// hub's next deadline (TTL, lock timeout, feedback batch) with no polling.
@@ -22,8 +29,10 @@
 /// Thread safety: post()/submit()/advance_clock()/stop() may be called from any thread.
 /// Completions and listeners run on the executor thread and must not block.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -91,7 +100,10 @@ class hub_executor {
  private:
   void run();
   void run_round(std::deque<work>& batch);
+  void run_items(std::deque<work>& batch);
   void commit_or_restore(std::vector<completion>& completions);
+  void note_commit_failed(const std::exception& e);
+  void note_commit_succeeded();
 
   core::hub hub_;
   std::unique_ptr<core::state_store> store_;
@@ -106,6 +118,11 @@ class hub_executor {
   bool stopping_ = false;
   bool clock_moved_ = false;
   bool retry_pending_ = false;  // executor thread only
+  // Executor thread only: commits are failing since `failing_since_` (the last commit with
+  // changes failed), `failed_rounds_` rounds so far.
+  bool storage_failing_ = false;
+  std::uint64_t failed_rounds_ = 0;
+  std::chrono::steady_clock::time_point failing_since_{};
   std::thread thread_;
 };
 

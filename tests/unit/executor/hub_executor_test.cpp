@@ -266,3 +266,78 @@ TEST_CASE("test control's commit delay holds each commit with changes") {
   CHECK(committed);
   CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(150));
 }
+
+TEST_CASE("while commits fail, each write fails alone and a read is answered from the store") {
+  harness h;
+  (void)h.call([](hub& hb, time_point) {
+    hb.test_faults().failing_commits = 1'000'000;  // a disk that stays full
+    return true;
+  });
+  auto [c1, r1] =
+      h.call([](hub& hb, time_point now) { return hb.enqueue("dev1", message("w1"), now).ok(); });
+  CHECK_FALSE(c1);
+  // Posted together: they may share a round. Each write is refused, the read between them is
+  // answered and sees none of them.
+  std::promise<bool> write_a, write_b;
+  std::promise<std::pair<bool, std::size_t>> read;
+  h.ex->submit([](hub& hb, time_point now) { return hb.enqueue("dev1", message("w2"), now).ok(); },
+               [&](bool committed, bool) { write_a.set_value(committed); });
+  h.ex->submit([](hub& hb, time_point) { return hb.queued_count("dev1"); },
+               [&](bool committed, std::size_t n) {
+                 read.set_value({committed, n});
+               });
+  h.ex->submit([](hub& hb, time_point now) { return hb.enqueue("dev1", message("w3"), now).ok(); },
+               [&](bool committed, bool) { write_b.set_value(committed); });
+  auto fa = write_a.get_future();
+  auto fr = read.get_future();
+  auto fb = write_b.get_future();
+  REQUIRE(fb.wait_for(10s) == std::future_status::ready);
+  CHECK_FALSE(fa.get());
+  CHECK_FALSE(fb.get());
+  const auto [read_committed, count] = fr.get();
+  CHECK(read_committed);
+  CHECK(count == 0);
+  CHECK(h.store.load().messages.empty());
+  (void)h.call([](hub& hb, time_point) {
+    hb.test_faults().failing_commits = 0;  // space returns
+    return true;
+  });
+  auto [c4, r4] =
+      h.call([](hub& hb, time_point now) { return hb.enqueue("dev1", message("w4"), now).ok(); });
+  CHECK(c4);
+  CHECK(h.store.load().messages.size() == 1);
+}
+
+TEST_CASE("what is due but cannot be committed is tried again every 100 ms, not in a loop") {
+  harness h;
+  (void)h.call([](hub& hb, time_point now) {
+    return hb.enqueue("dev1", message("expiring", ack_mode::full), now).ok();
+  });
+  constexpr int plenty = 1'000'000;
+  (void)h.call([](hub& hb, time_point) {
+    hb.test_faults().failing_commits = plenty;
+    return true;
+  });
+  h.ex->advance_clock(2h);  // the expiry is due; its commit fails every time
+  std::this_thread::sleep_for(1s);
+  auto [c, left] = h.call([](hub& hb, time_point) { return hb.test_faults().failing_commits; });
+  const int attempts = plenty - left;
+  CAPTURE(attempts);
+  CHECK(attempts >= 2);   // it keeps trying ...
+  CHECK(attempts <= 40);  // ... about 10 times a second (a spin makes thousands)
+  (void)h.call([](hub& hb, time_point) {
+    hb.test_faults().failing_commits = 0;
+    return true;
+  });
+  // By itself, without a request, the expiry is committed once the disk works again. (The
+  // store is read on the executor's thread: it is not thread-safe.)
+  const auto stored = [&h] {
+    return h.call([&h](hub&, time_point) { return h.store.load(); }).second;
+  };
+  for (int i = 0; i < 100 && !stored().messages.empty(); ++i) std::this_thread::sleep_for(50ms);
+  const auto s = stored();
+  CHECK(s.messages.empty());
+  std::size_t records = s.pending_feedback.size();
+  for (const auto& b : s.batches) records += b.records.size();
+  CHECK(records == 1);
+}
