@@ -181,7 +181,12 @@ ready_info emulator::start() {
       if (::access(config_.data_dir.c_str(), W_OK | X_OK) != 0)
         throw not_writable(std::strerror(errno));
       p.db_path = std::filesystem::absolute(config_.data_dir / "iothub.db");
-      store = std::make_unique<storage::sqlite_store>(p.db_path.string());
+      // Test control can make the disk fail under SQLite (PATCH /admin/chaos failNextWrites,
+      // failNextSyncs): the file runs on the fault shim then, and only then.
+      store = std::make_unique<storage::sqlite_store>(
+          p.db_path.string(), storage::database_options{},
+          config_.https.test_control ? storage::io_fault_injection::on
+                                     : storage::io_fault_injection::off);
     }
   } catch (const start_error&) {
     throw;
@@ -375,10 +380,10 @@ ready_info emulator::start() {
   }
   p.https->set_dashboard_site(std::move(site));
   if (config_.https.dashboard != https::dashboard_access::off)
-    info.dashboard = "https://localhost" +
-                     (info.ports["https"] == 443 ? std::string()
-                                                 : ":" + std::to_string(info.ports["https"])) +
-                     "/";
+    info.dashboard =
+        "https://localhost" +
+        (info.ports["https"] == 443 ? std::string() : ":" + std::to_string(info.ports["https"])) +
+        "/";
   return info;
 }
 

@@ -202,10 +202,10 @@ json fault_record_json(const core::fault_record& f) {
 }
 
 nlohmann::json chaos_json(const core::hub_faults& f) {
-  return json{{"commitDelayMs", f.commit_delay.count()},
-              {"failNextCommits", f.failing_commits},
-              {"rejectNextPutTokens", f.rejected_put_tokens},
-              {"pausedFronts", f.paused_fronts}};
+  return json{
+      {"commitDelayMs", f.commit_delay.count()},      {"failNextCommits", f.failing_commits},
+      {"failNextWrites", f.io.failing_writes},        {"failNextSyncs", f.io.failing_syncs},
+      {"rejectNextPutTokens", f.rejected_put_tokens}, {"pausedFronts", f.paused_fronts}};
 }
 
 core::result<chaos_patch> parse_chaos_patch(std::string_view body) {
@@ -234,6 +234,14 @@ core::result<chaos_patch> parse_chaos_patch(std::string_view body) {
       const auto v = count(1'000'000);
       if (!v) return invalid("failNextCommits must be a whole number, 0 to 1000000.");
       p.failing_commits = static_cast<int>(*v);
+    } else if (key == "failNextWrites") {
+      const auto v = count(1'000'000);
+      if (!v) return invalid("failNextWrites must be a whole number, 0 to 1000000.");
+      p.failing_writes = static_cast<int>(*v);
+    } else if (key == "failNextSyncs") {
+      const auto v = count(1'000'000);
+      if (!v) return invalid("failNextSyncs must be a whole number, 0 to 1000000.");
+      p.failing_syncs = static_cast<int>(*v);
     } else if (key == "rejectNextPutTokens") {
       const auto v = count(1'000'000);
       if (!v) return invalid("rejectNextPutTokens must be a whole number, 0 to 1000000.");
@@ -249,7 +257,8 @@ core::result<chaos_patch> parse_chaos_patch(std::string_view body) {
       p.paused_fronts = std::move(fronts);
     } else {
       return invalid("Unknown member '" + key.substr(0, 64) +
-                     "': commitDelayMs, failNextCommits, rejectNextPutTokens, pausedFronts.");
+                     "': commitDelayMs, failNextCommits, failNextWrites, failNextSyncs, "
+                     "rejectNextPutTokens, pausedFronts.");
     }
   }
   return p;
@@ -360,6 +369,8 @@ std::variant<http_response, hub_call> prepare_test_control(const route& r,
         auto& f = hub.test_faults();
         if (p.commit_delay) f.commit_delay = *p.commit_delay;
         if (p.failing_commits) f.failing_commits = *p.failing_commits;
+        if (p.failing_writes) f.io.failing_writes = *p.failing_writes;
+        if (p.failing_syncs) f.io.failing_syncs = *p.failing_syncs;
         if (p.rejected_put_tokens) f.rejected_put_tokens = *p.rejected_put_tokens;
         if (p.paused_fronts && *p.paused_fronts != f.paused_fronts) {
           f.paused_fronts = *p.paused_fronts;

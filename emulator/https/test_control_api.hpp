@@ -50,12 +50,14 @@ nlohmann::json fault_record_json(const core::fault_record& f);
 struct chaos_patch {
   std::optional<core::duration> commit_delay;
   std::optional<int> failing_commits;
+  std::optional<int> failing_writes;
+  std::optional<int> failing_syncs;
   std::optional<int> rejected_put_tokens;
   std::optional<std::set<std::string>> paused_fronts;
 };
 core::result<chaos_patch> parse_chaos_patch(std::string_view body);
-/// `GET /admin/chaos`: `{"commitDelayMs", "failNextCommits", "rejectNextPutTokens",
-/// "pausedFronts"}`.
+/// `GET /admin/chaos`: `{"commitDelayMs", "failNextCommits", "failNextWrites", "failNextSyncs",
+/// "rejectNextPutTokens", "pausedFronts"}`.
 nlohmann::json chaos_json(const core::hub_faults& f);
 /// `POST /admin/devices/{id}/faults`: `{"type": "KillTcp", "delayInSecs": 0, "durationInSecs":
 /// 10, "reason": "…"}`, read with the rules of the telemetry properties (fault_request.hpp).

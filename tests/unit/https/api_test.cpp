@@ -337,13 +337,18 @@ TEST_CASE(
   const auto empty = json::parse(a.call("GET", "/admin/chaos").body);
   CHECK(empty == json{{"commitDelayMs", 0},
                       {"failNextCommits", 0},
+                      {"failNextWrites", 0},
+                      {"failNextSyncs", 0},
                       {"rejectNextPutTokens", 0},
                       {"pausedFronts", json::array()}});
   const auto set = a.call("PATCH", "/admin/chaos",
-                          R"({"commitDelayMs":250,"failNextCommits":3,"pausedFronts":["amqp"]})");
+                          R"({"commitDelayMs":250,"failNextCommits":3,"failNextSyncs":2,)"
+                          R"("pausedFronts":["amqp"]})");
   REQUIRE(set.status == 200);
   CHECK(json::parse(set.body) == json{{"commitDelayMs", 250},
                                       {"failNextCommits", 3},
+                                      {"failNextWrites", 0},
+                                      {"failNextSyncs", 2},
                                       {"rejectNextPutTokens", 0},
                                       {"pausedFronts", {"amqp"}}});
   CHECK(a.hub.test_faults().commit_delay == std::chrono::milliseconds(250));
@@ -358,9 +363,11 @@ TEST_CASE(
   CHECK(a.hub.take_events().empty());
   CHECK(a.hub.test_faults().failing_commits == 3);  // members not given stay
   CHECK(a.hub.test_faults().rejected_put_tokens == 1);
+  CHECK(a.hub.test_faults().io == core::storage_io_faults{0, 2});
   for (const char* bad :
-       {"[]", R"({"failNextCommits":-1})", R"({"commitDelayMs":60001})", R"({"commitDelayMs":1.5})",
-        R"({"pausedFronts":["https"]})", R"({"pausedFronts":"mqtt"})", R"({"other":1})"}) {
+       {"[]", R"({"failNextCommits":-1})", R"({"failNextSyncs":"1"})", R"({"failNextWrites":-2})",
+        R"({"commitDelayMs":60001})", R"({"commitDelayMs":1.5})", R"({"pausedFronts":["https"]})",
+        R"({"pausedFronts":"mqtt"})", R"({"other":1})"}) {
     const auto r = a.call("PATCH", "/admin/chaos", bad);
     CHECK_MESSAGE(r.status == 400, bad);
   }
