@@ -50,6 +50,8 @@ class tls_server_context {
 
 /// The TLS 1.2 cipher list installed by tls_server_context (OpenSSL cipher-string syntax).
 extern const char* const tls12_cipher_list;
+/// The TLS 1.3 cipher suites installed by tls_server_context (OpenSSL ciphersuites syntax).
+extern const char* const tls13_cipher_suites;
 
 /// Applies the server TLS settings every front shares to `ctx` (TLS 1.2..1.3, no compression or
 /// renegotiation, released idle buffers, no session cache, the cipher list, an optional client
