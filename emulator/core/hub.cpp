@@ -216,12 +216,13 @@ result<std::int64_t> hub::patch_reported(std::string_view device_id, std::uint64
 
 result<auth_grant> hub::authenticate_device(std::string_view token, std::string_view device_id,
                                             time_point now) const {
-  return core::authenticate_device(settings_, registry_, token, device_id, now);
+  return in_hub_time(
+      core::authenticate_device(settings_, registry_, token, device_id, now - wall_lag_));
 }
 
 result<auth_grant> hub::authenticate_service(std::string_view token, permission needed,
                                              time_point now) const {
-  return core::authenticate_service(settings_, token, needed, now);
+  return in_hub_time(core::authenticate_service(settings_, token, needed, now - wall_lag_));
 }
 
 // ---- CA certificates ------------------------------------------------------------------------

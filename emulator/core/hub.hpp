@@ -170,6 +170,14 @@ class hub {
   int queued_count(std::string_view device_id) const { return queue_.queued_count(device_id); }
 
   // ---- authentication (spec §5) ----------------------------------------------------------
+  /// How far hub time (`now`) is ahead of the wall clock (executor/hub_clock.hpp: a backward
+  /// step of the machine's clock is not followed). Tokens and certificates are judged by the
+  /// wall clock, which is what their issuers used: `now - lag`. A grant's expiry is then put
+  /// back into hub time (`+ lag`), where the fronts compare it with `now`. Set by the owner
+  /// before each round; zero unless the wall clock stepped back.
+  void set_wall_lag(duration lag) { wall_lag_ = lag; }
+  duration wall_lag() const { return wall_lag_; }
+
   result<auth_grant> authenticate_device(std::string_view token, std::string_view device_id,
                                          time_point now) const;
   result<auth_grant> authenticate_service(std::string_view token, permission needed,
@@ -185,7 +193,8 @@ class hub {
   result<auth_grant> authenticate_device_certificate(const client_certificate& certificate,
                                                      std::string_view device_id,
                                                      time_point now) const {
-    return core::authenticate_device_certificate(registry_, cas_, certificate, device_id, now);
+    return in_hub_time(core::authenticate_device_certificate(registry_, cas_, certificate,
+                                                             device_id, now - wall_lag_));
   }
   /// The hub's CA certificates (registered, verified). Adding trust (a verification code, a
   /// verification) goes through `certificates()`; what may take trust away goes through
@@ -201,7 +210,8 @@ class hub {
   /// SASL PLAIN with a policy's name and key (auth.hpp).
   result<auth_grant> authenticate_policy_key(std::string_view policy, std::string_view key,
                                              permission needed, time_point now) const {
-    return core::authenticate_policy_key(settings_, policy, key, needed, now);
+    return in_hub_time(
+        core::authenticate_policy_key(settings_, policy, key, needed, now - wall_lag_));
   }
 
   // ---- device sessions (spec §3.3) -------------------------------------------------------
@@ -385,6 +395,11 @@ class hub {
   std::uint64_t writes() const { return journal_.writes(); }
 
  private:
+  /// A grant judged by the wall clock, its expiry moved into hub time (set_wall_lag).
+  result<auth_grant> in_hub_time(result<auth_grant> grant) const {
+    if (grant) grant->expiry += wall_lag_;
+    return grant;
+  }
   void end_ca_device_sessions(time_point now);
   /// Ends what a deleted identity (device or module) had: session, twin, method calls,
   /// topics, presence.
@@ -410,6 +425,7 @@ class hub {
   telemetry_readers readers_{journal_};
   device_faults faults_;
   hub_faults test_faults_;
+  duration wall_lag_{};  // set_wall_lag
   hub_throttles throttles_{settings_.throttling};
 };
 

@@ -1,5 +1,6 @@
 #include "emulator/executor/hub_executor.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <thread>
 
@@ -13,10 +14,13 @@ namespace emu::executor {
 namespace {
 /// After a failed commit, how long until the round's lost deliveries are tried again.
 constexpr std::chrono::milliseconds retry_interval{100};
+/// The longest sleep: how soon a forward step of the wall clock is followed.
+constexpr std::chrono::milliseconds max_sleep{1000};
 }  // namespace
 
-hub_executor::hub_executor(core::hub_settings settings, std::unique_ptr<core::state_store> store)
-    : hub_(std::move(settings)), store_(std::move(store)) {
+hub_executor::hub_executor(core::hub_settings settings, std::unique_ptr<core::state_store> store,
+                           hub_clock::sources clock)
+    : hub_(std::move(settings)), store_(std::move(store)), clock_(std::move(clock)) {
   // The start's cost grows with the stored state (issue 19, the backlog curve): say what it was.
   const auto started = std::chrono::steady_clock::now();
   auto snapshot = store_->load();
@@ -44,13 +48,9 @@ void hub_executor::add_listener(listener l) {
   listeners_.push_back(std::move(l));
 }
 
-core::time_point hub_executor::now() const {
-  const auto wall = std::chrono::time_point_cast<core::duration>(std::chrono::system_clock::now());
-  return core::time_point{wall.time_since_epoch()} + core::duration{clock_offset_ms_.load()};
-}
-
 void hub_executor::start(const std::function<void(core::hub&, core::time_point)>& init) {
   const auto t = now();
+  hub_.set_wall_lag(clock_.wall_lag());
   hub_.advance(t);            // whatever became due while the emulator was stopped
   hub_.release_all_locks(t);  // nobody holds a lock across a restart
   if (init) init(hub_, t);
@@ -79,7 +79,8 @@ void hub_executor::post(work w) {
 }
 
 void hub_executor::advance_clock(core::duration by) {
-  clock_offset_ms_ += by.count();
+  clock_.advance(by);
+  ++clock_generation_;
   {
     std::lock_guard lock(mutex_);
     clock_moved_ = true;
@@ -94,7 +95,8 @@ void hub_executor::run() {
       std::unique_lock lock(mutex_);
       for (;;) {
         if (!queue_.empty() || clock_moved_) break;
-        const auto deadline = hub_.next_deadline();
+        const auto deadline = hub_.next_deadline();  // (now() follows a forward step)
+        if (clock_.followed() - seen_followed_ >= core::duration{1000}) break;  // tell the fronts
         const bool due = deadline && *deadline <= now();
         if (storage_failing_ && (due || retry_pending_)) {
           // The last commit failed and something waits (a due expiry, the deliveries the
@@ -106,20 +108,19 @@ void hub_executor::run() {
         }
         if (due) break;
         if (stopping_) return;
-        if (deadline) {
-          // The deadline is in the executor's clock (wall clock + offset); wait in wall time.
-          const auto wall_deadline = std::chrono::system_clock::time_point{
-              (*deadline - core::duration{clock_offset_ms_.load()}).time_since_epoch()};
-          wake_.wait_until(lock, wall_deadline);
-        } else {
-          wake_.wait(lock);
-        }
+        // Sleep on the steady clock (a backward step of the wall clock delays nothing), at
+        // most max_sleep: hub time jumps when the wall clock steps forward (hub_clock), and
+        // a due deadline is noticed within that.
+        const auto sleep = deadline ? std::min<core::duration>(*deadline - now(), max_sleep)
+                                    : core::duration{max_sleep};
+        wake_.wait_for(lock, sleep);
       }
       clock_moved_ = false;
       batch.swap(queue_);
     }
     run_round(batch);
     batch.clear();
+    note_clock_steps();
   }
 }
 
@@ -138,6 +139,7 @@ void hub_executor::run_round(std::deque<work>& batch) {
 }
 
 void hub_executor::run_items(std::deque<work>& batch) {
+  hub_.set_wall_lag(clock_.wall_lag());  // tokens are judged by the wall clock (hub_clock.hpp)
   std::vector<completion> completions;
   completions.reserve(batch.size());
   hub_.advance(now());  // apply what is due before serving requests (no expired delivery)
@@ -229,6 +231,32 @@ void hub_executor::commit_or_restore(std::vector<completion>& completions) {
   for (auto& c : completions) c(committed);
   for (const auto& e : events)
     for (const auto& l : listeners_) l(e);
+}
+
+void hub_executor::note_clock_steps() {
+  // Steps of the wall clock are rare and matter (tokens, expiry): say each once.
+  static auto& log = emu::log::get("clock");
+  constexpr core::duration notable{1000};
+  const auto followed = clock_.followed();
+  const auto lag = clock_.wall_lag();
+  if (followed - seen_followed_ >= notable) {
+    log.warn(
+        "the wall clock stepped forward by {} s: hub time follows it, what became due "
+        "meanwhile is applied, tokens expire by it",
+        std::chrono::duration_cast<std::chrono::seconds>(followed - seen_followed_).count());
+    ++clock_generation_;
+    if (clock_jump_) clock_jump_();
+  }
+  if (lag - seen_lag_ >= notable) {
+    log.warn(
+        "the wall clock stepped back by {} s: hub time does not go back (it runs {} s "
+        "ahead of the wall clock now; TTLs, locks and feedback batches are not delayed), "
+        "tokens and certificates are judged by the wall clock",
+        std::chrono::duration_cast<std::chrono::seconds>(lag - seen_lag_).count(),
+        std::chrono::duration_cast<std::chrono::seconds>(lag).count());
+  }
+  seen_followed_ = followed;
+  seen_lag_ = lag;
 }
 
 void hub_executor::note_commit_failed(const std::exception& e) {

@@ -15,9 +15,11 @@
 /// spinning on it. It never retries a failed commit: the next round starts from what the store
 /// reloaded, so a write whose fsync failed is not taken for durable.
 ///
-/// The executor owns the hub's clock: now = the system clock + an offset that test control can
-/// advance ("clock travel"), so the hub core itself never reads a clock. It wakes up at the
-/// hub's next deadline (TTL, lock timeout, feedback batch) with no polling.
+/// The executor owns the hub's clock (hub_clock.hpp: monotonic, follows the wall clock forward
+/// but not backward, plus the offset test control advances, "clock travel"), so the hub core
+/// itself never reads a clock. It sleeps on the steady clock until the hub's next deadline
+/// (TTL, lock timeout, feedback batch), at most 1 s at a time so that a forward step of the
+/// wall clock (a resumed laptop) is followed within a second; a backward step delays nothing.
 ///
 /// Hub events (deliveries, ended sessions, …) are delivered to listeners on the executor
 /// thread after the commit of the round that produced them.
@@ -43,6 +45,7 @@
 #include "emulator/core/hub.hpp"
 #include "emulator/core/state_store.hpp"
 #include "emulator/executor/commit_statistics.hpp"
+#include "emulator/executor/hub_clock.hpp"
 
 namespace emu::executor {
 
@@ -56,13 +59,19 @@ class hub_executor {
   using listener = std::function<void(const core::hub_event&)>;
 
   /// Loads the store into a new hub. Throws what the store throws (corrupt/newer database).
-  hub_executor(core::hub_settings settings, std::unique_ptr<core::state_store> store);
+  /// `clock`: where the hub clock reads the wall and steady clocks (tests pass fakes).
+  hub_executor(core::hub_settings settings, std::unique_ptr<core::state_store> store,
+               hub_clock::sources clock = hub_clock::real());
   ~hub_executor();
   hub_executor(const hub_executor&) = delete;
   hub_executor& operator=(const hub_executor&) = delete;
 
   /// Registers a listener for hub events; call before start().
   void add_listener(listener l);
+  /// Called on the executor thread, after the round at the new time committed, when hub time
+  /// jumped forward to follow a step of the wall clock (1 s or more): the fronts re-check the
+  /// deadlines they keep in hub time (token expiry), as after clock travel. Before start().
+  void on_clock_jump(std::function<void()> f) { clock_jump_ = std::move(f); }
   /// Runs `init` on the hub before the thread starts (e.g. seeding the default device), then
   /// commits its changes. Throws if that commit fails.
   void start(const std::function<void(core::hub&, core::time_point)>& init = {});
@@ -87,10 +96,22 @@ class hub_executor {
   /// The fronts' own deadlines that follow hub time (token expiry, keep-alive) are re-checked
   /// by the caller (app::emulator::advance_clock tells every front).
   void advance_clock(core::duration by);
-  /// The executor's current time (system clock + offset). Any thread.
-  core::time_point now() const;
-  /// How far clock travel has moved the clock ahead of the system clock. Any thread.
-  core::duration clock_offset() const { return core::duration{clock_offset_ms_.load()}; }
+  /// Test control: the machine's wall clock steps by `by` (hub_clock::step_wall). Wakes the
+  /// thread so that a forward step is followed at once.
+  void step_wall_clock(core::duration by) {
+    clock_.step_wall(by);
+    wake_.notify_one();
+  }
+  /// The executor's current time (hub_clock::now: monotonic, + clock travel). Any thread.
+  core::time_point now() const { return clock_.now(); }
+  /// How far clock travel has moved the clock ahead. Any thread.
+  core::duration clock_offset() const { return clock_.travel(); }
+  /// Grows whenever hub time jumps: clock travel, or a forward step of the wall clock being
+  /// followed. A front that maps hub deadlines to its steady clock takes the mapping anew
+  /// when it changes. Any thread.
+  std::uint64_t clock_generation() const { return clock_generation_.load(); }
+  /// How far hub time runs ahead of the wall clock after backward steps. Any thread.
+  core::duration wall_lag() const { return clock_.wall_lag(); }
 
   /// Number of commits so far and work items applied (for diagnostics and benchmarks).
   std::uint64_t commits() const { return commits_.load(); }
@@ -102,13 +123,19 @@ class hub_executor {
   void run_round(std::deque<work>& batch);
   void run_items(std::deque<work>& batch);
   void commit_or_restore(std::vector<completion>& completions);
+  void note_clock_steps();
   void note_commit_failed(const std::exception& e);
   void note_commit_succeeded();
 
   core::hub hub_;
   std::unique_ptr<core::state_store> store_;
   std::vector<listener> listeners_;
-  std::atomic<std::int64_t> clock_offset_ms_{0};
+  hub_clock clock_;
+  std::atomic<std::uint64_t> clock_generation_{0};
+  std::function<void()> clock_jump_;
+  // Executor thread only: the clock's followed() and wall_lag() when last looked at.
+  core::duration seen_followed_{};
+  core::duration seen_lag_{};
   std::atomic<std::uint64_t> commits_{0};
   commit_statistics commit_stats_;
 

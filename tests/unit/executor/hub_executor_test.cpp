@@ -30,8 +30,10 @@ struct harness {
   std::condition_variable cv;
   std::vector<hub_event> events;
 
-  explicit harness(hub_settings s = core::testing::test_settings()) {
-    ex = std::make_unique<executor::hub_executor>(s, std::make_unique<observed_store>(&store));
+  explicit harness(hub_settings s = core::testing::test_settings(),
+                   executor::hub_clock::sources clock = executor::hub_clock::real()) {
+    ex = std::make_unique<executor::hub_executor>(s, std::make_unique<observed_store>(&store),
+                                                  std::move(clock));
     ex->add_listener([this](const hub_event& e) {
       {
         std::lock_guard lock(m);
@@ -340,4 +342,81 @@ TEST_CASE("what is due but cannot be committed is tried again every 100 ms, not 
   std::size_t records = s.pending_feedback.size();
   for (const auto& b : s.batches) records += b.records.size();
   CHECK(records == 1);
+}
+
+namespace {
+/// The real clocks, with the wall clock shifted by what the test sets (a step of the machine's
+/// clock, as NTP or `date -s` makes it).
+struct stepping_wall {
+  std::atomic<std::int64_t> shift_ms{0};
+  executor::hub_clock::sources sources() {
+    return {[this] {
+              return std::chrono::system_clock::now() + std::chrono::milliseconds(shift_ms.load());
+            },
+            [] { return std::chrono::steady_clock::now(); }};
+  }
+  std::int64_t wall_seconds() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               (std::chrono::system_clock::now() + std::chrono::milliseconds(shift_ms.load()))
+                   .time_since_epoch())
+        .count();
+  }
+};
+}  // namespace
+
+TEST_CASE("a backward step of the wall clock delays no deadline; fresh tokens stay valid") {
+  stepping_wall wall;
+  harness h{core::testing::test_settings(), wall.sources()};
+  h.call([](hub& hb, time_point now) {
+    const auto r = hb.attach_feedback_receiver();
+    hb.set_feedback_credit(r, 1, false, now);
+    c2d_content c = message("soon", ack_mode::full);
+    c.absolute_expiry = now + 400ms;
+    return hb.enqueue("dev1", c, now).ok();
+  });
+  wall.shift_ms = -std::chrono::duration_cast<std::chrono::milliseconds>(2h).count();
+  // Only the executor's timer can expire it: 400 ms later, not 2 hours later.
+  REQUIRE(h.wait_for_event<event::feedback_delivery>(10s));
+  CHECK(h.ex->wall_lag() >= 2h - 1s);
+  // A token a client makes now (from its wall clock, which stepped back too) is valid, for
+  // its hour, counted in hub time.
+  const auto se = wall.wall_seconds() + 3600;
+  const auto token =
+      make_sas_token("testhub.localhost/devices/dev1", core::testing::device_key, "", se);
+  auto [c, left] = h.call([token](hub& hb, time_point now) {
+    auto g = hb.authenticate_device(token, "dev1", now);
+    return g ? std::chrono::duration_cast<std::chrono::seconds>(g->expiry - now).count() : -1;
+  });
+  CHECK(left > 3590);
+  CHECK(left <= 3600 + 300);  // plus the accepted clock skew
+  // A token that expired by the wall clock is refused, although hub time is 2 h ahead of it.
+  const auto old = make_sas_token("testhub.localhost/devices/dev1", core::testing::device_key, "",
+                                  wall.wall_seconds() - 1000);
+  auto [c2, ok] = h.call(
+      [old](hub& hb, time_point now) { return hb.authenticate_device(old, "dev1", now).ok(); });
+  CHECK_FALSE(ok);
+}
+
+TEST_CASE("a forward step of the wall clock is followed within a second: due TTLs expire") {
+  stepping_wall wall;
+  harness h{core::testing::test_settings(), wall.sources()};
+  h.call([](hub& hb, time_point now) {
+    const auto r = hb.attach_feedback_receiver();
+    hb.set_feedback_credit(r, 1, false, now);
+    return hb.enqueue("dev1", message("hour", ack_mode::full), now).ok();  // TTL: 1 hour
+  });
+  const auto before = h.ex->now();
+  wall.shift_ms = std::chrono::duration_cast<std::chrono::milliseconds>(2h).count();
+  // No request: the executor's bounded sleep notices the jump and expires the message once.
+  REQUIRE(h.wait_for_event<event::feedback_delivery>(10s));
+  CHECK(h.ex->now() - before >= 2h);
+  std::lock_guard lock(h.m);
+  std::size_t deliveries = 0;
+  for (const auto& e : h.events)
+    if (const auto* d = std::get_if<event::feedback_delivery>(&e)) {
+      ++deliveries;
+      REQUIRE(d->batch.records.size() == 1);
+      CHECK(d->batch.records[0].status == feedback_status::expired);
+    }
+  CHECK(deliveries == 1);
 }
