@@ -47,7 +47,7 @@ export SHUTDOWN_BOUND_SECONDS=${SHUTDOWN_BOUND_SECONDS:-30}
 # Every front on several I/O threads: connections really run in parallel.
 export EMU_IO_THREADS=${EMU_IO_THREADS:-4}
 
-default_tests="reliability/test_crash_safety reliability/test_graceful_shutdown reliability/test_storage_faults
+default_tests="reliability/test_crash_safety reliability/test_graceful_shutdown reliability/test_storage_faults reliability/test_clock_steps
   attacks/test_auth attacks/test_topics attacks/test_sizes attacks/test_slow attacks/test_floods
   attacks/test_garbage attacks/test_database attacks/test_preauth app/test_cli
   eventhubs/test_eventhubs_amqp node/mqtt"

@@ -241,6 +241,13 @@ ready_info emulator::start() {
         {"mqtt", m->numbers()}, {"amqp", a->numbers()}, {"https", h->numbers()}};
   });
 
+  // A forward step of the wall clock moves hub time as clock travel does: the fronts re-check
+  // the deadlines they keep in hub time (issue 20 item 4, executor/hub_clock.hpp).
+  p.executor->on_clock_jump([&p] {
+    p.mqtt->clock_advanced();
+    p.amqp->clock_advanced();
+    p.https->clock_advanced();
+  });
   p.executor->add_listener([&p](const core::hub_event& e) {
     const auto* r = std::get_if<core::event::method_result>(&e);
     if (r == nullptr) return;

@@ -273,6 +273,10 @@ void http_session::answer(http_request request, bool keep_alive) {
     respond(json_response(clock_json(ex.now(), ex.clock_offset())), keep_alive_);
     return;
   }
+  if (r.kind == route_kind::admin_clock_wall_step) {
+    step_wall_clock(request);
+    return;
+  }
   if (r.kind == route_kind::admin_clock_advance) {
     travel(request);
     return;
@@ -435,6 +439,26 @@ void http_session::travel(const http_request& request) {
       s.respond(json_response(clock_json(ex.now(), ex.clock_offset())), s.keep_alive_);
     });
   });
+}
+
+void http_session::step_wall_clock(const http_request& request) {
+  // A step of the machine's clock, either way (issue 20 item 4): hub time follows it forward
+  // and not back (executor/hub_clock.hpp). Answered at once: what follows happens in the
+  // executor's next round, as after a real step.
+  const json doc = json::parse(request.body, nullptr, false);
+  const json* seconds = nullptr;
+  if (!doc.is_discarded() && doc.is_object() && doc.contains("seconds")) seconds = &doc["seconds"];
+  constexpr double ten_years = 10.0 * 366 * 24 * 3600;
+  if (seconds == nullptr || !seconds->is_number() || !std::isfinite(seconds->get<double>()) ||
+      std::abs(seconds->get<double>()) > ten_years) {
+    respond(error_response(400, "ArgumentInvalid",
+                           "The body must be {\"seconds\": N} with |N| <= 10 years."),
+            keep_alive_);
+    return;
+  }
+  auto& ex = state_->executor;
+  ex.step_wall_clock(std::chrono::milliseconds{std::llround(seconds->get<double>() * 1000)});
+  respond(json_response(clock_json(ex.now(), ex.clock_offset())), keep_alive_);
 }
 
 void http_session::respond(const http_response& response, bool keep_alive) {

@@ -81,6 +81,7 @@ class http_session final : public net::protocol {
   /// protocol the client asked for, or refuse (400/405/426, then close).
   void upgrade(const http_request& request);
   void travel(const http_request& request);
+  void step_wall_clock(const http_request& request);
   /// `/` and /dashboard/…: who may see it (https_settings::dashboard), then the page, the CA,
   /// the view, the event stream or the C2D send.
   void dashboard(const http_request& request);

@@ -256,6 +256,8 @@ route match_route(std::string_view method, std::string_view target) {
     if (n == 2 && s[1] == "clock") return pick(method, {{"GET", route_kind::admin_clock}});
     if (n == 3 && s[1] == "clock" && s[2] == "advance")
       return pick(method, {{"POST", route_kind::admin_clock_advance}});
+    if (n == 3 && s[1] == "clock" && s[2] == "wall-step")
+      return pick(method, {{"POST", route_kind::admin_clock_wall_step}});
     if (n == 2 && s[1] == "reset") return pick(method, {{"POST", route_kind::admin_reset}});
   }
   return make(route_kind::not_found);
@@ -297,6 +299,7 @@ bool is_admin(route_kind k) {
     case route_kind::admin_telemetry:
     case route_kind::admin_clock:
     case route_kind::admin_clock_advance:
+    case route_kind::admin_clock_wall_step:
     case route_kind::admin_reset:
     case route_kind::admin_post_fault:
     case route_kind::admin_faults:

@@ -32,7 +32,7 @@
 ///   GET|POST /admin/devices/{id}/messages          (test control, docs/test-control.md)
 ///   GET|PATCH /admin/devices/{id}/twin             (the twin with its history; a service update)
 ///   GET    /admin/feedback, /admin/telemetry, /admin/clock
-///   POST   /admin/clock/advance, /admin/reset
+///   POST   /admin/clock/advance, /admin/clock/wall-step, /admin/reset
 ///   POST   /admin/devices/{id}/faults; GET /admin/faults (fault injection, issue 17)
 ///   GET|PATCH /admin/chaos; POST /admin/tokens/expire (hub-wide faults, issue 17)
 /// The device id segment is percent-decoded here, exactly once (the Node SDK sends
@@ -87,6 +87,7 @@ enum class route_kind {
   admin_telemetry,
   admin_clock,
   admin_clock_advance,
+  admin_clock_wall_step,
   admin_reset,
   admin_post_fault,
   admin_faults,

@@ -118,14 +118,15 @@ std::optional<net::steady_time> device_connection::deadline() const {
     for (const auto& f : faults_)
       if (!at || f.due < *at) at = f.due;
   if (!at) return std::nullopt;
-  // Hub time → the connection's steady clock. The two run together until clock travel moves
-  // the hub's clock (a new offset): then the mapping is taken anew, so the same hub deadline
-  // maps to an earlier steady time (the gateway pokes every connection to ask again). A
-  // stable mapping also keeps the connection's timer from being re-armed on every packet.
-  const auto offset = state_->executor.clock_offset();
-  if (!anchor_ || offset != anchor_offset_) {
+  // Hub time → the connection's steady clock. The two run together until hub time jumps
+  // (clock travel, a forward step of the wall clock: a new clock generation): then the mapping
+  // is taken anew, so the same hub deadline maps to an earlier steady time (the gateway pokes
+  // every connection to ask again). A stable mapping also keeps the connection's timer from
+  // being re-armed on every packet.
+  const auto generation = state_->executor.clock_generation();
+  if (!anchor_ || generation != anchor_generation_) {
     anchor_ = std::pair{hub_now(), net::steady_clock::now()};
-    anchor_offset_ = offset;
+    anchor_generation_ = generation;
   }
   const auto [hub_then, steady_then] = *anchor_;
   return steady_then + std::chrono::duration_cast<net::steady_clock::duration>(*at - hub_then);

@@ -103,10 +103,10 @@ class device_connection final : public net::protocol {
   bool token_authenticated_ = false;   // CONNECT had a password (a SAS token), not X.509
   bool abort_when_flushed_ = false;    // KillTcp waits for the acknowledgement to be out
   net::steady_time abort_by_{};        // ... until then (kill_tcp_linger)
-  // deadline(): one hub time and the steady time it was read at, and the clock-travel offset
-  // then.
+  // deadline(): one hub time and the steady time it was read at, and the executor's clock
+  // generation then.
   mutable std::optional<std::pair<core::time_point, net::steady_time>> anchor_;
-  mutable core::duration anchor_offset_{};
+  mutable std::uint64_t anchor_generation_ = 0;
 };
 
 }  // namespace emu::mqtt
