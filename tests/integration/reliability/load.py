@@ -12,6 +12,10 @@ emulator restarts, and a ledger of what the emulator acknowledged.
 
 Message ids are unique per send attempt (`s{sender}-{n}`), never retried, so a second `Success`
 feedback record for an id can only mean a message was completed twice.
+
+Beyond C2D (`DurableLedger`): `TelemetryPublisher` (MQTT telemetry, each body unique, PUBACKed
+or not), `TwinPatcher` (desired patches over REST, one new property each, with the version
+answered) and `RegistryChurner` (devices created, nine in ten deleted again, over REST).
 """
 import collections
 import json
@@ -447,3 +451,127 @@ class HttpsPoller(Client):
             pass  # the emulator went away
         finally:
             conn.close()
+
+
+# ---- the rest of what is durable (issue 20 item 1) --------------------------------------------
+
+class DurableLedger:
+    """What the emulator acknowledged beyond C2D: telemetry PUBACKs, twin patches answered 200,
+    registry writes answered 200/204. Each id is used once; an operation whose answer was lost
+    in a kill is `unknown` (it may or may not have been applied)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.events_acked = set()      # telemetry bodies that got their PUBACK
+        self.events_unknown = set()    # published, no PUBACK seen
+        self.patches_acked = []        # (n, $version answered), in the order answered
+        self.patches_unknown = set()   # n
+        self.created, self.deleted = set(), set()    # device ids, answered
+        self.create_unknown, self.delete_unknown = set(), set()
+
+
+class TelemetryPublisher(Client):
+    """A device publishing telemetry (QoS 1), each body unique; records which got a PUBACK."""
+
+    def __init__(self, device_id, cluster, ledger, durable):
+        super().__init__("telemetry-" + device_id, cluster, ledger)
+        self.device_id = device_id
+        self.durable = durable
+        self.n = 0
+
+    def session(self, generation, hub):
+        try:
+            conn = hub.mqtt(timeout=5)
+        except OSError:
+            return
+        body = None
+        try:
+            if conn.connect(self.device_id, username_for(hub.host, self.device_id),
+                            hub.device_token(self.device_id), clean=True) != 0:
+                raise AssertionError("CONNACK refused for " + self.device_id)
+            while self.active(generation):
+                self.n += 1
+                body = "ev-%s-%d" % (self.device_id, self.n)
+                with self.durable.lock:
+                    self.durable.events_unknown.add(body)
+                conn.publish("devices/%s/messages/events/" % self.device_id, body.encode())
+                with self.durable.lock:
+                    self.durable.events_unknown.discard(body)
+                    self.durable.events_acked.add(body)
+        except (MqttClosed, OSError, ssl.SSLError):
+            pass  # the emulator went away: the last body's fate is unknown
+        finally:
+            conn.close()
+
+
+class TwinPatcher(Client):
+    """Desired patches over REST, one new property each (`p<n>`); records the answered
+    versions."""
+
+    def __init__(self, device_id, cluster, ledger, durable):
+        super().__init__("twin-" + device_id, cluster, ledger)
+        self.device_id = device_id
+        self.durable = durable
+        self.n = 0
+
+    def session(self, generation, hub):
+        owner = hub.policy_token("iothubowner")
+        while self.active(generation):
+            self.n += 1
+            n = self.n
+            with self.durable.lock:
+                self.durable.patches_unknown.add(n)
+            try:
+                status, twin = hub.https(
+                    "PATCH", "/twins/%s?api-version=2021-04-12" % self.device_id,
+                    {"properties": {"desired": {"p%d" % n: n}}}, token=owner, timeout=5)
+            except (OSError, ssl.SSLError):
+                return  # the emulator went away: this patch's fate is unknown
+            if status != 200:
+                if status in (500, 503):
+                    return  # dying emulator: unknown
+                raise AssertionError("twin patch: %d %s" % (status, twin))
+            with self.durable.lock:
+                self.durable.patches_unknown.discard(n)
+                self.durable.patches_acked.append((n, twin["properties"]["desired"]["$version"]))
+
+
+class RegistryChurner(Client):
+    """Creates devices over REST and deletes nine in ten; records the answered writes."""
+
+    def __init__(self, cluster, ledger, durable):
+        super().__init__("registry-churn", cluster, ledger)
+        self.durable = durable
+        self.n = 0
+
+    def write(self, hub, method, device_id, body, unknown, done, ok):
+        with self.durable.lock:
+            unknown.add(device_id)
+        try:
+            status, answer = hub.https(
+                method, "/devices/%s?api-version=2021-04-12" % device_id, body,
+                token=hub.policy_token("registryReadWrite"), headers={"If-Match": "*"}
+                if method == "DELETE" else None, timeout=5)
+        except (OSError, ssl.SSLError):
+            return False
+        if status not in ok:
+            if status in (500, 503):
+                return False
+            raise AssertionError("%s device: %d %s" % (method, status, answer))
+        with self.durable.lock:
+            unknown.discard(device_id)
+            done.add(device_id)
+        return True
+
+    def session(self, generation, hub):
+        d = self.durable
+        while self.active(generation):
+            self.n += 1
+            device_id = "churn-%d" % self.n
+            if not self.write(hub, "PUT", device_id, {"deviceId": device_id}, d.create_unknown,
+                              d.created, (200,)):
+                return
+            # Keep one in ten: the registry grows slowly (GET /devices lists up to 1000).
+            if self.n % 10 != 0 and not self.write(hub, "DELETE", device_id, None,
+                                                  d.delete_unknown, d.deleted, (200, 204)):
+                return

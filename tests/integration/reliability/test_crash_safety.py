@@ -1,8 +1,10 @@
-"""Crash safety under load (issue 7, item 1).
+"""Crash safety under load (issue 7 item 1, issue 20 item 1).
 
 The real iothub-emulator is driven by concurrent AMQP senders (unsettled sends, `iothub-ack:
-full`) and MQTT devices that complete every C2D message, and killed with SIGKILL at random
-moments under that load, at least 20 times, each time restarted on the same data directory.
+full`) and MQTT devices that complete every C2D message, and at the same time by MQTT devices
+publishing telemetry, desired twin patches over REST and registry churn (devices created and
+deleted over REST), and killed with SIGKILL at random moments under that load, 40 times, each
+time restarted on the same data directory.
 At the end the ledger is checked against the hub's state (test control):
 
 - every message whose send was `accepted` is either completed (exactly one `Success` feedback
@@ -12,6 +14,16 @@ At the end the ledger is checked against the hub's state (test control):
 - every completed message was really received by its device;
 - the feedback records read as AMQP batches at the end are exactly the records of the hub's
   state, each once.
+
+Beyond C2D (load.DurableLedger):
+
+- every telemetry event that got its PUBACK is stored, exactly once; nothing stored that was
+  never published; each partition's sequence numbers run 0, 1, 2, … with no number reused or
+  skipped across the restarts;
+- every desired patch answered 200 is in the twin; the versions answered only ever grew; the
+  twin's version is 1 + the number of patches it holds (no patch applied twice or lost);
+- every device whose creation was answered exists unless its deletion was answered (or its
+  fate is unknown); every device whose deletion was answered is gone; no device nobody made.
 
 A device may *receive* a message twice (a kill between the PUBLISH and the commit of its
 PUBACK): that is at-least-once delivery, counted as "redelivered", not an error.
@@ -24,6 +36,7 @@ import collections
 import json
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -32,7 +45,8 @@ import unittest
 
 from emulator import Emulator
 from attack_clients import Hub
-from load import AmqpSender, Cluster, FeedbackReceiver, Ledger, MqttDevice
+from load import (AmqpSender, Cluster, DurableLedger, FeedbackReceiver, Ledger, MqttDevice,
+                  RegistryChurner, TelemetryPublisher, TwinPatcher)
 
 BINARY = os.environ["EMU_BINARY"]
 KILLS = int(os.environ.get("RELIABILITY_KILLS", "40"))
@@ -44,9 +58,15 @@ VERBOSE = bool(os.environ.get("RELIABILITY_VERBOSE"))
 PROGRESS_TIMEOUT = 60
 
 
+TELEMETRY_DEVICES = ["crash-tel-0", "crash-tel-1"]
+TWIN_DEVICE = "crash-twin"
+
+
 def config(devices):
     c = {
-        "devices": [{"deviceId": d} for d in devices],
+        "devices": [{"deviceId": d} for d in devices + TELEMETRY_DEVICES + [TWIN_DEVICE]],
+        # Every event stays readable for the ledger (no retention cut).
+        "telemetryCapacity": 1000000,
         # Delivery counts grow with every redelivery after a kill; the ledger must not be
         # muddied by dead-lettering, so allow the maximum.
         "c2d": {"maxDeliveryCount": 100},
@@ -63,6 +83,7 @@ class CrashSafetyTest(unittest.TestCase):
         self.emulators = []
         self.cluster = Cluster()
         self.ledger = Ledger()
+        self.durable = DurableLedger()
         self.clients = []
         self.receiver = None
 
@@ -102,6 +123,10 @@ class CrashSafetyTest(unittest.TestCase):
                         for i in range(SENDERS)]
         self.clients += [MqttDevice(d, self.cluster, self.ledger)
                          for d in devices]
+        self.clients += [TelemetryPublisher(d, self.cluster, self.ledger, self.durable)
+                         for d in TELEMETRY_DEVICES]
+        self.clients += [TwinPatcher(TWIN_DEVICE, self.cluster, self.ledger, self.durable),
+                         RegistryChurner(self.cluster, self.ledger, self.durable)]
         self.receiver = FeedbackReceiver(self.cluster, self.ledger)
         self.receiver.start()
         for c in self.clients:
@@ -145,6 +170,7 @@ class CrashSafetyTest(unittest.TestCase):
             self.assertFalse(c.is_alive(), c.name + " did not stop")
         self.assertEqual(self.ledger.errors, [])
 
+        self.check_durable(emu)
         self.check_ledger(emu, devices, kills, load_seconds)
         self.assertEqual(emu.terminate(), 0, emu.log()[-4000:])
 
@@ -242,6 +268,61 @@ class CrashSafetyTest(unittest.TestCase):
               "(%d of them more than once, at-least-once)" %
               (len(completed_ids), len(ledger.feedback_batches), batches_again),
               file=sys.stderr)
+
+    def check_durable(self, emu):
+        """Telemetry, twin patches and registry writes against what was acknowledged."""
+        hub = Hub(emu.ready)
+        d = self.durable
+        owner = hub.policy_token("iothubowner")
+
+        # Telemetry: every PUBACKed event once, nothing invented, sequence numbers contiguous.
+        status, events = hub.https("GET", "/admin/telemetry")
+        self.assertEqual(status, 200)
+        ours = collections.Counter(e["body"] for e in events if e["body"].startswith("ev-"))
+        self.assertEqual(sorted(b for b, n in ours.items() if n > 1), [], "events stored twice")
+        self.assertEqual(sorted(d.events_acked - set(ours)), [], "PUBACKed events lost")
+        self.assertEqual(sorted(set(ours) - d.events_acked - d.events_unknown), [],
+                         "events nobody published")
+        by_partition = collections.defaultdict(list)
+        for e in events:
+            by_partition[e["partition"]].append(e["sequenceNumber"])
+        for partition, numbers in by_partition.items():
+            self.assertEqual(sorted(numbers), list(range(len(numbers))),
+                             "partition %s: sequence numbers reused or skipped" % partition)
+
+        # Twin: every answered patch present, versions only grew, version = 1 + patches held.
+        status, twin = hub.https("GET", "/twins/%s?api-version=2021-04-12" % TWIN_DEVICE,
+                                 token=owner)
+        self.assertEqual(status, 200, twin)
+        desired = twin["properties"]["desired"]
+        held = {int(k[1:]) for k in desired if re.fullmatch(r"p\d+", k)}
+        acked = [n for n, _ in d.patches_acked]
+        self.assertEqual(sorted(set(acked) - held), [], "answered twin patches lost")
+        self.assertEqual(sorted(held - set(acked) - d.patches_unknown), [],
+                         "twin patches nobody sent")
+        versions = [v for _, v in d.patches_acked]
+        self.assertEqual(versions, sorted(set(versions)), "twin versions went backwards")
+        self.assertEqual(desired["$version"], 1 + len(held))
+        if versions:
+            self.assertGreaterEqual(desired["$version"], versions[-1])
+
+        # Registry: answered creations and deletions hold.
+        status, listed = hub.https("GET", "/devices?api-version=2021-04-12&top=1000",
+                                   token=owner)
+        self.assertEqual(status, 200, listed)
+        self.assertLess(len(listed), 1000, "the listing may be cut: keep fewer devices")
+        present = {x["deviceId"] for x in listed if x["deviceId"].startswith("churn-")}
+        must_exist = d.created - d.deleted - d.delete_unknown
+        self.assertEqual(sorted(must_exist - present), [], "created devices lost")
+        self.assertEqual(sorted(present & d.deleted), [], "deleted devices back")
+        self.assertEqual(sorted(present - d.created - d.create_unknown), [],
+                         "devices nobody created")
+        print("  durable: %d telemetry events PUBACKed (%d unknown), all stored once, sequence "
+              "numbers contiguous in %d partitions; %d twin patches answered (%d unknown), twin "
+              "version %d = 1 + %d held; %d devices created, %d deleted, all as answered" %
+              (len(d.events_acked), len(d.events_unknown), len(by_partition),
+               len(d.patches_acked), len(d.patches_unknown), desired["$version"], len(held),
+               len(d.created), len(d.deleted)), file=sys.stderr)
 
     @staticmethod
     def feedback_left(hub):
