@@ -37,6 +37,7 @@ class Ledger:
         self.rejected = collections.Counter()  # condition -> count
         self.unknown = set()           # sent, but no outcome seen (connection lost)
         self.received = collections.Counter()  # message id -> receptions on a device
+        self.received_by_device = collections.Counter()  # device -> receptions
         self.pubacks = 0
         self.outstanding = collections.Counter()  # device -> accepted and not yet received
         self.errors = []               # client failures (a test must see them at once)
@@ -71,6 +72,7 @@ class Ledger:
     def on_received(self, message_id, device):
         with self.lock:
             self.received[message_id] += 1
+            self.received_by_device[device] += 1
             if self.received[message_id] == 1 and message_id in self.accepted:
                 self.outstanding[device] -= 1
 
@@ -514,9 +516,17 @@ class TwinPatcher(Client):
         self.durable = durable
         self.n = 0
 
+    # Bounded: every patch adds a property, and a twin's desired section is at most 32 KB.
+    MAX_PATCHES = 600
+
     def session(self, generation, hub):
+        import http.client
+        import time
         owner = hub.policy_token("iothubowner")
         while self.active(generation):
+            if self.n >= self.MAX_PATCHES:
+                time.sleep(0.1)  # done; stay until stopped
+                continue
             self.n += 1
             n = self.n
             with self.durable.lock:
@@ -525,7 +535,7 @@ class TwinPatcher(Client):
                 status, twin = hub.https(
                     "PATCH", "/twins/%s?api-version=2021-04-12" % self.device_id,
                     {"properties": {"desired": {"p%d" % n: n}}}, token=owner, timeout=5)
-            except (OSError, ssl.SSLError):
+            except (OSError, ssl.SSLError, http.client.HTTPException):
                 return  # the emulator went away: this patch's fate is unknown
             if status != 200:
                 if status in (500, 503):
@@ -545,6 +555,7 @@ class RegistryChurner(Client):
         self.n = 0
 
     def write(self, hub, method, device_id, body, unknown, done, ok):
+        import http.client
         with self.durable.lock:
             unknown.add(device_id)
         try:
@@ -552,7 +563,7 @@ class RegistryChurner(Client):
                 method, "/devices/%s?api-version=2021-04-12" % device_id, body,
                 token=hub.policy_token("registryReadWrite"), headers={"If-Match": "*"}
                 if method == "DELETE" else None, timeout=5)
-        except (OSError, ssl.SSLError):
+        except (OSError, ssl.SSLError, http.client.HTTPException):
             return False
         if status not in ok:
             if status in (500, 503):
@@ -575,3 +586,161 @@ class RegistryChurner(Client):
             if self.n % 10 != 0 and not self.write(hub, "DELETE", device_id, None,
                                                   d.delete_unknown, d.deleted, (200, 204)):
                 return
+
+
+class AmqpDeviceReceiver(Client):
+    """A device receiving C2D over AMQP (CBS with its own token) and accepting (= completing)
+    every message; reconnects across restarts."""
+
+    def __init__(self, device_id, cluster, ledger):
+        super().__init__("amqp-device-" + device_id, cluster, ledger)
+        self.device_id = device_id
+
+    def session(self, generation, hub):
+        from proton import Timeout
+        from proton.utils import ConnectionClosed, LinkDetached
+        try:
+            conn = hub.amqp_bare(timeout=5)
+        except Exception:  # noqa: BLE001 - refused or cut while the emulator dies
+            return
+        try:
+            audience = "%s/devices/%s" % (hub.host, self.device_id)
+            if hub.cbs_put_token(conn, hub.device_token(self.device_id), audience=audience,
+                                 timeout=5) != 200:
+                raise AssertionError("device CBS refused for " + self.device_id)
+            rcv = conn.create_receiver("/devices/%s/messages/devicebound" % self.device_id,
+                                       credit=10)
+            while self.active(generation):
+                try:
+                    m = rcv.receive(timeout=0.2)
+                except Timeout:
+                    continue
+                self.ledger.on_received(m.id, self.device_id)
+                rcv.accept()
+                self.ledger.on_puback()
+        except (ConnectionClosed, LinkDetached, Timeout, OSError):
+            pass  # the emulator went away
+        except Exception as e:  # proton's own errors while the peer vanishes
+            if "closed" not in str(e).lower() and "disconnected" not in str(e).lower():
+                raise
+        finally:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+
+class HttpsDeviceReceiver(Client):
+    """A device polling C2D over the device HTTPS API and completing every message (DELETE with
+    its lock token); reconnects across restarts."""
+
+    def __init__(self, device_id, cluster, ledger):
+        super().__init__("https-device-" + device_id, cluster, ledger)
+        self.device_id = device_id
+
+    def session(self, generation, hub):
+        import http.client
+        import time
+        from attack_clients import tls_context
+        base = "/devices/%s/messages/deviceBound" % self.device_id
+        api = "?api-version=2021-04-12"
+        conn = http.client.HTTPSConnection("localhost", hub.ports["https"], timeout=5,
+                                           context=tls_context(hub.ca))
+        token = hub.device_token(self.device_id)
+        try:
+            while self.active(generation):
+                conn.request("GET", base + api, headers={"Authorization": token})
+                r = conn.getresponse()
+                r.read()
+                if r.status == 204:
+                    time.sleep(0.05)  # nothing queued: poll again shortly, as the SDK does
+                    continue
+                if r.status in (500, 503):
+                    return
+                if r.status != 200:
+                    raise AssertionError("GET deviceBound: %d" % r.status)
+                self.ledger.on_received(r.getheader("iothub-messageid"), self.device_id)
+                lock = r.getheader("ETag").strip('"')
+                conn.request("DELETE", "%s/%s%s" % (base, lock, api),
+                             headers={"Authorization": token})
+                r = conn.getresponse()
+                r.read()
+                if r.status in (500, 503):
+                    return
+                if r.status == 412:
+                    continue  # the lock timed out meanwhile: the message comes again
+                if r.status != 204:
+                    raise AssertionError("DELETE deviceBound: %d" % r.status)
+                self.ledger.on_puback()
+        except (OSError, http.client.HTTPException):
+            pass  # the emulator went away
+        finally:
+            conn.close()
+
+
+class MethodDevice(Client):
+    """A device answering every direct method (MQTT) with the request's payload."""
+
+    def __init__(self, device_id, cluster, ledger):
+        super().__init__("methods-" + device_id, cluster, ledger)
+        self.device_id = device_id
+        self.answered = 0
+
+    def session(self, generation, hub):
+        try:
+            conn = hub.mqtt(timeout=5)
+        except OSError:
+            return
+        try:
+            if conn.connect(self.device_id, username_for(hub.host, self.device_id),
+                            hub.device_token(self.device_id), clean=True) != 0:
+                raise AssertionError("CONNACK refused for " + self.device_id)
+            conn.subscribe("$iothub/methods/POST/#", qos=0)
+            while self.active(generation):
+                try:
+                    topic, _, payload = conn.next_publish(timeout=0.2)
+                except socket.timeout:
+                    continue
+                rid = topic.rsplit("$rid=", 1)[1]
+                conn.publish("$iothub/methods/res/200/?$rid=%s" % rid, payload, qos=0)
+                self.answered += 1
+        except (MqttClosed, OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+
+
+class MethodCaller(Client):
+    """Direct methods invoked over REST on a device that answers them; a call either comes back
+    200 with its own payload or fails with the emulator (never a wrong answer)."""
+
+    def __init__(self, device_id, cluster, ledger):
+        super().__init__("method-caller", cluster, ledger)
+        self.device_id = device_id
+        self.ok = 0
+        self.failed = 0
+
+    def session(self, generation, hub):
+        import http.client
+        import time
+        owner = hub.policy_token("iothubowner")
+        n = 0
+        while self.active(generation):
+            n += 1
+            try:
+                status, body = hub.https(
+                    "POST", "/twins/%s/methods?api-version=2021-04-12" % self.device_id,
+                    {"methodName": "echo", "responseTimeoutInSeconds": 5, "payload": {"n": n}},
+                    token=owner, timeout=10)
+            except (OSError, ssl.SSLError, http.client.HTTPException):
+                return
+            if status == 200:
+                if body.get("status") != 200 or body.get("payload") != {"n": n}:
+                    raise AssertionError("a method answered with another call's result: %s"
+                                         % body)
+                self.ok += 1
+            elif status in (404, 500, 503, 504):
+                self.failed += 1  # the device is reconnecting, or the hub dying
+                time.sleep(0.05)
+            else:
+                raise AssertionError("method: %d %s" % (status, body))

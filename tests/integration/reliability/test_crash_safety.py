@@ -22,6 +22,8 @@ Beyond C2D (load.DurableLedger):
   skipped across the restarts;
 - every desired patch answered 200 is in the twin; the versions answered only ever grew; the
   twin's version is 1 + the number of patches it holds (no patch applied twice or lost);
+- every direct method invoked over REST comes back with its own payload, or fails (the device
+  is reconnecting, the hub dying): never with another call's answer;
 - every device whose creation was answered exists unless its deletion was answered (or its
   fate is unknown); every device whose deletion was answered is gone; no device nobody made.
 
@@ -45,7 +47,8 @@ import unittest
 
 from emulator import Emulator
 from attack_clients import Hub
-from load import (AmqpSender, Cluster, DurableLedger, FeedbackReceiver, Ledger, MqttDevice,
+from load import (AmqpDeviceReceiver, AmqpSender, Cluster, DurableLedger, FeedbackReceiver,
+                  HttpsDeviceReceiver, Ledger, MethodCaller, MethodDevice, MqttDevice,
                   RegistryChurner, TelemetryPublisher, TwinPatcher)
 
 BINARY = os.environ["EMU_BINARY"]
@@ -60,11 +63,13 @@ PROGRESS_TIMEOUT = 60
 
 TELEMETRY_DEVICES = ["crash-tel-0", "crash-tel-1"]
 TWIN_DEVICE = "crash-twin"
+METHOD_DEVICE = "crash-methods"
 
 
 def config(devices):
     c = {
-        "devices": [{"deviceId": d} for d in devices + TELEMETRY_DEVICES + [TWIN_DEVICE]],
+        "devices": [{"deviceId": d}
+                    for d in devices + TELEMETRY_DEVICES + [TWIN_DEVICE, METHOD_DEVICE]],
         # Every event stays readable for the ledger (no retention cut).
         "telemetryCapacity": 1000000,
         # Delivery counts grow with every redelivery after a kill; the ledger must not be
@@ -114,19 +119,28 @@ class CrashSafetyTest(unittest.TestCase):
         rng = random.Random(seed)
         random.seed(seed)
         devices = ["crash-%d" % i for i in range(DEVICES)]
-        print("\ncrash safety: seed %d, %d kills, %d AMQP senders, %d MQTT devices" %
-              (seed, KILLS, SENDERS, len(devices)), file=sys.stderr)
+        # C2D to devices on the other transports too: one over AMQP, one over HTTPS.
+        amqp_device, https_device = "crash-amqp", "crash-https"
+        devices += [amqp_device, https_device]
+        print("\ncrash safety: seed %d, %d kills, %d AMQP senders, C2D to %d MQTT devices, 1 "
+              "AMQP device and 1 HTTPS device" % (seed, KILLS, SENDERS, len(devices) - 2),
+              file=sys.stderr)
 
         emu = self.start_emulator(devices)
         self.cluster.up(emu)
         self.clients = [AmqpSender(i, self.cluster, self.ledger, devices)
                         for i in range(SENDERS)]
         self.clients += [MqttDevice(d, self.cluster, self.ledger)
-                         for d in devices]
+                         for d in devices if d not in (amqp_device, https_device)]
+        self.clients += [AmqpDeviceReceiver(amqp_device, self.cluster, self.ledger),
+                         HttpsDeviceReceiver(https_device, self.cluster, self.ledger)]
         self.clients += [TelemetryPublisher(d, self.cluster, self.ledger, self.durable)
                          for d in TELEMETRY_DEVICES]
         self.clients += [TwinPatcher(TWIN_DEVICE, self.cluster, self.ledger, self.durable),
                          RegistryChurner(self.cluster, self.ledger, self.durable)]
+        self.method_caller = MethodCaller(METHOD_DEVICE, self.cluster, self.ledger)
+        self.clients += [MethodDevice(METHOD_DEVICE, self.cluster, self.ledger),
+                         self.method_caller]
         self.receiver = FeedbackReceiver(self.cluster, self.ledger)
         self.receiver.start()
         for c in self.clients:
@@ -170,6 +184,9 @@ class CrashSafetyTest(unittest.TestCase):
             self.assertFalse(c.is_alive(), c.name + " did not stop")
         self.assertEqual(self.ledger.errors, [])
 
+        for d in (amqp_device, https_device):  # every transport took part
+            self.assertGreater(self.ledger.received_by_device[d], 0, d + " received nothing")
+        self.assertGreater(self.method_caller.ok, 0, "no direct method came back")
         self.check_durable(emu)
         self.check_ledger(emu, devices, kills, load_seconds)
         self.assertEqual(emu.terminate(), 0, emu.log()[-4000:])
@@ -259,8 +276,10 @@ class CrashSafetyTest(unittest.TestCase):
               "(of which completed %d, queued %d)" %
               (ledger.sent, len(ledger.accepted), dict(ledger.rejected) or 0,
                len(ledger.unknown), unknown_completed, unknown_queued), file=sys.stderr)
-        print("  devices: %d messages delivered, %d redelivered (at-least-once), %d PUBACKs" %
-              (delivered, redelivered, ledger.pubacks), file=sys.stderr)
+        print("  devices: %d messages delivered (%s), %d redelivered (at-least-once), %d "
+              "completions" % (delivered, ", ".join(
+                  "%s %d" % (d, n) for d, n in sorted(ledger.received_by_device.items())),
+                  redelivered, ledger.pubacks), file=sys.stderr)
         print("  ledger of %d accepted: %d completed (one Success each), %d still queued, "
               "0 lost, 0 completed twice" % (len(ledger.accepted), completed, still_queued),
               file=sys.stderr)
@@ -323,6 +342,10 @@ class CrashSafetyTest(unittest.TestCase):
               (len(d.events_acked), len(d.events_unknown), len(by_partition),
                len(d.patches_acked), len(d.patches_unknown), desired["$version"], len(held),
                len(d.created), len(d.deleted)), file=sys.stderr)
+        print("  direct methods: %d answered with their own payload, %d failed with the process "
+              "(404/504 while the device reconnected)" % (self.method_caller.ok,
+                                                           self.method_caller.failed),
+              file=sys.stderr)
 
     @staticmethod
     def feedback_left(hub):
