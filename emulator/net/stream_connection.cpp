@@ -200,6 +200,14 @@ void stream_connection::settle() {
   for (int round = 0; round < reads_per_turn; ++round) {
     if (opened_ && phase_ != phase::closed) protocol_->on_settle();
     flush_output();
+    if (phase_ == phase::open && output_pending() > settings_.unread_output_limit()) {
+      // The peer does not read what the emulator sends it: cut it rather than buffer without
+      // bound (its unwritten output is dropped with it).
+      close_now("the peer does not read: " + std::to_string(output_pending()) +
+                " bytes of output wait (limit " + std::to_string(settings_.unread_output_limit()) +
+                ")");
+      break;
+    }
     if (!(phase_ == phase::open && flushed_ && output_pending() == 0 && !write_waiting_)) break;
     flushed_ = false;
     protocol_->on_output_flushed();

@@ -9,7 +9,9 @@
 ///     TLS record buffers), grows with what arrives and never beyond the protocol's
 ///     input_limit();
 ///   - back-pressure: no reading while the protocol does not want input or while more than
-///     `max_output_backlog` bytes wait to be written to a peer that does not read;
+///     `max_output_backlog` bytes wait to be written to a peer that does not read; and a cap
+///     on what the emulator itself pushes to a peer that never reads (notifications, events,
+///     deliveries): past `unread_output_limit()` bytes waiting, the connection is closed;
 ///   - fairness: at most 16 reads in a row before the strand is yielded to other connections;
 ///   - writing the protocol's output, in order, freeing a large buffer once written;
 ///   - one timer for the handshake, the protocol's deadline and the closing linger;
@@ -48,6 +50,11 @@ struct connection_settings {
   /// Reading pauses while more than this many bytes wait to be written (a peer that sends but
   /// never reads cannot make the emulator buffer without bound).
   std::size_t max_output_backlog = 1024 * 1024;
+  /// A peer that never reads while the emulator keeps sending (desired-property
+  /// notifications, a dashboard event stream, telemetry to a reader with credit) is cut when
+  /// this many bytes wait to be written: 16 x max_output_backlog (16 MiB by default), far
+  /// above any burst a reading peer sees (issue 20 item 5).
+  std::size_t unread_output_limit() const { return 16 * max_output_backlog; }
   /// At most this many bytes are read and dropped while draining after a close.
   std::size_t max_drain_bytes = 16 * 1024 * 1024;
 };

@@ -1,0 +1,60 @@
+"""Attack matrix, misbehaving clients (issue 20, item 5): peers that stop reading while the
+emulator keeps sending them something. Each is bounded in memory (the emulator's RSS, without
+ASan's quarantine) and ends with a clear log line; the well-behaved clients are unaffected
+(attack_base.py).
+
+- a device that subscribes to desired-property notifications and never reads: the service keeps
+  patching its twin; past `16 x mqtt.maxOutputBacklogBytes` (here 64 KiB, so 1 MiB) of unread
+  output the connection is cut ("the peer does not read"), and may connect again.
+"""
+import os
+import socket
+import unittest
+
+from attack_base import AttackTest, emulator_config, without_asan_quarantine
+from attack_clients import process_rss_kib
+
+API = "?api-version=2021-04-12"
+
+
+class MisbehavingClients(AttackTest):
+    emulator_config = emulator_config(mqtt={"maxOutputBacklogBytes": 64 * 1024})
+    emulator_env = without_asan_quarantine(os.environ)
+
+    def test_a_device_that_never_reads_its_notifications_is_cut_with_bounded_memory(self):
+        hub = self.hub
+        lazy = hub.mqtt_device("dev-a", clean=True)
+        self.addCleanup(lazy.close)
+        lazy.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.assertEqual(lazy.subscribe("$iothub/twin/PATCH/properties/desired/#", qos=0), [0])
+        owner = hub.policy_token("iothubowner")
+        before = process_rss_kib(self.emu.proc.pid)
+        value = "x" * 3990
+        patches = 0
+        # Each patch makes a ~24 KB notification; the device reads none of them. Bounded: the
+        # cut must come within 600 patches (14 MB), whatever the kernel's buffers hold.
+        for i in range(600):
+            desired = {"k%d" % j: value + "%04d%02d" % (i, j) for j in range(6)}
+            status, body = hub.https("PATCH", "/twins/dev-a" + API,
+                                     {"properties": {"desired": desired}}, token=owner)
+            self.assertEqual(status, 200, body)
+            patches += 1
+            if "the peer does not read" in self.emu.log():
+                break
+        grown_mib = (process_rss_kib(self.emu.proc.pid) - before) / 1024
+        # The emulator closed its side (what the kernel still holds for the peer is the
+        # kernel's, not the process's; the peer, reading nothing, would take long to see it).
+        cut = [l for l in self.emu.log().splitlines()
+               if "device 'dev-a' closed" in l and "the peer does not read" in l]
+        self.assertEqual(len(cut), 1, self.emu.log()[-3000:])
+        self.assertIn("(limit 1048576)", cut[0])
+        with hub.mqtt_device("dev-a", clean=True):  # the device may come back
+            pass
+        self.assertLess(grown_mib, 32, "RSS grew %.1f MiB" % grown_mib)  # sanity: the cut is the test
+        print("\nnever-reading device: cut after %d notifications (~%d KB), RSS +%.1f MiB" %
+              (patches, patches * 24, grown_mib))
+        self.assert_others_unaffected()
+
+
+if __name__ == "__main__":
+    unittest.main()
