@@ -1,6 +1,7 @@
 """Attack matrix: connections that never finish. A CONNECT (or AMQP open, or HTTP request)
 dribbled one byte per second after the TLS handshake (slowloris), and TLS handshakes that never
-finish (TCP only, or half a ClientHello). Each front must close them within its deadline,
+finish (TCP only, or half a ClientHello), and WebSocket connections that complete their upgrade
+and then never send the MQTT CONNECT or the AMQP header (issue 20 item 5). Each front must close them within its deadline,
 configured shorter than the defaults to keep the test short (attack_base.SHORT_DEADLINES):
 
 | front | TLS handshake                      | then                              | default |
@@ -117,6 +118,48 @@ class SlowAttacks(AttackTest):
                 late = [c for c in closed if c is None or c > deadlines[front] + MARGIN]
                 self.assertEqual(late, [], "%s: handshakes not cut within %.0f s: %s" %
                                  (front, deadlines[front], closed))
+        self.assert_others_unaffected()
+
+    # ---- WebSockets: the upgrade done, then nothing --------------------------------------
+
+    def websocket_then_silence(self, subprotocol):
+        """A TLS connection to 443 whose WebSocket upgrade succeeded (101) and that then sends
+        nothing: no MQTT CONNECT, no AMQP header."""
+        import base64
+        import os
+        hub = self.hub
+
+        def connect():
+            sock = tls_connect(hub.ports["https"], hub.ca)
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall(("GET /$iothub/websocket HTTP/1.1\r\nHost: localhost\r\n"
+                          "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                          "Sec-WebSocket-Protocol: %s\r\n\r\n" % (key, subprotocol)).encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise OSError("closed during the upgrade")
+                head += chunk
+            if not head.startswith(b"HTTP/1.1 101"):
+                raise OSError("upgrade refused: %r" % head[:80])
+            return sock
+        return connect
+
+    def test_websocket_upgraded_then_silent_is_closed_by_the_protocols_deadline(self):
+        mqtt = [Attacker(self.websocket_then_silence("mqtt")) for _ in range(10)]
+        amqp = [Attacker(self.websocket_then_silence("AMQPWSB10")) for _ in range(10)]
+        self.start_attackers(mqtt + amqp)
+        self.assert_others_unaffected()
+        for a in mqtt + amqp:
+            a.join(60)
+        for name, group, deadline in (("mqtt", mqtt, MQTT_CONNECT), ("amqp", amqp, AMQP_OPEN)):
+            with self.subTest(subprotocol=name):
+                closed = [a.closed_after for a in group]
+                late = [c for c in closed if c is None or c > deadline + MARGIN]
+                self.assertEqual(late, [], "%s over WebSockets: not cut within %.0f s: %s" %
+                                 (name, deadline, closed))
         self.assert_others_unaffected()
 
 
