@@ -5,7 +5,10 @@ ASan's quarantine) and ends with a clear log line; the well-behaved clients are 
 
 - a device that subscribes to desired-property notifications and never reads: the service keeps
   patching its twin; past `16 x mqtt.maxOutputBacklogBytes` (here 64 KiB, so 1 MiB) of unread
-  output the connection is cut ("the peer does not read"), and may connect again.
+  output the connection is cut ("the peer does not read"), and may connect again;
+- a reconnect storm (an SDK's retry loop gone wild) over MQTT and AMQP: memory bounded, the
+  other clients served during it. (Azure's connection throttle is hub-wide, `--throttling`;
+  a burst of a minute's worth is let through, so this storm is not refused, only absorbed.)
 """
 import os
 import socket
@@ -53,6 +56,73 @@ class MisbehavingClients(AttackTest):
         self.assertLess(grown_mib, 32, "RSS grew %.1f MiB" % grown_mib)  # sanity: the cut is the test
         print("\nnever-reading device: cut after %d notifications (~%d KB), RSS +%.1f MiB" %
               (patches, patches * 24, grown_mib))
+        self.assert_others_unaffected()
+
+
+    def test_a_reconnect_storm_on_each_transport_is_bounded_and_others_are_served(self):
+        """An SDK retry loop gone wild: one device reconnecting as fast as it can over MQTT
+        (each connection taking over the last) and over AMQP (a connection, a CBS put-token,
+        a close), for 8 s, from 4 threads each. The process's memory stays bounded and the
+        canary keeps being served during the storm; afterwards the device has one session."""
+        import threading
+        import time
+        hub = self.hub
+        stop = threading.Event()
+        counts = {"mqtt": 0, "amqp": 0}
+        errors = []
+        lock = threading.Lock()
+
+        def mqtt_storm():
+            while not stop.is_set():
+                try:
+                    with hub.mqtt_device("bystander", clean=False):
+                        pass
+                except Exception as e:  # noqa: BLE001 - a refusal or cut is an outcome too
+                    with lock:
+                        errors.append(repr(e))
+                    continue
+                with lock:
+                    counts["mqtt"] += 1
+
+        def amqp_storm():
+            audience = "%s/devices/dev-b" % hub.host
+            while not stop.is_set():
+                try:
+                    conn = hub.amqp_bare(timeout=10)
+                    status = hub.cbs_put_token(conn, hub.device_token("dev-b"), audience=audience)
+                    conn.close()
+                except Exception as e:  # noqa: BLE001
+                    with lock:
+                        errors.append(repr(e))
+                    continue
+                with lock:
+                    counts["amqp"] += 1 if status == 200 else 0
+
+        threads = [threading.Thread(target=mqtt_storm) for _ in range(4)]
+        threads += [threading.Thread(target=amqp_storm) for _ in range(4)]
+        before = process_rss_kib(self.emu.proc.pid)
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(2)
+            self.assert_others_unaffected()  # during the storm
+            time.sleep(max(0.0, 8 - (time.monotonic() - started)))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        grown_mib = (process_rss_kib(self.emu.proc.pid) - before) / 1024
+        print("\nreconnect storm: %d MQTT and %d AMQP connections in %.0f s, %d failed; RSS "
+              "+%.1f MiB" % (counts["mqtt"], counts["amqp"], time.monotonic() - started,
+                             len(errors), grown_mib))
+        self.assertGreater(counts["mqtt"], 100)
+        self.assertGreater(counts["amqp"], 20)
+        self.assertLess(len(errors), (counts["mqtt"] + counts["amqp"]) / 10, errors[:5])
+        self.assertLess(grown_mib, 32, "RSS grew %.1f MiB" % grown_mib)
+        # The storm left no session behind but the device's own.
+        with hub.mqtt_device("bystander", clean=False):
+            pass
         self.assert_others_unaffected()
 
 
