@@ -8,10 +8,14 @@ ASan's quarantine) and ends with a clear log line; the well-behaved clients are 
   output the connection is cut ("the peer does not read"), and may connect again;
 - a reconnect storm (an SDK's retry loop gone wild) over MQTT and AMQP: memory bounded, the
   other clients served during it. (Azure's connection throttle is hub-wide, `--throttling`;
-  a burst of a minute's worth is let through, so this storm is not refused, only absorbed.)
+  a burst of a minute's worth is let through, so this storm is not refused, only absorbed.);
+- a service that takes feedback batches and never settles them: it holds no more than its
+  credit, and the batches go to a settling receiver once their locks time out.
 """
+import json
 import os
 import socket
+import time
 import unittest
 
 from attack_base import AttackTest, emulator_config, without_asan_quarantine
@@ -65,7 +69,6 @@ class MisbehavingClients(AttackTest):
         a close), for 8 s, from 4 threads each. The process's memory stays bounded and the
         canary keeps being served during the storm; afterwards the device has one session."""
         import threading
-        import time
         hub = self.hub
         stop = threading.Event()
         counts = {"mqtt": 0, "amqp": 0}
@@ -125,6 +128,55 @@ class MisbehavingClients(AttackTest):
             pass
         self.assert_others_unaffected()
 
+
+    def test_a_service_that_never_settles_its_feedback_holds_no_more_than_its_credit(self):
+        """A feedback receiver that takes batches and never settles them holds no more than the
+        credit it gave (the others stay free); once the locks time out (60 s) every batch goes
+        to a receiver that settles. Time is driven by test control."""
+        from proton import Timeout
+        hub = self.hub
+        # Ten completed messages asking for feedback, each cut into its own batch.
+        with hub.mqtt_device("dev-b", clean=True) as dev:
+            dev.subscribe("devices/dev-b/messages/devicebound/#")
+            for i in range(10):
+                hub.enqueue("dev-b", "unsettled-%d" % i, ack="full")
+                _, pid, _ = dev.next_publish()
+                dev.puback(pid)
+                hub.advance_clock(16)  # past the batch interval: a batch per record
+        ours = lambda: [b for b in hub.feedback()["batches"]  # noqa: E731
+                        if b["records"][0]["originalMessageId"].startswith("unsettled-")]
+        self.assertEqual(len(ours()), 10)
+        lazy = hub.amqp_plain()
+        self.addCleanup(lazy.close)
+        lazy.create_receiver("/messages/servicebound/feedback", credit=3)  # never read
+        deadline = time.monotonic() + 10
+        while sum(b["locked"] for b in ours()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)  # would more come? (none may: its credit is spent)
+        self.assertEqual(sum(b["locked"] for b in ours()), 3, ours())
+        # The locks time out; a receiver that settles takes every batch.
+        hub.advance_clock(61)
+        good = hub.amqp_plain()
+        self.addCleanup(good.close)
+        taker = good.create_receiver("/messages/servicebound/feedback", credit=20)
+        taken = set()
+        try:
+            while len(taken) < 10:
+                m = taker.receive(timeout=10)
+                taker.accept()
+                taken |= {r["originalMessageId"] for r in json.loads(m.body)}
+        except Timeout:
+            pass
+        self.assertEqual(taken, {"unsettled-%d" % i for i in range(10)})
+        # Its settlements reach the hub while the connection runs: then the batches are gone.
+        deadline = time.monotonic() + 10
+        while ours() and time.monotonic() < deadline:
+            try:
+                good.wait(lambda: False, timeout=0.2)  # lets Proton send the dispositions
+            except Timeout:
+                pass
+        self.assertEqual(ours(), [])
+        self.assert_others_unaffected()
 
 if __name__ == "__main__":
     unittest.main()

@@ -51,7 +51,8 @@ test.before(async () => {
 
 test.afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close().catch(() => {});
-  await chaos({ commitDelayMs: 0, failNextCommits: 0, rejectNextPutTokens: 0, pausedFronts: [] });
+  await chaos({ commitDelayMs: 0, failNextCommits: 0, failNextWrites: 0, failNextSyncs: 0,
+    rejectNextPutTokens: 0, pausedFronts: [] });
 });
 
 test.after(async () => {
@@ -60,8 +61,10 @@ test.after(async () => {
 
 test('GET /admin/chaos shows nothing set; PATCH refuses unknown members and bad values with 400', async () => {
   assert.deepEqual(await chaos(),
-    { commitDelayMs: 0, failNextCommits: 0, rejectNextPutTokens: 0, pausedFronts: [] });
+    { commitDelayMs: 0, failNextCommits: 0, failNextWrites: 0, failNextSyncs: 0,
+      rejectNextPutTokens: 0, pausedFronts: [] });
   for (const bad of [[], { failNextCommits: -1 }, { failNextCommits: 1.5 }, { commitDelayMs: 60001 },
+    { failNextSyncs: -1 }, { failNextWrites: 'x' },
     { rejectNextPutTokens: '1' }, { pausedFronts: ['https'] }, { pausedFronts: 'mqtt' }, { explode: true }]) {
     await server.request('PATCH', '/admin/chaos', 400, bad);
   }
@@ -74,7 +77,9 @@ test('failNextCommits over AMQP: the send is rejected (amqp:internal-error), the
   await withTimeout(c.sendEvent(new Message('through a full disk')), 30000, 'the retried send');
   assert.equal(await stored('dev1', 'through a full disk'), 1);
   assert.equal((await chaos()).failNextCommits, 0);
-  assert.match(server.log, /commit failed, round rolled back: database or disk is full \(injected by test control/);
+  // Said once for the episode (two failed commits), and once when commits work again.
+  assert.equal(server.log.match(/commits are failing: database or disk is full \(injected by test control/g).length, 1);
+  assert.match(server.log, /commits succeed again, after \d+ failed rounds/);
 });
 
 test('failNextCommits with NoRetry: the application sees InternalServerError; nothing is stored', async () => {

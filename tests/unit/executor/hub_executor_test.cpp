@@ -409,7 +409,7 @@ TEST_CASE("a forward step of the wall clock is followed within a second: due TTL
   wall.shift_ms = std::chrono::duration_cast<std::chrono::milliseconds>(2h).count();
   // No request: the executor's bounded sleep notices the jump and expires the message once.
   REQUIRE(h.wait_for_event<event::feedback_delivery>(10s));
-  CHECK(h.ex->now() - before >= 2h);
+  CHECK(h.ex->now() - before >= 2h - 10ms);  // the two clocks' ms truncations differ
   std::lock_guard lock(h.m);
   std::size_t deliveries = 0;
   for (const auto& e : h.events)
