@@ -234,7 +234,8 @@ void hub_executor::commit_or_restore(std::vector<completion>& completions) {
 }
 
 void hub_executor::note_clock_steps() {
-  // Steps of the wall clock are rare and matter (tokens, expiry): say each once.
+  // Steps of the wall clock are rare and matter (tokens, expiry): say each once. Rounded to the
+  // second: the lag is measured in ms from two clock reads, a 2 h step reads 7,199,999 ms.
   static auto& log = emu::log::get("clock");
   constexpr core::duration notable{1000};
   const auto followed = clock_.followed();
@@ -243,7 +244,7 @@ void hub_executor::note_clock_steps() {
     log.warn(
         "the wall clock stepped forward by {} s: hub time follows it, what became due "
         "meanwhile is applied, tokens expire by it",
-        std::chrono::duration_cast<std::chrono::seconds>(followed - seen_followed_).count());
+        std::chrono::round<std::chrono::seconds>(followed - seen_followed_).count());
     ++clock_generation_;
     if (clock_jump_) clock_jump_();
   }
@@ -252,8 +253,8 @@ void hub_executor::note_clock_steps() {
         "the wall clock stepped back by {} s: hub time does not go back (it runs {} s "
         "ahead of the wall clock now; TTLs, locks and feedback batches are not delayed), "
         "tokens and certificates are judged by the wall clock",
-        std::chrono::duration_cast<std::chrono::seconds>(lag - seen_lag_).count(),
-        std::chrono::duration_cast<std::chrono::seconds>(lag).count());
+        std::chrono::round<std::chrono::seconds>(lag - seen_lag_).count(),
+        std::chrono::round<std::chrono::seconds>(lag).count());
   }
   seen_followed_ = followed;
   seen_lag_ = lag;
