@@ -172,12 +172,17 @@ def c2d_topic_properties(topic):
 
 
 class MqttConnection:
-    """One MQTT connection over TLS (or plain TCP with ca_file=None), read packet by packet."""
+    """One MQTT connection over TLS (or plain TCP with ca_file=None), read packet by packet.
+    `sock`: a stream already open instead (anything with sendall/recv/settimeout/close, e.g. a
+    websocket_stream.WebSocketStream for MQTT over WebSockets)."""
 
-    def __init__(self, port, ca_file, timeout=10, client_cert=None):
+    def __init__(self, port, ca_file, timeout=10, client_cert=None, sock=None):
         self.timeout = timeout
-        self.sock = (tls_connect(port, ca_file, timeout, client_cert) if ca_file
-                     else tcp_connect(port, timeout))
+        if sock is not None:
+            self.sock = sock
+        else:
+            self.sock = (tls_connect(port, ca_file, timeout, client_cert) if ca_file
+                         else tcp_connect(port, timeout))
         self.buffer = b""
         self.next_id = 1
         self.early_publishes = []  # PUBLISH packets read while waiting for another answer
@@ -327,6 +332,13 @@ class Hub:
     def mqtt(self, timeout=10, client_cert=None):
         return MqttConnection(self.ports["mqtt"], self.ca, timeout, client_cert)
 
+    def mqtt_ws(self, timeout=10):
+        """MQTT over WebSockets: the HTTPS port, `/$iothub/websocket`, subprotocol `mqtt` (the
+        SDKs' MqttWs transport). Not yet CONNECTed."""
+        from websocket_stream import websocket_connect
+        ws = websocket_connect(self.ports["https"], self.ca, "mqtt", timeout=timeout)
+        return MqttConnection(None, None, timeout, sock=ws)
+
     def mqtt_device(self, device_id, token=None, timeout=10, clean=False, keep_alive=60):
         """A connected device (CONNACK 0 checked)."""
         c = self.mqtt(timeout)
@@ -419,6 +431,19 @@ class Hub:
         from proton.utils import BlockingConnection
         return BlockingConnection(self.amqp_url, ssl_domain=self.amqp_ssl_domain(),
                                   timeout=timeout, sasl_enabled=False)
+
+    def amqp_ws(self, timeout=15):
+        """AMQP over WebSockets: the HTTPS port, `/$iothub/websocket`, subprotocol `AMQPWSB10`
+        (the SDKs' AmqpWs transport), opened without SASL and not yet authorised: an
+        amqp_ws.AmqpStreamConnection (proton's engine over the WebSocket stream)."""
+        from amqp_ws import AmqpStreamConnection
+        from websocket_stream import websocket_connect
+        ws = websocket_connect(self.ports["https"], self.ca, "AMQPWSB10", timeout=timeout)
+        try:
+            return AmqpStreamConnection(ws, self.host, timeout)
+        except BaseException:
+            ws.close()
+            raise
 
     def cbs_put_token(self, conn, token, audience=None, timeout=15):
         """CBS put-token (spec §4.2); returns the status code of the reply."""

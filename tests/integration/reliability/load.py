@@ -8,7 +8,10 @@ emulator restarts, and a ledger of what the emulator acknowledged.
   message id whose send was `accepted`, `rejected` (with the condition), or whose outcome never
   came (the connection died first).
 - `MqttDevice` (raw MQTT 3.1.1 over TLS, clean session 0) subscribes to its C2D topic and
-  PUBACKs every message (= complete), recording each reception.
+  PUBACKs every message (= complete), recording each reception; `MqttWsDevice` is the same over
+  MQTT over WebSockets. `AmqpDeviceReceiver` (AMQP over TLS), `AmqpWsDeviceReceiver` (AMQP over
+  WebSockets) and `HttpsDeviceReceiver` (the device HTTPS API) receive and complete C2D the
+  other ways a device can.
 
 Message ids are unique per send attempt (`s{sender}-{n}`), never retried, so a second `Success`
 feedback record for an id can only mean a message was completed twice.
@@ -318,13 +321,18 @@ class _SenderHandler(_sender_handler_base()):
 class MqttDevice(Client):
     """A device that completes (PUBACKs) every C2D message; reconnects across restarts."""
 
+    prefix = "mqtt-"
+
     def __init__(self, device_id, cluster, ledger):
-        super().__init__("mqtt-" + device_id, cluster, ledger)
+        super().__init__(self.prefix + device_id, cluster, ledger)
         self.device_id = device_id
+
+    def open(self, hub):
+        return hub.mqtt(timeout=5)
 
     def session(self, generation, hub):
         try:
-            conn = hub.mqtt(timeout=5)
+            conn = self.open(hub)
         except OSError:
             return
         try:
@@ -346,6 +354,18 @@ class MqttDevice(Client):
             pass  # the emulator went away: reconnect to the next one
         finally:
             conn.close()
+
+
+class MqttWsDevice(MqttDevice):
+    """The same device over MQTT over WebSockets (the HTTPS port, subprotocol `mqtt`): the
+    WebSocket upgrade and framing sit between the device and the same MQTT session. A server
+    that breaks RFC 6455 raises websocket_stream.WebSocketError, which is not caught: a client
+    failure the test reports, never mistaken for the emulator going away."""
+
+    prefix = "mqtt-ws-"
+
+    def open(self, hub):
+        return hub.mqtt_ws(timeout=5)
 
 
 def batch_id_of(tag):
@@ -628,6 +648,46 @@ class AmqpDeviceReceiver(Client):
                 conn.close()
             except Exception:  # noqa: BLE001 - already gone
                 pass
+
+
+class AmqpWsDeviceReceiver(Client):
+    """A device receiving C2D over AMQP over WebSockets (the HTTPS port, subprotocol
+    `AMQPWSB10`; proton's engine driven over the WebSocket stream, amqp_ws.py), with CBS and
+    its own token, accepting (= completing) every message; reconnects across restarts.
+
+    A completion is counted once its disposition (accepted, settled) was handed to the socket;
+    if the emulator dies before reading it, the message comes again (at-least-once)."""
+
+    CREDIT = 10
+
+    def __init__(self, device_id, cluster, ledger):
+        super().__init__("amqp-ws-device-" + device_id, cluster, ledger)
+        self.device_id = device_id
+
+    def session(self, generation, hub):
+        from amqp_ws import AmqpClosed
+        try:
+            conn = hub.amqp_ws(timeout=5)
+        except (AmqpClosed, OSError):  # refused or cut while the emulator dies
+            return
+        try:
+            audience = "%s/devices/%s" % (hub.host, self.device_id)
+            if conn.cbs_put_token(hub.device_token(self.device_id), audience) != 200:
+                raise AssertionError("device CBS refused for " + self.device_id)
+            rcv = conn.receiver("/devices/%s/messages/devicebound" % self.device_id,
+                                credit=self.CREDIT)
+            while self.active(generation):
+                try:
+                    m, delivery = conn.receive(rcv, timeout=0.2)
+                except socket.timeout:
+                    continue
+                self.ledger.on_received(m.id, self.device_id)
+                conn.accept(delivery, rcv, credit=self.CREDIT)
+                self.ledger.on_puback()
+        except (AmqpClosed, OSError):
+            pass  # the emulator went away (a timeout too: the existing AMQP device's rule)
+        finally:
+            conn.close()
 
 
 class HttpsDeviceReceiver(Client):

@@ -1,10 +1,11 @@
 """Crash safety under load (issue 7 item 1, issue 20 item 1).
 
 The real iothub-emulator is driven by concurrent AMQP senders (unsettled sends, `iothub-ack:
-full`) and MQTT devices that complete every C2D message, and at the same time by MQTT devices
-publishing telemetry, desired twin patches over REST and registry churn (devices created and
-deleted over REST), and killed with SIGKILL at random moments under that load, 40 times, each
-time restarted on the same data directory.
+full`) and devices that complete every C2D message over every device transport (MQTT, AMQP,
+HTTPS, MQTT and AMQP over WebSockets), and at the same time by MQTT devices publishing
+telemetry, desired twin patches over REST and registry churn (devices created and deleted over
+REST), and killed with SIGKILL at random moments under that load, 40 times, each time
+restarted on the same data directory.
 At the end the ledger is checked against the hub's state (test control):
 
 - every message whose send was `accepted` is either completed (exactly one `Success` feedback
@@ -47,9 +48,9 @@ import unittest
 
 from emulator import Emulator
 from attack_clients import Hub
-from load import (AmqpDeviceReceiver, AmqpSender, Cluster, DurableLedger, FeedbackReceiver,
-                  HttpsDeviceReceiver, Ledger, MethodCaller, MethodDevice, MqttDevice,
-                  RegistryChurner, TelemetryPublisher, TwinPatcher)
+from load import (AmqpDeviceReceiver, AmqpSender, AmqpWsDeviceReceiver, Cluster, DurableLedger,
+                  FeedbackReceiver, HttpsDeviceReceiver, Ledger, MethodCaller, MethodDevice,
+                  MqttDevice, MqttWsDevice, RegistryChurner, TelemetryPublisher, TwinPatcher)
 
 BINARY = os.environ["EMU_BINARY"]
 KILLS = int(os.environ.get("RELIABILITY_KILLS", "40"))
@@ -119,21 +120,26 @@ class CrashSafetyTest(unittest.TestCase):
         rng = random.Random(seed)
         random.seed(seed)
         devices = ["crash-%d" % i for i in range(DEVICES)]
-        # C2D to devices on the other transports too: one over AMQP, one over HTTPS.
+        # C2D to a device on every other transport too: AMQP, HTTPS, and MQTT and AMQP over
+        # WebSockets (the HTTPS port).
         amqp_device, https_device = "crash-amqp", "crash-https"
-        devices += [amqp_device, https_device]
+        mqtt_ws_device, amqp_ws_device = "crash-mqtt-ws", "crash-amqp-ws"
+        other_transports = [amqp_device, https_device, mqtt_ws_device, amqp_ws_device]
+        devices += other_transports
         print("\ncrash safety: seed %d, %d kills, %d AMQP senders, C2D to %d MQTT devices, 1 "
-              "AMQP device and 1 HTTPS device" % (seed, KILLS, SENDERS, len(devices) - 2),
-              file=sys.stderr)
+              "AMQP device, 1 HTTPS device, 1 MQTT-over-WebSockets device and 1 "
+              "AMQP-over-WebSockets device" % (seed, KILLS, SENDERS, DEVICES), file=sys.stderr)
 
         emu = self.start_emulator(devices)
         self.cluster.up(emu)
         self.clients = [AmqpSender(i, self.cluster, self.ledger, devices)
                         for i in range(SENDERS)]
         self.clients += [MqttDevice(d, self.cluster, self.ledger)
-                         for d in devices if d not in (amqp_device, https_device)]
+                         for d in devices if d not in other_transports]
         self.clients += [AmqpDeviceReceiver(amqp_device, self.cluster, self.ledger),
-                         HttpsDeviceReceiver(https_device, self.cluster, self.ledger)]
+                         HttpsDeviceReceiver(https_device, self.cluster, self.ledger),
+                         MqttWsDevice(mqtt_ws_device, self.cluster, self.ledger),
+                         AmqpWsDeviceReceiver(amqp_ws_device, self.cluster, self.ledger)]
         self.clients += [TelemetryPublisher(d, self.cluster, self.ledger, self.durable)
                          for d in TELEMETRY_DEVICES]
         self.clients += [TwinPatcher(TWIN_DEVICE, self.cluster, self.ledger, self.durable),
@@ -184,7 +190,7 @@ class CrashSafetyTest(unittest.TestCase):
             self.assertFalse(c.is_alive(), c.name + " did not stop")
         self.assertEqual(self.ledger.errors, [])
 
-        for d in (amqp_device, https_device):  # every transport took part
+        for d in other_transports:  # every transport took part
             self.assertGreater(self.ledger.received_by_device[d], 0, d + " received nothing")
         self.assertGreater(self.method_caller.ok, 0, "no direct method came back")
         self.check_durable(emu)
