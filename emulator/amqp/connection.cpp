@@ -350,6 +350,7 @@ std::optional<steady_time> amqp_connection::tick(steady_time now) {
     for (const auto& device : expired) device_token_expired(device);
   }
   if (!pending_faults_.empty()) apply_due_faults(hub_now, now, sooner);
+  device_sessions().refuse_due(now, sooner);
   pump();
   return next;
 }

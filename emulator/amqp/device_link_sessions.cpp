@@ -10,6 +10,11 @@
 namespace emu::amqp {
 
 namespace {
+// How long a throttled session's refusal is held (as MQTT's throttled CONNACK 3).
+constexpr std::chrono::seconds throttled_refusal_delay{1};
+}  // namespace
+
+namespace {
 
 void end_on_hub(executor::hub_executor& executor, std::string device, std::uint64_t epoch) {
   executor.post([device = std::move(device), epoch](core::hub& h, core::time_point now) {
@@ -78,8 +83,15 @@ void device_link_sessions::opened(const std::string& device_id, std::uint64_t at
     }
     if (!wanted) return;
     const amqp_error why = !committed ? commit_failed() : to_amqp_error(epoch.error());
-    const auto links = std::move(it->second.links);
+    auto links = std::move(it->second.links);
     sessions_.erase(it);
+    if (committed && epoch.error().code == core::hub_error::throttled) {
+      // Held before it is sent (deviceConnectRate, --throttling; Azure shapes throttled
+      // traffic: "excess is queued, then rejected", spec §6.1). tick() asks refuse_due() next.
+      held_.push_back(
+          {std::chrono::steady_clock::now() + throttled_refusal_delay, std::move(links), why});
+      return;
+    }
     for (const auto serial : links)
       if (auto* link = conn_.find<device_link>(serial)) link->session_refused(why);
     conn_.pump();
@@ -123,6 +135,29 @@ void device_link_sessions::ended(const std::string& device_id, std::uint64_t epo
 std::uint64_t device_link_sessions::epoch(const std::string& device_id) const {
   const auto it = sessions_.find(device_id);
   return it == sessions_.end() ? 0 : it->second.epoch;
+}
+
+}  // namespace emu::amqp
+
+namespace emu::amqp {
+
+void device_link_sessions::refuse_due(
+    std::chrono::steady_clock::time_point now,
+    const std::function<void(std::chrono::steady_clock::time_point)>& sooner) {
+  if (held_.empty()) return;
+  std::vector<held_refusal> due;
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (it->due <= now) {
+      due.push_back(std::move(*it));
+      it = held_.erase(it);
+    } else {
+      sooner(it->due);
+      ++it;
+    }
+  }
+  for (const auto& r : due)
+    for (const auto serial : r.links)
+      if (auto* link = conn_.find<device_link>(serial)) link->session_refused(r.why);
 }
 
 }  // namespace emu::amqp

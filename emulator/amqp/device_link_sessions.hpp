@@ -12,11 +12,15 @@
 /// its end) find this connection.
 ///
 /// Not thread-safe: the connection's strand only.
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
+#include "emulator/amqp/errors.hpp"
 #include "emulator/core/auth.hpp"
 #include "emulator/core/errors.hpp"
 #include "emulator/core/hub_event.hpp"
@@ -40,6 +44,11 @@ class device_link_sessions {
   void ended(const std::string& device_id, std::uint64_t epoch, core::session_end why);
   /// The open session's epoch of `device_id`, 0 if none.
   std::uint64_t epoch(const std::string& device_id) const;
+  /// Detaches the links whose throttled refusal is due (held for throttled_refusal_delay, as
+  /// MQTT's CONNACK 3: an SDK that re-attaches at once makes one attempt a second); tells
+  /// `sooner` when the next one is.
+  void refuse_due(std::chrono::steady_clock::time_point now,
+                  const std::function<void(std::chrono::steady_clock::time_point)>& sooner);
 
  private:
   struct session {
@@ -52,8 +61,15 @@ class device_link_sessions {
   void opened(const std::string& device_id, std::uint64_t attempt, bool committed,
               const core::result<std::uint64_t>& epoch);
 
+  struct held_refusal {
+    std::chrono::steady_clock::time_point due;
+    std::set<std::uint64_t> links;
+    amqp_error why;
+  };
+
   amqp_connection& conn_;
   std::map<std::string, session> sessions_;
+  std::vector<held_refusal> held_;
   std::uint64_t next_attempt_ = 1;
 };
 

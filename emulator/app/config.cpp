@@ -441,6 +441,14 @@ std::vector<config_error> apply_config_json(const std::string& text, emulator_co
                      {"maxMessageSize", m.number("maxMessageSize", h.c2d_max_message_size)},
                  });
            }},
+          {"deviceConnectRate",
+           [&](const json& v) {
+             // The per-identity bound on connects (core/device_connect_limit.hpp).
+             reader m("deviceConnectRate", errors);
+             auto& d = c.hub.device_connects;
+             m.read(v, {{"perSecond", m.number("perSecond", d.per_second)},
+                        {"burst", m.number("burst", d.burst)}});
+           }},
           {"eventHubs",
            [&](const json& v) {
              // The built-in Event Hubs-compatible endpoint (issue 14).
@@ -536,6 +544,10 @@ std::vector<config_error> validate(const emulator_config& c) {
   range_i("feedback.maxDeliveryCount", h.feedback_max_delivery_count,
           core::limits::delivery_count_min, core::limits::delivery_count_max);
   range_s("tokenClockSkewSeconds", h.token_clock_skew, core::duration{0}, std::chrono::hours(1));
+  if (!(h.device_connects.per_second >= 0.01 && h.device_connects.per_second <= 1e6))
+    e.push_back({"deviceConnectRate.perSecond", "must be between 0.01 and 1000000",
+                 std::to_string(h.device_connects.per_second)});
+  range_i("deviceConnectRate.burst", h.device_connects.burst, 1, 1000000);
   range_i("eventHubs.maxEvents", static_cast<long long>(h.telemetry_capacity), 1, 100000000);
   range_i("eventHubs.partitionCount", h.partition_count, 1, core::limits::d2c_max_partition_count);
   range_s("eventHubs.retentionSeconds", h.telemetry_retention, std::chrono::seconds(1),

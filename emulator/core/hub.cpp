@@ -46,6 +46,7 @@ void hub::reset(time_point) {
   const bool were_paused = !test_faults_.paused_fronts.empty();
   test_faults_ = hub_faults{};
   throttles_ = hub_throttles{settings_.throttling};  // a fresh day's quota, full buckets
+  connect_limit_ = device_connect_limit{settings_.device_connects};
   if (were_paused) fronts_paused_changed();
   journal_.record(change::clear_all{});
   telemetry_.clear();  // after clear_all: it stores the partitions' counters again
@@ -256,6 +257,8 @@ status hub::remove_ca_certificate(std::string_view name, std::string_view if_mat
 result<session_grant> hub::connect_device(const session_request& r, time_point now) {
   auto grant = authenticate_device(device_credential{r.token, r.certificate}, r.device_id, now);
   if (!grant) return grant.error();
+  // One identity reconnecting in a loop is refused before it drains the hub-wide throttle.
+  if (auto storm = connect_limit_.admit(r.device_id, now)) return std::move(*storm);
   if (auto throttled = throttles_.admit(throttled_operation::device_connect, now))
     return std::move(*throttled);
   if (r.refuse_while_refusing) {
@@ -467,6 +470,7 @@ hub_statistics hub::statistics() const {
   for (std::size_t op = 0; op < throttled_operation_count; ++op)
     s.throttled += throttles_.refused(static_cast<throttled_operation>(op));
   s.quota_refused = throttles_.quota_refused();
+  s.connects_refused = connect_limit_.refused();
   return s;
 }
 

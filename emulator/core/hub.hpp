@@ -43,6 +43,7 @@
 #include "emulator/core/ca_certificates.hpp"
 #include "emulator/core/client_certificate.hpp"
 #include "emulator/core/device.hpp"
+#include "emulator/core/device_connect_limit.hpp"
 #include "emulator/core/device_faults.hpp"
 #include "emulator/core/device_presence.hpp"
 #include "emulator/core/device_sessions.hpp"
@@ -427,6 +428,7 @@ class hub {
   hub_faults test_faults_;
   duration wall_lag_{};  // set_wall_lag
   hub_throttles throttles_{settings_.throttling};
+  device_connect_limit connect_limit_{settings_.device_connects};
 };
 
 }  // namespace emu::core

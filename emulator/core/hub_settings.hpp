@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "emulator/core/access_policy.hpp"
+#include "emulator/core/device_connect_limit.hpp"
 #include "emulator/core/host_name.hpp"
 #include "emulator/core/limits.hpp"
 #include "emulator/core/throttling.hpp"
@@ -55,6 +56,8 @@ struct hub_settings {
   /// Fault injection (issue 17, fault_request.hpp): telemetry carrying `AzIoTHub_Fault*`
   /// properties makes the hub carry out the fault it names. A test feature, off by default.
   bool fault_injection = false;
+  /// How often one identity may connect (device_connect_limit.hpp; always on).
+  device_connect_rate device_connects;
   /// Throttles and the daily quota of a tier (throttling.hpp); none: not emulated (default).
   std::optional<throttling_tier> throttling;
 

@@ -53,8 +53,9 @@ struct hub_statistics {
   std::size_t feedback_waiting_batches = 0;  ///< cut, not yet accepted
   feedback_tally feedback;
   std::vector<partition_statistics> partitions;
-  std::uint64_t throttled = 0;      ///< operations refused by a throttle since start
-  std::uint64_t quota_refused = 0;  ///< messages refused by the daily quota since start
+  std::uint64_t throttled = 0;         ///< operations refused by a throttle since start
+  std::uint64_t quota_refused = 0;     ///< messages refused by the daily quota since start
+  std::uint64_t connects_refused = 0;  ///< connects refused by the per-identity bound
 };
 
 }  // namespace emu::core

@@ -132,6 +132,9 @@ std::string render_metrics(const metrics_input& in) {
   out.family("iothub_quota_refused_total", "counter",
              "Messages refused by the daily quota since start (--throttling).");
   out.sample("iothub_quota_refused_total", s.quota_refused);
+  out.family("iothub_device_connects_refused_total", "counter",
+             "Connects refused because one identity connected too often (deviceConnectRate).");
+  out.sample("iothub_device_connects_refused_total", s.connects_refused);
   return out.text();
 }
 

@@ -37,6 +37,10 @@ std::string_view refusal_reason(connect_return_code code) {
 /// How long a KillTcp waits for the acknowledgement before it to be written out.
 constexpr std::chrono::seconds kill_tcp_linger{2};
 
+// How long a throttled CONNECT waits for its CONNACK 3 (deviceConnectRate, --throttling): far
+// below every SDK's CONNACK timeout, long enough to slow a client that reconnects at once.
+constexpr std::chrono::seconds throttled_refusal_delay{1};
+
 }  // namespace
 
 device_connection::device_connection(std::shared_ptr<gateway_state> state)
@@ -112,6 +116,7 @@ void device_connection::on_input_closed(std::string_view error) {
 std::optional<net::steady_time> device_connection::deadline() const {
   // A KillTcp waits for its acknowledgement to go out, but not for a peer that never reads.
   if (abort_when_flushed_) return abort_by_;
+  if (held_refusal_) return refuse_at_;
   auto at = session_.timer();
   // Faults wait for no closing connection (on_deadline would not apply them: no spin).
   if (!closed_ && !close_reason_)
@@ -137,6 +142,13 @@ void device_connection::on_deadline(net::steady_time now) {
     if (now < abort_by_) return;
     abort_when_flushed_ = false;
     link_->abort("fault injection: KillTcp (the acknowledgement was not read in time)");
+    return;
+  }
+  if (held_refusal_) {
+    if (now < refuse_at_) return;
+    auto answer = std::move(*held_refusal_);
+    held_refusal_.reset();
+    if (!closed_) apply(session_.on_auth_result(std::move(answer), hub_now()));
     return;
   }
   apply_due_faults();
@@ -357,6 +369,7 @@ void device_connection::hub_connect(action::authenticate a) {
       [state = state_, handle = link_->handle(), device = a.device_id](
           bool committed, core::result<core::session_grant> r) mutable {
         auth_result answer;
+        const bool throttled = !r && r.error().code == core::hub_error::throttled;
         if (!r && (r.error().code == core::hub_error::throttled ||
                    r.error().code == core::hub_error::quota_exceeded)) {
           // The connection throttle (throttling.hpp), a throttling window, the day's quota used
@@ -384,23 +397,33 @@ void device_connection::hub_connect(action::authenticate a) {
         }
         const auto epoch = answer.epoch;
         const bool accepted = answer.result == auth_result::outcome::accepted;
-        const bool posted = handle.post([answer = std::move(answer)](net::protocol& p) mutable {
-          auto& c = static_cast<device_connection&>(p);
-          c.request_done();
-          if (answer.result == auth_result::outcome::accepted) c.epoch_ = answer.epoch;
-          if (c.closed_) {
-            c.hub_disconnect();  // closed while the hub was answering: end the session now
-            return;
-          }
-          const bool ok = answer.result == auth_result::outcome::accepted;
-          c.apply(c.session_.on_auth_result(std::move(answer), c.hub_now()));
-          if (ok && c.session_.current_phase() == session::phase::connected) {
-            const auto qos = c.session_.subscription_qos();
-            c.state_->log.info("{} connected ({}, clean={}, c2d subscription {})", c.who(),
-                               c.link_->transport_name(), c.session_.clean_session() ? 1 : 0,
-                               qos ? "QoS " + std::to_string(*qos) : std::string("none"));
-          }
-        });
+        const bool posted =
+            handle.post([answer = std::move(answer), throttled](net::protocol& p) mutable {
+              auto& c = static_cast<device_connection&>(p);
+              c.request_done();
+              if (answer.result == auth_result::outcome::accepted) c.epoch_ = answer.epoch;
+              if (c.closed_) {
+                c.hub_disconnect();  // closed while the hub was answering: end the session now
+                return;
+              }
+              const bool ok = answer.result == auth_result::outcome::accepted;
+              if (throttled) {
+                // Held before it is sent (Azure shapes throttled traffic: "excess is queued, then
+                // rejected", spec §6.1): a client that reconnects the moment it is refused makes
+                // one attempt a second per connection instead of hundreds, and the storm costs
+                // the emulator next to nothing. Reading stays paused (authenticating).
+                c.held_refusal_ = std::move(answer);
+                c.refuse_at_ = net::steady_clock::now() + throttled_refusal_delay;
+                return;
+              }
+              c.apply(c.session_.on_auth_result(std::move(answer), c.hub_now()));
+              if (ok && c.session_.current_phase() == session::phase::connected) {
+                const auto qos = c.session_.subscription_qos();
+                c.state_->log.info("{} connected ({}, clean={}, c2d subscription {})", c.who(),
+                                   c.link_->transport_name(), c.session_.clean_session() ? 1 : 0,
+                                   qos ? "QoS " + std::to_string(*qos) : std::string("none"));
+              }
+            });
         if (!posted && accepted) {
           state->routes.remove(device, epoch);
           state->executor.post([device, epoch](core::hub& h, core::time_point now) {

@@ -101,8 +101,11 @@ class device_connection final : public net::protocol {
   };
   std::vector<pending_fault> faults_;  // scheduled, not yet due
   bool token_authenticated_ = false;   // CONNECT had a password (a SAS token), not X.509
-  bool abort_when_flushed_ = false;    // KillTcp waits for the acknowledgement to be out
-  net::steady_time abort_by_{};        // ... until then (kill_tcp_linger)
+  // A throttled CONNECT's CONNACK 3 waits until refuse_at_ (throttled_refusal_delay).
+  std::optional<auth_result> held_refusal_;
+  net::steady_time refuse_at_{};
+  bool abort_when_flushed_ = false;  // KillTcp waits for the acknowledgement to be out
+  net::steady_time abort_by_{};      // ... until then (kill_tcp_linger)
   // deadline(): one hub time and the steady time it was read at, and the executor's clock
   // generation then.
   mutable std::optional<std::pair<core::time_point, net::steady_time>> anchor_;

@@ -275,3 +275,23 @@ TEST_CASE(
     CHECK_FALSE(d.hub.throttling.has_value());
   }
 }
+
+TEST_CASE("deviceConnectRate is read from the file and range-checked") {
+  auto c = default_config();
+  CHECK(c.hub.device_connects == emu::core::device_connect_rate{10, 100});
+  CHECK(apply_config_json(R"({"deviceConnectRate": {"perSecond": 0.5, "burst": 3}})", c).empty());
+  CHECK(c.hub.device_connects == emu::core::device_connect_rate{0.5, 3});
+  CHECK(validate(c).empty());
+  c.hub.device_connects = {0, 3};
+  auto errors = validate(c);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key == "deviceConnectRate.perSecond");
+  c.hub.device_connects = {1, 0};
+  errors = validate(c);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key == "deviceConnectRate.burst");
+  c = default_config();
+  errors = apply_config_json(R"({"deviceConnectRate": {"perSecond": "fast"}})", c);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key == "deviceConnectRate.perSecond");
+}
