@@ -11,7 +11,8 @@ ASan's quarantine) and ends with a clear log line; the well-behaved clients are 
   `--throttling`), refusals are throttling that the SDKs retry with back-off, memory and CPU
   bounded, the other clients served during it;
 - a service that takes feedback batches and never settles them: it holds no more than its
-  credit, and the batches go to a settling receiver once their locks time out.
+  credit, and the batches go to a settling receiver once their locks time out;
+- dashboard clients that open the event stream and never read it (NeverReadingDashboard).
 """
 import json
 import os
@@ -20,7 +21,7 @@ import socket
 import time
 import unittest
 
-from attack_base import AttackTest, emulator_config, without_asan_quarantine
+from attack_base import DEVICES, AttackTest, emulator_config, without_asan_quarantine
 from attack_clients import process_rss_kib, username_for
 
 API = "?api-version=2021-04-12"
@@ -242,3 +243,58 @@ class MisbehavingClients(AttackTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+DASHBOARD_DEVICES = ["dashboard-device-%03d-%s" % (i, "x" * 80) for i in range(400)]
+
+
+class NeverReadingDashboard(AttackTest):
+    """Dashboard clients that open the event stream (`GET /dashboard/events`, Server-Sent
+    Events) and never read it, while the view keeps changing: each holds at most one unread
+    event (~100 KB here: 400 devices with their connection strings) and is closed once that
+    event stayed unread for `https.writeTimeoutSeconds` ("event stream not read"); memory stays
+    bounded, the other clients are served. The clients' receive buffers are shrunk to 4 KiB
+    so that the kernel cannot absorb the events for them."""
+    emulator_args = ["--test-control", "--log-level", "debug"]
+    emulator_config = emulator_config(
+        devices=[{"deviceId": d} for d in DEVICES + DASHBOARD_DEVICES],
+        https={"writeTimeoutSeconds": 2})
+    emulator_env = without_asan_quarantine(os.environ)
+
+    def open_stream(self):
+        import ssl
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+        raw.settimeout(10)
+        raw.connect(("127.0.0.1", self.hub.ports["https"]))
+        context = ssl.create_default_context(cafile=self.hub.ca)
+        sock = context.wrap_socket(raw, server_hostname="localhost")
+        sock.sendall(b"GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        return sock
+
+    def test_event_streams_that_are_never_read_are_closed_with_bounded_memory(self):
+        streams = 20
+        needle = "closed: event stream not read"
+        before = process_rss_kib(self.emu.proc.pid)
+        socks = [self.open_stream() for _ in range(streams)]
+        self.addCleanup(lambda: [s.close() for s in socks])
+        # The view changes every half second (a C2D message more in a queue): a new event each
+        # refresh for every stream, none of them read.
+        deadline = time.monotonic() + 30
+        sent = 0
+        while time.monotonic() < deadline:
+            device = DASHBOARD_DEVICES[sent // 40]  # under the queue depth (50)
+            status, _ = self.hub.https("POST", "/admin/devices/%s/messages" % device,
+                                       {"messageId": "view-%d" % sent, "body": "x"})
+            self.assertEqual(status, 201)
+            sent += 1
+            if len([l for l in self.emu.log().splitlines() if needle in l]) >= streams:
+                break
+            time.sleep(0.1)
+        closed = [l for l in self.emu.log().splitlines() if needle in l]
+        grown_mib = (process_rss_kib(self.emu.proc.pid) - before) / 1024
+        print("\nnever-reading dashboards: %d of %d streams closed after %d view changes; RSS "
+              "+%.1f MiB" % (len(closed), streams, sent, grown_mib))
+        self.assertEqual(len(closed), streams, "streams not closed")
+        self.assertLess(grown_mib, 32, "RSS grew %.1f MiB" % grown_mib)
+        self.assert_others_unaffected()
