@@ -237,12 +237,12 @@ const std::string& fault_vfs::name() const noexcept {
   return state_->name;
 }
 
-void fault_vfs::arm(io_fault_counts counts) noexcept {
+void fault_vfs::arm(core::storage_io_faults counts) noexcept {
   state_->failing_writes = counts.failing_writes;
   state_->failing_syncs = counts.failing_syncs;
 }
 
-io_fault_counts fault_vfs::remaining() const noexcept {
+core::storage_io_faults fault_vfs::remaining() const noexcept {
   return {state_->failing_writes.load(), state_->failing_syncs.load()};
 }
 

@@ -16,14 +16,9 @@
 #include <memory>
 #include <string>
 
-namespace emu::storage {
+#include "emulator/core/hub_faults.hpp"
 
-/// How many of the next WAL writes / fsyncs fail (0: none).
-struct io_fault_counts {
-  int failing_writes = 0;
-  int failing_syncs = 0;
-  friend bool operator==(const io_fault_counts&, const io_fault_counts&) = default;
-};
+namespace emu::storage {
 
 class fault_vfs {
  public:
@@ -34,10 +29,11 @@ class fault_vfs {
 
   /// The VFS name to open the database with (`sqlite3_open_v2`'s zVfs).
   const std::string& name() const noexcept;
-  /// Replaces the counts of failures still to come.
-  void arm(io_fault_counts counts) noexcept;
+  /// Replaces the counts of failures still to come (how many of the next WAL writes / fsyncs
+  /// fail; 0: none).
+  void arm(core::storage_io_faults counts) noexcept;
   /// The failures still to come.
-  io_fault_counts remaining() const noexcept;
+  core::storage_io_faults remaining() const noexcept;
 
   struct state;  // shared with the VFS callbacks (fault_vfs.cpp)
 

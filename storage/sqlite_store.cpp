@@ -783,13 +783,11 @@ sqlite_store::sqlite_store(const std::string& path, const database_options& opti
       st_(std::make_unique<prepared>(db_.handle())) {}
 
 void sqlite_store::arm_io_faults(const core::storage_io_faults& faults) {
-  if (vfs_) vfs_->arm({faults.failing_writes, faults.failing_syncs});
+  if (vfs_) vfs_->arm(faults);
 }
 
 core::storage_io_faults sqlite_store::pending_io_faults() const {
-  if (!vfs_) return {};
-  const auto r = vfs_->remaining();
-  return {r.failing_writes, r.failing_syncs};
+  return vfs_ ? vfs_->remaining() : core::storage_io_faults{};
 }
 
 sqlite_store::~sqlite_store() = default;
