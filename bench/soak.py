@@ -226,7 +226,10 @@ def main():
         parser.error("--binary (or EMU_BINARY) is required")
 
     config = {"devices": [{"deviceId": d} for d in DEVICES + CHURN_DEVICES + [TOUR_DEVICE]],
-              "telemetryCapacity": 1000}
+              "telemetryCapacity": 1000,
+              # The churner reconnects its 4 devices as fast as the machine allows: the soak
+              # measures the emulator's resources, not the per-identity connect bound.
+              "deviceConnectRate": {"perSecond": 100000, "burst": 100000}}
     tmp = tempfile.TemporaryDirectory(prefix="emu-soak-")
     emu = Emulator(os.path.abspath(args.binary), args=["--log-level", "warn"],
                    data_dir=os.path.join(tmp.name, "data"), in_memory=args.in_memory,
