@@ -27,7 +27,7 @@ from attack_clients import process_rss_kib, username_for
 API = "?api-version=2021-04-12"
 
 
-STORM_RATE = {"perSecond": 5, "burst": 20}
+STORM_RATE = {"perSecond": 2, "burst": 10}
 
 
 def cpu_seconds(pid):
@@ -80,8 +80,8 @@ class MisbehavingClients(AttackTest):
         """An SDK retry loop gone wild: one device reconnecting as fast as it can over MQTT
         (CONNECT, each connection taking over the last) and another over AMQP (a connection,
         a CBS put-token, a C2D receiver link: a device session, a close), for 8 s, from 4
-        threads each. Each identity's connects are bounded (deviceConnectRate, here 5 a second
-        after a burst of 20): past it MQTT gets CONNACK 3, a second late, and AMQP the link's
+        threads each. Each identity's connects are bounded (deviceConnectRate, here 2 a second
+        after a burst of 10): past it MQTT gets CONNACK 3, a second late, and AMQP the link's
         `com.microsoft:device-container-throttled`, which the SDKs retry with back-off. The
         process's memory and CPU stay bounded, the canary keeps being served, and the stormy
         device connects again once it calms down."""
