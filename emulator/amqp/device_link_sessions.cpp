@@ -6,13 +6,9 @@
 #include "emulator/amqp/device_link.hpp"
 #include "emulator/amqp/errors.hpp"
 #include "emulator/core/hub.hpp"
+#include "emulator/core/limits.hpp"
 
 namespace emu::amqp {
-
-namespace {
-// How long a throttled session's refusal is held (as MQTT's throttled CONNACK 3).
-constexpr std::chrono::seconds throttled_refusal_delay{1};
-}  // namespace
 
 namespace {
 
@@ -88,8 +84,8 @@ void device_link_sessions::opened(const std::string& device_id, std::uint64_t at
     if (committed && epoch.error().code == core::hub_error::throttled) {
       // Held before it is sent (deviceConnectRate, --throttling; Azure shapes throttled
       // traffic: "excess is queued, then rejected", spec §6.1). tick() asks refuse_due() next.
-      held_.push_back(
-          {std::chrono::steady_clock::now() + throttled_refusal_delay, std::move(links), why});
+      held_.push_back({std::chrono::steady_clock::now() + core::limits::throttled_refusal_delay,
+                       std::move(links), why});
       return;
     }
     for (const auto serial : links)

@@ -44,9 +44,9 @@ class device_link_sessions {
   void ended(const std::string& device_id, std::uint64_t epoch, core::session_end why);
   /// The open session's epoch of `device_id`, 0 if none.
   std::uint64_t epoch(const std::string& device_id) const;
-  /// Detaches the links whose throttled refusal is due (held for throttled_refusal_delay, as
-  /// MQTT's CONNACK 3: an SDK that re-attaches at once makes one attempt a second); tells
-  /// `sooner` when the next one is.
+  /// Detaches the links whose throttled refusal is due (held for
+  /// core::limits::throttled_refusal_delay, as MQTT's CONNACK 3: an SDK that re-attaches at once
+  /// makes one attempt a second); tells `sooner` when the next one is.
   void refuse_due(std::chrono::steady_clock::time_point now,
                   const std::function<void(std::chrono::steady_clock::time_point)>& sooner);
 

@@ -43,6 +43,12 @@ inline constexpr int feedback_max_delivery_count = 10;
 // §5.1: a SAS token is still accepted up to 5 minutes after its `se` (MaxClockSkew).
 inline constexpr std::chrono::milliseconds sas_clock_skew = 5min;
 
+// §6.1 ("excess is queued, then rejected"): a throttled connect (deviceConnectRate,
+// --throttling) is refused this long after it came, on MQTT (CONNACK 3) and AMQP (the link's
+// detach): far below every SDK's connect timeout, long enough that a client reconnecting the
+// moment it is refused makes one attempt a second. The emulator's choice (UNCONFIRMED).
+inline constexpr std::chrono::milliseconds throttled_refusal_delay = 1s;
+
 // §3.3: keep-alive is enforced at 1.5 x the client's value, capped at 1767 s.
 inline constexpr double mqtt_keep_alive_factor = 1.5;
 inline constexpr std::chrono::seconds mqtt_keep_alive_cap = 1767s;

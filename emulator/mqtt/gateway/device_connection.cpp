@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "emulator/core/hub.hpp"
+#include "emulator/core/limits.hpp"
 #include "emulator/core/sas_token.hpp"
 #include "emulator/mqtt/codec/encoder.hpp"
 #include "emulator/mqtt/gateway/gateway_state.hpp"
@@ -36,10 +37,6 @@ std::string_view refusal_reason(connect_return_code code) {
 }
 /// How long a KillTcp waits for the acknowledgement before it to be written out.
 constexpr std::chrono::seconds kill_tcp_linger{2};
-
-// How long a throttled CONNECT waits for its CONNACK 3 (deviceConnectRate, --throttling): far
-// below every SDK's CONNACK timeout, long enough to slow a client that reconnects at once.
-constexpr std::chrono::seconds throttled_refusal_delay{1};
 
 }  // namespace
 
@@ -413,7 +410,7 @@ void device_connection::hub_connect(action::authenticate a) {
                 // one attempt a second per connection instead of hundreds, and the storm costs
                 // the emulator next to nothing. Reading stays paused (authenticating).
                 c.held_refusal_ = std::move(answer);
-                c.refuse_at_ = net::steady_clock::now() + throttled_refusal_delay;
+                c.refuse_at_ = net::steady_clock::now() + core::limits::throttled_refusal_delay;
                 return;
               }
               c.apply(c.session_.on_auth_result(std::move(answer), c.hub_now()));

@@ -101,7 +101,7 @@ class device_connection final : public net::protocol {
   };
   std::vector<pending_fault> faults_;  // scheduled, not yet due
   bool token_authenticated_ = false;   // CONNECT had a password (a SAS token), not X.509
-  // A throttled CONNECT's CONNACK 3 waits until refuse_at_ (throttled_refusal_delay).
+  // A throttled CONNECT's CONNACK 3 waits until refuse_at_ (core::limits::throttled_refusal_delay).
   std::optional<auth_result> held_refusal_;
   net::steady_time refuse_at_{};
   bool abort_when_flushed_ = false;  // KillTcp waits for the acknowledgement to be out
